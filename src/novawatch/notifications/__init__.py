@@ -1,0 +1,21 @@
+"""Event types, the notifier and its drivers, the wire format, and the catalog of payloads."""
+
+from novawatch.notifications.codec import DEFAULT_MAX_BYTES, Rejected, UnknownEvent, decode
+from novawatch.notifications.event import EventType, NotificationFormat, Priority, Publisher
+from novawatch.notifications.message import Notification, encode, encode_envelope
+from novawatch.notifications.notifier import Notifier
+
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "EventType",
+    "Notification",
+    "NotificationFormat",
+    "Notifier",
+    "Priority",
+    "Publisher",
+    "Rejected",
+    "UnknownEvent",
+    "decode",
+    "encode",
+    "encode_envelope",
+]

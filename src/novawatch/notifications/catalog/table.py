@@ -1,0 +1,46 @@
+"""The event table: which payload each event type carries, at which priority, from which service."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import msgspec
+
+from novawatch.objects import NovaObject, Payload, register
+
+
+class EventSpec(NamedTuple):
+    """One catalog entry. ``payload`` is a versioned :class:`Payload` or a legacy payload ``Struct``."""
+
+    event_type: str
+    payload: type[msgspec.Struct]
+    priority: str
+    source: str
+    versioned: bool
+    decoder: msgspec.json.Decoder[Any]
+
+
+_EVENTS: dict[str, EventSpec] = {}
+
+
+def event(event_type: str, payload: type[msgspec.Struct], priority: str = "INFO", source: str = "nova-compute") -> None:
+    """Add an event type to the catalog; versioned payloads are registered as a side effect."""
+    if event_type in _EVENTS:
+        raise ValueError(f"event type {event_type!r} is in the catalog twice")
+    versioned = issubclass(payload, Payload)
+    if versioned:
+        register(payload)  # type: ignore[type-var]
+        decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(NovaObject[payload])  # type: ignore[valid-type]
+    else:
+        decoder = msgspec.json.Decoder(payload)
+    _EVENTS[event_type] = EventSpec(event_type, payload, priority, source, versioned, decoder)
+
+
+def spec(event_type: str) -> EventSpec | None:
+    """The catalog entry of an event type, or None for one the catalog does not know."""
+    return _EVENTS.get(event_type)
+
+
+def events() -> list[EventSpec]:
+    """Every catalog entry, sorted by event type."""
+    return [_EVENTS[k] for k in sorted(_EVENTS)]

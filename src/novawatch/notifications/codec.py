@@ -1,0 +1,124 @@
+"""Decode and validate notifications from bytes: the first step of the consumer's hot path."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from novawatch.notifications.catalog import EventSpec, spec
+from novawatch.notifications.message import Notification
+from novawatch.objects import UnknownPayload, lookup
+from novawatch.objects.fields import UUID_PATTERN
+
+#: Documents larger than this are rejected before parsing.
+DEFAULT_MAX_BYTES = 4 * 1024 * 1024
+
+
+class Rejected(ValueError):
+    """A notification that cannot be accepted; ``reason`` names the field or the problem."""
+
+    def __init__(self, event_type: str | None, reason: str) -> None:
+        super().__init__(f"{event_type or '<no event_type>'}: {reason}")
+        self.event_type = event_type
+        self.reason = reason
+
+
+class UnknownEvent(LookupError):
+    """A well-formed notification whose event type is not in the catalog."""
+
+    def __init__(self, event_type: str) -> None:
+        super().__init__(event_type)
+        self.event_type = event_type
+
+
+class _Wire(msgspec.Struct):
+    """The outer layer: either oslo.messaging's plain dict or its ``oslo.message`` envelope."""
+
+    event_type: str | msgspec.UnsetType = msgspec.UNSET
+    payload: msgspec.Raw = msgspec.Raw()
+    priority: str | msgspec.UnsetType = msgspec.UNSET
+    publisher_id: str | msgspec.UnsetType = msgspec.UNSET
+    message_id: str | msgspec.UnsetType | None = msgspec.UNSET
+    timestamp: str | msgspec.UnsetType | None = msgspec.UNSET
+    oslo_message: str | msgspec.UnsetType = msgspec.field(name="oslo.message", default=msgspec.UNSET)
+
+
+class _Peek(msgspec.Struct):
+    name: str | msgspec.UnsetType = msgspec.field(name="nova_object.name", default=msgspec.UNSET)
+    version: str | msgspec.UnsetType = msgspec.field(name="nova_object.version", default=msgspec.UNSET)
+
+
+_wire = msgspec.json.Decoder(_Wire)
+_peek = msgspec.json.Decoder(_Peek)
+
+
+def decode(data: bytes | str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Notification[Any]:
+    """Decode one notification and validate its payload against the catalog.
+
+    Raises :class:`Rejected` (with a reason) or :class:`UnknownEvent`; never anything else.
+    """
+    if len(data) > max_bytes:
+        raise Rejected(None, f"document is {len(data)} bytes, over the limit of {max_bytes}")
+    wire = _parse(_wire, data, None)
+    if wire.oslo_message is not msgspec.UNSET:
+        wire = _parse(_wire, wire.oslo_message, None)
+    event_type = wire.event_type
+    if event_type is msgspec.UNSET:
+        raise Rejected(None, "missing field 'event_type'")
+    for name in ("priority", "publisher_id"):
+        if getattr(wire, name) is msgspec.UNSET:
+            raise Rejected(event_type, f"missing field {name!r}")
+    if not wire.payload:
+        raise Rejected(event_type, "missing field 'payload'")
+    entry = spec(event_type)
+    if entry is None:
+        raise UnknownEvent(event_type)
+    try:
+        payload = entry.decoder.decode(wire.payload)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise Rejected(event_type, _explain(entry, wire.payload, exc)) from None
+    except RecursionError:
+        raise Rejected(event_type, "payload is nested too deeply") from None
+    return Notification(
+        event_type=event_type,
+        payload=payload,
+        priority=wire.priority,  # type: ignore[arg-type]
+        publisher_id=wire.publisher_id,  # type: ignore[arg-type]
+        message_id=wire.message_id if wire.message_id is not None else msgspec.UNSET,
+        timestamp=wire.timestamp if wire.timestamp is not None else msgspec.UNSET,
+    )
+
+
+def _parse(decoder: msgspec.json.Decoder[_Wire], data: bytes | str, event_type: str | None) -> _Wire:
+    try:
+        return decoder.decode(data)
+    except msgspec.DecodeError as exc:
+        raise Rejected(event_type, f"not valid JSON: {exc}") from None
+    except msgspec.ValidationError as exc:
+        raise Rejected(event_type, _tidy(str(exc), "")) from None
+    except RecursionError:
+        raise Rejected(event_type, "document is nested too deeply") from None
+
+
+def _explain(entry: EventSpec, raw: msgspec.Raw, exc: Exception) -> str:
+    """Turn a decode error into a reason; a wrong name or major is named as such, not as a field error."""
+    if entry.versioned:
+        try:
+            head = _peek.decode(raw)
+        except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
+            head = _Peek()
+        if isinstance(head.name, str) and isinstance(head.version, str):
+            try:
+                cls = lookup(head.name, head.version)
+            except UnknownPayload as unknown:
+                return str(unknown)
+            if cls is not entry.payload:
+                return f"{entry.event_type} carries {entry.payload.__name__}, not {head.name}"
+    return _tidy(str(exc), "payload")
+
+
+def _tidy(message: str, root: str) -> str:
+    # msgspec paths spell out every envelope level; readers want the payload field.
+    message = message.replace(".nova_object.data", "").replace(f"`str` matching regex '{UUID_PATTERN}'", "a UUID")
+    return message.replace("`$`", f"`{root or 'document'}`").replace("`$.", f"`{root}." if root else "`")

@@ -1,0 +1,83 @@
+"""Notifier drivers: where emitted notifications go (memory, the log, a JSONL stream file)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Any, BinaryIO, NamedTuple, Protocol
+
+from novawatch.notifications.message import Notification
+
+log = logging.getLogger("novawatch.notifications")
+
+
+class Driver(Protocol):
+    """Receives every emitted notification with its topic and its encoded JSON body."""
+
+    def send(self, topic: str, notification: Notification[Any], body: bytes) -> None: ...
+
+
+class Sent(NamedTuple):
+    topic: str
+    notification: Notification[Any]
+    body: bytes
+
+
+class MemoryDriver:
+    """Keeps what was sent, in order; for tests and for embedding."""
+
+    def __init__(self) -> None:
+        self.sent: list[Sent] = []
+
+    def send(self, topic: str, notification: Notification[Any], body: bytes) -> None:
+        self.sent.append(Sent(topic, notification, body))
+
+    @property
+    def event_types(self) -> list[str]:
+        return [s.notification.event_type for s in self.sent]
+
+    def clear(self) -> None:
+        self.sent.clear()
+
+
+_LEVELS = {"DEBUG": logging.DEBUG, "WARN": logging.WARNING, "ERROR": logging.ERROR, "CRITICAL": logging.CRITICAL}
+
+
+class LogDriver:
+    """Logs each notification (event type, publisher, message id) at a level matching its priority."""
+
+    def __init__(self, logger: logging.Logger = log, with_body: bool = False) -> None:
+        self.logger = logger
+        self.with_body = with_body
+
+    def send(self, topic: str, notification: Notification[Any], body: bytes) -> None:
+        level = _LEVELS.get(notification.priority, logging.INFO)
+        if self.logger.isEnabledFor(level):
+            extra = {"topic": topic, "event_type": notification.event_type,
+                     "publisher_id": notification.publisher_id, "message_id": notification.message_id}
+            if self.with_body:
+                extra["body"] = body.decode()
+            self.logger.log(level, "notification %s from %s", notification.event_type,
+                            notification.publisher_id, extra=extra)
+
+
+class JsonlDriver:
+    """Appends each notification as one JSON line: the stream file contract of DESIGN.md."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._file: BinaryIO = self.path.open("ab")
+        self._lock = threading.Lock()
+
+    def send(self, topic: str, notification: Notification[Any], body: bytes) -> None:
+        with self._lock:
+            self._file.write(body + b"\n")
+
+    def flush(self) -> None:
+        with self._lock:
+            self._file.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            self._file.close()

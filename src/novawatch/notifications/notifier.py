@@ -1,0 +1,82 @@
+"""The notifier: turns a payload into a notification and hands it to every driver."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from novawatch.notifications.catalog import spec
+from novawatch.notifications.drivers import Driver
+from novawatch.notifications.event import UNVERSIONED_TOPIC, VERSIONED_TOPIC, NotificationFormat, Priority
+from novawatch.notifications.message import Notification, encode, format_timestamp
+from novawatch.objects import Payload
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class Notifier:
+    """Emits notifications in the configured ``notification_format``.
+
+    A versioned :class:`Payload` goes to ``versioned_notifications`` wrapped in its envelope; a legacy
+    payload ``Struct`` goes to ``notifications`` as is. The event type must be in the catalog with that
+    payload class, so that everything emitted is something ``novawatch decode`` accepts.
+    """
+
+    def __init__(
+        self,
+        drivers: Sequence[Driver],
+        *,
+        notification_format: NotificationFormat | str = NotificationFormat.BOTH,
+        clock: Callable[[], datetime] = _now,
+        message_ids: Callable[[], str] = _new_id,
+    ) -> None:
+        self.drivers = list(drivers)
+        self.format = NotificationFormat(notification_format)
+        self.clock = clock
+        self.message_ids = message_ids
+
+    def emit(
+        self,
+        event_type: str,
+        payload: msgspec.Struct,
+        *,
+        publisher_id: str,
+        priority: Priority | str | None = None,
+    ) -> Notification[Any] | None:
+        """Send one notification; None when ``notification_format`` excludes its kind."""
+        entry = spec(event_type)
+        if entry is None or entry.payload is not type(payload):
+            raise ValueError(f"{event_type} with a {type(payload).__name__} is not in the catalog")
+        if entry.versioned:
+            if not self.format.versioned:
+                return None
+            assert isinstance(payload, Payload)
+            body: Any = payload.wrap()
+            topic = VERSIONED_TOPIC
+        else:
+            if not self.format.unversioned:
+                return None
+            body = payload
+            topic = UNVERSIONED_TOPIC
+        notification: Notification[Any] = Notification(
+            event_type=event_type,
+            payload=body,
+            priority=str(priority or entry.priority),
+            publisher_id=publisher_id,
+            message_id=self.message_ids(),
+            timestamp=format_timestamp(self.clock()),
+        )
+        data = encode(notification)
+        for driver in self.drivers:
+            driver.send(topic, notification, data)
+        return notification

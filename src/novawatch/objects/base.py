@@ -1,0 +1,159 @@
+"""Versioned payloads and Nova's ``nova_object`` envelope.
+
+A payload class is a msgspec ``Struct`` with a ``VERSION`` (``MAJOR.MINOR``), a ``SCHEMA`` that says
+which source object attribute fills each field, and ``SINCE`` for the fields added after ``MAJOR.0``.
+On the wire every payload, at every nesting level, travels inside :class:`NovaObject`.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import operator
+import types
+import typing
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, Generic, NamedTuple, Self, TypeVar
+
+import msgspec
+
+from novawatch.objects.fields import nova_time
+
+P = TypeVar("P", bound="Payload")
+
+
+class Since(NamedTuple):
+    """When a field joined its payload (the minor version) and the value older versions imply."""
+
+    minor: int
+    default: Any = None
+    factory: Callable[[], Any] | None = None
+
+    def value(self) -> Any:
+        return self.factory() if self.factory is not None else self.default
+
+
+class Payload(msgspec.Struct, kw_only=True):
+    """Base of every versioned payload.
+
+    Fields listed in ``SINCE`` must be declared ``T | msgspec.UnsetType = msgspec.UNSET`` so a
+    reader can tell an absent field from one sent as null.
+    """
+
+    VERSION: ClassVar[str] = "1.0"
+    NAMESPACE: ClassVar[str] = "nova"
+    SCHEMA: ClassVar[Mapping[str, tuple[str, str]]] = {}
+    SINCE: ClassVar[Mapping[str, Since]] = {}
+
+    @classmethod
+    def populate(cls, sources: Mapping[str, object], /, **values: Any) -> Self:
+        """Build the payload from source objects through ``SCHEMA``; ``values`` fill the other fields."""
+        meta = info(cls)
+        for field, source, get in meta.getters:
+            values[field] = get(sources[source])
+        for field in meta.datetime_fields:
+            value = values.get(field)
+            if value is not None:
+                values[field] = nova_time(value)
+        return cls(**values)
+
+    def wrap(self) -> NovaObject[Self]:
+        """This payload inside its ``nova_object`` envelope, at the class's own version."""
+        meta = info(type(self))
+        return NovaObject(name=meta.name, namespace=meta.namespace, version=meta.version, data=self)
+
+
+class NovaObject(msgspec.Struct, Generic[P], kw_only=True):
+    """Nova's envelope: ``nova_object.name``, ``.namespace``, ``.version`` and ``.data``.
+
+    Decoding checks the name and the major version, enforces the fields the sender's minor
+    requires, fills in defaults for newer ones, and leaves the object at the reader's version.
+    """
+
+    name: str = msgspec.field(name="nova_object.name")
+    namespace: str = msgspec.field(name="nova_object.namespace")
+    version: str = msgspec.field(name="nova_object.version")
+    data: P = msgspec.field(name="nova_object.data")
+
+    def __post_init__(self) -> None:
+        meta = info(type(self.data))
+        if self.name != meta.name:
+            raise ValueError(f"expected a {meta.name}, got a {self.name}")
+        if self.version == meta.version:
+            minor = meta.minor
+        else:
+            major, minor = parse_version(self.version, self.name)
+            if major != meta.major:
+                raise ValueError(
+                    f"unknown major version {self.version} of {self.name}: this reader knows {meta.major}.x"
+                )
+            self.version = meta.version
+        data = self.data
+        for field, since in meta.late:
+            if getattr(data, field) is msgspec.UNSET:
+                if minor >= since.minor:
+                    raise ValueError(f"{self.name} {self.version} requires field {field!r}, which is missing")
+                setattr(data, field, since.value())
+
+
+def parse_version(version: str, name: str = "object") -> tuple[int, int]:
+    """``"1.9"`` -> ``(1, 9)``; a clear ``ValueError`` for anything else."""
+    major, sep, minor = version.partition(".")
+    if not (sep and major.isdigit() and minor.isdigit()):
+        raise ValueError(f"version {version!r} of {name} is not MAJOR.MINOR")
+    return int(major), int(minor)
+
+
+class PayloadInfo(NamedTuple):
+    """What the codec needs to know about a payload class, computed once per class."""
+
+    name: str
+    namespace: str
+    version: str
+    major: int
+    minor: int
+    late: tuple[tuple[str, Since], ...]
+    getters: tuple[tuple[str, str, Callable[[Any], Any]], ...]
+    datetime_fields: tuple[str, ...]
+
+
+_INFO: dict[type, PayloadInfo] = {}
+
+
+def info(cls: type[Payload]) -> PayloadInfo:
+    """The (cached) :class:`PayloadInfo` of a payload class; validates the class on first use."""
+    try:
+        return _INFO[cls]
+    except KeyError:
+        pass
+    major, minor = parse_version(cls.VERSION, cls.__name__)
+    fields = {f.name: f for f in msgspec.structs.fields(cls)}
+    for field, since in cls.SINCE.items():
+        if field not in fields:
+            raise TypeError(f"{cls.__name__}.SINCE names {field!r}, which is not a field")
+        if fields[field].default is not msgspec.UNSET:
+            raise TypeError(f"{cls.__name__}.{field} is in SINCE, so its default must be msgspec.UNSET")
+        if since.minor > minor:
+            raise TypeError(f"{cls.__name__}.{field} added in {major}.{since.minor}, after {cls.VERSION}")
+    for field in cls.SCHEMA:
+        if field not in fields:
+            raise TypeError(f"{cls.__name__}.SCHEMA names {field!r}, which is not a field")
+    meta = PayloadInfo(
+        name=cls.__name__,
+        namespace=cls.NAMESPACE,
+        version=cls.VERSION,
+        major=major,
+        minor=minor,
+        late=tuple(sorted(cls.SINCE.items())),
+        getters=tuple((f, src, operator.attrgetter(attr)) for f, (src, attr) in cls.SCHEMA.items()),
+        datetime_fields=tuple(f.name for f in fields.values() if _is_datetime(f.type)),
+    )
+    _INFO[cls] = meta
+    return meta
+
+
+def _is_datetime(tp: Any) -> bool:
+    if tp is _dt.datetime:
+        return True
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return any(_is_datetime(arg) for arg in typing.get_args(tp))
+    return False

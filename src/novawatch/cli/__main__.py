@@ -1,0 +1,5 @@
+import sys
+
+from novawatch.cli import main
+
+sys.exit(main())

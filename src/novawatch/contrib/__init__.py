@@ -1,0 +1,1 @@
+"""Ready-made hooks a deployer can register through entry points."""

@@ -9,8 +9,7 @@ import uuid
 import aio_pika
 import pytest
 import sqlalchemy as sa
-
-from conftest import PostgresServer, RabbitMQBroker, amqp_ready, parse_kv, port_open, sqlalchemy_url
+from tests.conftest import PostgresServer, RabbitMQBroker, amqp_ready, parse_kv, port_open, sqlalchemy_url
 
 # --- helpers (no server) ---------------------------------------------------------------------
 

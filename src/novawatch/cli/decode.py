@@ -37,8 +37,10 @@ def documents(files: list[str], stdin: TextIO) -> Iterator[tuple[str, bytes]]:
 
 def _split(where: str, data: bytes) -> Iterator[tuple[str, bytes]]:
     lines = [line for line in data.splitlines() if line.strip()]
-    # One pretty-printed document spans many lines; JSONL has one complete document per line.
-    if len(lines) > 1 and all(line.lstrip().startswith(b"{") and line.rstrip().endswith(b"}") for line in lines):
+    # One pretty-printed document spans many lines and its first line is not a whole object; JSONL's is.
+    # Judging by the first line only keeps a truncated or broken line of a stream its own rejection.
+    first = lines[0].strip() if lines else b""
+    if len(lines) > 1 and first.startswith(b"{") and first.endswith(b"}"):
         for number, line in enumerate(lines, 1):
             yield f"{where}:{number}", line
     else:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
+import os
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -20,8 +20,14 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+_VERSION_BITS = ~((0xF000 << 64) | (0xC000 << 48))
+_VERSION_4 = (0x4000 << 64) | (0x8000 << 48)
+
+
 def _new_id() -> str:
-    return str(uuid.uuid4())
+    # A random (version 4) UUID as uuid.uuid4() makes it, without building a UUID object: half the cost.
+    digits = f"{(int.from_bytes(os.urandom(16)) & _VERSION_BITS) | _VERSION_4:032x}"
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
 
 class Notifier:

@@ -18,6 +18,8 @@ import msgspec
 
 from novawatch.objects.fields import nova_time
 
+_UTC = _dt.UTC
+
 P = TypeVar("P", bound="Payload")
 
 
@@ -47,12 +49,18 @@ class Payload(msgspec.Struct, kw_only=True):
     @classmethod
     def populate(cls, sources: Mapping[str, object], /, **values: Any) -> Self:
         """Build the payload from source objects through ``SCHEMA``; ``values`` fill the other fields."""
-        meta = info(cls)
-        for field, source, get in meta.getters:
-            values[field] = get(sources[source])
+        meta = _INFO.get(cls) or info(cls)
+        # One attrgetter per source object fetches all of its attributes in a single C call.
+        for source, fields, get in meta.by_source:
+            got = get(sources[source])
+            if len(fields) == 1:
+                values[fields[0]] = got
+            else:
+                values.update(zip(fields, got, strict=True))
         for field in meta.datetime_fields:
             value = values.get(field)
-            if value is not None:
+            # nova_time would return these unchanged; skip the call for the usual case.
+            if value is not None and (value.microsecond or value.tzinfo is not _UTC):
                 values[field] = nova_time(value)
         return cls(**values)
 
@@ -75,19 +83,22 @@ class NovaObject(msgspec.Struct, Generic[P], kw_only=True):
     data: P = msgspec.field(name="nova_object.data")
 
     def __post_init__(self) -> None:
-        meta = info(type(self.data))
+        data = self.data
+        # Decoding calls this once per nested object: keep the common case (sender at our version) short.
+        meta = _INFO.get(type(data)) or info(type(data))
         if self.name != meta.name:
             raise ValueError(f"expected a {meta.name}, got a {self.name}")
         if self.version == meta.version:
-            minor = meta.minor
-        else:
-            major, minor = parse_version(self.version, self.name)
-            if major != meta.major:
-                raise ValueError(
-                    f"unknown major version {self.version} of {self.name}: this reader knows {meta.major}.x"
-                )
-            self.version = meta.version
-        data = self.data
+            present = meta.late_values
+            if present is not None and msgspec.UNSET in present(data):
+                for field, _since in meta.late:
+                    if getattr(data, field) is msgspec.UNSET:
+                        raise ValueError(f"{self.name} {self.version} requires field {field!r}, which is missing")
+            return
+        major, minor = parse_version(self.version, self.name)
+        if major != meta.major:
+            raise ValueError(f"unknown major version {self.version} of {self.name}: this reader knows {meta.major}.x")
+        self.version = meta.version
         for field, since in meta.late:
             if getattr(data, field) is msgspec.UNSET:
                 if minor >= since.minor:
@@ -114,6 +125,10 @@ class PayloadInfo(NamedTuple):
     late: tuple[tuple[str, Since], ...]
     getters: tuple[tuple[str, str, Callable[[Any], Any]], ...]
     datetime_fields: tuple[str, ...]
+    #: The values of the ``late`` fields as one tuple (a single C call), or None when there are none.
+    late_values: Callable[[Any], tuple[Any, ...]] | None = None
+    #: ``getters`` grouped by source: (source, fields, attrgetter of their attributes).
+    by_source: tuple[tuple[str, tuple[str, ...], Callable[[Any], Any]], ...] = ()
 
 
 _INFO: dict[type, PayloadInfo] = {}
@@ -137,18 +152,43 @@ def info(cls: type[Payload]) -> PayloadInfo:
     for field in cls.SCHEMA:
         if field not in fields:
             raise TypeError(f"{cls.__name__}.SCHEMA names {field!r}, which is not a field")
+    late = tuple(sorted(cls.SINCE.items()))
     meta = PayloadInfo(
         name=cls.__name__,
         namespace=cls.NAMESPACE,
         version=cls.VERSION,
         major=major,
         minor=minor,
-        late=tuple(sorted(cls.SINCE.items())),
+        late=late,
         getters=tuple((f, src, operator.attrgetter(attr)) for f, (src, attr) in cls.SCHEMA.items()),
         datetime_fields=tuple(f.name for f in fields.values() if _is_datetime(f.type)),
+        late_values=_values_of(tuple(field for field, _ in late)),
+        by_source=_group_by_source(cls.SCHEMA),
     )
     _INFO[cls] = meta
     return meta
+
+
+def _group_by_source(
+    schema: Mapping[str, tuple[str, str]],
+) -> tuple[tuple[str, tuple[str, ...], Callable[[Any], Any]], ...]:
+    grouped: dict[str, list[tuple[str, str]]] = {}
+    for field, (source, attribute) in schema.items():
+        grouped.setdefault(source, []).append((field, attribute))
+    return tuple(
+        (source, tuple(f for f, _ in pairs), operator.attrgetter(*(a for _, a in pairs)))
+        for source, pairs in grouped.items()
+    )
+
+
+def _values_of(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]] | None:
+    if not names:
+        return None
+    if len(names) == 1:
+        name = names[0]
+        return lambda obj: (getattr(obj, name),)
+    getter: Callable[[Any], tuple[Any, ...]] = operator.attrgetter(*names)
+    return getter
 
 
 def _is_datetime(tp: Any) -> bool:

@@ -3,9 +3,26 @@
 One module per notified object; importing this package fills the event table.
 """
 
-from novawatch.notifications.catalog.table import EventSpec, event, events, spec
+from novawatch.notifications.catalog.table import EventSpec, count, event, events, spec
 
 # Importing the modules registers their events; order does not matter.
-from novawatch.notifications.catalog import common, compute_node, service  # noqa: F401  # isort: skip
+from novawatch.notifications.catalog import (  # noqa: F401  # isort: skip
+    aggregate,
+    common,
+    compute_node,
+    compute_task,
+    exception,
+    flavor,
+    image,
+    instance,
+    keypair,
+    legacy,
+    libvirt,
+    metrics,
+    request_spec,
+    server_group,
+    service,
+    volume,
+)
 
-__all__ = ["EventSpec", "event", "events", "spec"]
+__all__ = ["EventSpec", "count", "event", "events", "spec"]

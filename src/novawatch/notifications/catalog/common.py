@@ -4,23 +4,30 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from novawatch.objects import Payload, register
+import msgspec
+
+from novawatch.objects import Payload, Since, register
 
 
 @register
 class ExceptionPayload(Payload, kw_only=True):
+    """An exception: where it was raised, its class, message and traceback."""
+
     VERSION = "1.1"
     SCHEMA = {}
+    SINCE = {"traceback": Since(1, default="")}
 
     module_name: str
     function_name: str
     exception: str
     exception_message: str
-    traceback: str
+    traceback: str | msgspec.UnsetType = msgspec.UNSET
 
 
 @register
 class AuditPeriodPayload(Payload, kw_only=True):
+    """The period a usage notification covers."""
+
     VERSION = "1.0"
 
     audit_period_beginning: datetime

@@ -36,6 +36,11 @@ def event(event_type: str, payload: type[msgspec.Struct], priority: str = "INFO"
     _EVENTS[event_type] = EventSpec(event_type, payload, priority, source, versioned, decoder)
 
 
+def count() -> int:
+    """How many event types the catalog holds (it only grows), for caches built from it."""
+    return len(_EVENTS)
+
+
 def spec(event_type: str) -> EventSpec | None:
     """The catalog entry of an event type, or None for one the catalog does not know."""
     return _EVENTS.get(event_type)

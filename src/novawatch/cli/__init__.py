@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from novawatch import __version__
 
 #: Modules under ``novawatch.cli`` that each define ``add_commands(subparsers)``.
-COMMAND_MODULES = ["decode"]
+COMMAND_MODULES = ["decode", "model", "compute", "simulate", "config", "tail", "serve", "demo"]
 
 
 class CommandError(Exception):
@@ -23,7 +23,10 @@ class CommandError(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="novawatch", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="novawatch",
+        description="Nova's notifications: a compute service that emits them, a bus, and a live data model.",
+    )
     parser.add_argument("--version", action="version", version=f"novawatch {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

@@ -1,0 +1,98 @@
+"""HTTP clients of the two services: the compute service as a model :class:`~novawatch.snapshot.Source`
+(bootstrap, audit, strangers), and small JSON helpers the command line uses."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import msgspec
+
+from novawatch.snapshot import InstanceRecord, NodeRecord, Snapshot
+
+log = logging.getLogger("novawatch.api.client")
+
+_snapshot = msgspec.json.Decoder(Snapshot)
+_node = msgspec.json.Decoder(NodeRecord)
+_instance = msgspec.json.Decoder(InstanceRecord)
+
+
+class ServiceError(RuntimeError):
+    """A service that cannot be reached or answered with an error; the message says what to check."""
+
+
+def _headers(token: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+class HttpSource:
+    """The compute service's truth over HTTP (``GET /v1/snapshot``, ``/v1/snapshot/{nodes,instances}/UUID``).
+
+    ``get_*`` are called from the model's apply path for entities it has never seen: they never raise
+    (an unreachable source means "unknown", and the model builds the entity from the payload instead).
+    """
+
+    def __init__(self, url: str, *, token: str | None = None, timeout: float = 30.0) -> None:
+        self.url = url.rstrip("/")
+        self.client = httpx.Client(base_url=self.url, headers=_headers(token), timeout=timeout)
+        self._lookup_timeout = httpx.Timeout(2.0)
+
+    def snapshot(self) -> Snapshot:
+        """The whole truth; raises :class:`ServiceError` when the service cannot be reached."""
+        try:
+            resp = self.client.get("/v1/snapshot")
+            resp.raise_for_status()
+        except httpx.HTTPError as exc:
+            raise ServiceError(f"cannot read the compute service at {self.url}: {exc}; is `novawatch compute "
+                               "serve` running there? (model.compute_url)") from None
+        return _snapshot.decode(resp.content)
+
+    def list_nodes(self) -> Iterator[NodeRecord]:
+        return iter(self.snapshot().nodes)
+
+    def list_instances(self) -> Iterator[InstanceRecord]:
+        return iter(self.snapshot().instances)
+
+    def _get(self, path: str, decoder: msgspec.json.Decoder[Any]) -> Any:
+        try:
+            resp = self.client.get(path, timeout=self._lookup_timeout)
+        except httpx.HTTPError as exc:
+            log.warning("source lookup failed: %s", exc, extra={"path": path})
+            return None
+        if resp.status_code != 200:
+            return None
+        try:
+            return decoder.decode(resp.content)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return None
+
+    def get_node(self, uuid: str) -> NodeRecord | None:
+        result: NodeRecord | None = self._get(f"/v1/snapshot/nodes/{uuid}", _node)
+        return result
+
+    def get_instance(self, uuid: str) -> InstanceRecord | None:
+        result: InstanceRecord | None = self._get(f"/v1/snapshot/instances/{uuid}", _instance)
+        return result
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def get_json(url: str, path: str, params: dict[str, Any] | None = None, *, timeout: float = 30.0) -> Any:
+    """GET a JSON document from a service; :class:`ServiceError` with what to do when it fails."""
+    base = url.rstrip("/")
+    try:
+        resp = httpx.get(base + path, params={k: v for k, v in (params or {}).items() if v is not None},
+                         timeout=timeout)
+    except httpx.HTTPError as exc:
+        raise ServiceError(f"cannot reach {base}: {exc}; is the service running? (start it with "
+                           "`novawatch model serve`, or pass --url)") from None
+    if resp.status_code >= 400:
+        try:
+            message = resp.json().get("error") or resp.text
+        except ValueError:
+            message = resp.text
+        raise ServiceError(f"{base}{path}: HTTP {resp.status_code}: {message}")
+    return resp.json()

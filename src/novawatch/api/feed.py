@@ -1,0 +1,125 @@
+"""A change feed: numbered changes kept in a ring, followed by any number of async readers.
+
+The model service publishes each change it makes (a node or instance upserted or deleted, a
+notification applied) here, possibly from another thread; the watch stream (server-sent events)
+reads from it. A reader resumes from a sequence number, like a Kubernetes watch from a
+resourceVersion: when the number is older than what the ring still holds, the reader is told to
+re-list (:class:`Expired`) instead of silently missing changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections import deque
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+
+
+class Change(msgspec.Struct, kw_only=True, frozen=True):
+    """One change: ``kind`` is node | instance | notification | status; ``op`` is upsert | delete | applied..."""
+
+    seq: int
+    kind: str
+    op: str
+    key: str
+    data: dict[str, Any] | None = None
+
+
+class Expired(LookupError):
+    """The requested position is older than the oldest change kept; re-list, then watch from ``current``."""
+
+    def __init__(self, since: int, oldest: int, current: int) -> None:
+        super().__init__(f"changes after {since} are gone (oldest kept is {oldest}); re-list and watch from {current}")
+        self.since = since
+        self.oldest = oldest
+        self.current = current
+
+
+class ChangeFeed:
+    """Thread-safe publisher side, asyncio reader side. Publishing never blocks on slow readers."""
+
+    def __init__(self, capacity: int = 10000) -> None:
+        self._ring: deque[Change] = deque(maxlen=max(1, capacity))
+        self._seq = 0
+        self._lock = threading.Lock()
+        self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
+        self._closed = False
+
+    @property
+    def seq(self) -> int:
+        """The sequence number of the newest change (0 before any)."""
+        return self._seq
+
+    def publish(self, kind: str, op: str, key: str, data: dict[str, Any] | None = None) -> Change:
+        """Append a change and wake the readers; callable from any thread."""
+        with self._lock:
+            self._seq += 1
+            change = Change(seq=self._seq, kind=kind, op=op, key=key, data=data)
+            self._ring.append(change)
+            waiters = list(self._waiters)
+        self._wake(waiters)
+        return change
+
+    def close(self) -> None:
+        """End every reader's stream (service shutdown)."""
+        with self._lock:
+            self._closed = True
+            waiters = list(self._waiters)
+        self._wake(waiters)
+
+    @staticmethod
+    def _wake(waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]]) -> None:
+        for loop, event in waiters:
+            try:
+                running = asyncio.get_running_loop()
+            except RuntimeError:
+                running = None
+            if running is loop:
+                event.set()
+            else:
+                # A closed loop means its reader is gone.
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(event.set)
+
+    def since(self, seq: int) -> list[Change]:
+        """Changes after ``seq`` still kept; raises :class:`Expired` when some after it were dropped."""
+        with self._lock:
+            if seq >= self._seq:
+                return []
+            oldest = self._ring[0].seq if self._ring else self._seq + 1
+            if seq + 1 < oldest:
+                raise Expired(seq, oldest, self._seq)
+            # The ring is contiguous, so the first wanted change sits at a known offset.
+            start = seq + 1 - oldest
+            return [self._ring[i] for i in range(start, len(self._ring))]
+
+    async def follow(self, since: int | None = None, heartbeat: float | None = None) -> AsyncIterator[Change | None]:
+        """Changes after ``since`` (default: from now on), forever; ``None`` every ``heartbeat`` idle seconds."""
+        position = self._seq if since is None else since
+        loop = asyncio.get_running_loop()
+        event = asyncio.Event()
+        token = (loop, event)
+        with self._lock:
+            self._waiters.add(token)
+        try:
+            while True:
+                event.clear()
+                batch = self.since(position)
+                for change in batch:
+                    yield change
+                if batch:
+                    position = batch[-1].seq
+                    continue
+                if self._closed:
+                    return
+                try:
+                    await asyncio.wait_for(event.wait(), timeout=heartbeat)
+                except TimeoutError:
+                    yield None
+        finally:
+            with self._lock:
+                self._waiters.discard(token)

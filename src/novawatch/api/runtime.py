@@ -1,0 +1,252 @@
+"""The running model service: subscribe, bootstrap (list), consume (watch), audit, and tell the API.
+
+The data model (:mod:`novawatch.model`) applies notifications; this module wraps its consumer so that
+every applied notification also becomes changes on the watch stream (the entities it touched, read
+back from the store), a line in the recent-notifications feed, and metrics. Everything runs on one
+asyncio loop, so the API's reads never race with the applies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+import time
+from typing import Any
+
+import msgspec
+
+from novawatch.api.state import ModelState, NotificationNote
+from novawatch.api.view import StoreView
+from novawatch.bus.base import Delivery, Status, Subscriber
+from novawatch.model.apply import REJECTED, Consumer
+from novawatch.model.audit import Drift, audit, repair
+from novawatch.model.bootstrap import bootstrap
+from novawatch.model.cluster import ClusterModel
+from novawatch.model.outcome import APPLIED
+from novawatch.snapshot import Snapshot, SnapshotSource, Source
+
+log = logging.getLogger("novawatch.api.runtime")
+
+#: Seconds between the two looks of an audit: an entity counts as drifted only if it differs in both,
+#: so that notifications still in flight on the bus are not mistaken for drift.
+AUDIT_CONFIRM_DELAY = 1.0
+
+
+class _Data(msgspec.Struct):
+    uuid: str | None = None
+    host: str | None = None
+    instance_id: str | None = None
+
+
+class _Payload(msgspec.Struct):
+    data: _Data | None = msgspec.field(name="nova_object.data", default=None)
+    uuid: str | None = None
+    host: str | None = None
+    instance_id: str | None = None
+
+
+class _Head(msgspec.Struct):
+    """Just what the feed shows and what tells which entities a notification is about."""
+
+    event_type: str | None = None
+    publisher_id: str | None = None
+    message_id: str | None = None
+    timestamp: str | None = None
+    payload: _Payload | None = None
+    oslo_message: str | None = msgspec.field(name="oslo.message", default=None)
+
+
+_head = msgspec.json.Decoder(_Head)
+
+
+def peek(body: bytes | str) -> _Head:
+    """The head of a notification (either wire form); an empty head when it cannot be read."""
+    try:
+        head = _head.decode(body)
+        if head.oslo_message is not None:
+            head = _head.decode(head.oslo_message)
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        return _Head()
+    return head
+
+
+def subjects(head: _Head) -> tuple[str | None, str | None]:
+    """(entity uuid, host) a notification names: an instance's or a node's uuid, and the host."""
+    p = head.payload
+    if p is None:
+        return None, None
+    d = p.data
+    if d is not None:
+        return d.uuid or d.instance_id, d.host
+    return p.instance_id or p.uuid, p.host
+
+
+class ModelRuntime:
+    """A live model behind the API: ``ingest`` one notification, ``consume`` a bus, ``audit`` a source."""
+
+    def __init__(
+        self,
+        source: Source | None = None,
+        *,
+        cluster: ClusterModel | None = None,
+        recent: int = 200,
+        watch_buffer: int = 10000,
+    ) -> None:
+        self.source = source
+        self.cluster = cluster if cluster is not None else ClusterModel(source)
+        self.consumer = Consumer(self.cluster)
+        self.view = StoreView(self.cluster)
+        self.state = ModelState(self.view, recent=recent, watch_buffer=watch_buffer)
+        self._audit_lock = asyncio.Lock()
+
+    # --- list -------------------------------------------------------------------------------------
+
+    def load(self, snapshot: Snapshot) -> None:
+        """Bootstrap from a snapshot (already fetched), and publish every entity."""
+        bootstrap(self.cluster, SnapshotSource(snapshot))
+        # What bootstrap loaded lives as long as the model: keep it out of the cyclic collector's full
+        # passes, which would otherwise walk every instance and stall queries for hundreds of ms.
+        gc.collect()
+        gc.freeze()
+        store = self.cluster.store
+        for node in store.nodes.values():
+            self.state.publish_node(node.uuid, store.node_record(node))
+        self.state.mark_bootstrapped()
+
+    # --- watch ------------------------------------------------------------------------------------
+
+    def ingest(self, body: bytes, event_type: str | None = None) -> tuple[int, str | None]:
+        """Apply one notification, publish what it changed; (outcome, reason when rejected)."""
+        store = self.cluster.store
+        head = peek(body)
+        uuid, host = subjects(head)
+        before = store.instances.get(uuid) if uuid else None
+        before_host = before.host if before is not None else None
+        node_before = store.nodes.get(uuid) if uuid else None
+        started = time.perf_counter()
+        outcome = self.consumer.process(body)
+        seconds = time.perf_counter() - started
+        reason = None
+        if outcome == REJECTED:
+            letters = self.consumer.dead_letters
+            reason = list(letters)[-1].reason if len(letters) else "rejected"
+        label = "applied" if outcome == APPLIED else "rejected" if outcome == REJECTED else "ignored"
+        instances: list[tuple[str, Any]] = []
+        nodes: list[tuple[str, Any]] = []
+        if outcome == APPLIED and uuid:
+            after = store.instances.get(uuid)
+            if after is not None:
+                instances.append((uuid, store.instance_record(after)))
+            elif before is not None:
+                instances.append((uuid, None))
+            node_after = store.nodes.get(uuid)
+            if node_after is not None:
+                nodes.append((uuid, store.node_record(node_after)))
+            elif node_before is not None:
+                nodes.append((uuid, None))
+            hosts = {h for h in (host, before_host, after.host if after is not None else None) if h}
+            for h in sorted(hosts):
+                node = store.nodes_by_host.get(h)
+                if node is not None and node.uuid != uuid:
+                    nodes.append((node.uuid, store.node_record(node)))
+        elif outcome == APPLIED and host:
+            node = store.nodes_by_host.get(host)
+            if node is not None:
+                nodes.append((node.uuid, store.node_record(node)))
+        note = NotificationNote(
+            event_type=head.event_type or event_type or "-",
+            outcome=label,
+            publisher_id=head.publisher_id,
+            message_id=head.message_id,
+            timestamp=head.timestamp,
+            instance=uuid if (before is not None or uuid in store.instances) else None,
+            host=host or before_host,
+            reason=reason,
+        )
+        self.state.record(note, nodes=nodes, instances=instances, seconds=seconds)
+        return outcome, reason
+
+    async def handle(self, delivery: Delivery) -> None:
+        """Apply a delivery, then acknowledge it (rejected ones go to the bus's dead letters)."""
+        outcome, reason = self.ingest(delivery.body, delivery.event_type)
+        if outcome == REJECTED and delivery.status is not Status.REJECTED:
+            await delivery.reject(reason or "rejected by the model")
+        else:
+            await delivery.ack()
+
+    async def consume(self, subscriber: Subscriber) -> None:
+        """Apply every delivery until cancelled (the subscriber must already be started)."""
+        try:
+            async for delivery in subscriber:
+                await self.handle(delivery)
+            self.state.consumer_error = None
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.state.consumer_error = f"{type(exc).__name__}: {exc}"
+            log.exception("the bus consumer stopped", extra={"error": str(exc)})
+            raise
+
+    # --- audit ------------------------------------------------------------------------------------
+
+    async def audit_once(self, fetch: Any) -> int:
+        """Audit against ``fetch()`` (a snapshot of the source, fetched off the loop) and repair.
+
+        An entity counts as drifted when it differs in two looks ``AUDIT_CONFIRM_DELAY`` apart: a change
+        whose notification is still on its way is not drift. Returns the number repaired.
+        """
+        async with self._audit_lock:
+            try:
+                first = await asyncio.to_thread(fetch)
+                suspects = {(d.kind, d.uuid) for d in audit(self.cluster, SnapshotSource(first))}
+                confirmed: list[Drift] = []
+                if suspects:
+                    await asyncio.sleep(AUDIT_CONFIRM_DELAY)
+                    second = SnapshotSource(await asyncio.to_thread(fetch))
+                    confirmed = [d for d in audit(self.cluster, second) if (d.kind, d.uuid) in suspects]
+                    self._repair(second, confirmed)
+            except Exception as exc:
+                self.state.record_audit(0, error=f"{type(exc).__name__}: {exc}")
+                log.warning("audit failed: %s", exc, extra={"error": str(exc)})
+                return 0
+            self.state.record_audit(len(confirmed))
+            if confirmed:
+                log.info("audit repaired %d drifted entities", len(confirmed),
+                         extra={"drift": [d.describe() for d in confirmed[:20]]})
+            return len(confirmed)
+
+    def _repair(self, source: SnapshotSource, drift: list[Drift]) -> None:
+        store = self.cluster.store
+        hosts: set[str] = set()
+        for d in drift:
+            if d.kind == "instance":
+                old = store.instances.get(d.uuid)
+                if old is not None and old.host:
+                    hosts.add(old.host)
+            else:
+                old_node = store.nodes.get(d.uuid)
+                if old_node is not None:
+                    hosts.add(old_node.host)
+        repair(self.cluster, source, drift)
+        for d in drift:
+            if d.kind == "instance":
+                inst = store.instances.get(d.uuid)
+                self.state.publish_instance(d.uuid, None if inst is None else store.instance_record(inst))
+                if inst is not None and inst.host:
+                    hosts.add(inst.host)
+            else:
+                node = store.nodes.get(d.uuid)
+                self.state.publish_node(d.uuid, None if node is None else store.node_record(node))
+        for h in sorted(hosts):
+            node = store.nodes_by_host.get(h)
+            if node is not None:
+                self.state.publish_node(node.uuid, store.node_record(node))
+
+    async def audit_forever(self, fetch: Any, interval: float) -> None:
+        """Audit every ``interval`` seconds until cancelled."""
+        while True:
+            await asyncio.sleep(interval)
+            with contextlib.suppress(Exception):
+                await self.audit_once(fetch)

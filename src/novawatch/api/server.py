@@ -1,0 +1,132 @@
+"""Running an app: uvicorn on a loop of its own thread (the demo, tests, benchmarks) or in the foreground.
+
+Port 0 picks a free port; :attr:`ServerThread.url` says which. :meth:`ServerThread.call` runs a function
+on the server's loop, which is how other threads touch state that the app's handlers also touch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import signal
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from types import FrameType
+from typing import Any, TypeVar
+
+import uvicorn
+
+T = TypeVar("T")
+
+
+class ServerError(RuntimeError):
+    """The server could not start (port in use, bad address)."""
+
+
+def _config(app: Any, host: str, port: int) -> uvicorn.Config:
+    # Access logs off: a log line per request is noise at the default level; -vv turns logging up elsewhere.
+    return uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="on",
+                          timeout_graceful_shutdown=2)
+
+
+class _Server(uvicorn.Server):
+    """A server in a thread: the main thread owns the signals (uvicorn already leaves them alone there)."""
+
+
+class _ForegroundServer(uvicorn.Server):
+    """Ctrl-C and SIGTERM stop the server gracefully, and the process then exits normally (status 0)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # uvicorn re-raises the captured signal after shutdown, which turns a clean stop into exit 130/143.
+        previous = {sig: signal.signal(sig, self._stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _stop(self, sig: int, frame: FrameType | None) -> None:
+        if self.should_exit and sig == signal.SIGINT:
+            self.force_exit = True  # a second Ctrl-C: stop waiting for open connections
+        self.should_exit = True
+
+
+class ServerThread:
+    """An ASGI app served by uvicorn in a daemon thread; ``start()`` returns once it accepts connections."""
+
+    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, name: str = "server") -> None:
+        self.app = app
+        self.host = host
+        self.name = name
+        self.server = _Server(_config(app, host, port))
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.thread = threading.Thread(target=self._run, name=f"novawatch-{name}", daemon=True)
+        self._error: BaseException | None = None
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self.loop = loop
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(self.server.serve())
+        except BaseException as exc:  # reported by start(); a thread cannot raise to its starter
+            self._error = exc
+        finally:
+            loop.close()
+
+    def start(self, timeout: float = 60.0) -> ServerThread:
+        self.thread.start()
+        waited = 0.0
+        while not self.server.started:
+            if not self.thread.is_alive():
+                raise ServerError(f"{self.name} did not start on {self.host}: {self._error or 'see the log above'}")
+            self.thread.join(0.02)
+            waited += 0.02
+            if waited > timeout:
+                raise ServerError(f"{self.name} did not start within {timeout:.0f}s")
+        return self
+
+    @property
+    def port(self) -> int:
+        for server in self.server.servers:
+            for sock in server.sockets:
+                return int(sock.getsockname()[1])
+        raise ServerError(f"{self.name} is not listening")
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def call(self, fn: Callable[[], T], timeout: float | None = 60.0) -> T:
+        """Run ``fn()`` on the server's loop and return its result."""
+        async def run() -> T:
+            return fn()
+        return self.submit(run(), timeout)
+
+    def submit(self, coro: Awaitable[T], timeout: float | None = 60.0) -> T:
+        """Run a coroutine on the server's loop and return its result."""
+        if self.loop is None:
+            raise ServerError(f"{self.name} is not running")
+        future: concurrent.futures.Future[T] = asyncio.run_coroutine_threadsafe(coro, self.loop)  # type: ignore[arg-type]
+        return future.result(timeout)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout)
+
+    def __enter__(self) -> ServerThread:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def serve_forever(app: Any, host: str, port: int) -> None:
+    """Serve in the foreground until SIGINT/SIGTERM (uvicorn's own signal handling: a clean shutdown)."""
+    server = _ForegroundServer(_config(app, host, port))
+    server.run()
+    if not server.started:
+        raise ServerError(f"could not listen on {host}:{port}; is the port in use? choose another with --port")

@@ -1,0 +1,209 @@
+"""Assembling the model service from configuration: bus subscriber, source, runtime, app.
+
+The order matters: subscribe first (so the bus keeps what is published from then on), then list the
+source (bootstrap), then apply the stream. Notifications published while listing are applied after
+the list; the model's ordering rules make applying them twice harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
+
+from fastapi import FastAPI
+
+from novawatch.api.client import HttpSource, ServiceError
+from novawatch.api.common import required_token
+from novawatch.api.model_app import create_model_app
+from novawatch.api.runtime import ModelRuntime
+from novawatch.bus.url import default_url, mask_url, open_subscriber
+from novawatch.config import Config
+
+log = logging.getLogger("novawatch.api.services")
+
+RETRY_SECONDS = 1.0
+MAX_RETRY_SECONDS = 10.0
+
+
+def bus_url(config: Config) -> str:
+    """The configured bus URL, or the embedded bus in the data directory; ``bus.password`` filled in."""
+    url = config.bus.url or default_url(config.data_path)
+    if config.bus.password and "://" in url and "@" in url.split("://", 1)[1].split("/", 1)[0]:
+        scheme, rest = url.split("://", 1)
+        creds, _, tail = rest.partition("@")
+        user = creds.split(":", 1)[0]
+        url = f"{scheme}://{user}:{config.bus.password}@{tail}"
+    return url
+
+
+def model_service(
+    config: Config, *, bus: str | None = None, announce: Callable[[str], None] | None = None
+) -> tuple[FastAPI, ModelRuntime]:
+    """The model service app and its runtime; the lifespan runs the consumer and the audits.
+
+    ``announce`` receives one line when the model has bootstrapped (the command line prints it).
+    """
+    mc = config.model
+    token = required_token(mc.host, mc.token, "model")
+    url = bus or bus_url(config)
+    source = HttpSource(mc.compute_url, token=mc.compute_token or None) if mc.compute_url else None
+    runtime = ModelRuntime(source, recent=mc.recent, watch_buffer=mc.watch_buffer)
+    runtime.state.bus = mask_url(url)
+    runtime.state.source = mc.compute_url or None
+
+    async def run(ready: asyncio.Event) -> None:
+        delay = RETRY_SECONDS
+        bootstrapped = False
+        while True:
+            subscriber = open_subscriber(url, group=config.bus.queue)
+            try:
+                await subscriber.start()
+                if source is not None and not bootstrapped:
+                    await _bootstrap(runtime, source, announce)
+                    bootstrapped = True
+                ready.set()
+                runtime.state.consumer_error = None
+                delay = RETRY_SECONDS
+                await runtime.consume(subscriber)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                runtime.state.consumer_error = f"{type(exc).__name__}: {exc}"
+                log.warning("model consumer failed, retrying in %.0fs: %s", delay, exc)
+                await asyncio.sleep(delay)
+                delay = min(MAX_RETRY_SECONDS, delay * 2)
+            finally:
+                with contextlib.suppress(Exception):
+                    await subscriber.close()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        ready = asyncio.Event()
+        tasks = [asyncio.create_task(run(ready), name="novawatch-model-consumer")]
+        if source is not None and mc.audit_interval > 0:
+            tasks.append(asyncio.create_task(runtime.audit_forever(source.snapshot, mc.audit_interval),
+                                             name="novawatch-model-audit"))
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(BaseException):
+                    await task
+            runtime.state.feed.close()
+            if source is not None:
+                source.close()
+
+    async def audit() -> int:
+        if source is None:
+            return 0
+        return await runtime.audit_once(source.snapshot)
+
+    app = create_model_app(runtime.state, token=token, max_body_bytes=mc.max_body_bytes,
+                           audit=audit if source is not None else None, lifespan=lifespan)
+    return app, runtime
+
+
+async def _bootstrap(runtime: ModelRuntime, source: HttpSource, announce: Callable[[str], None] | None) -> None:
+    """List the source, retrying until it answers (the compute service may start after the model)."""
+    started = time.perf_counter()
+    delay = RETRY_SECONDS
+    while True:
+        try:
+            snapshot = await asyncio.to_thread(source.snapshot)
+            break
+        except ServiceError as exc:
+            runtime.state.consumer_error = f"waiting for the source: {exc}"
+            await asyncio.sleep(delay)
+            delay = min(MAX_RETRY_SECONDS, delay * 2)
+    runtime.state.consumer_error = None
+    runtime.load(snapshot)
+    line = (f"bootstrapped from {source.url}: {len(snapshot.nodes)} nodes, {len(snapshot.instances)} instances "
+            f"in {time.perf_counter() - started:.1f}s")
+    log.info(line)
+    if announce is not None:
+        announce(line)
+
+
+def database_url(config: Config) -> str:
+    """The configured compute database, or SQLite in the data directory."""
+    if config.compute.database_url:
+        return config.compute.database_url
+    config.data_path.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{(config.data_path / 'compute.sqlite3').resolve()}"
+
+
+def seed_cloud(service: Any, hosts: int) -> None:
+    """Default flavors when there are none, and ``hosts`` hosts when there are no services yet."""
+    from novawatch.simulate import FLAVORS, NODE_SIZES
+
+    if not service.flavors:
+        for name, vcpus, memory, root, eph, swap in FLAVORS:
+            service.create_flavor(name, vcpus=vcpus, memory_mb=memory, root_gb=root, ephemeral_gb=eph, swap=swap)
+    if not service.services:
+        for n in range(1, hosts + 1):
+            vcpus, memory, disk = NODE_SIZES[n % len(NODE_SIZES)]
+            service.create_service(f"host-{n:04d}", vcpus=vcpus, memory_mb=memory, local_gb=disk)
+    service.commit()
+
+
+def compute_service(
+    config: Config,
+    *,
+    bus: str | None = None,
+    service: Any = None,
+    hosts: int = 0,
+    background: Callable[[Any], Coroutine[Any, Any, None]] | None = None,
+) -> tuple[FastAPI, Any]:
+    """The compute service app and the compute service behind it (opened here unless ``service`` is given).
+
+    ``background(service)`` runs on the app's loop for the app's lifetime (the demo's workload): the loop
+    serialises it with the REST actions.
+    """
+    from novawatch.bus import BusDriver, open_publisher
+    from novawatch.compute.failures import FailureInjector
+    from novawatch.compute.service import open_service
+    from novawatch.notifications import Notifier
+
+    cc = config.compute
+    token = required_token(cc.host, cc.token, "compute")
+    url = bus or bus_url(config)
+    publisher = open_publisher(url)
+    if service is None:
+        notifier = Notifier([BusDriver(publisher)], notification_format=config.bus.notification_format)
+        service = open_service(database_url(config), notifier,
+                               failures=FailureInjector(cc.failure_rate, seed=cc.seed))
+        seed_cloud(service, hosts)
+    else:
+        service.emit.notifier.drivers.append(BusDriver(publisher))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        task: asyncio.Task[None] | None = None
+        if background is not None:
+            task = asyncio.create_task(background(service), name="novawatch-workload")
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+            with contextlib.suppress(Exception):
+                service.commit()
+            with contextlib.suppress(Exception):
+                publisher.flush(timeout=10)
+            publisher.close()
+
+    from novawatch.api.compute_app import create_compute_app
+    from novawatch.api.nova import mount_nova
+
+    app = create_compute_app(service, token=token, max_body_bytes=cc.max_body_bytes, lifespan=lifespan)
+    # The Nova-compatible API (openstacksdk, the openstack CLI) is served beside novawatch's own.
+    mount_nova(app, service, token=token, max_body_bytes=cc.max_body_bytes)
+    return app, service

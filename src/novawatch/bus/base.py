@@ -1,0 +1,161 @@
+"""The bus interface: a publisher, a subscriber of acknowledged deliveries, and what travels between them."""
+
+from __future__ import annotations
+
+import abc
+import enum
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
+
+from novawatch.notifications.codec import Rejected, UnknownEvent, decode
+from novawatch.notifications.event import UNVERSIONED_TOPIC, VERSIONED_TOPIC
+from novawatch.notifications.message import Notification, encode
+from novawatch.objects import NovaObject
+
+#: Both of Nova's notification topics: the model consumes the versioned and the legacy stream.
+DEFAULT_TOPICS: tuple[str, ...] = (VERSIONED_TOPIC, UNVERSIONED_TOPIC)
+
+#: Default consumer group: subscribers sharing a group share one queue (each message goes to one of them).
+DEFAULT_GROUP = "novawatch"
+
+Decoder = Callable[[bytes], Notification[Any]]
+
+
+class BusError(RuntimeError):
+    """The bus cannot do what was asked (bad URL, closed publisher, undeliverable message)."""
+
+
+class Status(enum.Enum):
+    """What the subscriber made of a message."""
+
+    OK = "ok"  #: decoded and validated against the catalog
+    UNKNOWN = "unknown"  #: well-formed, but its event type is not in the catalog (the model ignores it)
+    REJECTED = "rejected"  #: cannot be decoded; acknowledging it moves it to the dead-letter queue
+
+
+def topic_of(notification: Notification[Any]) -> str:
+    """The oslo.messaging topic a notification belongs on: versioned payloads carry ``nova_object.name``."""
+    payload = notification.payload
+    if isinstance(payload, dict):
+        return VERSIONED_TOPIC if "nova_object.name" in payload else UNVERSIONED_TOPIC
+    return VERSIONED_TOPIC if isinstance(payload, NovaObject) else UNVERSIONED_TOPIC
+
+
+class Delivery(abc.ABC):
+    """One message handed to a consumer; the bus forgets it only after :meth:`ack`.
+
+    ``notification`` is the decoded notification (None when ``status`` is not OK); ``body`` the bytes as
+    received; ``reason`` says why a REJECTED message could not be decoded.
+    """
+
+    __slots__ = ("body", "event_type", "notification", "reason", "redelivered", "status", "topic")
+
+    def __init__(self, body: bytes, topic: str, decoder: Decoder, redelivered: bool = False) -> None:
+        self.body = body
+        self.topic = topic
+        self.redelivered = redelivered
+        self.notification: Notification[Any] | None = None
+        self.reason: str | None = None
+        self.event_type: str | None = None
+        try:
+            self.notification = decoder(body)
+            self.event_type = self.notification.event_type
+            self.status = Status.OK
+        except UnknownEvent as exc:
+            self.event_type = exc.event_type
+            self.status = Status.UNKNOWN
+        except Rejected as exc:
+            self.event_type = exc.event_type
+            self.reason = exc.reason
+            self.status = Status.REJECTED
+        except Exception as exc:  # a custom decoder's bug must not stop the stream: keep the message
+            self.reason = f"decoder failed: {type(exc).__name__}: {exc}"
+            self.status = Status.REJECTED
+
+    @property
+    def message_id(self) -> str | None:
+        """The notification's ``message_id`` (what consumers deduplicate on), when decoded."""
+        n = self.notification
+        return n.message_id if n is not None and isinstance(n.message_id, str) else None
+
+    async def ack(self) -> None:
+        """Done with it: forget it, or keep it in the dead-letter queue when it was REJECTED."""
+        if self.status is Status.REJECTED:
+            await self._dead_letter(self.reason or "rejected")
+        else:
+            await self._ack()
+
+    async def reject(self, reason: str) -> None:
+        """The consumer cannot use it: move it to the dead-letter queue with ``reason``."""
+        self.reason = reason
+        await self._dead_letter(reason)
+
+    @abc.abstractmethod
+    async def _ack(self) -> None: ...
+
+    @abc.abstractmethod
+    async def _dead_letter(self, reason: str) -> None: ...
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.status.value} {self.event_type} {self.message_id or ''}>"
+
+
+class Publisher(abc.ABC):
+    """Sends notifications; thread-safe, never blocks on the network except when its outbox is full.
+
+    ``publish`` hands the notification to the transport; :meth:`flush` returns once everything published
+    so far is stored by the bus (committed to disk, or confirmed by the broker).
+    """
+
+    def publish(self, notification: Notification[Any], *, topic: str | None = None) -> None:
+        """Send one notification on ``topic`` (guessed from the payload when None)."""
+        self.publish_body(topic or topic_of(notification), notification.priority, encode(notification))
+
+    @abc.abstractmethod
+    def publish_body(self, topic: str, priority: str, body: bytes) -> None:
+        """Send an already encoded notification (the plain oslo.messaging dict as JSON)."""
+
+    @abc.abstractmethod
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait until everything published is durably in the bus; raises TimeoutError."""
+
+    @abc.abstractmethod
+    def close(self, timeout: float | None = 30.0) -> None:
+        """Flush (waiting up to ``timeout``) and release the connection."""
+
+    def __enter__(self) -> Publisher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Subscriber(abc.ABC):
+    """An async iterator of :class:`Delivery`; use ``async with`` (or :meth:`close`) to stop it.
+
+    Subscribers with the same ``group`` share the messages (each goes to one of them); every group sees
+    every notification published after it first subscribed.
+    """
+
+    def __init__(self, group: str, topics: Sequence[str], decoder: Decoder | None) -> None:
+        self.group = group
+        self.topics = tuple(topics)
+        self.decoder: Decoder = decoder or decode
+
+    @abc.abstractmethod
+    def __aiter__(self) -> AsyncIterator[Delivery]: ...
+
+    @abc.abstractmethod
+    async def start(self) -> None:
+        """Declare what must exist (queue, cursor) so that publications from now on are kept for the group."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Stop; deliveries not acknowledged are delivered again later (to this group)."""
+
+    async def __aenter__(self) -> Subscriber:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()

@@ -1,0 +1,64 @@
+"""``novawatch compute``: the compute database (migrate, snapshot) and the action -> notifications table."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from novawatch.cli import CommandError
+
+
+def add_commands(sub: Any) -> None:
+    p = sub.add_parser("compute", help="the compute service's database and its notification table")
+    csub = p.add_subparsers(dest="compute_command", metavar="SUBCOMMAND", required=True)
+
+    up = csub.add_parser("db-upgrade", help="create or migrate the compute database to the newest schema")
+    up.add_argument("--db", metavar="URL", required=True, help="database URL or SQLite path")
+    up.set_defaults(func=run_upgrade)
+
+    snap = csub.add_parser("snapshot", help="write the truth (a novawatch.model/1 snapshot) of a compute database")
+    snap.add_argument("--db", metavar="URL", required=True, help="database URL or SQLite path")
+    snap.add_argument("--out", metavar="OUT.json", help="output file (default stdout)")
+    snap.set_defaults(func=run_snapshot)
+
+    table = csub.add_parser("actions", help="print the table of action -> notifications (docs/actions.md)")
+    table.set_defaults(func=run_actions)
+
+    # --- hook-in: `compute serve` lives in novawatch.cli.serve (API/CLI engineer) ---
+    from novawatch.cli.serve import add_compute_commands
+
+    add_compute_commands(csub)
+
+
+def run_upgrade(args: argparse.Namespace) -> int:
+    from novawatch.compute.repository import make_engine, upgrade
+
+    try:
+        upgrade(make_engine(args.db))
+    except Exception as exc:
+        raise CommandError(f"cannot migrate {args.db}: {exc}") from None
+    print(f"compute database at {args.db} is at the newest schema", file=sys.stderr)
+    return 0
+
+
+def run_snapshot(args: argparse.Namespace) -> int:
+    from novawatch import snapshot
+    from novawatch.compute.source import ComputeSource
+
+    try:
+        snap = ComputeSource(args.db).snapshot()
+    except Exception as exc:
+        raise CommandError(f"cannot read {args.db}: {exc}") from None
+    if args.out:
+        snapshot.write(args.out, snap)
+    else:
+        sys.stdout.buffer.write(snapshot.dumps(snap))
+    return 0
+
+
+def run_actions(args: argparse.Namespace) -> int:
+    from novawatch.compute.sequences import document
+
+    sys.stdout.write(document())
+    return 0

@@ -1,0 +1,293 @@
+"""The compute service's shared state and the helpers every action uses.
+
+State lives in the database; the live rows are also indexed in memory (the session's identity map
+keeps them), so actions read without queries and the repository flushes changes in batches.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from novawatch.compute import db
+from novawatch.compute.clock import Clock, Ids
+from novawatch.compute.emitter import API, COMPUTE, CONDUCTOR, Emitter, InstanceContext
+from novawatch.compute.errors import ComputeError, InvalidState, NotFound
+from novawatch.compute.failures import FailureInjector, InjectedFailure
+from novawatch.compute.network import Network, update_instance_cache_with_nw_info
+from novawatch.compute.repository import Repository
+from novawatch.compute.resource_tracker import ResourceTracker, Usage
+from novawatch.compute.scheduler import Scheduler
+from novawatch.compute.volumes import Volumes
+from novawatch.objects import Payload
+from novawatch.snapshot import instance_disk_gb
+
+log = logging.getLogger("novawatch.compute")
+
+__all__ = ["API", "COMPUTE", "CONDUCTOR", "ComputeCore", "ComputeError", "InvalidState", "NotFound"]
+
+
+def naive(moment: datetime) -> datetime:
+    """Database timestamps are naive UTC (the same on SQLite and PostgreSQL)."""
+    return moment.replace(tzinfo=None) if moment.tzinfo is not None else moment
+
+
+class ComputeCore:
+    """State, indexes and helpers shared by the action mixins of :class:`ComputeService`."""
+
+    def __init__(
+        self,
+        repo: Repository,
+        emitter: Emitter,
+        *,
+        clock: Clock,
+        ids: Ids,
+        failures: FailureInjector | None = None,
+        state_updates: bool = True,
+    ) -> None:
+        self.repo = repo
+        self.emit = emitter
+        self.clock = clock
+        self.ids = ids
+        self.failures = failures or FailureInjector(0.0)
+        #: Nova's ``notify_on_state_change = vm_and_task_state``: every instance save sends ``instance.update``.
+        self.state_updates = state_updates
+        #: The hosts the API and conductor, and the scheduler, notifications come from.
+        self.api_host = "controller"
+        self.scheduler_host = "controller"
+        self._request_spec: Payload | None = None
+        self.tracker = ResourceTracker(self.emit.compute_node)
+        self.scheduler = Scheduler(self.tracker)
+        self.network = Network(ids)
+        self.volumes = Volumes(repo, ids, self.now)
+        self.services: dict[str, db.Service] = {}
+        self.nodes: dict[str, db.ComputeNode] = {}
+        self.flavors: dict[int, db.Flavor] = {}
+        self.instances: dict[str, db.Instance] = {}
+        self.bdms: dict[str, list[db.BlockDeviceMapping]] = {}
+        self.migrations: dict[str, db.Migration] = {}
+        self._load()
+
+    # -- startup -----------------------------------------------------------------------------
+
+    def _load(self) -> None:
+        for svc in self.repo.all(db.Service):
+            self.services[svc.host] = svc
+        for flavor in self.repo.all(db.Flavor):
+            self.flavors[flavor.id] = flavor
+        for node in self.repo.all(db.ComputeNode):
+            if node.host is not None:
+                self.nodes[node.host] = node
+                self.tracker.add_node(node, created=False)
+        for inst in self.repo.all(db.Instance, db.Instance.deleted.is_(False)):
+            self.instances[inst.uuid] = inst
+        for bdm in self.repo.all(db.BlockDeviceMapping, db.BlockDeviceMapping.deleted.is_(False)):
+            self.bdms.setdefault(bdm.instance_uuid, []).append(bdm)
+        for mig in self.repo.all(db.Migration, db.Migration.status.in_(("pre-migrating", "running", "finished"))):
+            self.migrations[mig.instance_uuid] = mig
+        self.network.resume_after([i.info_cache for i in self.instances.values()])
+        # Rebuild the claims from the rows: the tracker's memory is derived, the database is the truth.
+        for inst in self.instances.values():
+            owner = self.nodes.get(inst.host) if inst.host else None
+            if owner is not None:
+                self.tracker.claims[owner.uuid][inst.uuid] = self.usage(inst, self.flavors[inst.instance_type_id])
+        for mig in self.migrations.values():
+            self._restore_migration_claim(mig)
+        for node in self.nodes.values():
+            self.tracker.update(node)
+
+    def _restore_migration_claim(self, mig: db.Migration) -> None:
+        inst = self.instances.get(mig.instance_uuid)
+        if inst is None:
+            return
+        if mig.status == "finished" and mig.old_instance_type_id is not None:
+            holder = self.nodes.get(mig.source_compute or "")
+            flavor = self.flavors[mig.old_instance_type_id]
+        else:
+            holder = self.nodes.get(mig.dest_compute or "")
+            flavor = self.flavors[mig.new_instance_type_id or inst.instance_type_id]
+        if holder is not None:
+            self.tracker.claims[holder.uuid][migration_key(mig)] = self.usage(inst, flavor, instance=False)
+
+    # -- time, ids, lookups ------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        """The current time as stored in the database (naive UTC)."""
+        return naive(self.clock.now())
+
+    def instance(self, uuid: str) -> db.Instance:
+        """A live instance, or :class:`NotFound`."""
+        try:
+            return self.instances[uuid]
+        except KeyError:
+            raise NotFound(f"instance {uuid} not found") from None
+
+    def service(self, host: str) -> db.Service:
+        """The compute service of ``host``, or :class:`NotFound`."""
+        try:
+            return self.services[host]
+        except KeyError:
+            raise NotFound(f"compute service on host {host} not found") from None
+
+    def flavor_of(self, inst: db.Instance) -> db.Flavor:
+        """The instance's current flavor."""
+        return self.flavors[inst.instance_type_id]
+
+    def usage(self, inst: db.Instance, flavor: db.Flavor, *, instance: bool = True) -> Usage:
+        """What an instance of ``flavor`` claims on its node (local disk as Watcher counts it)."""
+        disk = instance_disk_gb(flavor.root_gb, flavor.ephemeral_gb, flavor.swap, inst.booted_from_volume)
+        return Usage(flavor.vcpus, flavor.memory_mb, disk, instance)
+
+    # -- instance saves and notifications ------------------------------------------------------
+
+    def context(self, inst: db.Instance, fault: BaseException | None = None, **values: Any) -> InstanceContext:
+        """What the emitter needs about ``inst`` (flavor, network info, volumes, initiator, fault, extras)."""
+        return InstanceContext(
+            instance=inst,
+            flavor=self.flavor_of(inst),
+            network_info=inst.info_cache.network_info,
+            bdms=self.bdms.get(inst.uuid, []),
+            user_id=inst.user_id,
+            project_id=inst.project_id,
+            fault=fault,
+            values=values,
+        )
+
+    def save(self, inst: db.Instance, *, source: str = COMPUTE, sender: str | None = None,
+             old_states: tuple[str | None, str | None] | None = None, **changes: Any) -> None:
+        """Apply ``changes`` to the instance and, like Nova's ``Instance.save()``, send ``instance.update``.
+
+        ``sender`` is the host the update comes from (the instance's host, after the changes, by default);
+        ``old_states`` are the (vm, task) states last saved when the caller changed them in memory before.
+        """
+        old = old_states or (inst.vm_state, inst.task_state)
+        for name, value in changes.items():
+            setattr(inst, name, value)
+        inst.updated_at = self.now()
+        if self.state_updates:
+            # Nova's send_update names its publisher after the notifier service "compute" wherever the
+            # save runs (the API process included); only the conductor passes its own service name.
+            conductor = source == CONDUCTOR
+            self.emit.instance("instance.update", self.context(inst, _old_states=old),
+                               host=sender or inst.host or self._api_host(),
+                               source=CONDUCTOR if conductor else COMPUTE,
+                               legacy_service="conductor" if conductor else "compute")
+
+    def notify(self, inst: db.Instance, action: str, phase: str | None = None, *, host: str | None = None,
+               source: str = COMPUTE, fault: BaseException | None = None, **values: Any) -> None:
+        """Send ``instance.<action>[.<phase>]`` (and its legacy twin) about ``inst``."""
+        event_type = f"instance.{action}.{phase}" if phase else f"instance.{action}"
+        self.emit.instance(event_type, self.context(inst, fault, **values),
+                           host=host or inst.host or self._api_host(), source=source)
+
+    def _api_host(self) -> str:
+        return self.api_host
+
+    def set_network_info(self, inst: db.Instance, network_info: list[dict[str, Any]]) -> None:
+        """Store the instance's network info through the ``update_instance_cache_with_nw_info`` hook point."""
+        update_instance_cache_with_nw_info(inst, network_info)
+
+    # -- records -------------------------------------------------------------------------------
+
+    def record_action(self, inst: db.Instance, action: str) -> None:
+        """Record a user action on the instance (``os-instance-actions``)."""
+        self.repo.add(db.InstanceAction(
+            id=self.repo.next_id(db.InstanceAction), instance_uuid=inst.uuid, action=action,
+            user_id=inst.user_id, project_id=inst.project_id, start_time=self.now(),
+        ))
+
+    def _add_bdm(self, inst: db.Instance, vol: db.Volume, device: str, *, boot_index: int | None = None,
+                 delete_on_termination: bool = False) -> db.BlockDeviceMapping:
+        bdm = db.BlockDeviceMapping(
+            id=self.repo.next_id(db.BlockDeviceMapping), instance_uuid=inst.uuid, volume_id=vol.id,
+            attachment_id=self.ids(), device_name=device, boot_index=boot_index, source_type="volume",
+            destination_type="volume", delete_on_termination=delete_on_termination, volume_size=vol.size,
+            tag=None, deleted=False,
+        )
+        self.repo.add(bdm)
+        self.bdms.setdefault(inst.uuid, []).append(bdm)
+        return bdm
+
+    def record_fault(self, inst: db.Instance, exc: BaseException, host: str | None) -> None:
+        """Record an instance fault, as Nova's ``wrap_instance_fault`` does."""
+        self.repo.add(db.InstanceFault(
+            id=self.repo.next_id(db.InstanceFault), instance_uuid=inst.uuid,
+            code=int(getattr(exc, "code", 500)), message=str(exc)[:255], details=type(exc).__name__,
+            host=host, created_at=self.now(),
+        ))
+
+    def select_destination(self, inst: db.Instance, flavor: db.Flavor, *, exclude: tuple[str, ...] = (),
+                           only_host: str | None = None) -> db.ComputeNode:
+        """Ask the scheduler for a node: ``scheduler.select_destinations.start``, then ``.end`` when one was found.
+
+        Raises :class:`NoValidHost` (after the start notification only, as Nova does).
+        """
+        self._request_spec = None
+        if only_host is not None:
+            # A forced host skips the scheduler in Nova: no select_destinations notifications.
+            return self.scheduler.select(self.nodes, self.services, self.usage(inst, flavor), exclude=exclude,
+                                         only_host=only_host)
+        request = self._request_spec = self.emit.request_spec(inst, flavor, list(exclude) or None)
+        self.emit.scheduler("start", request, self.scheduler_host)
+        node = self.scheduler.select(self.nodes, self.services, self.usage(inst, flavor), exclude=exclude)
+        self.emit.scheduler("end", request, self.scheduler_host)
+        return node
+
+    def conductor_error(self, inst: db.Instance, task: str, exc: BaseException, **changes: Any) -> None:
+        """What Nova's ``set_vm_state_and_notify`` does when the conductor fails a task (e.g. no valid host).
+
+        An ``instance.update`` with the new states, the fault, then ``compute_task.<task>.error``.
+        """
+        self.save(inst, source=CONDUCTOR, sender=self.api_host, **changes)
+        self.record_fault(inst, exc, None)
+        self.emit.compute_task_error(f"compute_task.{task}.error", inst, exc, self.api_host, self._request_spec)
+
+    def exists(self, inst: db.Instance, host: str | None) -> None:
+        """``instance.exists`` for the current audit period, which Nova sends inline before some actions."""
+        self.notify(inst, "exists", host=host)
+
+    def confirm_resize(self, uuid: str) -> db.Instance:
+        """Confirm a pending resize (implemented by the move actions; declared here for delete's use)."""
+        raise NotImplementedError
+
+    def check(self, action: str) -> None:
+        """Let the failure injector fail the backend call of ``action``."""
+        self.failures.check(action)
+
+    def require(self, inst: db.Instance, action: str, vm_states: tuple[str, ...],
+                task_states: tuple[str | None, ...] = (None,), *, unlocked: bool = True) -> None:
+        """Refuse the action unless the instance is in one of the allowed states (Nova's ``check_instance_state``)."""
+        if inst.vm_state not in vm_states or inst.task_state not in task_states:
+            raise InvalidState(
+                f"cannot {action} instance {inst.uuid} while it is in vm_state {inst.vm_state}, "
+                f"task_state {inst.task_state}"
+            )
+        if unlocked and inst.locked:
+            raise InvalidState(f"instance {inst.uuid} is locked")
+
+
+    def _failed(self, inst: db.Instance, action: str, function: str, **error_changes: Any) -> bool:
+        """Run the failure injector; on failure do what Nova's decorators do and return True.
+
+        ``wrap_instance_fault`` records the fault, ``reverts_task_state`` clears the task state (an
+        ``instance.update``), and ``wrap_exception`` sends ``compute.exception``.
+        """
+        try:
+            self.check(action)
+        except InjectedFailure as exc:
+            host = inst.host
+            self.record_fault(inst, exc, host)
+            self.save(inst, sender=host, task_state=None, **error_changes)
+            self.emit.exception(exc, function, host)
+            return True
+        return False
+
+
+def migration_key(mig: db.Migration) -> str:
+    """The resource tracker's claim key of a migration."""
+    return f"migration:{mig.uuid}"
+
+
+Action = Callable[..., Any]

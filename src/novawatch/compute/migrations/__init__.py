@@ -1,0 +1,1 @@
+"""Alembic migrations of the compute database, run programmatically (``upgrade head``) on startup."""

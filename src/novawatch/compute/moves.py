@@ -1,0 +1,447 @@
+"""Actions that move an instance or rebuild it: resize, live migration, evacuate, rebuild, shelve."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from novawatch.compute import db
+from novawatch.compute.core import API, CONDUCTOR, ComputeCore, InvalidState, migration_key
+from novawatch.compute.failures import InjectedFailure
+from novawatch.compute.scheduler import NoValidHost
+
+_MOVABLE = ("active", "stopped")
+
+
+class MoveActions(ComputeCore):
+    """Resize (prep, finish, confirm, revert), live migration (pre, post, rollback, abort, force complete),
+    evacuate, rebuild and shelve/offload/unshelve."""
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _new_migration(self, inst: db.Instance, kind: str, dest: db.ComputeNode,
+                       new_flavor: db.Flavor | None = None) -> db.Migration:
+        now = self.now()
+        mig = db.Migration(
+            id=self.repo.next_id(db.Migration), uuid=self.ids(), instance_uuid=inst.uuid, migration_type=kind,
+            status="pre-migrating", source_compute=inst.host, dest_compute=dest.host, source_node=inst.node,
+            dest_node=dest.hypervisor_hostname, old_instance_type_id=inst.instance_type_id,
+            new_instance_type_id=(new_flavor or self.flavor_of(inst)).id, created_at=now, updated_at=now,
+        )
+        self.repo.add(mig)
+        self.migrations[inst.uuid] = mig
+        return mig
+
+    def _end_migration(self, inst: db.Instance, status: str) -> db.Migration | None:
+        mig = self.migrations.pop(inst.uuid, None)
+        if mig is not None:
+            mig.status = status
+            mig.updated_at = self.now()
+        return mig
+
+    def _pick(self, inst: db.Instance, flavor: db.Flavor, host: str | None) -> db.ComputeNode:
+        exclude = (inst.host,) if inst.host else ()
+        return self.select_destination(inst, flavor, exclude=exclude, only_host=host)
+
+    def _flavor_fields(self, flavor: db.Flavor) -> dict[str, Any]:
+        return {"instance_type_id": flavor.id, "vcpus": flavor.vcpus, "memory_mb": flavor.memory_mb,
+                "root_gb": flavor.root_gb, "ephemeral_gb": flavor.ephemeral_gb}
+
+    def _busy(self, inst: db.Instance) -> None:
+        if inst.uuid in self.migrations:
+            raise InvalidState(f"instance {inst.uuid} is being migrated")
+
+    # -- resize ----------------------------------------------------------------------------------
+
+    def resize(self, uuid: str, flavor: db.Flavor, *, host: str | None = None) -> db.Instance:
+        """Resize to ``flavor`` on another host; the instance ends in ``resized`` awaiting confirm or revert.
+
+        prep_resize on the destination (claim), resize_instance on the source (host moves to the
+        destination), finish_resize on the destination (new flavor, ``resized``).
+        """
+        inst = self.instance(uuid)
+        self.require(inst, "resize", _MOVABLE)
+        self._busy(inst)
+        if flavor.id == inst.instance_type_id:
+            raise InvalidState("the new flavor is the instance's flavor")
+        self.record_action(inst, "resize")
+        source_host = inst.host
+        old_flavor = self.flavor_of(inst)
+        self.save(inst, source=API, sender=self.api_host, task_state="resize_prep", progress=0)
+        try:
+            dest = self._pick(inst, flavor, host)
+        except NoValidHost as exc:
+            self.conductor_error(inst, "migrate_server", exc, task_state=None)
+            return inst
+        mig = self._new_migration(inst, "resize", dest, flavor)
+        dest_host = dest.host
+        stopped = inst.vm_state == "stopped"
+        new_flavor: dict[str, Any] = {"new_flavor": _flavor_payload(flavor), "_new_flavor": flavor}
+        self.exists(inst, dest_host)
+        self.notify(inst, "resize_prep", "start", host=dest_host, **new_flavor)
+        inst.new_flavor_id = flavor.id
+        inst.old_flavor_id = old_flavor.id
+        self.save(inst, sender=dest_host)
+        self.tracker.claim(dest, migration_key(mig), self.usage(inst, flavor, instance=False))
+        self.notify(inst, "resize_prep", "end", host=dest_host, **new_flavor)
+        mig.status = "migrating"
+        self.save(inst, sender=source_host, task_state="resize_migrating")
+        self.notify(inst, "resize", "start", host=source_host)
+        try:
+            self.check("resize")
+        except InjectedFailure as exc:
+            # resize_instance failed on the source: error state, migration in error, the fault,
+            # reverts_task_state, compute.exception; the destination's claim is released.
+            self.save(inst, sender=source_host, vm_state="error")
+            self.tracker.drop(dest.uuid, migration_key(mig))
+            self._end_migration(inst, "error")
+            inst.new_flavor_id = None
+            self.record_fault(inst, exc, source_host)
+            self.save(inst, sender=source_host, task_state=None)
+            self.emit.exception(exc, "resize_instance", source_host)
+            return inst
+        mig.status = "post-migrating"
+        self.save(inst, sender=source_host, task_state="resize_migrated", host=dest_host,
+                  node=dest.hypervisor_hostname)
+        self.notify(inst, "resize", "end", host=source_host)
+        # The instance now runs on the destination with the new flavor; the source keeps the old
+        # flavor's resources as the migration's claim until the resize is confirmed or reverted.
+        source = self.nodes[source_host] if source_host else None
+        with self.tracker.batch():
+            self.tracker.drop(dest.uuid, migration_key(mig))
+            self.tracker.claim(dest, inst.uuid, self.usage(inst, flavor), force=True)
+            if source is not None:
+                self.tracker.drop(source.uuid, inst.uuid)
+                self.tracker.claim(source, migration_key(mig), self.usage(inst, old_flavor, instance=False),
+                                   force=True)
+        self.save(inst, sender=dest_host, task_state="resize_finish", **self._flavor_fields(flavor))
+        self.notify(inst, "resize_finish", "start", host=dest_host)
+        self.set_network_info(inst, inst.info_cache.network_info)
+        mig.status = "finished"
+        self.save(inst, sender=dest_host, vm_state="resized", task_state=None,
+                  power_state="shutdown" if stopped else "running", launched_at=self.now())
+        self.notify(inst, "resize_finish", "end", host=dest_host)
+        return inst
+
+    def confirm_resize(self, uuid: str) -> db.Instance:
+        """Keep the new flavor and host; the source's resources are released."""
+        inst = self.instance(uuid)
+        self.require(inst, "confirm_resize", ("resized",))
+        mig = self.migrations.get(inst.uuid)
+        if mig is None:
+            raise InvalidState(f"instance {inst.uuid} has no resize to confirm")
+        self.record_action(inst, "confirmResize")
+        source_host = mig.source_compute
+        self.notify(inst, "resize_confirm", "start", host=source_host)
+        source = self.nodes.get(source_host or "")
+        if source is not None:
+            self.tracker.drop(source.uuid, migration_key(mig))
+        self._end_migration(inst, "confirmed")
+        self.save(inst, sender=source_host, vm_state="stopped" if inst.power_state == "shutdown" else "active",
+                  task_state=None)
+        self.notify(inst, "resize_confirm", "end", host=source_host)
+        self.save(inst, sender=source_host, old_flavor_id=None, new_flavor_id=None)
+        return inst
+
+    def revert_resize(self, uuid: str) -> db.Instance:
+        """Go back to the old flavor on the source host."""
+        inst = self.instance(uuid)
+        self.require(inst, "revert_resize", ("resized",))
+        mig = self.migrations.get(inst.uuid)
+        if mig is None or mig.old_instance_type_id is None:
+            raise InvalidState(f"instance {inst.uuid} has no resize to revert")
+        self.record_action(inst, "revertResize")
+        dest_host, source_host = mig.dest_compute, mig.source_compute
+        old_flavor = self.flavors[mig.old_instance_type_id]
+        self.save(inst, source=API, sender=self.api_host, task_state="resize_reverting")
+        self.exists(inst, dest_host)
+        dest = self.nodes.get(dest_host or "")
+        if dest is not None:
+            self.tracker.drop(dest.uuid, inst.uuid)
+        self.notify(inst, "resize_revert", "start", host=source_host)
+        source = self.nodes.get(source_host or "")
+        if source is not None:
+            with self.tracker.batch():
+                self.tracker.drop(source.uuid, migration_key(mig))
+                self.tracker.claim(source, inst.uuid, self.usage(inst, old_flavor), force=True)
+        self._end_migration(inst, "reverted")
+        self.save(inst, sender=source_host, host=source_host, node=mig.source_node, launched_at=self.now(),
+                  **self._flavor_fields(old_flavor))
+        self.set_network_info(inst, inst.info_cache.network_info)
+        self.save(inst, sender=source_host, vm_state="stopped" if inst.power_state == "shutdown" else "active",
+                  task_state=None)
+        self.notify(inst, "resize_revert", "end", host=source_host)
+        self.save(inst, sender=source_host, old_flavor_id=None, new_flavor_id=None)
+        return inst
+
+    # -- live migration ------------------------------------------------------------------------
+
+    def live_migrate(self, uuid: str, *, host: str | None = None) -> db.Instance:
+        """Start a live migration: the destination claims and prepares (``live_migration_pre``).
+
+        The migration then runs until :meth:`live_migration_complete`, :meth:`live_migration_abort`
+        or :meth:`live_migration_force_complete`; a hypervisor failure here rolls it back.
+        """
+        inst = self.instance(uuid)
+        self.require(inst, "live_migrate", ("active", "paused"))
+        self._busy(inst)
+        self.record_action(inst, "live-migration")
+        self.save(inst, source=API, sender=self.api_host, task_state="migrating")
+        flavor = self.flavor_of(inst)
+        try:
+            dest = self._pick(inst, flavor, host)
+        except NoValidHost as exc:
+            self.conductor_error(inst, "migrate_server", exc, task_state=None)
+            return inst
+        mig = self._new_migration(inst, "live-migration", dest)
+        self.tracker.claim(dest, migration_key(mig), self.usage(inst, flavor, instance=False))
+        self.notify(inst, "live_migration_pre", "start", host=dest.host)
+        self.notify(inst, "live_migration_pre", "end", host=dest.host)
+        mig.status = "running"
+        try:
+            self.check("live_migrate")
+        except InjectedFailure:
+            # The hypervisor reports the migration failed: Nova rolls back (the migration runs in a
+            # background task, so there is no fault and no compute.exception).
+            self._rollback(inst, mig, status="failed")
+        return inst
+
+    def live_migration_complete(self, uuid: str) -> db.Instance:
+        """The running live migration finishes: ``live_migration_post`` (source) and ``_post_dest`` (destination)."""
+        inst = self.instance(uuid)
+        mig = self._running_live_migration(inst)
+        source_host, dest_host = mig.source_compute, mig.dest_compute
+        self.notify(inst, "live_migration_post", "start", host=source_host)
+        self.notify(inst, "live_migration_post_dest", "start", host=dest_host)
+        dest = self.nodes[dest_host or ""]
+        source = self.nodes.get(source_host or "")
+        with self.tracker.batch():
+            self.tracker.drop(dest.uuid, migration_key(mig))
+            self.tracker.claim(dest, inst.uuid, self.usage(inst, self.flavor_of(inst)), force=True)
+            if source is not None:
+                self.tracker.drop(source.uuid, inst.uuid)
+        self._end_migration(inst, "completed")
+        self.save(inst, sender=dest_host, task_state=None, host=dest_host, node=mig.dest_node, progress=0)
+        self.set_network_info(inst, inst.info_cache.network_info)
+        self.notify(inst, "live_migration_post_dest", "end", host=dest_host)
+        self.notify(inst, "live_migration_post", "end", host=source_host)
+        return inst
+
+    def live_migration_force_complete(self, uuid: str) -> db.Instance:
+        """Pause the guest so the migration converges, then complete it."""
+        inst = self.instance(uuid)
+        self._running_live_migration(inst)
+        self.record_action(inst, "live_migration_force_complete")
+        self.notify(inst, "live_migration_force_complete", "start", host=inst.host)
+        self.notify(inst, "live_migration_force_complete", "end", host=inst.host)
+        return self.live_migration_complete(uuid)
+
+    def live_migration_abort(self, uuid: str) -> db.Instance:
+        """Abort the running live migration; it is rolled back."""
+        inst = self.instance(uuid)
+        mig = self._running_live_migration(inst)
+        self.record_action(inst, "live_migration_cancel")
+        self.notify(inst, "live_migration_abort", "start", host=inst.host)
+        self.notify(inst, "live_migration_abort", "end", host=inst.host)
+        self._rollback(inst, mig, status="cancelled")
+        return inst
+
+    def _running_live_migration(self, inst: db.Instance) -> db.Migration:
+        mig = self.migrations.get(inst.uuid)
+        if mig is None or mig.migration_type != "live-migration" or mig.status != "running":
+            raise InvalidState(f"instance {inst.uuid} has no live migration in progress")
+        return mig
+
+    def _rollback(self, inst: db.Instance, mig: db.Migration, status: str = "error") -> None:
+        source_host, dest_host = mig.source_compute, mig.dest_compute
+        self.notify(inst, "live_migration_rollback", "start", host=source_host)
+        self.notify(inst, "live_migration_rollback_dest", "start", host=dest_host)
+        dest = self.nodes.get(dest_host or "")
+        if dest is not None:
+            self.tracker.drop(dest.uuid, migration_key(mig))
+        self.notify(inst, "live_migration_rollback_dest", "end", host=dest_host)
+        self._end_migration(inst, status)
+        self.save(inst, sender=source_host, task_state=None, progress=0)
+        self.notify(inst, "live_migration_rollback", "end", host=source_host)
+
+    # -- evacuate and rebuild --------------------------------------------------------------------
+
+    def evacuate(self, uuid: str, *, host: str | None = None) -> db.Instance:
+        """Rebuild the instance on another host because its own host is down.
+
+        The instance's host changes only after ``rebuild.end`` (Nova's ``finish_evacuation``); on
+        failure it stays on the (down) source in error and the destination's claim is released.
+        """
+        inst = self.instance(uuid)
+        self.require(inst, "evacuate", ("active", "stopped", "error"), unlocked=False)
+        self._busy(inst)
+        source_host = inst.host
+        svc = self.services.get(source_host or "")
+        if source_host is None or svc is None or not svc.forced_down:
+            raise InvalidState(f"compute service of instance {inst.uuid} is still up; cannot evacuate")
+        self.record_action(inst, "evacuate")
+        self.save(inst, source=API, sender=self.api_host, task_state="rebuilding")
+        self.notify(inst, "evacuate", host=self.api_host, source=API)
+        flavor = self.flavor_of(inst)
+        try:
+            dest = self._pick(inst, flavor, host)
+        except NoValidHost as exc:
+            self.conductor_error(inst, "rebuild_server", exc, vm_state="error", task_state=None)
+            return inst
+        mig = self._new_migration(inst, "evacuation", dest)
+        dest_host = dest.host
+        self.notify(inst, "rebuild_scheduled", host=dest_host, source=CONDUCTOR)
+        self.tracker.claim(dest, migration_key(mig), self.usage(inst, flavor, instance=False))
+        if self._rebuild_on(inst, dest_host, "evacuate", image_ref=None):
+            with self.tracker.batch():
+                self.tracker.drop(dest.uuid, migration_key(mig))
+                self.tracker.claim(dest, inst.uuid, self.usage(inst, flavor), force=True)
+                source = self.nodes.get(source_host)
+                if source is not None:
+                    # Nova frees the source's resources when that host comes back; nothing else can use them.
+                    self.tracker.drop(source.uuid, inst.uuid)
+            self._end_migration(inst, "done")
+            self.save(inst, sender=dest_host, host=dest_host, node=dest.hypervisor_hostname)
+            self.set_network_info(inst, inst.info_cache.network_info)
+        else:
+            self.tracker.drop(dest.uuid, migration_key(mig))
+            self._end_migration(inst, "failed")
+        return inst
+
+    def rebuild(self, uuid: str, image_ref: str | None = None) -> db.Instance:
+        """Rebuild in place from ``image_ref`` (the current image when None)."""
+        inst = self.instance(uuid)
+        self.require(inst, "rebuild", ("active", "stopped", "error"))
+        self._busy(inst)
+        if inst.host is None:
+            raise InvalidState(f"instance {inst.uuid} has no host")
+        self.record_action(inst, "rebuild")
+        host = inst.host
+        new_image = image_ref is not None and image_ref != inst.image_ref
+        self.save(inst, source=API, sender=self.api_host, task_state="rebuilding",
+                  image_ref=image_ref or inst.image_ref)
+        self.save(inst, source=API, sender=self.api_host)  # the image properties reset
+        if new_image:
+            # A new image goes through the scheduler (pinned to this host) first.
+            self.notify(inst, "rebuild_scheduled", host=host, source=CONDUCTOR)
+        self._rebuild_on(inst, host, "rebuild", image_ref=image_ref)
+        return inst
+
+    def _rebuild_on(self, inst: db.Instance, host: str | None, action: str, *, image_ref: str | None) -> bool:
+        """Nova's ``rebuild_instance`` on ``host``: True when the guest was rebuilt."""
+        stopped = inst.vm_state == "stopped"
+        self.exists(inst, host)
+        self.notify(inst, "rebuild", "start", host=host)
+        self.save(inst, sender=host)  # the power state refresh
+        for bdm in self.bdms.get(inst.uuid, []):
+            # Volumes are detached before the rebuild and attached again after it (only the detach notifies).
+            if bdm.volume_id is not None and bdm.boot_index != 0:
+                self.notify(inst, "volume_detach", "start", host=host, volume_id=bdm.volume_id)
+                self.notify(inst, "volume_detach", "end", host=host, volume_id=bdm.volume_id)
+        self.save(inst, sender=host, task_state="rebuild_block_device_mapping")
+        self.save(inst, sender=host, task_state="rebuild_spawning")
+        try:
+            self.check(action)
+        except InjectedFailure as exc:
+            self.notify(inst, "rebuild", "error", host=host, fault=exc)
+            self.save(inst, sender=host, vm_state="error")
+            self.record_fault(inst, exc, host)
+            self.save(inst, sender=host, task_state=None)
+            self.emit.exception(exc, "rebuild_instance", host)
+            return False
+        self.save(inst, sender=host, vm_state="active", task_state=None, power_state="running",
+                  launched_at=self.now())
+        if stopped:
+            self.save(inst, sender=host, task_state="powering-off")
+            self.notify(inst, "power_off", "start", host=host)
+            self.save(inst, sender=host, vm_state="stopped", task_state=None, power_state="shutdown")
+            self.notify(inst, "power_off", "end", host=host)
+        self.notify(inst, "rebuild", "end", host=host)
+        return True
+
+    # -- shelve ----------------------------------------------------------------------------------
+
+    def shelve(self, uuid: str) -> db.Instance:
+        """Snapshot and power off; the instance keeps its host (and resources) until offloaded."""
+        inst = self.instance(uuid)
+        self.require(inst, "shelve", ("active", "stopped", "paused", "suspended"))
+        self._busy(inst)
+        self.record_action(inst, "shelve")
+        host = inst.host
+        self.save(inst, source=API, sender=self.api_host, task_state="shelving")
+        self.exists(inst, host)
+        self.notify(inst, "shelve", "start", host=host)
+        self.save(inst, task_state="shelving_image_pending_upload")
+        self.save(inst, task_state="shelving_image_uploading")
+        if self._failed(inst, "shelve", "shelve_instance"):
+            return inst
+        self.save(inst, vm_state="shelved", task_state=None, power_state="shutdown")
+        self.notify(inst, "shelve", "end", host=host)
+        return inst
+
+    def shelve_offload(self, uuid: str) -> db.Instance:
+        """Remove a shelved instance from its host, releasing its resources."""
+        inst = self.instance(uuid)
+        self.require(inst, "shelve_offload", ("shelved",))
+        self.record_action(inst, "shelveOffload")
+        host = inst.host
+        self.save(inst, source=API, sender=self.api_host, task_state="shelving_offloading")
+        self.notify(inst, "shelve_offload", "start", host=host)
+        if self._failed(inst, "shelve_offload", "shelve_offload_instance"):
+            return inst
+        node = self.nodes.get(host or "")
+        if node is not None:
+            self.tracker.drop(node.uuid, inst.uuid)
+        self.save(inst, sender=host, vm_state="shelved_offloaded", task_state=None, power_state="shutdown")
+        self.save(inst, sender=host, host=None, node=None, launched_on=None, availability_zone=None)
+        self.notify(inst, "shelve_offload", "end", host=host)
+        return inst
+
+    def unshelve(self, uuid: str, *, host: str | None = None) -> db.Instance:
+        """Bring a shelved instance back: spawned on a scheduled host when offloaded, powered on otherwise."""
+        inst = self.instance(uuid)
+        self.require(inst, "unshelve", ("shelved", "shelved_offloaded"))
+        self.record_action(inst, "unshelve")
+        self.save(inst, source=API, sender=self.api_host, task_state="unshelving")
+        if inst.host is not None:
+            # Still on its host: the conductor turns it into a power-on.
+            own = inst.host
+            self.save(inst, source=CONDUCTOR, sender=self.api_host, task_state="powering-on")
+            self.notify(inst, "power_on", "start", host=own)
+            if self._failed(inst, "unshelve", "start_instance"):
+                return inst
+            self.save(inst, sender=own, vm_state="active", task_state=None, power_state="running")
+            self.notify(inst, "power_on", "end", host=own)
+            return inst
+        flavor = self.flavor_of(inst)
+        try:
+            node = self._pick(inst, flavor, host)
+        except NoValidHost:
+            # Nova's conductor only resets the task state here: no fault, no error notification.
+            self.save(inst, source=CONDUCTOR, sender=self.api_host, task_state=None)
+            return inst
+        dest_host = node.host
+        self.notify(inst, "unshelve", "start", host=dest_host)
+        self.save(inst, sender=dest_host, task_state="spawning")
+        self.tracker.claim(node, inst.uuid, self.usage(inst, flavor))
+        self.save(inst, sender=dest_host, host=dest_host, node=node.hypervisor_hostname, launched_on=dest_host,
+                  availability_zone=self.services[dest_host or ""].availability_zone)
+        self.set_network_info(inst, inst.info_cache.network_info)
+        try:
+            self.check("unshelve")
+        except InjectedFailure as exc:
+            self.tracker.drop(node.uuid, inst.uuid)
+            self.save(inst, sender=dest_host, host=None, node=None)
+            self.record_fault(inst, exc, dest_host)
+            self.save(inst, sender=dest_host, task_state=None)
+            self.emit.exception(exc, "unshelve_instance", dest_host)
+            return inst
+        self.save(inst, sender=dest_host, vm_state="active", task_state=None, power_state="running",
+                  launched_at=self.now())
+        self.notify(inst, "unshelve", "end", host=dest_host)
+        return inst
+
+
+def _flavor_payload(flavor: db.Flavor) -> object:
+    from novawatch.compute.emitter import _flavor
+
+    return _flavor(flavor)

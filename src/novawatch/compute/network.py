@@ -1,0 +1,79 @@
+"""Network info: a fake Neutron that allocates ports (VIFs) and the instance network info cache.
+
+A VIF is stored the way Nova's network model serialises it, so payload code can read
+``vif["network"]["label"]``, ``vif["address"]`` (the MAC), ``vif["devname"]`` and the fixed IPs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from novawatch import hooks
+from novawatch.compute import db
+
+VIF = dict[str, Any]
+
+NETWORK_ID = "a1b2c3d4-0000-4000-8000-000000000001"
+NETWORK_LABEL = "private"
+
+
+class Network:
+    """Allocates ports with a MAC, a device name and one fixed IPv4 and one fixed IPv6 address."""
+
+    def __init__(self, ids: Callable[[], str], first_address: int = 1) -> None:
+        self._ids = ids
+        self._next = first_address
+
+    def allocate_port(self) -> VIF:
+        """A new port on the private network."""
+        port = self._ids()
+        n = self._next
+        self._next += 1
+        v4 = f"10.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}"
+        v6 = f"fd00::{n:x}"
+        return {
+            "id": port,
+            "address": "fa:16:3e:" + ":".join(port.replace("-", "")[i : i + 2] for i in (0, 2, 4)),
+            "devname": ("tap" + port)[:14],
+            "type": "ovs",
+            "meta": {},
+            "network": {
+                "id": NETWORK_ID,
+                "label": NETWORK_LABEL,
+                "subnets": [
+                    {"cidr": "10.0.0.0/8", "ips": [{"address": v4, "type": "fixed", "version": 4}]},
+                    {"cidr": "fd00::/64", "ips": [{"address": v6, "type": "fixed", "version": 6}]},
+                ],
+            },
+        }
+
+    def resume_after(self, caches: list[db.InstanceInfoCache]) -> None:
+        """Continue numbering after the addresses already in use (a service restart)."""
+        self._next = max([self._next, *(_address_number(vif) + 1 for c in caches for vif in c.network_info)])
+
+
+def _address_number(vif: VIF) -> int:
+    try:
+        _, b, c, d = vif["network"]["subnets"][0]["ips"][0]["address"].split(".")
+        return (int(b) << 16) | (int(c) << 8) | int(d)
+    except (KeyError, IndexError, ValueError):
+        return 0
+
+
+def fixed_ips(network_info: list[VIF]) -> list[tuple[VIF, dict[str, Any]]]:
+    """(vif, ip) for every fixed IP in the network info, in order."""
+    return [(vif, ip) for vif in network_info for subnet in vif["network"]["subnets"] for ip in subnet["ips"]]
+
+
+@hooks.add_hook(hooks.NW_INFO_HOOK)
+def update_instance_cache_with_nw_info(instance: db.Instance, network_info: list[VIF]) -> None:
+    """Store an instance's full network info in its cache (the hook point of the network-info spec)."""
+    cache = instance.info_cache
+    cache.network_info = [dict(vif) for vif in network_info]
+    cache.updated_at = _naive(instance.updated_at)
+
+
+def _naive(moment: datetime | None) -> datetime | None:
+    return moment.replace(tzinfo=None) if moment is not None and moment.tzinfo is not None else moment

@@ -1,0 +1,126 @@
+"""Database access: engines, schema migration on startup, one long-lived session and id allocation.
+
+The compute service keeps every live row it owns in the session's identity map and flushes in
+batches: actions never reload rows, so a long simulation costs one ``UPDATE`` per changed row
+per commit rather than a query per read.
+"""
+
+from __future__ import annotations
+
+import logging
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, func, inspect, select
+from sqlalchemy.orm import Session
+
+from novawatch.compute import db
+
+log = logging.getLogger("novawatch.compute.repository")
+
+DEFAULT_URL = "sqlite:///novawatch-compute.db"
+
+#: Alembic's version table of the compute schema (see migrations/env.py).
+VERSION_TABLE = "novawatch_compute_version"
+
+T = TypeVar("T", bound=db.Base)
+
+#: Tables whose integer ids the repository assigns (so every backend gives the same ids).
+_COUNTED: tuple[type[db.Base], ...] = (
+    db.Service, db.ComputeNode, db.Flavor, db.Instance, db.BlockDeviceMapping,
+    db.InstanceFault, db.InstanceAction, db.Migration,
+)
+
+
+def normalize_url(url: str | Path | None) -> str:
+    """A SQLAlchemy URL: a bare path means a SQLite file; ``postgresql://`` gets the psycopg driver."""
+    if url is None:
+        return DEFAULT_URL
+    text = str(url)
+    if "://" not in text:
+        return f"sqlite:///{text}"
+    scheme, _, rest = text.partition("://")
+    if scheme in ("postgresql", "postgres"):
+        return f"postgresql+psycopg://{rest}"
+    return text
+
+
+def make_engine(url: str | Path | None = None) -> Engine:
+    """An engine for ``url``; SQLite gets WAL-free pragmas tuned for a single writer."""
+    engine = create_engine(normalize_url(url))
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(conn: Any, _record: Any) -> None:
+            cur = conn.cursor()
+            # One process writes; durability of a simulation run is not worth an fsync per commit.
+            cur.execute("PRAGMA synchronous=OFF")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+    return engine
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring the schema to the newest migration (Alembic ``upgrade head``)."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(resources.files("novawatch.compute") / "migrations"))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+def reset(engine: Engine) -> None:
+    """Drop every compute table and the compute schema's version table (a fresh simulation run)."""
+    with engine.begin() as conn:
+        db.Base.metadata.drop_all(conn)
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {VERSION_TABLE}")
+
+
+def clear(engine: Engine) -> None:
+    """Delete every row of the compute tables, keeping the schema (cheaper than dropping it)."""
+    with engine.begin() as conn:
+        for table in reversed(db.Base.metadata.sorted_tables):
+            conn.execute(table.delete())
+
+
+class Repository:
+    """One session over the compute database, with application-assigned ids and batched commits."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.session = Session(engine, expire_on_commit=False, autoflush=False)
+        self._next: dict[type[db.Base], int] = {}
+        for model in _COUNTED:
+            top = self.session.scalar(select(func.max(model.id)))  # type: ignore[attr-defined]
+            self._next[model] = (top or 0) + 1
+
+    def next_id(self, model: type[db.Base]) -> int:
+        """The next free id of ``model``'s table."""
+        value = self._next[model]
+        self._next[model] = value + 1
+        return value
+
+    def add(self, row: db.Base) -> None:
+        self.session.add(row)
+
+    def delete(self, row: db.Base) -> None:
+        """Delete a row; one added since the last flush is simply forgotten."""
+        if inspect(row).pending:
+            self.session.expunge(row)
+        else:
+            self.session.delete(row)
+
+    def all(self, model: type[T], *where: Any) -> list[T]:
+        """Every row of ``model`` matching ``where``, in id order (deterministic on every backend)."""
+        order = model.id if hasattr(model, "id") else model.instance_uuid  # type: ignore[attr-defined]
+        return list(self.session.scalars(select(model).where(*where).order_by(order)))
+
+    def commit(self) -> None:
+        self.session.commit()
+
+    def close(self) -> None:
+        self.session.close()

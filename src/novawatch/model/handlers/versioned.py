@@ -1,0 +1,233 @@
+"""Handlers of versioned notifications (``nova_object`` payloads).
+
+Every instance payload Nova sends carries the whole instance (state, host, flavor, block devices), so
+one handler applies them all: the newest notification about an instance wins. Only deletion differs.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from novawatch.model.cluster import ClusterModel, ServiceState
+from novawatch.model.outcome import APPLIED, IGNORED, STALE
+from novawatch.model.store import Instance, Node
+from novawatch.snapshot import instance_disk_gb
+
+
+def instance_changed(m: ClusterModel, payload: Any, ts: str | None) -> int:
+    """Any instance action or update: the payload is the instance as it now is."""
+    p = payload.data
+    uuid = p.uuid
+    store = m.store
+    inst = store.instances.get(uuid)
+    if inst is None:
+        if uuid in m.dead_instances:
+            return STALE
+        inst = m.fetch_instance(uuid)
+        if inst is None:
+            inst = Instance(uuid, p.tenant_id or "", p.display_name or "")
+            store.add_instance(inst)
+    elif ts is not None and ts < inst.ts:
+        return STALE
+    flavor = p.flavor.data
+    bdms = p.block_devices
+    if bdms is None:
+        # Not reported (Nova's bdms_in_notifications=False): keep the volumes the model knows.
+        bfv = inst.bfv if inst.bfv is not None else not p.image_uuid
+    else:
+        if bdms:
+            volumes = []
+            bfv = False
+            for bdm in bdms:
+                data = bdm.data
+                volumes.append(data.volume_id)
+                if data.boot_index == 0:
+                    bfv = True
+            if volumes != list(inst.volumes):
+                inst.volumes = tuple(volumes)
+        else:
+            bfv = False
+            inst.volumes = ()
+        if ts is not None:
+            inst.vol_ts = ts
+        if m.volume_journal:
+            m.replay_volume_journal(inst, ts)
+    inst.bfv = bfv
+    swap = flavor.swap or 0
+    inst.swap_gb = -(-swap // 1024)
+    host = p.host
+    vcpus = flavor.vcpus or 0
+    memory_mb = flavor.memory_mb or 0
+    disk_gb = instance_disk_gb(flavor.root_gb or 0, flavor.ephemeral_gb or 0, swap, bfv)
+    if host == inst.host and vcpus == inst.vcpus and memory_mb == inst.memory_mb and disk_gb == inst.disk_gb:
+        # Most notifications neither move nor resize the instance: skip the usage bookkeeping.
+        node = p.node
+        if node != inst.node:
+            inst.node = sys.intern(node) if node is not None else None
+    else:
+        store.place(inst, host, p.node, vcpus, memory_mb, disk_gb)
+    # Fields Nova sends as null keep what the model knows (the snapshot contract has no nulls there).
+    state = p.state
+    if state == "deleted":
+        return _delete(m, uuid, ts)
+    if state is not None and state != inst.state:
+        store.set_state(inst, state)
+    if p.power_state is not None:
+        inst.power_state = p.power_state
+    inst.task_state = p.task_state
+    inst.locked = p.locked
+    name = p.display_name
+    if name is not None and name != inst.display_name:
+        inst.display_name = name
+    if ts is not None:
+        inst.ts = ts
+    return APPLIED
+
+
+def instance_deleted(m: ClusterModel, payload: Any, ts: str | None) -> int:
+    """``instance.delete.end``: the instance is gone; remember it so late updates stay dead."""
+    return _delete(m, payload.data.uuid, ts)
+
+
+def _delete(m: ClusterModel, uuid: str, ts: str | None) -> int:
+    # Deletion is final in Nova (a uuid never comes back), so even a delete older than the state the
+    # model holds wins: that can only mean clocks disagree between hosts.
+    m.store.remove_instance(uuid)
+    m.dead_instances.bury(uuid, ts)
+    m.volume_journal.pop(uuid, None)
+    return APPLIED
+
+
+def service_changed(m: ClusterModel, payload: Any, ts: str | None) -> int:
+    """``service.create/update``: a compute service's liveness (forced down) and status (disabled)."""
+    p = payload.data
+    if p.binary != "nova-compute":
+        return IGNORED
+    state = "down" if p.forced_down else "up"
+    status = "disabled" if p.disabled else "enabled"
+    node = m.node_for_host(p.host)
+    if node is None:
+        pending = m.pending_services.get(p.host)
+        if pending is not None and ts is not None and ts < pending.ts:
+            return STALE
+        last = ts if ts is not None else (pending.ts if pending is not None else "")
+        m.pending_services[p.host] = ServiceState(state, status, p.disabled_reason, last)
+        return APPLIED
+    if ts is not None and ts < node.svc_ts:
+        return STALE
+    node.state = state
+    node.status = status
+    node.disabled_reason = p.disabled_reason
+    if ts is not None:
+        node.svc_ts = ts
+    return APPLIED
+
+
+def service_deleted(m: ClusterModel, payload: Any, ts: str | None) -> int:
+    """``service.delete``: Nova deletes the compute nodes of a deleted compute service."""
+    p = payload.data
+    if p.binary != "nova-compute":
+        return IGNORED
+    m.pending_services.pop(p.host, None)
+    node = m.store.nodes_by_host.get(p.host)
+    if node is None:
+        return APPLIED
+    if ts is not None and ts < node.svc_ts and ts < node.cn_ts:
+        return STALE
+    m.store.remove_node(node.uuid)
+    m.dead_nodes.bury(node.uuid, ts)
+    return APPLIED
+
+
+def compute_node_changed(m: ClusterModel, payload: Any, ts: str | None) -> int:
+    """``compute_node.create/update``: capacity, names and the usage the node reports."""
+    p = payload.data
+    store = m.store
+    node = store.nodes.get(p.uuid)
+    if node is None:
+        if p.uuid in m.dead_nodes:
+            return STALE
+        hypervisor_hostname = p.hypervisor_hostname or p.host or p.uuid
+        node = Node(p.uuid, p.host or hypervisor_hostname, hypervisor_hostname)
+        _set_capacity(node, p, ts)
+        m.add_node(node)
+        return APPLIED
+    if ts is not None and ts < node.cn_ts:
+        return STALE
+    store.rename_node(node, p.host or node.host, p.hypervisor_hostname or node.hypervisor_hostname)
+    _set_capacity(node, p, ts)
+    return APPLIED
+
+
+def _set_capacity(node: Node, p: Any, ts: str | None) -> None:
+    node.vcpus = p.vcpus
+    node.memory_mb = p.memory_mb
+    node.local_gb = p.local_gb
+    node.reported = (p.vcpus_used, p.memory_mb_used, p.local_gb_used, p.running_vms)
+    if ts is not None:
+        node.cn_ts = ts
+
+
+def compute_node_deleted(m: ClusterModel, payload: Any, ts: str | None) -> int:
+    """``compute_node.delete``: the node is gone (its instances, if any, stay mapped to the host)."""
+    uuid = payload.data.uuid
+    m.store.remove_node(uuid)
+    m.dead_nodes.bury(uuid, ts)
+    return APPLIED
+
+
+#: Instance events whose payload is the instance as it now is. ``.start`` phases are applied too: they
+#: carry task states the model holds, and ordering by timestamp makes the ``.end`` win.
+INSTANCE_EVENTS = (
+    "instance.update",
+    "instance.create.start", "instance.create.end", "instance.create.error",
+    "instance.delete.start",
+    "instance.soft_delete.start", "instance.soft_delete.end",
+    "instance.restore.start", "instance.restore.end",
+    "instance.lock", "instance.unlock",
+    "instance.pause.start", "instance.pause.end", "instance.unpause.start", "instance.unpause.end",
+    "instance.suspend.start", "instance.suspend.end", "instance.resume.start", "instance.resume.end",
+    "instance.power_off.start", "instance.power_off.end", "instance.power_on.start", "instance.power_on.end",
+    "instance.shutdown.start", "instance.shutdown.end",
+    "instance.reboot.start", "instance.reboot.end", "instance.reboot.error",
+    "instance.rebuild.start", "instance.rebuild.end", "instance.rebuild.error", "instance.rebuild_scheduled",
+    "instance.evacuate",
+    "instance.rescue.start", "instance.rescue.end", "instance.unrescue.start", "instance.unrescue.end",
+    "instance.shelve.start", "instance.shelve.end",
+    "instance.shelve_offload.start", "instance.shelve_offload.end",
+    "instance.unshelve.start", "instance.unshelve.end",
+    "instance.resize.start", "instance.resize.end", "instance.resize.error",
+    "instance.resize_prep.start", "instance.resize_prep.end",
+    "instance.resize_finish.start", "instance.resize_finish.end",
+    "instance.resize_confirm.start", "instance.resize_confirm.end",
+    "instance.resize_revert.start", "instance.resize_revert.end",
+    "instance.live_migration_pre.start", "instance.live_migration_pre.end",
+    "instance.live_migration_post.start", "instance.live_migration_post.end",
+    "instance.live_migration_post_dest.start", "instance.live_migration_post_dest.end",
+    "instance.live_migration_rollback.start", "instance.live_migration_rollback.end",
+    "instance.live_migration_rollback_dest.start", "instance.live_migration_rollback_dest.end",
+    "instance.live_migration_abort.start", "instance.live_migration_abort.end",
+    "instance.live_migration_force_complete.start", "instance.live_migration_force_complete.end",
+    "instance.volume_attach.start", "instance.volume_attach.end", "instance.volume_attach.error",
+    "instance.volume_detach.start", "instance.volume_detach.end",
+    "instance.volume_swap.start", "instance.volume_swap.end", "instance.volume_swap.error",
+    "instance.interface_attach.start", "instance.interface_attach.end", "instance.interface_attach.error",
+    "instance.interface_detach.start", "instance.interface_detach.end",
+    "instance.snapshot.start", "instance.snapshot.end",
+    "instance.trigger_crash_dump.start", "instance.trigger_crash_dump.end",
+    "instance.share_attach.start", "instance.share_attach.end", "instance.share_attach.error",
+    "instance.share_detach.start", "instance.share_detach.end", "instance.share_detach.error",
+    "instance.exists",
+)
+
+HANDLERS: dict[str, Any] = {
+    **dict.fromkeys(INSTANCE_EVENTS, instance_changed),
+    "instance.delete.end": instance_deleted,
+    "service.create": service_changed,
+    "service.update": service_changed,
+    "service.delete": service_deleted,
+    "compute_node.create": compute_node_changed,
+    "compute_node.update": compute_node_changed,
+    "compute_node.delete": compute_node_deleted,
+}

@@ -1,0 +1,73 @@
+"""A compute service served over HTTP with the Nova API mounted (shared by tests/api/nova and tests/sources)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from novawatch import snapshot
+from novawatch.api.compute_app import create_compute_app
+from novawatch.api.nova import mount_nova
+from novawatch.api.server import ServerThread
+from novawatch.compute.clock import Ids, SimClock
+from novawatch.compute.service import ComputeService, open_service
+from novawatch.compute.source import ComputeSource
+from novawatch.model import Consumer, from_snapshot, to_snapshot
+from novawatch.notifications import Notifier
+from novawatch.notifications.drivers import MemoryDriver
+from novawatch.sources.openstack import connect
+
+TOKEN = "s3cret-token"
+
+
+@dataclass
+class NovaCloud:
+    """The compute service, its server thread, what it emitted, and the snapshot before the test's actions."""
+
+    service: ComputeService
+    server: ServerThread
+    memory: MemoryDriver
+    initial: snapshot.Snapshot
+    token: str | None
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.server.url}/v2.1"
+
+    def connection(self, **options: Any) -> Any:
+        return connect(self.endpoint, token=self.token, **options)
+
+    def events(self) -> list[str]:
+        return [s.notification.event_type for s in self.memory.sent]
+
+    def truth(self) -> snapshot.Snapshot:
+        return ComputeSource(self.service.repo.engine).snapshot()
+
+    def replayed(self) -> snapshot.Snapshot:
+        """The data model after the initial snapshot and every notification sent since."""
+        cluster = from_snapshot(self.initial)
+        consumer = Consumer(cluster)
+        stats = consumer.process_all(s.body for s in self.memory.sent)
+        assert stats.rejected == 0, stats.summary()
+        return to_snapshot(cluster, reported=False)
+
+
+
+
+def start_cloud(tmp: Path, *, token: str | None = None, hosts: int = 3) -> tuple[NovaCloud, ServerThread]:
+    memory = MemoryDriver()
+    clock = SimClock()
+    notifier = Notifier([memory], notification_format="both", clock=clock.tick, message_ids=Ids(7))
+    service = open_service(tmp / "compute.sqlite3", notifier, clock=clock, ids=Ids(8), fresh=True)
+    service.create_flavor("m1.small", vcpus=1, memory_mb=2048, root_gb=20)
+    service.create_flavor("m1.medium", vcpus=2, memory_mb=4096, root_gb=40, ephemeral_gb=5, swap=1024)
+    for n in range(1, hosts + 1):
+        service.create_service(f"host-{n}", vcpus=8, memory_mb=16384, local_gb=400)
+    service.commit()
+    app = create_compute_app(service, token=token)
+    mount_nova(app, service, token=token)
+    server = ServerThread(app, name="nova-test").start()
+    initial = ComputeSource(service.repo.engine).snapshot()
+    memory.clear()
+    return NovaCloud(service, server, memory, initial, token), server

@@ -1,0 +1,58 @@
+"""Helpers of the compute tests: a small cloud that records what it emits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from novawatch.compute import db
+from novawatch.compute.clock import Ids, SimClock
+from novawatch.compute.failures import FailureInjector
+from novawatch.compute.service import ComputeService, open_service
+from novawatch.notifications import Notifier, decode
+from novawatch.notifications.drivers import MemoryDriver
+
+
+@dataclass
+class Cloud:
+    """A compute service with three hosts and two flavors, recording what it emits."""
+
+    service: ComputeService
+    memory: MemoryDriver
+    clock: SimClock
+
+    @property
+    def events(self) -> list[str]:
+        return self.memory.event_types
+
+    def take(self) -> list[str]:
+        """The event types emitted since the last call (each must decode), then forget them."""
+        for sent in self.memory.sent:
+            decode(sent.body)
+        events = self.memory.event_types
+        self.memory.clear()
+        return events
+
+    def versioned(self) -> list[str]:
+        return [e for e in self.take() if not e.startswith("compute.instance.")]
+
+
+def make_cloud(url: str, *, fmt: str = "both", hosts: int = 3, seed: int = 1) -> Cloud:
+    memory = MemoryDriver()
+    clock = SimClock()
+    notifier = Notifier([memory], notification_format=fmt, clock=clock.tick, message_ids=Ids(seed))
+    svc = open_service(url, notifier, clock=clock, ids=Ids(seed + 1), failures=FailureInjector(0.0, seed=seed),
+                       fresh=True)
+    svc.create_flavor("m1.small", vcpus=1, memory_mb=2048, root_gb=20)
+    svc.create_flavor("m1.medium", vcpus=2, memory_mb=4096, root_gb=40)
+    for n in range(1, hosts + 1):
+        svc.create_service(f"host-{n}", vcpus=4, memory_mb=8192, local_gb=100)
+    svc.commit()
+    memory.clear()
+    return Cloud(svc, memory, clock)
+
+
+def boot(cloud: Cloud, *, flavor: str = "m1.small", host: str | None = None, volume: int | None = None) -> db.Instance:
+    """Boot an instance and forget the notifications it caused."""
+    inst = cloud.service.boot("vm", cloud.service.flavor_by_name(flavor), host=host, boot_volume_gb=volume)
+    cloud.take()
+    return inst

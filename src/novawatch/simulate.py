@@ -157,17 +157,24 @@ class Simulation:
 
     # -- setup -----------------------------------------------------------------------------------
 
-    def setup(self) -> snapshot.Snapshot:
-        """Create the hosts, flavors and initial instances; returns the ``--initial`` snapshot."""
+    def setup(self, progress: Callable[[int], None] | None = None) -> snapshot.Snapshot:
+        """Create the hosts, flavors and initial instances; returns the ``--initial`` snapshot.
+
+        ``progress(1)`` is called after each host and each instance (``hosts + instances`` in all).
+        """
         svc = self.service
         for name, vcpus, memory, root, eph, swap in FLAVORS:
             self._flavors.append(svc.create_flavor(name, vcpus=vcpus, memory_mb=memory, root_gb=root,
                                                    ephemeral_gb=eph, swap=swap))
         for _ in range(self.config.hosts):
             self._new_host()
+            if progress is not None:
+                progress(1)
         for _ in range(self.config.instances):
             self._boot()
             self.clock.advance(1)
+            if progress is not None:
+                progress(1)
         svc.commit()
         return self.truth()
 
@@ -269,7 +276,11 @@ class Simulation:
         return ok
 
     def _with(self, states: tuple[str, ...], action: Callable[[str], object]) -> bool:
-        inst = self._pick(self._idle(*states))
+        return self._act(self._pick(self._idle(*states)), action)
+
+    @staticmethod
+    def _act(inst: db.Instance | None, action: Callable[[str], object]) -> bool:
+        """Run ``action`` on the instance picked, if one was; True when it ran."""
         if inst is None:
             return False
         action(inst.uuid)
@@ -340,11 +351,7 @@ class Simulation:
         return True
 
     def _do_unlock(self) -> bool:
-        inst = self._pick(lambda i: i.locked, tries=30)
-        if inst is None:
-            return False
-        self.service.unlock(inst.uuid)
-        return True
+        return self._act(self._pick(lambda i: i.locked, tries=30), self.service.unlock)
 
     def _do_rescue(self) -> bool:
         return self._with(("active", "stopped"), self.service.rescue)
@@ -368,10 +375,7 @@ class Simulation:
         migrations = self.service.migrations
         inst = self._pick(lambda i: i.vm_state in ("shelved", "shelved_offloaded") and i.task_state is None
                           and not i.locked and i.uuid not in migrations, tries=20)
-        if inst is None:
-            return False
-        self.service.unshelve(inst.uuid)
-        return True
+        return self._act(inst, self.service.unshelve)
 
     def _do_resize(self) -> bool:
         inst = self._pick(self._idle("active", "stopped"))
@@ -385,18 +389,10 @@ class Simulation:
         return self._pick(lambda i: i.vm_state == "resized" and i.task_state is None and not i.locked, tries=30)
 
     def _do_confirm_resize(self) -> bool:
-        inst = self._resized()
-        if inst is None:
-            return False
-        self.service.confirm_resize(inst.uuid)
-        return True
+        return self._act(self._resized(), self.service.confirm_resize)
 
     def _do_revert_resize(self) -> bool:
-        inst = self._resized()
-        if inst is None:
-            return False
-        self.service.revert_resize(inst.uuid)
-        return True
+        return self._act(self._resized(), self.service.revert_resize)
 
     def _do_live_migrate(self) -> bool:
         return self._with(("active",), self.service.live_migrate)
@@ -411,25 +407,13 @@ class Simulation:
         return self._pick(running, tries=30)
 
     def _do_live_migration_complete(self) -> bool:
-        inst = self._live()
-        if inst is None:
-            return False
-        self.service.live_migration_complete(inst.uuid)
-        return True
+        return self._act(self._live(), self.service.live_migration_complete)
 
     def _do_live_migration_abort(self) -> bool:
-        inst = self._live()
-        if inst is None:
-            return False
-        self.service.live_migration_abort(inst.uuid)
-        return True
+        return self._act(self._live(), self.service.live_migration_abort)
 
     def _do_live_migration_force_complete(self) -> bool:
-        inst = self._live()
-        if inst is None:
-            return False
-        self.service.live_migration_force_complete(inst.uuid)
-        return True
+        return self._act(self._live(), self.service.live_migration_force_complete)
 
     def _do_evacuate(self) -> bool:
         svc = self.service
@@ -440,11 +424,7 @@ class Simulation:
             return (s is not None and s.forced_down and i.task_state is None and i.uuid not in migrations
                     and i.vm_state in ("active", "stopped", "error"))
 
-        inst = self._pick(down, tries=30)
-        if inst is None:
-            return False
-        svc.evacuate(inst.uuid)
-        return True
+        return self._act(self._pick(down, tries=30), svc.evacuate)
 
     def _do_rebuild(self) -> bool:
         return self._with(("active", "stopped", "error"), self.service.rebuild)
@@ -485,10 +465,7 @@ class Simulation:
     def _do_attach_interface(self) -> bool:
         inst = self._pick(lambda i: self._idle("active", "stopped", "paused", "suspended")(i)
                           and len(i.info_cache.network_info) < 4)
-        if inst is None:
-            return False
-        self.service.attach_interface(inst.uuid)
-        return True
+        return self._act(inst, self.service.attach_interface)
 
     def _do_detach_interface(self) -> bool:
         inst = self._pick(lambda i: self._idle("active", "stopped", "paused", "suspended")(i)

@@ -75,6 +75,13 @@ def unique(prefix: str = "test") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
+def new_group(groups: list[str], prefix: str) -> str:
+    """A :func:`unique` queue group, added to ``groups`` (the ``rabbit_groups`` fixture, which deletes them)."""
+    group = unique(prefix)
+    groups.append(group)
+    return group
+
+
 async def collect(
     subscriber: Subscriber,
     until: Callable[[list[Delivery]], bool],

@@ -17,13 +17,14 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from bushelpers import TIMEOUT, ConsumerProcess, unique
+from bushelpers import TIMEOUT, ConsumerProcess, new_group
 
 from novawatch.bus import BusDriver, Publisher, Status, open_publisher, open_subscriber
 from novawatch.model import Consumer, from_snapshot, to_snapshot
 from novawatch.notifications.event import UNVERSIONED_TOPIC, VERSIONED_TOPIC
 from novawatch.simulate import Config, Simulation
 from novawatch.snapshot import Snapshot, dumps
+from simkit import Collect, simulate_collected
 
 
 @dataclass
@@ -37,25 +38,9 @@ class Run:
         return {json.loads(body)["message_id"] for body in self.stream}
 
 
-class _Collect:
-    def __init__(self) -> None:
-        self.bodies: list[bytes] = []
-
-    def send(self, topic: str, notification: Any, body: bytes) -> None:
-        self.bodies.append(body)
-
-
 @pytest.fixture(scope="module")
 def run() -> Run:
-    collect = _Collect()
-    sim = Simulation(Config(hosts=6, instances=40, actions=400, seed=11, failure_rate=0.05), [collect])
-    try:
-        initial = sim.setup()
-        sim.run()
-        truth = dumps(sim.truth())
-    finally:
-        sim.close()
-    return Run(initial, tuple(collect.bodies), truth)
+    return Run(*simulate_collected(Config(hosts=6, instances=40, actions=400, seed=11, failure_rate=0.05)))
 
 
 def model_after(initial: Snapshot, bodies: list[bytes]) -> bytes:
@@ -104,8 +89,7 @@ async def durable_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 async def test_consumer_killed_and_restarted_model_equals_truth(
     run: Run, durable_url: str, consumers: list[ConsumerProcess], rabbit_groups: list[str], tmp_path: Path
 ) -> None:
-    group = unique("e2e-kill")
-    rabbit_groups.append(group)
+    group = new_group(rabbit_groups, "e2e-kill")
     applied = tmp_path / "applied.txt"
     first = ConsumerProcess.start(durable_url, group, applied, delay=0.0005)
     consumers.append(first)
@@ -127,8 +111,7 @@ async def test_consumer_killed_and_restarted_model_equals_truth(
 async def test_broker_restarted_mid_stream_model_equals_truth(
     run: Run, rabbitmq: Any, rabbit_groups: list[str]
 ) -> None:
-    group = unique("e2e-restart")
-    rabbit_groups.append(group)
+    group = new_group(rabbit_groups, "e2e-restart")
     model = Consumer(from_snapshot(run.initial))
     seen: set[str] = set()
     third = asyncio.Event()
@@ -175,9 +158,8 @@ async def test_simulated_compute_service_publishes_through_the_bus_driver(
     durable_url: str, rabbit_groups: list[str]
 ) -> None:
     """The compute service's own notifier sends through :class:`BusDriver`; the model consumes the bus."""
-    group = unique("e2e-driver")
-    rabbit_groups.append(group)
-    collect = _Collect()
+    group = new_group(rabbit_groups, "e2e-driver")
+    collect = Collect()
     async with open_subscriber(durable_url, group=group) as subscriber:
         with open_publisher(durable_url) as publisher:
             sim = Simulation(Config(hosts=4, instances=20, actions=150, seed=5, failure_rate=0.05),

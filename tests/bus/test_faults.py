@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from bushelpers import TIMEOUT, ConsumerProcess, PublisherProcess, collect, ids_of, stream, unique
+from bushelpers import TIMEOUT, ConsumerProcess, PublisherProcess, collect, ids_of, new_group, stream
 
 from novawatch.bus import Delivery, open_publisher, open_subscriber
 from novawatch.notifications.message import Notification
@@ -41,8 +41,7 @@ async def test_consumer_killed_mid_stream_and_restarted_loses_nothing(
     rabbit_groups: list[str],
     tmp_path: Path,
 ) -> None:
-    group = unique("killed")
-    rabbit_groups.append(group)
+    group = new_group(rabbit_groups, "killed")
     applied = tmp_path / "applied.txt"
     sent = stream(sample_notifications, 2000)
     want = {n.message_id for n in sent}
@@ -67,8 +66,7 @@ async def test_consumer_killed_mid_stream_and_restarted_loses_nothing(
 async def test_publisher_killed_mid_stream_loses_nothing_it_flushed(
     durable_bus: Durable, rabbit_groups: list[str], tmp_path: Path
 ) -> None:
-    group = unique("pubkill")
-    rabbit_groups.append(group)
+    group = new_group(rabbit_groups, "pubkill")
     async with open_subscriber(durable_bus.url, group=group) as subscriber:
         publisher = PublisherProcess.start(durable_bus.url, tmp_path / "published.txt")
         try:
@@ -84,8 +82,7 @@ async def test_publisher_killed_mid_stream_loses_nothing_it_flushed(
 async def test_rabbitmq_restarted_mid_stream_loses_nothing(
     rabbitmq: Any, sample_notifications: list[Notification[Any]], rabbit_groups: list[str]
 ) -> None:
-    group = unique("restart")
-    rabbit_groups.append(group)
+    group = new_group(rabbit_groups, "restart")
     sent = stream(sample_notifications, 3000)
     want = {n.message_id for n in sent}
     deliveries: list[Delivery] = []
@@ -134,8 +131,7 @@ async def test_rabbitmq_restarted_mid_stream_loses_nothing(
 async def test_subscriber_started_while_the_broker_is_down_connects_when_it_is_back(
     rabbitmq: Any, sample_notifications: list[Notification[Any]], rabbit_groups: list[str]
 ) -> None:
-    group = unique("late")
-    rabbit_groups.append(group)
+    group = new_group(rabbit_groups, "late")
     sent = stream(sample_notifications, 20)
     await asyncio.to_thread(rabbitmq.stop_app)
     try:

@@ -9,7 +9,7 @@ from typing import Any
 
 import aio_pika
 import pytest
-from bushelpers import TIMEOUT, collect, delete_queues, ids_of, stream, unique
+from bushelpers import TIMEOUT, collect, delete_queues, ids_of, new_group, stream, unique
 
 from novawatch.bus import open_publisher, open_subscriber
 from novawatch.bus.rabbit import RabbitPublisher
@@ -49,8 +49,7 @@ async def test_uses_an_exchange_declared_with_other_durability(
 ) -> None:
     """oslo's default is a transient control exchange; if one exists, novawatch uses it as it is."""
     exchange = unique("transient")
-    group = unique("group")
-    rabbit_groups.append(group)
+    group = new_group(rabbit_groups, "group")
     connection = await aio_pika.connect(rabbitmq.amqp_url, timeout=30)
     async with connection:
         channel = await connection.channel()

@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,19 +13,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api" / "nova"))
 
-from novacloud import NovaCloud, start_cloud
+from novacloud import NovaCloud, cloud
+
+__all__ = ["cloud"]
 
 pytestmark = pytest.mark.watcher
-
-
-@pytest.fixture
-def cloud(tmp_path: Path) -> Iterator[NovaCloud]:
-    c, server = start_cloud(tmp_path)
-    try:
-        yield c
-    finally:
-        server.stop()
-        c.service.close()
 
 
 def test_openstack_cli(cloud: NovaCloud, watcher_python: Path, tmp_path: Path) -> None:

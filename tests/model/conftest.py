@@ -7,3 +7,4 @@ from pathlib import Path
 
 # The suite runs with --import-mode=importlib, which does not put test folders on sys.path.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # simkit

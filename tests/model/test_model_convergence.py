@@ -25,8 +25,9 @@ import pytest
 
 from novawatch.model import Auditor, Consumer, audit_snapshots, from_snapshot, to_snapshot
 from novawatch.notifications import NotificationFormat
-from novawatch.simulate import Config, Simulation
+from novawatch.simulate import Config
 from novawatch.snapshot import InstanceRecord, Snapshot, SnapshotSource, dumps, loads
+from simkit import simulate_collected
 
 pytestmark = pytest.mark.slow
 
@@ -42,14 +43,6 @@ LEGACY_BLIND = {("instance", "locked"), ("instance", "disk_gb"), ("instance", "v
                 ("node", "local_gb_used"), ("node", "vcpus"), ("node", "memory_mb"), ("node", "local_gb")}
 
 
-class _Collect:
-    def __init__(self) -> None:
-        self.bodies: list[bytes] = []
-
-    def send(self, topic: str, notification: Any, body: bytes) -> None:
-        self.bodies.append(body)
-
-
 @dataclass(frozen=True)
 class Run:
     initial: Snapshot
@@ -58,16 +51,8 @@ class Run:
 
 
 def simulate(seed: int, actions: int = ACTIONS, fmt: str = "both") -> Run:
-    collect = _Collect()
-    sim = Simulation(Config(hosts=20, instances=200, actions=actions, seed=seed, failure_rate=0.05,
-                            notification_format=fmt), [collect])
-    try:
-        initial = sim.setup()
-        sim.run()
-        truth = dumps(sim.truth())
-    finally:
-        sim.close()
-    return Run(initial, tuple(collect.bodies), truth)
+    return Run(*simulate_collected(Config(hosts=20, instances=200, actions=actions, seed=seed, failure_rate=0.05,
+                                          notification_format=fmt)))
 
 
 @cache

@@ -18,6 +18,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from novawatch import __version__
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -63,8 +65,8 @@ async def _send_error(send: Send, status: int, message: str, headers: Sequence[t
     await send({"type": "http.response.body", "body": body})
 
 
-class GuardMiddleware:
-    """Bearer token on writes (when a token is set) and a request body size limit, as plain ASGI."""
+class Guard:
+    """Plain ASGI in front of an app: passes all but HTTP through, and HTTP requests to :meth:`guard`."""
 
     def __init__(self, app: ASGIApp, *, token: str | None, max_body_bytes: int) -> None:
         self.app = app
@@ -75,6 +77,16 @@ class GuardMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        await self.guard(scope, receive, send)
+
+    async def guard(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+class GuardMiddleware(Guard):
+    """Bearer token on writes (when a token is set) and a request body size limit, as plain ASGI."""
+
+    async def guard(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = {k.lower(): v for k, v in scope.get("headers", [])}
         if self.token is not None and scope.get("method", "GET") in WRITE_METHODS:
             auth = headers.get(b"authorization", b"")
@@ -114,6 +126,13 @@ class GuardMiddleware:
 
 class _BodyTooLarge(Exception):
     pass
+
+
+def new_app(title: str, description: str, lifespan: Any = None) -> FastAPI:
+    """A FastAPI app at novawatch's version, with :func:`install_error_handlers`."""
+    app = FastAPI(title=title, version=__version__, description=description, lifespan=lifespan)
+    install_error_handlers(app)
+    return app
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -18,8 +18,7 @@ from fastapi import Body, FastAPI, HTTPException, Path, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from novawatch import __version__
-from novawatch.api.common import GuardMiddleware, install_error_handlers
+from novawatch.api.common import GuardMiddleware, new_app
 from novawatch.api.compute_source import compute_instance, compute_node, compute_snapshot
 
 log = logging.getLogger("novawatch.api.compute")
@@ -338,14 +337,12 @@ def create_compute_app(
 ) -> FastAPI:
     """The compute service app over a running :class:`~novawatch.compute.service.ComputeService`."""
     api = ComputeAPI(service)
-    app = FastAPI(
-        title="novawatch compute service",
-        version=__version__,
-        description="A Nova-like compute service with a fake hypervisor: every action emits the versioned "
+    app = new_app(
+        "novawatch compute service",
+        "A Nova-like compute service with a fake hypervisor: every action emits the versioned "
         "(and legacy) notifications Nova emits. Writes need a bearer token when the service is not on loopback.",
-        lifespan=lifespan,
+        lifespan,
     )
-    install_error_handlers(app)
     app.state.compute = api
 
     # --- services and nodes -------------------------------------------------------------------
@@ -370,28 +367,28 @@ def create_compute_app(
             raise HTTPException(404, f"no compute service on {host!r}; list them with GET /v1/services")
         return row
 
+    def _service_action(host: str, what: str, action: Callable[[], object]) -> Response:
+        """Run ``action`` on the service of an existing ``host``; the service after it."""
+        _service(host)
+        api.run(what, action)
+        return _json_response(api.service_json(_service(host)))
+
     @app.post("/v1/services/{host}/enable", response_model=ServiceOut, tags=["services"],
               responses=_responses(404, 409))
     async def enable_service(host: HostPath) -> Response:
-        _service(host)
-        api.run("enable service", lambda: service.enable_service(host))
-        return _json_response(api.service_json(_service(host)))
+        return _service_action(host, "enable service", lambda: service.enable_service(host))
 
     @app.post("/v1/services/{host}/disable", response_model=ServiceOut, tags=["services"],
               responses=_responses(404, 409))
     async def disable_service(host: HostPath, body: Annotated[DisableIn | None, Body()] = None) -> Response:
-        _service(host)
         reason = body.reason if body is not None else None
-        api.run("disable service", lambda: service.disable_service(host, reason))
-        return _json_response(api.service_json(_service(host)))
+        return _service_action(host, "disable service", lambda: service.disable_service(host, reason))
 
     @app.post("/v1/services/{host}/force_down", response_model=ServiceOut, tags=["services"],
               responses=_responses(404, 409))
     async def force_down(host: HostPath, body: Annotated[ForceDownIn | None, Body()] = None) -> Response:
-        _service(host)
         down = body.forced_down if body is not None else True
-        api.run("force down", lambda: service.force_down_service(host, down))
-        return _json_response(api.service_json(_service(host)))
+        return _service_action(host, "force down", lambda: service.force_down_service(host, down))
 
     @app.delete("/v1/services/{host}", status_code=204, tags=["services"], responses=_responses(404, 409))
     async def delete_service(host: HostPath) -> Response:

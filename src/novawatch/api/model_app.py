@@ -19,8 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
-from novawatch import __version__
-from novawatch.api.common import GuardMiddleware, install_error_handlers
+from novawatch.api.common import GuardMiddleware, new_app
 from novawatch.api.feed import Change, Expired
 from novawatch.api.state import ModelState, instance_json, node_json
 from novawatch.api.view import InstanceQuery, NodeQuery
@@ -179,6 +178,14 @@ def _json_response(body: Any) -> Response:
     return Response(_json.encode(body), media_type="application/json")
 
 
+def _page(seq: int, found: tuple[int, list[Any]], key: str, to_json: Callable[[Any], Any], offset: int,
+          limit: int) -> Response:
+    """A list response: ``seq`` (read before the query), the total of matches and one page of them."""
+    total, page = found
+    return _json_response({"seq": seq, "total": total, "offset": offset, "limit": limit,
+                           key: [to_json(row) for row in page]})
+
+
 def sse_event(change: Change) -> bytes:
     """One server-sent event: ``id`` is the sequence number, ``event`` the kind, ``data`` the change."""
     return b"id: %d\nevent: %s\ndata: %s\n\n" % (change.seq, change.kind.encode(), _json.encode(change))
@@ -219,14 +226,12 @@ def create_model_app(
     lifespan: Any = None,
 ) -> FastAPI:
     """The model service app over ``state``; ``audit`` runs one audit-and-repair for ``POST /v1/audit``."""
-    app = FastAPI(
-        title="novawatch model service",
-        version=__version__,
-        description="A live compute data model kept current by Nova's notifications: queries, a watch "
+    app = new_app(
+        "novawatch model service",
+        "A live compute data model kept current by Nova's notifications: queries, a watch "
         "stream of changes (server-sent events, resumable from a sequence number), health and metrics.",
-        lifespan=lifespan,
+        lifespan,
     )
-    install_error_handlers(app)
     app.state.model = state
     # Every endpoint is ``async def``: it runs on the loop that applies notifications, never on a worker
     # thread, so a query never sees the store halfway through a change (the store is not thread-safe).
@@ -249,10 +254,7 @@ def create_model_app(
             min_free_ram_mb=min_free_ram_mb, min_free_vcpus=min_free_vcpus, min_free_disk_gb=min_free_disk_gb,
             state=state_, status=status, host=host, project=project, sort=sort.value, limit=limit, offset=offset,
         )
-        seq = state.feed.seq
-        total, page = state.view.query_nodes(q)
-        return _json_response({"seq": seq, "total": total, "offset": offset, "limit": limit,
-                               "nodes": [node_json(n) for n in page]})
+        return _page(state.feed.seq, state.view.query_nodes(q), "nodes", node_json, offset, limit)
 
     @app.get("/v1/nodes/{ident}", response_model=NodeDetail, responses=_NOT_FOUND, tags=["nodes"])
     async def get_node(ident: str) -> Response:
@@ -278,10 +280,7 @@ def create_model_app(
         """Instances matching every filter given."""
         q = InstanceQuery(host=host, project=project, state=state_, power_state=power_state, name=name,
                           sort=sort.value, limit=limit, offset=offset)
-        seq = state.feed.seq
-        total, page = state.view.query_instances(q)
-        return _json_response({"seq": seq, "total": total, "offset": offset, "limit": limit,
-                               "instances": [instance_json(i) for i in page]})
+        return _page(state.feed.seq, state.view.query_instances(q), "instances", instance_json, offset, limit)
 
     @app.get("/v1/instances/{uuid}", response_model=InstanceDetail, responses=_NOT_FOUND, tags=["instances"])
     async def get_instance(uuid: str) -> Response:

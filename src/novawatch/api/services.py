@@ -40,12 +40,18 @@ def bus_url(config: Config) -> str:
     return url
 
 
+#: ``progress(description, done, total)``: how far a long step (the bootstrap) has come.
+Progress = Callable[[str, int, "int | None"], None]
+
+
 def model_service(
-    config: Config, *, bus: str | None = None, announce: Callable[[str], None] | None = None
+    config: Config, *, bus: str | None = None, announce: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
 ) -> tuple[FastAPI, ModelRuntime]:
     """The model service app and its runtime; the lifespan runs the consumer and the audits.
 
-    ``announce`` receives one line when the model has bootstrapped (the command line prints it).
+    ``announce`` receives one line when the model has bootstrapped (the command line prints it);
+    ``progress`` the bootstrap's steps (the command line draws a bar).
     """
     mc = config.model
     token = required_token(mc.host, mc.token, "model")
@@ -63,7 +69,7 @@ def model_service(
             try:
                 await subscriber.start()
                 if source is not None and not bootstrapped:
-                    await _bootstrap(runtime, source, announce)
+                    await _bootstrap(runtime, source, announce, progress)
                     bootstrapped = True
                 ready.set()
                 runtime.state.consumer_error = None
@@ -109,20 +115,32 @@ def model_service(
     return app, runtime
 
 
-async def _bootstrap(runtime: ModelRuntime, source: HttpSource, announce: Callable[[str], None] | None) -> None:
-    """List the source, retrying until it answers (the compute service may start after the model)."""
+async def _bootstrap(runtime: ModelRuntime, source: HttpSource, announce: Callable[[str], None] | None,
+                     progress: Progress | None = None) -> None:
+    """List the source, retrying until it answers (the compute service may start after the model).
+
+    ``progress`` hears of two steps: listing the source, then loading the model.
+    """
     started = time.perf_counter()
     delay = RETRY_SECONDS
+    if progress is not None:
+        progress(f"bootstrap: listing {source.url}", 0, 2)
     while True:
         try:
             snapshot = await asyncio.to_thread(source.snapshot)
             break
         except ServiceError as exc:
             runtime.state.consumer_error = f"waiting for the source: {exc}"
+            if progress is not None:
+                progress(f"bootstrap: waiting for {source.url}", 0, 2)
             await asyncio.sleep(delay)
             delay = min(MAX_RETRY_SECONDS, delay * 2)
     runtime.state.consumer_error = None
+    if progress is not None:
+        progress(f"bootstrap: loading {len(snapshot.nodes)} nodes, {len(snapshot.instances)} instances", 1, 2)
     runtime.load(snapshot)
+    if progress is not None:
+        progress("bootstrap: done", 2, 2)
     line = (f"bootstrapped from {source.url}: {len(snapshot.nodes)} nodes, {len(snapshot.instances)} instances "
             f"in {time.perf_counter() - started:.1f}s")
     log.info(line)

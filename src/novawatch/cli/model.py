@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from typing import Any
 
 from novawatch.cli import CommandError
+from novawatch.cli.progress import add_progress_option, counting, progress_bar, progress_console
 from novawatch.model.apply import Consumer
 from novawatch.model.audit import audit_snapshots, repair
 from novawatch.model.bootstrap import from_file, from_snapshot
@@ -32,6 +34,7 @@ def add_commands(sub: Any) -> None:
     r.add_argument("--reported", action="store_true",
                    help="add each node's last reported usage (key 'reported'); without it the snapshot has "
                    "exactly the keys of simulate --truth, so the two compare byte for byte")
+    add_progress_option(r)
     r.set_defaults(func=replay)
 
     a = model_sub.add_parser("audit", help="compare a model snapshot with the source (a snapshot file)")
@@ -64,9 +67,15 @@ def replay(args: argparse.Namespace) -> int:
     else:
         cluster = ClusterModel(source)
     consumer = Consumer(cluster)
+    console = progress_console(args.progress)
     started = time.perf_counter()
     try:
-        stats = consumer.replay_file(args.stream)
+        size = os.path.getsize(args.stream) if console is not None else None
+        with progress_bar(console, "replay", size, in_bytes=True) as advance:
+            if console is not None:
+                # The bar counts the bytes of the notifications applied (replay_file calls self.process).
+                consumer.process = counting(consumer.process, advance)  # type: ignore[method-assign]
+            stats = consumer.replay_file(args.stream)
     except OSError as exc:
         raise CommandError(f"cannot read stream {args.stream}: {exc.strerror}") from None
     elapsed = time.perf_counter() - started

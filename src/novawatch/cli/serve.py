@@ -10,13 +10,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from rich.console import Console
 from rich.table import Table
 
 from novawatch.cli import CommandError
 from novawatch.cli.config import add_config_options, load_config
+from novawatch.cli.progress import StepBar, add_progress_option, progress_console
+from novawatch.config import Config
+
+_T = TypeVar("_T")
 
 
 def add_commands(sub: Any) -> None:
@@ -44,6 +49,7 @@ def add_model_commands(model_sub: Any) -> None:
                    help="the compute service to bootstrap and audit from (default http://127.0.0.1:8774; "
                    "'' for none)")
     s.add_argument("--audit-interval", type=float, metavar="SECONDS", help="seconds between audits (0: never)")
+    add_progress_option(s)
     add_config_options(s)
     s.set_defaults(func=model_serve)
 
@@ -100,57 +106,65 @@ def add_compute_commands(compute_sub: Any) -> None:
 # --- serving -------------------------------------------------------------------------------------
 
 
-def model_serve(args: argparse.Namespace) -> int:
-    from novawatch.api.common import BindError
-    from novawatch.api.server import ServerError, serve_forever
-    from novawatch.api.services import model_service
-
-    config = load_config(args, {
+def _service_config(args: argparse.Namespace, section: str, options: dict[str, Any]) -> Config:
+    """The configuration with the bind options and ``options`` (the ``section``'s own) from the command line."""
+    return load_config(args, {
         "general": {"data_dir": args.data_dir},
         "bus": {"url": args.bus},
-        "model": {"host": args.bind_host, "port": args.port, "compute_url": args.compute_url,
-                  "audit_interval": args.audit_interval},
+        section: {"host": args.bind_host, "port": args.port, **options},
     })
+
+
+def _build(factory: Callable[[], _T]) -> _T:
+    """``factory()``, with a bind address that needs a token as a command error."""
+    from novawatch.api.common import BindError
+
     try:
-        app, runtime = model_service(config, announce=lambda line: print(f"novawatch model service: {line}",
-                                                                          flush=True))
+        return factory()
     except BindError as exc:
         raise CommandError(str(exc)) from None
-    mc = config.model
-    print(f"novawatch model service on http://{mc.host}:{mc.port}/ (bus {runtime.state.bus}, "
-          f"source {mc.compute_url or 'none'}); Ctrl-C to stop", flush=True)
+
+
+def _serve(app: Any, host: str, port: int, *, name: str, detail: str, finish: Callable[[], None]) -> None:
+    """Say where the ``name`` service listens, serve ``app`` until interrupted, then ``finish()``.
+
+    A server that cannot start is a command error.
+    """
+    from novawatch.api.server import ServerError, serve_forever
+
+    print(f"novawatch {name} on http://{host}:{port}/ ({detail}); Ctrl-C to stop", flush=True)
     try:
-        serve_forever(app, mc.host, mc.port)
+        serve_forever(app, host, port)
     except ServerError as exc:
         raise CommandError(str(exc)) from None
+    finally:
+        finish()
+
+
+def model_serve(args: argparse.Namespace) -> int:
+    from novawatch.api.services import model_service
+
+    config = _service_config(args, "model", {"compute_url": args.compute_url,
+                                             "audit_interval": args.audit_interval})
+    bar = StepBar(progress_console(args.progress))
+    app, runtime = _build(lambda: model_service(
+        config, announce=lambda line: print(f"novawatch model service: {line}", flush=True), progress=bar))
+    mc = config.model
+    _serve(app, mc.host, mc.port, name="model service",
+           detail=f"bus {runtime.state.bus}, source {mc.compute_url or 'none'}", finish=bar.close)
     return 0
 
 
 def compute_serve(args: argparse.Namespace) -> int:
-    from novawatch.api.common import BindError
-    from novawatch.api.server import ServerError, serve_forever
     from novawatch.api.services import bus_url, compute_service
     from novawatch.bus.url import mask_url
 
-    config = load_config(args, {
-        "general": {"data_dir": args.data_dir},
-        "bus": {"url": args.bus},
-        "compute": {"host": args.bind_host, "port": args.port, "database_url": args.database_url,
-                    "failure_rate": args.failure_rate},
-    })
-    try:
-        app, service = compute_service(config, hosts=args.hosts)
-    except BindError as exc:
-        raise CommandError(str(exc)) from None
+    config = _service_config(args, "compute", {"database_url": args.database_url,
+                                               "failure_rate": args.failure_rate})
+    app, service = _build(lambda: compute_service(config, hosts=args.hosts))
     cc = config.compute
-    print(f"novawatch compute service on http://{cc.host}:{cc.port}/ ({len(service.services)} hosts, "
-          f"bus {mask_url(bus_url(config))}); Ctrl-C to stop", flush=True)
-    try:
-        serve_forever(app, cc.host, cc.port)
-    except ServerError as exc:
-        raise CommandError(str(exc)) from None
-    finally:
-        service.close()
+    _serve(app, cc.host, cc.port, name="compute service",
+           detail=f"{len(service.services)} hosts, bus {mask_url(bus_url(config))}", finish=service.close)
     return 0
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from novawatch import snapshot
 from novawatch.cli import CommandError
+from novawatch.cli.progress import add_progress_option, progress_bar, progress_console
 from novawatch.notifications import NotificationFormat
 from novawatch.notifications.drivers import Driver, JsonlDriver
 
@@ -29,7 +30,7 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--mix", default="", metavar="ACTION=W,...", help="weights of actions, e.g. boot=5,delete=2")
     p.add_argument("--db", metavar="URL", help="database URL or SQLite path (default: a temporary SQLite file); "
                    "its compute tables are replaced")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_option(p)
     p.set_defaults(func=run)
 
 
@@ -61,11 +62,14 @@ def run(args: argparse.Namespace) -> int:
         sim = Simulation(config, drivers)
     except Exception as exc:  # a database that cannot be reached or migrated
         raise CommandError(f"cannot start the compute service: {exc}") from None
+    console = progress_console(args.progress)
     try:
-        initial = sim.setup()
+        with progress_bar(console, "simulate: setup", args.hosts + args.instances) as advance:
+            initial = sim.setup(progress=advance)
         if args.initial:
             snapshot.write(args.initial, initial)
-        stats = _run_with_progress(sim, args.actions, show=not args.no_progress)
+        with progress_bar(console, "simulate: actions", args.actions) as advance:
+            stats = sim.run(progress=advance)
         if args.truth:
             snapshot.write(args.truth, sim.truth())
     finally:
@@ -76,16 +80,3 @@ def run(args: argparse.Namespace) -> int:
     print(f"{stats.total_actions} actions ({refused} refused, {stats.faults} faults), "
           f"{stats.total_notifications} notifications", file=sys.stderr)
     return 0
-
-
-def _run_with_progress(sim: Any, total: int, *, show: bool) -> Any:
-    if not show or total == 0:
-        return sim.run()
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    console = Console(stderr=True)
-    with Progress(TextColumn("simulate"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=console, transient=True) as bar:
-        task = bar.add_task("actions", total=total)
-        return sim.run(progress=lambda n: bar.advance(task, n))

@@ -17,7 +17,7 @@ from novawatch.model.deadletter import DeadLetters
 from novawatch.model.handlers import HANDLERS
 from novawatch.model.ordering import DEFAULT_RECENT_IDS, RecentIds, timestamp_key
 from novawatch.model.outcome import APPLIED, IGNORED, STALE
-from novawatch.notifications import DEFAULT_MAX_BYTES, Rejected, UnknownEvent, decode
+from novawatch.notifications import DEFAULT_MAX_BYTES, Rejected, UnknownEvent, decode_parts
 
 #: Outcomes beyond the handlers' own (see :mod:`novawatch.model.outcome`).
 DUPLICATE = 3
@@ -86,17 +86,16 @@ class Consumer:
     def process(self, data: bytes | str, where: object = None) -> int:
         """Apply one notification (JSON bytes); returns its outcome (APPLIED, IGNORED, STALE, ...)."""
         try:
-            n = decode(data)
+            event_type, payload, message_id, ts = decode_parts(data)
         except UnknownEvent:
             self._counts[IGNORED] += 1
             return IGNORED
         except Rejected as exc:
             return self._reject(where, exc.event_type, exc.reason, data)
-        handler = self.handlers.get(n.event_type)
+        handler = self.handlers.get(event_type)
         if handler is None:
             self._counts[IGNORED] += 1
             return IGNORED
-        ts = n.timestamp
         if ts is _UNSET:
             key = None
         elif len(ts) == 26 and ts[10] == " " and ts[19] == ".":
@@ -104,8 +103,7 @@ class Consumer:
         else:
             key = timestamp_key(ts)
             if key is None:
-                return self._reject(where, n.event_type, f"timestamp {ts!r} is not a date-time", data)
-        message_id = n.message_id
+                return self._reject(where, event_type, f"timestamp {ts!r} is not a date-time", data)
         if message_id is not _UNSET:
             # RecentIds.seen, inlined: this runs for every notification (after the checks that can reject it,
             # so that a redelivery of a rejected notification is not taken for a duplicate).
@@ -118,9 +116,9 @@ class Consumer:
             if len(recent._order) > recent.capacity:
                 recent._seen.discard(recent._order.popleft())
         try:
-            outcome = handler(self.cluster, n.payload, key)
+            outcome = handler(self.cluster, payload, key)
         except Exception as exc:  # a payload that decodes but cannot be applied
-            return self._reject(where, n.event_type, f"cannot apply: {type(exc).__name__}: {exc}", data)
+            return self._reject(where, event_type, f"cannot apply: {type(exc).__name__}: {exc}", data)
         self._counts[outcome] += 1
         return outcome
 

@@ -1,6 +1,6 @@
 """Event types, the notifier and its drivers, the wire format, and the catalog of payloads."""
 
-from novawatch.notifications.codec import DEFAULT_MAX_BYTES, Rejected, UnknownEvent, decode
+from novawatch.notifications.codec import DEFAULT_MAX_BYTES, Rejected, UnknownEvent, decode, decode_parts
 from novawatch.notifications.event import EventType, NotificationFormat, Priority, Publisher
 from novawatch.notifications.message import Notification, encode, encode_envelope
 from novawatch.notifications.notifier import Notifier
@@ -16,6 +16,7 @@ __all__ = [
     "Rejected",
     "UnknownEvent",
     "decode",
+    "decode_parts",
     "encode",
     "encode_envelope",
 ]

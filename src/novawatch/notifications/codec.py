@@ -11,6 +11,8 @@ from novawatch.notifications.message import Notification
 from novawatch.objects import NovaObject, UnknownPayload, lookup
 from novawatch.objects.fields import UUID_PATTERN
 
+_UNSET = msgspec.UNSET
+
 #: Documents larger than this are rejected before parsing.
 DEFAULT_MAX_BYTES = 4 * 1024 * 1024
 
@@ -96,24 +98,71 @@ def decode(data: bytes | str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Notifica
 
     Raises :class:`Rejected` (with a reason) or :class:`UnknownEvent`; never anything else.
     """
+    hit = _decode_fast(data, max_bytes)
+    if hit is not None:
+        return Notification(
+            event_type=hit.EVENT_TYPE,
+            payload=hit.payload,
+            priority=hit.priority,
+            publisher_id=hit.publisher_id,
+            message_id=hit.message_id if hit.message_id is not None else msgspec.UNSET,
+            timestamp=hit.timestamp if hit.timestamp is not None else msgspec.UNSET,
+        )
+    return _decode_slow(data)
+
+
+def decode_parts(
+    data: bytes | str, *, max_bytes: int = DEFAULT_MAX_BYTES
+) -> tuple[str, Any, str | msgspec.UnsetType, str | msgspec.UnsetType]:
+    """What :func:`decode` finds, as ``(event_type, payload, message_id, timestamp)``.
+
+    For the consumer's hot path: the same validation and the same exceptions, without building the
+    :class:`Notification`. An absent (or null) ``message_id`` or ``timestamp`` is ``msgspec.UNSET``.
+    """
+    # _decode_fast, inlined: this runs for every notification the consumer applies.
     if len(data) > max_bytes:
         raise Rejected(None, f"document is {len(data)} bytes, over the limit of {max_bytes}")
-    fast = _fast_decoder()
+    size, fast = _fast
+    if size != count():
+        fast = _fast_decoder()
     if fast is not None:
         try:
             hit = fast.decode(data)
         except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
             pass
         else:
-            if hit.oslo_message is msgspec.UNSET:
-                return Notification(
-                    event_type=hit.EVENT_TYPE,
-                    payload=hit.payload,
-                    priority=hit.priority,
-                    publisher_id=hit.publisher_id,
-                    message_id=hit.message_id if hit.message_id is not None else msgspec.UNSET,
-                    timestamp=hit.timestamp if hit.timestamp is not None else msgspec.UNSET,
+            if hit.oslo_message is _UNSET:
+                message_id = hit.message_id
+                timestamp = hit.timestamp
+                return (
+                    hit.EVENT_TYPE,
+                    hit.payload,
+                    _UNSET if message_id is None else message_id,
+                    _UNSET if timestamp is None else timestamp,
                 )
+    n = _decode_slow(data)
+    return n.event_type, n.payload, n.message_id, n.timestamp
+
+
+def _decode_fast(data: bytes | str, max_bytes: int) -> Any:
+    """The fast path's result for a plain notification it accepts, else None (after the size check)."""
+    if len(data) > max_bytes:
+        raise Rejected(None, f"document is {len(data)} bytes, over the limit of {max_bytes}")
+    size, fast = _fast
+    if size != count():
+        fast = _fast_decoder()
+    if fast is not None:
+        try:
+            hit = fast.decode(data)
+        except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
+            return None
+        if hit.oslo_message is msgspec.UNSET:
+            return hit
+    return None
+
+
+def _decode_slow(data: bytes | str) -> Notification[Any]:
+    """Decode the way that explains: the outer layer first (unwrapping an envelope), then the payload."""
     wire = _parse(_wire, data, None)
     if wire.oslo_message is not msgspec.UNSET:
         wire = _parse(_wire, wire.oslo_message, None)

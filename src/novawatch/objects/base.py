@@ -83,17 +83,26 @@ class NovaObject(msgspec.Struct, Generic[P], kw_only=True):
     data: P = msgspec.field(name="nova_object.data")
 
     def __post_init__(self) -> None:
+        # Decoding calls this once per nested object. The common case, a sender at our version that sent
+        # every field, is settled by comparisons against what was computed once for the payload class;
+        # everything else (another name, another minor, a missing field) goes to _settle.
         data = self.data
-        # Decoding calls this once per nested object: keep the common case (sender at our version) short.
+        try:
+            name, version, complete = _CURRENT[type(data)]
+        except KeyError:
+            name, version, complete = _current_check(type(data))
+        if self.name != name or self.version != version or (complete is not None and not complete(data)):
+            self._settle(data)
+
+    def _settle(self, data: P) -> None:
+        """Check the name and the major, enforce the sender's minor and fill in newer fields' defaults."""
         meta = _INFO.get(type(data)) or info(type(data))
         if self.name != meta.name:
             raise ValueError(f"expected a {meta.name}, got a {self.name}")
         if self.version == meta.version:
-            present = meta.late_values
-            if present is not None and msgspec.UNSET in present(data):
-                for field, _since in meta.late:
-                    if getattr(data, field) is msgspec.UNSET:
-                        raise ValueError(f"{self.name} {self.version} requires field {field!r}, which is missing")
+            for field, _since in meta.late:
+                if getattr(data, field) is msgspec.UNSET:
+                    raise ValueError(f"{self.name} {self.version} requires field {field!r}, which is missing")
             return
         major, minor = parse_version(self.version, self.name)
         if major != meta.major:
@@ -104,6 +113,31 @@ class NovaObject(msgspec.Struct, Generic[P], kw_only=True):
                 if minor >= since.minor:
                     raise ValueError(f"{self.name} {self.version} requires field {field!r}, which is missing")
                 setattr(data, field, since.value())
+
+
+#: Per payload class: its name, its version and, when it has late fields, whether they are all set.
+_CURRENT: dict[type, tuple[str, str, Callable[[Any], bool] | None]] = {}
+
+
+def _current_check(cls: type[Payload]) -> tuple[str, str, Callable[[Any], bool] | None]:
+    """Compute (once per class) what :meth:`NovaObject.__post_init__` compares against."""
+    meta = info(cls)
+    complete: Callable[[Any], bool] | None = None
+    if meta.late:
+        complete = _all_set([field for field, _ in meta.late])
+    entry = (meta.name, meta.version, complete)
+    _CURRENT[cls] = entry
+    return entry
+
+
+def _all_set(fields: list[str]) -> Callable[[Any], bool]:
+    """A check that none of ``fields`` is UNSET: one C-level attrgetter call, no Python loop."""
+    unset = msgspec.UNSET
+    if len(fields) == 1:
+        get_one = operator.attrgetter(fields[0])
+        return lambda data: get_one(data) is not unset
+    get_all = operator.attrgetter(*fields)
+    return lambda data: unset not in get_all(data)
 
 
 def parse_version(version: str, name: str = "object") -> tuple[int, int]:

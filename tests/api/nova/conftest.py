@@ -14,28 +14,13 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from novacloud import TOKEN, NovaCloud, start_cloud
+from novacloud import TOKEN, NovaCloud, cloud, running_cloud
 
-__all__ = ["TOKEN", "NovaCloud"]
-
-
-@pytest.fixture
-def cloud(tmp_path: Path) -> Iterator[NovaCloud]:
-    """No-auth (loopback) mode."""
-    c, server = start_cloud(tmp_path)
-    try:
-        yield c
-    finally:
-        server.stop()
-        c.service.close()
+__all__ = ["TOKEN", "NovaCloud", "cloud"]
 
 
 @pytest.fixture
 def token_cloud(tmp_path: Path) -> Iterator[NovaCloud]:
     """Static token mode (what a service bound beyond loopback requires)."""
-    c, server = start_cloud(tmp_path, token=TOKEN)
-    try:
+    with running_cloud(tmp_path, token=TOKEN) as c:
         yield c
-    finally:
-        server.stop()
-        c.service.close()

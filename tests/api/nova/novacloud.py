@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from novawatch import snapshot
 from novawatch.api.compute_app import create_compute_app
@@ -71,3 +75,21 @@ def start_cloud(tmp: Path, *, token: str | None = None, hosts: int = 3) -> tuple
     initial = ComputeSource(service.repo.engine).snapshot()
     memory.clear()
     return NovaCloud(service, server, memory, initial, token), server
+
+
+@contextlib.contextmanager
+def running_cloud(tmp: Path, *, token: str | None = None) -> Iterator[NovaCloud]:
+    """:func:`start_cloud`, stopped and closed afterwards."""
+    c, server = start_cloud(tmp, token=token)
+    try:
+        yield c
+    finally:
+        server.stop()
+        c.service.close()
+
+
+@pytest.fixture
+def cloud(tmp_path: Path) -> Iterator[NovaCloud]:
+    """A served compute service in no-auth (loopback) mode; import it into a conftest or test module."""
+    with running_cloud(tmp_path) as c:
+        yield c

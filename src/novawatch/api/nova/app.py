@@ -21,7 +21,7 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 
-from novawatch.api.common import Message, Receive, Scope, Send
+from novawatch.api.common import Guard, Message, Receive, Scope, Send
 from novawatch.api.compute_app import ComputeAPI
 from novawatch.api.nova import views
 from novawatch.api.nova.microversion import MAX_VERSION, MIN_VERSION, Version, VersionError, requested, v
@@ -68,18 +68,10 @@ async def _send_fault(send: Send, status: int, message: str, extra: list[tuple[b
 ASGIApp = Callable[[Scope, Receive, Send], Any]
 
 
-class NovaGuard:
+class NovaGuard(Guard):
     """Token check, body size limit and microversion negotiation, as plain ASGI in front of the Nova routes."""
 
-    def __init__(self, app: ASGIApp, *, token: str | None, max_body_bytes: int) -> None:
-        self.app = app
-        self.token = token.encode() if token else None
-        self.max_body_bytes = max_body_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def guard(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = {k.decode("latin-1").lower(): val.decode("latin-1") for k, val in scope.get("headers", [])}
         try:
             version = requested(headers)

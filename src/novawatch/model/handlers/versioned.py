@@ -7,12 +7,12 @@ one handler applies them all: the newest notification about an instance wins. On
 from __future__ import annotations
 
 import sys
+from math import ceil as _ceil
 from typing import Any
 
 from novawatch.model.cluster import ClusterModel, ServiceState
 from novawatch.model.outcome import APPLIED, IGNORED, STALE
 from novawatch.model.store import Instance, Node
-from novawatch.snapshot import instance_disk_gb
 
 
 def instance_changed(m: ClusterModel, payload: Any, ts: str | None) -> int:
@@ -59,7 +59,8 @@ def instance_changed(m: ClusterModel, payload: Any, ts: str | None) -> int:
     host = p.host
     vcpus = flavor.vcpus or 0
     memory_mb = flavor.memory_mb or 0
-    disk_gb = instance_disk_gb(flavor.root_gb or 0, flavor.ephemeral_gb or 0, swap, bfv)
+    # instance_disk_gb, inlined: root (0 when booted from volume) + ephemeral + swap rounded up to GB.
+    disk_gb = (0 if bfv else flavor.root_gb or 0) + (flavor.ephemeral_gb or 0) + _ceil(swap / 1024)
     if host == inst.host and vcpus == inst.vcpus and memory_mb == inst.memory_mb and disk_gb == inst.disk_gb:
         # Most notifications neither move nor resize the instance: skip the usage bookkeeping.
         node = p.node

@@ -119,27 +119,16 @@ def decode_parts(
     For the consumer's hot path: the same validation and the same exceptions, without building the
     :class:`Notification`. An absent (or null) ``message_id`` or ``timestamp`` is ``msgspec.UNSET``.
     """
-    # _decode_fast, inlined: this runs for every notification the consumer applies.
-    if len(data) > max_bytes:
-        raise Rejected(None, f"document is {len(data)} bytes, over the limit of {max_bytes}")
-    size, fast = _fast
-    if size != count():
-        fast = _fast_decoder()
-    if fast is not None:
-        try:
-            hit = fast.decode(data)
-        except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
-            pass
-        else:
-            if hit.oslo_message is _UNSET:
-                message_id = hit.message_id
-                timestamp = hit.timestamp
-                return (
-                    hit.EVENT_TYPE,
-                    hit.payload,
-                    _UNSET if message_id is None else message_id,
-                    _UNSET if timestamp is None else timestamp,
-                )
+    hit = _decode_fast(data, max_bytes)
+    if hit is not None:
+        message_id = hit.message_id
+        timestamp = hit.timestamp
+        return (
+            hit.EVENT_TYPE,
+            hit.payload,
+            _UNSET if message_id is None else message_id,
+            _UNSET if timestamp is None else timestamp,
+        )
     n = _decode_slow(data)
     return n.event_type, n.payload, n.message_id, n.timestamp
 

@@ -2,35 +2,11 @@
 
 from __future__ import annotations
 
-import copy
 import json
-import os
-from functools import cache
-from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def samples_dir() -> Path:
-    candidates = [REPO_ROOT.parent / "shared" / "reference" / "nova-notification-samples"]
-    if os.environ.get("NOVAWATCH_SHARED_DIR"):
-        candidates.append(Path(os.environ["NOVAWATCH_SHARED_DIR"]) / "reference" / "nova-notification-samples")
-    for path in candidates:
-        if path.is_dir():
-            return path
-    raise FileNotFoundError(f"Nova's notification samples not found at {candidates}")
-
-
-@cache
-def _sample(name: str) -> dict[str, Any]:
-    result: dict[str, Any] = json.loads((samples_dir() / f"{name}.json").read_text())
-    return result
-
-
-def sample(name: str) -> dict[str, Any]:
-    """A fresh copy of a sample, e.g. ``sample("instance-pause-end")``."""
-    return copy.deepcopy(_sample(name))
+from novakit import load as sample
+from novakit import samples_dir as samples_dir  # re-exported for the model tests
 
 
 def sample_name(event_type: str) -> str:

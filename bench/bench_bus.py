@@ -1,8 +1,9 @@
 """Bus benchmark: notifier → bus → consumer, end to end, on the embedded bus and on RabbitMQ.
 
 For each bus: throughput (notifications per second from the first publish to the last one applied, with
-a notifier thread publishing as fast as it can and an asyncio consumer decoding, applying and acknowledging
-each one) and latency (publish → applied, p50/p99, at a steady 100 notifications per second). On RabbitMQ
+a notifier process publishing as fast as it can and an asyncio consumer applying each one to a data model,
+the same ``Consumer`` that ``novawatch model serve`` and ``model replay`` use, then acknowledging it) and
+latency (publish → applied, p50/p99, at a steady 100 notifications per second). On RabbitMQ
 (persistent messages, publisher confirms, manual acks) the same broker is also driven by a plain aio-pika
 client doing the same work without novawatch (publish with confirms, consume with acks), and the ratio is
 reported. A private broker is started with shared/scripts/rabbitmq-ephemeral unless --amqp-url is given.
@@ -34,10 +35,11 @@ from typing import Any
 import aio_pika
 import msgspec
 
-from novawatch.bus import BusDriver, Delivery, Status, open_publisher, open_subscriber, topic_of
+from novawatch.bus import BusDriver, Delivery, open_publisher, open_subscriber, topic_of
 from novawatch.bus.rabbit import envelope
+from novawatch.model.apply import REJECTED, Consumer
 from novawatch.notifications.codec import decode
-from novawatch.notifications.message import Notification, encode, format_timestamp
+from novawatch.notifications.message import Notification, encode, format_timestamp, parse_timestamp
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT.parent / "shared" / "reference" / "nova-notification-samples"
@@ -105,6 +107,7 @@ async def run_bus(url: str, count: int, rate: float | None, group: str, cleanup:
     """A notifier process publishes ``count`` notifications (at ``rate``/s, or flat out); this process
     consumes them (decode, apply, ack) and returns the figures."""
     latencies: list[float] = []
+    model = Consumer()
     subscriber = open_subscriber(url, group=group)
     await subscriber.start()  # the group's queue exists before the first publish
     notifier = multiprocessing.get_context("spawn").Process(target=produce, args=(url, count, rate))
@@ -113,12 +116,13 @@ async def run_bus(url: str, count: int, rate: float | None, group: str, cleanup:
     first_sent = float("inf")
     rejected = 0
     async for delivery in subscriber:
-        applied = apply(delivery)
+        applied = apply(model, delivery)
         now = time.time()
-        await delivery.ack()
         if applied is None:
+            await delivery.reject("rejected by the model")
             rejected += 1
             continue
+        await delivery.accept()
         message_id, sent = applied
         if message_id in seen:
             continue
@@ -135,15 +139,25 @@ async def run_bus(url: str, count: int, rate: float | None, group: str, cleanup:
     return summary(count, first_sent, last_applied, latencies) | {"rejected": rejected}
 
 
-def apply(delivery: Delivery) -> tuple[str, float] | None:
-    """Stand-in for the model's apply (decoding and validation already happened in the bus): the
-    notification's id and publication time."""
-    n = delivery.notification
-    if delivery.status is not Status.OK or n is None or delivery.message_id is None:
+class _Stamp(msgspec.Struct):
+    message_id: str | None = None
+    timestamp: str | None = None
+
+
+_STAMP = msgspec.json.Decoder(_Stamp)
+
+
+def apply(model: Consumer, delivery: Delivery) -> tuple[str, float] | None:
+    """Apply the delivery to the model as the model service does (it decodes the notification itself);
+    the notification's id and publication time, or None when the model rejected it."""
+    document = delivery.document
+    if model.process(document) == REJECTED:
         return None
-    moment = n.time
-    assert moment is not None
-    return delivery.message_id, moment.timestamp()
+    stamp = _STAMP.decode(document)  # for the latency figure only
+    moment = parse_timestamp(stamp.timestamp or "")
+    if stamp.message_id is None or moment is None:
+        return None
+    return stamp.message_id, moment.timestamp()
 
 
 PLAIN_EXCHANGE = "bench-plain"

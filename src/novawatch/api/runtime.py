@@ -19,7 +19,7 @@ import msgspec
 
 from novawatch.api.state import ModelState, NotificationNote
 from novawatch.api.view import StoreView
-from novawatch.bus.base import Delivery, Status, Subscriber
+from novawatch.bus.base import Delivery, Subscriber
 from novawatch.model.apply import REJECTED, Consumer
 from novawatch.model.audit import Drift, audit, repair
 from novawatch.model.bootstrap import bootstrap
@@ -117,7 +117,7 @@ class ModelRuntime:
 
     # --- watch ------------------------------------------------------------------------------------
 
-    def ingest(self, body: bytes, event_type: str | None = None) -> tuple[int, str | None]:
+    def ingest(self, body: bytes | str, event_type: str | None = None) -> tuple[int, str | None]:
         """Apply one notification, publish what it changed; (outcome, reason when rejected)."""
         store = self.cluster.store
         head = peek(body)
@@ -169,12 +169,13 @@ class ModelRuntime:
         return outcome, reason
 
     async def handle(self, delivery: Delivery) -> None:
-        """Apply a delivery, then acknowledge it (rejected ones go to the bus's dead letters)."""
-        outcome, reason = self.ingest(delivery.body, delivery.event_type)
-        if outcome == REJECTED and delivery.status is not Status.REJECTED:
+        """Apply a delivery, then acknowledge it; what the model rejects goes to the bus's dead letters."""
+        # the model decodes the notification itself: the delivery is never decoded a second time
+        outcome, reason = self.ingest(delivery.document)
+        if outcome == REJECTED:
             await delivery.reject(reason or "rejected by the model")
         else:
-            await delivery.ack()
+            await delivery.accept()
 
     async def consume(self, subscriber: Subscriber) -> None:
         """Apply every delivery until cancelled (the subscriber must already be started)."""

@@ -7,9 +7,11 @@ import enum
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
+import msgspec
+
 from novawatch.notifications.codec import Rejected, UnknownEvent, decode
 from novawatch.notifications.event import UNVERSIONED_TOPIC, VERSIONED_TOPIC
-from novawatch.notifications.message import Notification, encode
+from novawatch.notifications.message import Notification, OsloEnvelope, encode
 from novawatch.objects import NovaObject
 
 #: Both of Nova's notification topics: the model consumes the versioned and the legacy stream.
@@ -18,7 +20,7 @@ DEFAULT_TOPICS: tuple[str, ...] = (VERSIONED_TOPIC, UNVERSIONED_TOPIC)
 #: Default consumer group: subscribers sharing a group share one queue (each message goes to one of them).
 DEFAULT_GROUP = "novawatch"
 
-Decoder = Callable[[bytes], Notification[Any]]
+Decoder = Callable[[bytes | str], Notification[Any]]
 
 
 class BusError(RuntimeError):
@@ -41,36 +43,87 @@ def topic_of(notification: Notification[Any]) -> str:
     return VERSIONED_TOPIC if isinstance(payload, NovaObject) else UNVERSIONED_TOPIC
 
 
+_ENVELOPE = msgspec.json.Decoder(OsloEnvelope)
+
+
+def unwrap(body: bytes) -> bytes | str:
+    """The notification inside an oslo.messaging envelope, or ``body`` itself when it is not one.
+
+    A body that looks like an envelope but is not a valid one is returned as it is, for the decoder to
+    explain what is wrong with it.
+    """
+    if body[:15] == b'{"oslo.version"' or body[:15] == b'{"oslo.message"':
+        try:
+            return _ENVELOPE.decode(body).message
+        except msgspec.DecodeError:
+            return body
+    return body
+
+
 class Delivery(abc.ABC):
     """One message handed to a consumer; the bus forgets it only after :meth:`ack`.
 
     ``notification`` is the decoded notification (None when ``status`` is not OK); ``body`` the bytes as
-    received; ``reason`` says why a REJECTED message could not be decoded.
+    received; ``document`` the notification's JSON (``body`` without oslo.messaging's envelope); ``reason``
+    says why a REJECTED message could not be decoded. Decoding happens on first use of ``status``,
+    ``notification``, ``event_type`` or ``reason``, so that a consumer that decodes ``document`` itself
+    (the data model) does not pay for it twice.
     """
 
-    __slots__ = ("body", "event_type", "notification", "reason", "redelivered", "status", "topic")
+    __slots__ = ("_decoder", "_event_type", "_notification", "_reason", "_status", "body", "redelivered", "topic")
 
     def __init__(self, body: bytes, topic: str, decoder: Decoder, redelivered: bool = False) -> None:
         self.body = body
         self.topic = topic
         self.redelivered = redelivered
-        self.notification: Notification[Any] | None = None
-        self.reason: str | None = None
-        self.event_type: str | None = None
+        self._decoder = decoder
+        self._status: Status | None = None  # None: not decoded yet
+        self._notification: Notification[Any] | None = None
+        self._reason: str | None = None
+        self._event_type: str | None = None
+
+    @property
+    def document(self) -> bytes | str:
+        """The notification as JSON: ``body`` without oslo.messaging's envelope."""
+        return unwrap(self.body)
+
+    def _decode(self) -> Status:
         try:
-            self.notification = decoder(body)
-            self.event_type = self.notification.event_type
-            self.status = Status.OK
+            self._notification = self._decoder(self.document)
+            self._event_type = self._notification.event_type
+            self._status = Status.OK
         except UnknownEvent as exc:
-            self.event_type = exc.event_type
-            self.status = Status.UNKNOWN
+            self._event_type = exc.event_type
+            self._status = Status.UNKNOWN
         except Rejected as exc:
-            self.event_type = exc.event_type
-            self.reason = exc.reason
-            self.status = Status.REJECTED
+            self._event_type = exc.event_type
+            self._reason = exc.reason
+            self._status = Status.REJECTED
         except Exception as exc:  # a custom decoder's bug must not stop the stream: keep the message
-            self.reason = f"decoder failed: {type(exc).__name__}: {exc}"
-            self.status = Status.REJECTED
+            self._reason = f"decoder failed: {type(exc).__name__}: {exc}"
+            self._status = Status.REJECTED
+        return self._status
+
+    @property
+    def status(self) -> Status:
+        """What the bus's decoder made of the message (decoded on first use)."""
+        status = self._status
+        return self._decode() if status is None else status
+
+    @property
+    def notification(self) -> Notification[Any] | None:
+        self.status  # noqa: B018 -- decodes on first use
+        return self._notification
+
+    @property
+    def event_type(self) -> str | None:
+        self.status  # noqa: B018
+        return self._event_type
+
+    @property
+    def reason(self) -> str | None:
+        self.status  # noqa: B018
+        return self._reason
 
     @property
     def message_id(self) -> str | None:
@@ -85,9 +138,13 @@ class Delivery(abc.ABC):
         else:
             await self._ack()
 
+    async def accept(self) -> None:
+        """Acknowledge it without decoding it here: the consumer decoded ``document`` itself and used it."""
+        await self._ack()
+
     async def reject(self, reason: str) -> None:
         """The consumer cannot use it: move it to the dead-letter queue with ``reason``."""
-        self.reason = reason
+        self._reason = reason
         await self._dead_letter(reason)
 
     @abc.abstractmethod

@@ -15,7 +15,8 @@ every priority (an oslo listener pool of the same name shares it); manual acknow
 consumer applied the message, a prefetch window, and a dead-letter queue ``<group>.dead-letter`` where
 messages that cannot be decoded go, with the reason in the ``x-novawatch-reason`` header.
 
-Both reconnect forever with exponential backoff (``retry_interval`` doubling up to ``retry_max``), trying
+The AMQP 0-9-1 client underneath is :mod:`novawatch.bus.amqp` (pamqp for the frames, the per-message ones
+packed by hand). Both reconnect forever with exponential backoff (``retry_interval`` doubling up to ``retry_max``), trying
 the URL's hosts in turn. Query options: ``exchange`` (nova), ``durable`` (true), ``prefetch`` (512),
 ``window`` (1024), ``max_outbox`` (100000), ``default_queue`` (false: declare oslo's ``<topic>.<priority>``
 queue on publish, as oslo does, for listeners that start late), ``heartbeat`` (60), ``connect_timeout`` (10),
@@ -28,24 +29,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
 import ssl
 import threading
 import time
-import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-import aio_pika
-import aiormq
 import msgspec
-from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractQueue
-from aiormq.abc import ConfirmationFrameType, DeliveredMessage
 from pamqp import commands as spec
 
+from novawatch.bus import amqp
 from novawatch.bus.base import BusError, Decoder, Delivery, Publisher, Subscriber
 from novawatch.bus.url import BusURL, mask_url, truthy
 
@@ -54,17 +52,9 @@ log = logging.getLogger("novawatch.bus.rabbit")
 #: oslo.messaging's priorities, lower case as in routing keys.
 PRIORITIES = ("audit", "debug", "info", "warn", "error", "critical", "sample")
 REASON_HEADER = "x-novawatch-reason"
-_CONTENT_TYPE = "application/json"
 _PERSISTENT = 2
 
-_CONNECTION_ERRORS = (
-    aiormq.exceptions.AMQPError,
-    aio_pika.exceptions.AMQPException,
-    ConnectionError,
-    OSError,
-    TimeoutError,
-    asyncio.TimeoutError,
-)
+_CONNECTION_ERRORS = (amqp.AMQPError, ConnectionError, OSError, TimeoutError)
 
 
 @dataclass(frozen=True)
@@ -155,20 +145,19 @@ class Backoff:
         return delay
 
 
-async def connect(config: RabbitConfig, attempt: int, name: str) -> AbstractConnection:
+async def connect(config: RabbitConfig, attempt: int, name: str) -> amqp.Connection:
     """Connect to the ``attempt``-th host (round robin)."""
     host, port = config.hosts[attempt % len(config.hosts)]
-    return await aio_pika.connect(
-        host=host,
-        port=port,
-        login=config.user,
+    return await amqp.connect(
+        host,
+        port,
+        user=config.user,
         password=config.password,
-        virtualhost=config.vhost,
-        ssl=config.tls,
+        vhost=config.vhost,
         ssl_context=config.ssl_context(),
-        timeout=config.connect_timeout,
         heartbeat=config.heartbeat,
-        client_properties={"connection_name": name},
+        timeout=config.connect_timeout,
+        name=name,
     )
 
 
@@ -177,28 +166,28 @@ def safe_error(exc: BaseException) -> str:
     return mask_url(f"{type(exc).__name__}: {exc}")
 
 
-async def declare_exchange(connection: AbstractConnection, config: RabbitConfig) -> AbstractChannel:
+async def declare_exchange(connection: amqp.Connection, config: RabbitConfig) -> amqp.Channel:
     """Declare the control exchange as oslo does; if it exists with another durability, use it as it is.
 
     Returns a channel (with publisher confirms) on which the exchange is known to exist.
     """
-    channel = await connection.channel(publisher_confirms=True)
+    channel = await connection.channel(confirms=True)
     try:
-        await channel.declare_exchange(
-            config.exchange, aio_pika.ExchangeType.TOPIC, durable=config.durable, auto_delete=False
-        )
-    except aiormq.exceptions.ChannelPreconditionFailed as exc:
+        await channel.exchange_declare(config.exchange, "topic", durable=config.durable, auto_delete=False)
+    except amqp.ChannelClosed as exc:
+        if exc.reply_code != 406:  # PRECONDITION_FAILED
+            raise
         # Another service (an oslo.messaging one with other settings) declared it first: the failed
         # declaration closed the channel, so take a new one and accept the exchange as it stands.
         log.info("exchange %s exists with other settings (%s); using it as is", config.exchange, safe_error(exc))
-        channel = await connection.channel(publisher_confirms=True)
-        await channel.declare_exchange(config.exchange, passive=True)
+        channel = await connection.channel(confirms=True)
+        await channel.exchange_declare(config.exchange, passive=True)
     return channel
 
 
 def envelope(body: bytes) -> bytes:
     """oslo.messaging's 2.0 envelope around a plain notification dict, with oslo's ``_unique_id``."""
-    unique = '{"_unique_id":"' + uuid.uuid4().hex + '",'
+    unique = '{"_unique_id":"' + os.urandom(16).hex() + '",'  # oslo's is uuid4().hex: 32 random hex digits
     inner = unique + body[1:].decode() if len(body) > 2 else body.decode()
     return b'{"oslo.version":"2.0","oslo.message":' + msgspec.json.encode(inner) + b"}"
 
@@ -278,7 +267,7 @@ class RabbitPublisher(Publisher):
         backoff = Backoff(self.config.retry_interval, self.config.retry_max)
         attempt = 0
         while not self._closing:
-            connection: AbstractConnection | None = None
+            connection: amqp.Connection | None = None
             try:
                 connection = await connect(self.config, attempt, "novawatch publisher")
                 channel = await declare_exchange(connection, self.config)
@@ -298,110 +287,101 @@ class RabbitPublisher(Publisher):
                     with contextlib.suppress(Exception):
                         await connection.close()
 
-    async def _pump(self, connection: AbstractConnection, channel: AbstractChannel) -> None:
-        raw = cast(aiormq.Channel, await channel.get_underlay_channel())  # the concrete one takes wait=
-        exchange = self.config.exchange
-        lost = asyncio.Event()
-        connection.close_callbacks.add(lambda *_: lost.set())
-        channel.close_callbacks.add(lambda *_: lost.set())
-        declared: set[str] = set()
-        inflight = 0
-        window = self.config.window
-        done = asyncio.Event()
+    async def _pump(self, connection: amqp.Connection, channel: amqp.Channel) -> None:
+        """Move the outbox to the broker, ``window`` unconfirmed at most, until closed or cut off."""
+        exchange, window = self.config.exchange, self.config.window
+        inflight: deque[tuple[int, _Item]] = deque()  # published, not yet confirmed, in delivery-tag order
+        wake = self._work  # new work (publish_body), room in the window (a confirm), or the connection gone
+        lost: list[BaseException] = []
 
-        async def send(item: _Item) -> None:
-            nonlocal inflight
-            _, routing_key, body = item
-            confirmed = False
-            try:
-                props = spec.Basic.Properties(
-                    content_type=_CONTENT_TYPE, content_encoding="utf-8", delivery_mode=_PERSISTENT
-                )
-                # wait=False: queue the frames and wait only for the confirm, so that many publishes
-                # share one socket write instead of each holding the channel until its frame is sent
-                frame: ConfirmationFrameType | None = await raw.basic_publish(
-                    body, exchange=exchange, routing_key=routing_key, properties=props, wait=False
-                )
-                confirmed = isinstance(frame, spec.Basic.Ack)
-            except _CONNECTION_ERRORS:
-                lost.set()
-            finally:
-                inflight -= 1
-                with self._cond:
-                    if confirmed:
-                        self._unconfirmed -= 1
-                        if not self._unconfirmed:
-                            self._cond.notify_all()
-                    else:  # nacked or cut off: it goes again, first
-                        self._retry.append(item)
-                done.set()
+        def gone(exc: BaseException) -> None:
+            lost.append(exc)
+            wake.set()
 
-        tasks: set[asyncio.Task[None]] = set()
-        while not lost.is_set():
-            batch: list[_Item] = []
+        def confirmed(tag: int, multiple: bool, acked: bool) -> None:
+            settled: list[_Item] = []
+            if multiple:
+                while inflight and inflight[0][0] <= tag:
+                    settled.append(inflight.popleft()[1])
+            elif inflight and inflight[0][0] == tag:
+                settled.append(inflight.popleft()[1])
+            else:
+                for i, (t, item) in enumerate(inflight):
+                    if t == tag:
+                        del inflight[i]
+                        settled.append(item)
+                        break
             with self._cond:
-                if self._retry and not inflight:
-                    # in their original order, so that consumers see the stream as it was published
-                    self._outbox.extendleft(sorted(self._retry, reverse=True))
-                    self._retry.clear()
-                while self._outbox and inflight + len(batch) < window:
-                    batch.append(self._outbox.popleft())
-                if batch:
-                    self._cond.notify_all()  # room in the outbox for blocked publishers
-                elif not inflight:
-                    if self._closing:
-                        return
-                    self._idle = True
-                    self._work.clear()
-            for item in batch:
-                routing_key = item[1]
-                if self.config.default_queue and routing_key not in declared:
-                    await self._default_queue(channel, routing_key)
-                    declared.add(routing_key)
-                inflight += 1
-                task = asyncio.create_task(send(item))
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
-            if batch:
-                await asyncio.sleep(0)  # let the sends go out before taking more
-                continue
-            # wait for new work, a confirm that frees the window, or the connection to go
-            done.clear()
-            waiters = [asyncio.ensure_future(e.wait()) for e in (self._work, done, lost)]
-            try:
-                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for w in waiters:
-                    w.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
-        raise ConnectionError("connection to the broker lost")
+                if acked:
+                    self._unconfirmed -= len(settled)
+                    if not self._unconfirmed:
+                        self._cond.notify_all()
+                else:  # nacked: it goes again, first
+                    self._retry.extend(settled)
+            wake.set()
 
-    async def _default_queue(self, channel: AbstractChannel, routing_key: str) -> None:
-        queue = await channel.declare_queue(routing_key, durable=self.config.durable, auto_delete=False)
-        await queue.bind(self.config.exchange, routing_key)
+        connection.close_callbacks.append(gone)
+        channel.close_callbacks.append(gone)
+        channel.on_confirm = confirmed
+        declared: set[str] = set()
+        batch: deque[_Item] = deque()
+        try:
+            while not lost:
+                with self._cond:
+                    if self._retry and not inflight:
+                        # in their original order, so that consumers see the stream as it was published
+                        self._outbox.extendleft(sorted(self._retry, reverse=True))
+                        self._retry.clear()
+                    room = window - len(inflight)
+                    while self._outbox and len(batch) < room:
+                        batch.append(self._outbox.popleft())
+                    if batch:
+                        self._cond.notify_all()  # room in the outbox for blocked publishers
+                    elif self._closing and not inflight:
+                        return
+                    else:
+                        self._idle = not self._outbox
+                        wake.clear()
+                if not batch:
+                    await wake.wait()
+                    continue
+                while batch:
+                    item = batch[0]
+                    if self.config.default_queue and item[1] not in declared:
+                        await self._default_queue(channel, item[1])
+                        declared.add(item[1])
+                    inflight.append((channel.publish(exchange, item[1], item[2]), item))
+                    batch.popleft()
+                await connection.drain()  # one write for the batch; waits while the socket is full
+        finally:
+            channel.on_confirm = None
+            with self._cond:  # what was not confirmed goes again, first, on the next connection
+                self._retry.extend(item for _, item in inflight)
+                self._retry.extend(batch)
+        raise ConnectionError(f"connection to the broker lost: {lost[0]}")
+
+    async def _default_queue(self, channel: amqp.Channel, routing_key: str) -> None:
+        await channel.queue_declare(routing_key, durable=self.config.durable, auto_delete=False)
+        await channel.queue_bind(routing_key, self.config.exchange, routing_key)
 
 
 # --- subscriber --------------------------------------------------------------------------------------
 
 
 class _RabbitDelivery(Delivery):
-    __slots__ = ("_epoch", "_message", "_subscriber", "_tag")
+    __slots__ = ("_epoch", "_message", "_subscriber")
 
-    def __init__(self, subscriber: RabbitSubscriber, message: DeliveredMessage, epoch: int) -> None:
-        delivery = message.delivery
-        assert isinstance(delivery, spec.Basic.Deliver)
-        super().__init__(message.body, delivery.routing_key or "", subscriber.decoder, bool(delivery.redelivered))
+    def __init__(self, subscriber: RabbitSubscriber, message: amqp.Message, epoch: int) -> None:
+        super().__init__(message.body, message.routing_key, subscriber.decoder, message.redelivered)
         self._subscriber = subscriber
         self._message = message
         self._epoch = epoch
-        self._tag: int = delivery.delivery_tag or 0
 
     async def _ack(self) -> None:
-        self._subscriber.settle(self._epoch, self._tag)
+        self._subscriber.settle(self._epoch, self._message.delivery_tag)
 
     async def _dead_letter(self, reason: str) -> None:
-        await self._subscriber.dead_letter(self._message, self._epoch, self._tag, reason)
+        await self._subscriber.dead_letter(self._message, self._epoch, reason)
 
 
 _LOST = object()
@@ -431,12 +411,11 @@ class RabbitSubscriber(Subscriber):
         self.queue_name = group
         self.dead_letter_queue = f"{group}.dead-letter"
         self.connected = asyncio.Event()
-        self._connection: AbstractConnection | None = None
-        self._raw: aiormq.Channel | None = None
+        self._connection: amqp.Connection | None = None
+        self._channel: amqp.Channel | None = None
         self._epoch = 0  # one per channel: delivery tags of an old channel mean nothing on a new one
         self._incoming: asyncio.Queue[Any] = asyncio.Queue()
         self._acked: set[int] = set()
-        self._ack_tasks: set[asyncio.Task[None]] = set()
         self._next_tag = 1  # the lowest delivery tag not yet acknowledged to the broker
         self._backoff = Backoff(self.config.retry_interval, self.config.retry_max)
         self._attempt = 0
@@ -467,37 +446,34 @@ class RabbitSubscriber(Subscriber):
     async def _connect(self) -> None:
         connection = self._connection = await connect(self.config, self._attempt, f"novawatch {self.group}")
         channel = await declare_exchange(connection, self.config)
-        await channel.set_qos(prefetch_count=self.config.prefetch)
-        queue: AbstractQueue = await channel.declare_queue(
-            self.queue_name, durable=self.config.durable, auto_delete=False
-        )
+        await channel.basic_qos(self.config.prefetch)
+        await channel.queue_declare(self.queue_name, durable=self.config.durable, auto_delete=False)
         for topic in self.topics:
             for priority in self.priorities:
-                await queue.bind(self.config.exchange, f"{topic}.{priority}")
-        await channel.declare_queue(self.dead_letter_queue, durable=True, auto_delete=False)
+                await channel.queue_bind(self.queue_name, self.config.exchange, f"{topic}.{priority}")
+        await channel.queue_declare(self.dead_letter_queue, durable=True, auto_delete=False)
         incoming = self._incoming
         self._epoch += 1
         self._acked.clear()
         self._next_tag = 1
 
-        def lost(*_: Any) -> None:
+        def lost(_: BaseException) -> None:
             incoming.put_nowait(_LOST)
 
-        connection.close_callbacks.add(lost)
-        channel.close_callbacks.add(lost)
-        raw = self._raw = cast(aiormq.Channel, await channel.get_underlay_channel())
+        connection.close_callbacks.append(lost)
+        channel.close_callbacks.append(lost)
+        self._channel = channel
         epoch = self._epoch
 
-        async def on_message(message: DeliveredMessage) -> None:
+        def on_message(message: amqp.Message) -> None:
             incoming.put_nowait((epoch, message))
 
-        # the bare aiormq consumer: aio-pika's message objects cost more than the decode does
-        await raw.basic_consume(self.queue_name, on_message, no_ack=False)
+        await channel.basic_consume(self.queue_name, on_message)
         self.connected.set()
 
     async def _disconnect(self) -> None:
         self.connected.clear()
-        connection, self._connection, self._raw = self._connection, None, None
+        connection, self._connection, self._channel = self._connection, None, None
         if connection is not None:
             with contextlib.suppress(Exception):
                 await connection.close()
@@ -509,43 +485,35 @@ class RabbitSubscriber(Subscriber):
             if len(self._acked) >= _ACK_BATCH:
                 self._send_acks()
 
-    def _send_acks(self) -> list[asyncio.Task[None]]:
-        raw, acked = self._raw, self._acked
-        if raw is None or not acked:
-            return []
+    def _send_acks(self) -> None:
+        channel, acked = self._channel, self._acked
+        if channel is None or not acked:
+            return
         top = self._next_tag
         while top in acked:
             acked.discard(top)
             top += 1
-        pending = []
-        if top > self._next_tag:
-            pending.append(raw.basic_ack(top - 1, multiple=True, wait=False))
-        # acknowledged out of order: one by one, so that a message held back never stalls the window
-        pending.extend(raw.basic_ack(tag, wait=False) for tag in acked)
+        try:
+            if top > self._next_tag:
+                channel.ack(top - 1, multiple=True)
+            # acknowledged out of order: one by one, so that a message held back never stalls the window
+            for tag in acked:
+                channel.ack(tag)
+        except _CONNECTION_ERRORS as exc:  # the broker delivers them again on the next channel
+            log.debug("acknowledgements lost with the channel: %s", safe_error(exc))
         acked.clear()
         self._next_tag = top
-        tasks = [asyncio.ensure_future(coro) for coro in pending]
-        for task in tasks:  # the loop keeps only weak references to tasks: hold them until done
-            self._ack_tasks.add(task)
-            task.add_done_callback(self._ack_done)
-        return tasks
 
-    def _ack_done(self, task: asyncio.Task[None]) -> None:
-        self._ack_tasks.discard(task)
-        _ignore_result(task)
-
-    async def dead_letter(self, message: DeliveredMessage, epoch: int, tag: int, reason: str) -> None:
+    async def dead_letter(self, message: amqp.Message, epoch: int, reason: str) -> None:
         """Keep ``message`` in the dead-letter queue with ``reason``, then acknowledge it."""
-        raw = self._raw
-        if raw is None or epoch != self._epoch:
+        channel = self._channel
+        if channel is None or epoch != self._epoch:
             return  # it will be delivered again, and dead-lettered then
-        delivery = message.delivery
-        assert isinstance(delivery, spec.Basic.Deliver)
-        source = message.header.properties
+        source = message.properties
         headers: dict[str, Any] = {
             REASON_HEADER: reason[:4000],
-            "x-novawatch-routing-key": delivery.routing_key or "",
-            "x-novawatch-exchange": delivery.exchange or "",
+            "x-novawatch-routing-key": message.routing_key,
+            "x-novawatch-exchange": message.exchange,
             "x-novawatch-group": self.group,
         }
         props = spec.Basic.Properties(
@@ -555,13 +523,12 @@ class RabbitSubscriber(Subscriber):
             delivery_mode=_PERSISTENT,
         )
         try:
-            frame = await raw.basic_publish(message.body, exchange="", routing_key=self.dead_letter_queue,
-                                            properties=props, wait=False)
+            stored = await channel.publish_confirmed("", self.dead_letter_queue, message.body, props)
         except _CONNECTION_ERRORS as exc:
             log.debug("dead-lettering lost with the connection: %s", safe_error(exc))
             return
-        if isinstance(frame, spec.Basic.Ack):
-            self.settle(epoch, tag)
+        if stored:
+            self.settle(epoch, message.delivery_tag)
 
     async def __aiter__(self) -> AsyncIterator[Delivery]:
         await self.start()
@@ -585,14 +552,7 @@ class RabbitSubscriber(Subscriber):
                 yield _RabbitDelivery(self, message, epoch)
 
     async def close(self) -> None:
-        tasks = self._send_acks()
+        self._send_acks()
         self._closed = True
         self._incoming.put_nowait(_LOST)
-        if tasks:  # the last acknowledgements must reach the socket before it closes
-            await asyncio.wait(tasks, timeout=5)
-        await self._disconnect()
-
-
-def _ignore_result(task: asyncio.Future[Any]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.debug("ack not sent: %s", safe_error(task.exception()))  # type: ignore[arg-type]
+        await self._disconnect()  # the connection's close sends the last acknowledgements first

@@ -16,10 +16,12 @@ consumer applied the message, a prefetch window, and a dead-letter queue ``<grou
 messages that cannot be decoded go, with the reason in the ``x-novawatch-reason`` header.
 
 The AMQP 0-9-1 client underneath is :mod:`novawatch.bus.amqp` (pamqp for the frames, the per-message ones
-packed by hand). Both reconnect forever with exponential backoff (``retry_interval`` doubling up to ``retry_max``), trying
-the URL's hosts in turn. Query options: ``exchange`` (nova), ``durable`` (true), ``prefetch`` (512),
-``window`` (1024), ``max_outbox`` (100000), ``default_queue`` (false: declare oslo's ``<topic>.<priority>``
-queue on publish, as oslo does, for listeners that start late), ``heartbeat`` (60), ``connect_timeout`` (10),
+packed by hand). Both reconnect forever with exponential backoff (``retry_interval`` doubling up to
+``retry_max``), trying the URL's hosts in turn.
+
+Query options: ``exchange`` (nova), ``durable`` (true), ``prefetch`` (512), ``window`` (1024),
+``max_outbox`` (100000), ``default_queue`` (false: declare oslo's ``<topic>.<priority>`` queue on publish,
+as oslo does, for listeners that start late), ``heartbeat`` (60), ``connect_timeout`` (10),
 ``retry_interval`` (0.2), ``retry_max`` (5), ``ssl`` and ``ssl_ca_file``, ``ssl_cert_file``, ``ssl_key_file``,
 ``ssl_verify`` (true), ``password_file`` (read the password from a file instead of the URL).
 """
@@ -414,7 +416,8 @@ class RabbitSubscriber(Subscriber):
         self._connection: amqp.Connection | None = None
         self._channel: amqp.Channel | None = None
         self._epoch = 0  # one per channel: delivery tags of an old channel mean nothing on a new one
-        self._incoming: asyncio.Queue[Any] = asyncio.Queue()
+        self._incoming: deque[Any] = deque()  # (epoch, message) or _LOST, filled by the connection
+        self._waiter: asyncio.Future[None] | None = None  # set while __aiter__ waits for _incoming
         self._acked: set[int] = set()
         self._next_tag = 1  # the lowest delivery tag not yet acknowledged to the broker
         self._backoff = Backoff(self.config.retry_interval, self.config.retry_max)
@@ -452,13 +455,14 @@ class RabbitSubscriber(Subscriber):
             for priority in self.priorities:
                 await channel.queue_bind(self.queue_name, self.config.exchange, f"{topic}.{priority}")
         await channel.queue_declare(self.dead_letter_queue, durable=True, auto_delete=False)
-        incoming = self._incoming
+        incoming, wake = self._incoming, self._wake
         self._epoch += 1
         self._acked.clear()
         self._next_tag = 1
 
         def lost(_: BaseException) -> None:
-            incoming.put_nowait(_LOST)
+            incoming.append(_LOST)
+            wake()
 
         connection.close_callbacks.append(lost)
         channel.close_callbacks.append(lost)
@@ -466,7 +470,9 @@ class RabbitSubscriber(Subscriber):
         epoch = self._epoch
 
         def on_message(message: amqp.Message) -> None:
-            incoming.put_nowait((epoch, message))
+            incoming.append((epoch, message))
+            if self._waiter is not None:
+                wake()
 
         await channel.basic_consume(self.queue_name, on_message)
         self.connected.set()
@@ -477,6 +483,11 @@ class RabbitSubscriber(Subscriber):
         if connection is not None:
             with contextlib.suppress(Exception):
                 await connection.close()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def settle(self, epoch: int, tag: int) -> None:
         """Record an acknowledgement; it goes to the broker with the next batch."""
@@ -534,15 +545,20 @@ class RabbitSubscriber(Subscriber):
         await self.start()
         incoming = self._incoming
         while not self._closed:
-            if incoming.empty():
+            if not incoming:
                 self._send_acks()  # caught up: acknowledge everything applied so far
-            item = await incoming.get()
+                self._waiter = asyncio.get_running_loop().create_future()
+                try:
+                    await self._waiter
+                finally:
+                    self._waiter = None
+                continue
+            item = incoming.popleft()
             if item is _LOST:
                 if self._closed:
                     return
                 # deliveries still queued came on the dead channel: the broker sends them again
-                while not incoming.empty():
-                    incoming.get_nowait()
+                incoming.clear()
                 log.warning("subscriber %s lost the broker; reconnecting", self.queue_name)
                 await self._disconnect()
                 await self._connect_forever()
@@ -554,5 +570,6 @@ class RabbitSubscriber(Subscriber):
     async def close(self) -> None:
         self._send_acks()
         self._closed = True
-        self._incoming.put_nowait(_LOST)
+        self._incoming.append(_LOST)
+        self._wake()
         await self._disconnect()  # the connection's close sends the last acknowledgements first

@@ -6,7 +6,7 @@ from typing import Any, Union
 
 import msgspec
 
-from novawatch.notifications.catalog import EventSpec, count, events, spec
+from novawatch.notifications.catalog import TABLE, EventSpec, count, events, spec
 from novawatch.notifications.message import Notification
 from novawatch.objects import NovaObject, UnknownPayload, lookup
 from novawatch.objects.fields import UUID_PATTERN
@@ -138,14 +138,14 @@ def _decode_fast(data: bytes | str, max_bytes: int) -> Any:
     if len(data) > max_bytes:
         raise Rejected(None, f"document is {len(data)} bytes, over the limit of {max_bytes}")
     size, fast = _fast
-    if size != count():
+    if size != len(TABLE):
         fast = _fast_decoder()
     if fast is not None:
         try:
             hit = fast.decode(data)
         except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
             return None
-        if hit.oslo_message is msgspec.UNSET:
+        if hit.oslo_message is _UNSET:
             return hit
     return None
 

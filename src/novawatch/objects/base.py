@@ -19,6 +19,7 @@ import msgspec
 from novawatch.objects.fields import nova_time
 
 _UTC = _dt.UTC
+_UNSET = msgspec.UNSET
 
 P = TypeVar("P", bound="Payload")
 
@@ -77,10 +78,11 @@ class NovaObject(msgspec.Struct, Generic[P], kw_only=True):
     requires, fills in defaults for newer ones, and leaves the object at the reader's version.
     """
 
+    # In Nova's wire order (its keys sorted), the order msgspec decodes fastest.
+    data: P = msgspec.field(name="nova_object.data")
     name: str = msgspec.field(name="nova_object.name")
     namespace: str = msgspec.field(name="nova_object.namespace")
     version: str = msgspec.field(name="nova_object.version")
-    data: P = msgspec.field(name="nova_object.data")
 
     def __post_init__(self) -> None:
         # Decoding calls this once per nested object. The common case, a sender at our version that sent
@@ -88,10 +90,10 @@ class NovaObject(msgspec.Struct, Generic[P], kw_only=True):
         # everything else (another name, another minor, a missing field) goes to _settle.
         data = self.data
         try:
-            name, version, complete = _CURRENT[type(data)]
+            name, version, late = _CURRENT[type(data)]
         except KeyError:
-            name, version, complete = _current_check(type(data))
-        if self.name != name or self.version != version or (complete is not None and not complete(data)):
+            name, version, late = _current_check(type(data))
+        if self.name != name or self.version != version or (late is not None and _UNSET in late(data)):
             self._settle(data)
 
     def _settle(self, data: P) -> None:
@@ -115,29 +117,16 @@ class NovaObject(msgspec.Struct, Generic[P], kw_only=True):
                 setattr(data, field, since.value())
 
 
-#: Per payload class: its name, its version and, when it has late fields, whether they are all set.
-_CURRENT: dict[type, tuple[str, str, Callable[[Any], bool] | None]] = {}
+#: Per payload class: its name, its version and a getter of its late fields' values (None when it has none).
+_CURRENT: dict[type, tuple[str, str, Callable[[Any], tuple[Any, ...]] | None]] = {}
 
 
-def _current_check(cls: type[Payload]) -> tuple[str, str, Callable[[Any], bool] | None]:
+def _current_check(cls: type[Payload]) -> tuple[str, str, Callable[[Any], tuple[Any, ...]] | None]:
     """Compute (once per class) what :meth:`NovaObject.__post_init__` compares against."""
     meta = info(cls)
-    complete: Callable[[Any], bool] | None = None
-    if meta.late:
-        complete = _all_set([field for field, _ in meta.late])
-    entry = (meta.name, meta.version, complete)
+    entry = (meta.name, meta.version, meta.late_values)
     _CURRENT[cls] = entry
     return entry
-
-
-def _all_set(fields: list[str]) -> Callable[[Any], bool]:
-    """A check that none of ``fields`` is UNSET: one C-level attrgetter call, no Python loop."""
-    unset = msgspec.UNSET
-    if len(fields) == 1:
-        get_one = operator.attrgetter(fields[0])
-        return lambda data: get_one(data) is not unset
-    get_all = operator.attrgetter(*fields)
-    return lambda data: unset not in get_all(data)
 
 
 def parse_version(version: str, name: str = "object") -> tuple[int, int]:
@@ -218,10 +207,9 @@ def _group_by_source(
 def _values_of(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]] | None:
     if not names:
         return None
-    if len(names) == 1:
-        name = names[0]
-        return lambda obj: (getattr(obj, name),)
-    getter: Callable[[Any], tuple[Any, ...]] = operator.attrgetter(*names)
+    # A C-level attrgetter, not a Python function: it runs for every nested object decoded. Given one
+    # name it returns the value itself, so a single name is asked for twice to get a tuple.
+    getter: Callable[[Any], tuple[Any, ...]] = operator.attrgetter(*(names * 2 if len(names) == 1 else names))
     return getter
 
 

@@ -7,7 +7,6 @@ one handler applies them all: the newest notification about an instance wins. On
 from __future__ import annotations
 
 import sys
-from math import ceil as _ceil
 from typing import Any
 
 from novawatch.model.cluster import ClusterModel, ServiceState
@@ -54,13 +53,12 @@ def instance_changed(m: ClusterModel, payload: Any, ts: str | None) -> int:
         if m.volume_journal:
             m.replay_volume_journal(inst, ts)
     inst.bfv = bfv
-    swap = flavor.swap or 0
-    inst.swap_gb = -(-swap // 1024)
+    swap_gb = inst.swap_gb = -(-(flavor.swap or 0) // 1024)  # MB rounded up to GB
     host = p.host
     vcpus = flavor.vcpus or 0
     memory_mb = flavor.memory_mb or 0
-    # instance_disk_gb, inlined: root (0 when booted from volume) + ephemeral + swap rounded up to GB.
-    disk_gb = (0 if bfv else flavor.root_gb or 0) + (flavor.ephemeral_gb or 0) + _ceil(swap / 1024)
+    # instance_disk_gb, inlined: root (0 when booted from volume) + ephemeral + swap in GB.
+    disk_gb = (0 if bfv else flavor.root_gb or 0) + (flavor.ephemeral_gb or 0) + swap_gb
     if host == inst.host and vcpus == inst.vcpus and memory_mb == inst.memory_mb and disk_gb == inst.disk_gb:
         # Most notifications neither move nor resize the instance: skip the usage bookkeeping.
         node = p.node

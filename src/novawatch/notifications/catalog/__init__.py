@@ -3,7 +3,7 @@
 One module per notified object; importing this package fills the event table.
 """
 
-from novawatch.notifications.catalog.table import EventSpec, count, event, events, spec
+from novawatch.notifications.catalog.table import TABLE, EventSpec, count, event, events, spec
 
 # Importing the modules registers their events; order does not matter.
 from novawatch.notifications.catalog import (  # noqa: F401  # isort: skip
@@ -25,4 +25,4 @@ from novawatch.notifications.catalog import (  # noqa: F401  # isort: skip
     volume,
 )
 
-__all__ = ["EventSpec", "count", "event", "events", "spec"]
+__all__ = ["TABLE", "EventSpec", "count", "event", "events", "spec"]

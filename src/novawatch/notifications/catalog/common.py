@@ -17,10 +17,10 @@ class ExceptionPayload(Payload, kw_only=True):
     SCHEMA = {}
     SINCE = {"traceback": Since(1, default="")}
 
-    module_name: str
-    function_name: str
     exception: str
     exception_message: str
+    function_name: str
+    module_name: str
     traceback: str | msgspec.UnsetType = msgspec.UNSET
 
 

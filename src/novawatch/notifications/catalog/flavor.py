@@ -31,20 +31,20 @@ class FlavorPayload(Payload, kw_only=True):
         "description": Since(4, default=None),
     }
 
-    flavorid: str | None
-    memory_mb: int | None
-    vcpus: int | None
-    root_gb: int | None
-    ephemeral_gb: int | None
-    name: str | msgspec.UnsetType = msgspec.UNSET
-    swap: int | msgspec.UnsetType = msgspec.UNSET
-    rxtx_factor: float | msgspec.UnsetType | None = msgspec.UNSET
-    vcpu_weight: int | msgspec.UnsetType | None = msgspec.UNSET
-    disabled: bool | msgspec.UnsetType = msgspec.UNSET
-    is_public: bool | msgspec.UnsetType = msgspec.UNSET
-    extra_specs: dict[str, str] | msgspec.UnsetType | None = msgspec.UNSET
-    projects: list[str] | msgspec.UnsetType | None = msgspec.UNSET
     description: str | msgspec.UnsetType | None = msgspec.UNSET
+    disabled: bool | msgspec.UnsetType = msgspec.UNSET
+    ephemeral_gb: int | None
+    extra_specs: dict[str, str] | msgspec.UnsetType | None = msgspec.UNSET
+    flavorid: str | None
+    is_public: bool | msgspec.UnsetType = msgspec.UNSET
+    memory_mb: int | None
+    name: str | msgspec.UnsetType = msgspec.UNSET
+    projects: list[str] | msgspec.UnsetType | None = msgspec.UNSET
+    root_gb: int | None
+    rxtx_factor: float | msgspec.UnsetType | None = msgspec.UNSET
+    swap: int | msgspec.UnsetType = msgspec.UNSET
+    vcpu_weight: int | msgspec.UnsetType | None = msgspec.UNSET
+    vcpus: int | None
 
 
 for _action in ("create", "update", "delete"):

@@ -41,13 +41,13 @@ class IpPayload(Payload, kw_only=True):
 
     VERSION = "1.0"
 
+    address: IPAddress
+    device_name: str | None
     label: str
     mac: MACAddress
     meta: dict[str, str]
     port_uuid: UUID | None
     version: int
-    address: IPAddress
-    device_name: str | None
 
     def __post_init__(self) -> None:
         check_ip(self.address)
@@ -62,11 +62,11 @@ class BlockDevicePayload(Payload, kw_only=True):
         name: ("bdm", name) for name in ("device_name", "boot_index", "delete_on_termination", "volume_id", "tag")
     }
 
-    device_name: str | None
     boot_index: int | None
     delete_on_termination: bool = False
-    volume_id: UUID
+    device_name: str | None
     tag: str | None
+    volume_id: UUID
 
 
 @register
@@ -81,12 +81,12 @@ class SharePayload(Payload, kw_only=True):
         "tag": ("share", "tag"),
     }
 
-    share_mapping_uuid: UUID
-    share_id: UUID
-    status: str
-    tag: str
     # Nova's code leaves it out as possibly sensitive, but its published samples carry it.
     export_location: str | Unset = _UNSET
+    share_id: UUID
+    share_mapping_uuid: UUID
+    status: str
+    tag: str
 
 
 @register
@@ -95,10 +95,10 @@ class InstanceStateUpdatePayload(Payload, kw_only=True):
 
     VERSION = "1.0"
 
-    old_state: str | None
-    state: str | None
-    old_task_state: str | None
     new_task_state: str | None
+    old_state: str | None
+    old_task_state: str | None
+    state: str | None
 
 
 # --- the instance payloads ------------------------------------------------------------------------
@@ -152,43 +152,45 @@ class InstancePayload(Payload, kw_only=True):
         "shares": Since(9),
     }
 
-    uuid: UUID
-    user_id: str | None
-    tenant_id: str | None
-    reservation_id: str | None
-    display_name: str | None
-    display_description: str | Unset | None = _UNSET
-    host_name: str | None
-    host: str | None
-    node: str | None
-    os_type: str | None
+    # Fields in Nova's wire order (alphabetical): msgspec decodes fields that arrive in declaration
+    # order without searching for them, and this is the payload every instance notification carries.
+    action_initiator_project: str | Unset | None = _UNSET
+    action_initiator_user: str | Unset | None = _UNSET
     architecture: str | None
+    auto_disk_config: DiskConfig | Unset = _UNSET
     availability_zone: str | None
-    flavor: NovaObject[FlavorPayload]
-    image_uuid: str | None
-    key_name: str | Unset | None = _UNSET
-    kernel_id: str | None
-    ramdisk_id: str | None
-    created_at: datetime | None
-    launched_at: datetime | None
-    terminated_at: datetime | None
-    deleted_at: datetime | None
-    updated_at: datetime | Unset | None = _UNSET
-    state: InstanceState | None
-    power_state: InstancePowerState | None
-    task_state: InstanceTaskState | None
-    progress: int | None
-    ip_addresses: list[NovaObject[IpPayload]]
     # None: Nova was told not to look the block devices up (not "no volumes").
     block_devices: list[NovaObject[BlockDevicePayload]] | Unset | None = _UNSET
-    metadata: dict[str, str]
+    created_at: datetime | None
+    deleted_at: datetime | None
+    display_description: str | Unset | None = _UNSET
+    display_name: str | None
+    flavor: NovaObject[FlavorPayload]
+    host: str | None
+    host_name: str | None
+    image_uuid: str | None
+    ip_addresses: list[NovaObject[IpPayload]]
+    kernel_id: str | None
+    key_name: str | Unset | None = _UNSET
+    launched_at: datetime | None
     locked: bool | Unset = _UNSET
-    auto_disk_config: DiskConfig | Unset = _UNSET
-    request_id: str | Unset | None = _UNSET
-    action_initiator_user: str | Unset | None = _UNSET
-    action_initiator_project: str | Unset | None = _UNSET
     locked_reason: str | Unset | None = _UNSET
+    metadata: dict[str, str]
+    node: str | None
+    os_type: str | None
+    power_state: InstancePowerState | None
+    progress: int | None
+    ramdisk_id: str | None
+    request_id: str | Unset | None = _UNSET
+    reservation_id: str | None
     shares: list[NovaObject[SharePayload]] | Unset | None = _UNSET
+    state: InstanceState | None
+    task_state: InstanceTaskState | None
+    tenant_id: str | None
+    terminated_at: datetime | None
+    updated_at: datetime | Unset | None = _UNSET
+    user_id: str | None
+    uuid: UUID
 
 
 class InstanceActionPayload(InstancePayload, kw_only=True):
@@ -214,9 +216,9 @@ class InstanceActionVolumePayload(InstanceActionPayload, kw_only=True):
         "shares": Since(7),
     }
 
+    auto_disk_config: DiskConfig
     display_description: str | None
     locked: bool
-    auto_disk_config: DiskConfig
     volume_id: UUID
 
 
@@ -225,8 +227,8 @@ class InstanceActionVolumeSwapPayload(InstanceActionPayload, kw_only=True):
 
     VERSION = "1.9"
 
-    old_volume_id: UUID
     new_volume_id: UUID
+    old_volume_id: UUID
 
 
 class InstanceCreatePayload(InstanceActionPayload, kw_only=True):
@@ -248,13 +250,13 @@ class InstanceCreatePayload(InstanceActionPayload, kw_only=True):
         "shares": Since(13),
     }
 
-    display_description: str | None
-    locked: bool
     auto_disk_config: DiskConfig
+    display_description: str | None
+    instance_name: str | Unset | None = _UNSET
     keypairs: list[NovaObject[KeypairPayload]] | Unset = _UNSET
+    locked: bool
     tags: list[str] | Unset = _UNSET
     trusted_image_certificates: list[str] | Unset | None = _UNSET
-    instance_name: str | Unset | None = _UNSET
 
 
 class InstanceActionResizePrepPayload(InstanceActionPayload, kw_only=True):
@@ -269,13 +271,13 @@ class InstanceActionResizePrepPayload(InstanceActionPayload, kw_only=True):
         "shares": Since(4),
     }
 
+    auto_disk_config: DiskConfig
+    block_devices: list[NovaObject[BlockDevicePayload]] | None
     display_description: str | None
     key_name: str | None
-    updated_at: datetime | None
-    block_devices: list[NovaObject[BlockDevicePayload]] | None
     locked: bool
-    auto_disk_config: DiskConfig
     new_flavor: NovaObject[FlavorPayload] | None
+    updated_at: datetime | None
 
 
 class InstanceActionRescuePayload(InstanceActionPayload, kw_only=True):
@@ -290,13 +292,13 @@ class InstanceActionRescuePayload(InstanceActionPayload, kw_only=True):
         "shares": Since(4),
     }
 
+    auto_disk_config: DiskConfig
+    block_devices: list[NovaObject[BlockDevicePayload]] | None
     display_description: str | None
     key_name: str | None
-    updated_at: datetime | None
-    block_devices: list[NovaObject[BlockDevicePayload]] | None
     locked: bool
-    auto_disk_config: DiskConfig
     rescue_image_ref: UUID | None
+    updated_at: datetime | None
 
 
 class InstanceActionRebuildPayload(InstanceActionPayload, kw_only=True):
@@ -310,14 +312,14 @@ class InstanceActionRebuildPayload(InstanceActionPayload, kw_only=True):
         "shares": Since(10),
     }
 
+    auto_disk_config: DiskConfig
+    block_devices: list[NovaObject[BlockDevicePayload]] | None
     display_description: str | None
     key_name: str | None
-    updated_at: datetime | None
-    block_devices: list[NovaObject[BlockDevicePayload]] | None
     locked: bool
-    auto_disk_config: DiskConfig
     request_id: str | None
     trusted_image_certificates: list[str] | None
+    updated_at: datetime | None
 
 
 class InstanceActionSnapshotPayload(InstanceActionPayload, kw_only=True):
@@ -332,13 +334,13 @@ class InstanceActionSnapshotPayload(InstanceActionPayload, kw_only=True):
         "shares": Since(10),
     }
 
+    auto_disk_config: DiskConfig
+    block_devices: list[NovaObject[BlockDevicePayload]] | None
     display_description: str | None
     key_name: str | None
-    updated_at: datetime | None
-    block_devices: list[NovaObject[BlockDevicePayload]] | None
     locked: bool
-    auto_disk_config: DiskConfig
     snapshot_image_id: UUID
+    updated_at: datetime | None
 
 
 class InstanceActionSharePayload(InstanceActionPayload, kw_only=True):
@@ -347,18 +349,18 @@ class InstanceActionSharePayload(InstanceActionPayload, kw_only=True):
     VERSION = "1.0"
     SINCE = {}
 
+    action_initiator_project: str | None
+    action_initiator_user: str | None
+    auto_disk_config: DiskConfig
+    block_devices: list[NovaObject[BlockDevicePayload]] | None
     display_description: str | None
     key_name: str | None
-    updated_at: datetime | None
-    block_devices: list[NovaObject[BlockDevicePayload]] | None
     locked: bool
-    auto_disk_config: DiskConfig
-    request_id: str | None
-    action_initiator_user: str | None
-    action_initiator_project: str | None
     locked_reason: str | None
-    shares: list[NovaObject[SharePayload]] | None
+    request_id: str | None
     share_id: UUID
+    shares: list[NovaObject[SharePayload]] | None
+    updated_at: datetime | None
 
 
 class InstanceUpdatePayload(InstancePayload, kw_only=True):
@@ -367,20 +369,20 @@ class InstanceUpdatePayload(InstancePayload, kw_only=True):
     VERSION = "2.1"
     SINCE = {"shares": Since(1)}
 
+    action_initiator_project: str | None
+    action_initiator_user: str | None
+    audit_period: NovaObject[AuditPeriodPayload]
+    auto_disk_config: DiskConfig
+    block_devices: list[NovaObject[BlockDevicePayload]] | None
     display_description: str | None
     key_name: str | None
-    updated_at: datetime | None
-    block_devices: list[NovaObject[BlockDevicePayload]] | None
     locked: bool
-    auto_disk_config: DiskConfig
-    request_id: str | None
-    action_initiator_user: str | None
-    action_initiator_project: str | None
     locked_reason: str | None
-    state_update: NovaObject[InstanceStateUpdatePayload]
-    audit_period: NovaObject[AuditPeriodPayload]
     old_display_name: str | None
+    request_id: str | None
+    state_update: NovaObject[InstanceStateUpdatePayload]
     tags: list[str]
+    updated_at: datetime | None
 
 
 class InstanceExistsPayload(InstancePayload, kw_only=True):
@@ -389,17 +391,17 @@ class InstanceExistsPayload(InstancePayload, kw_only=True):
     VERSION = "2.1"
     SINCE = {"shares": Since(1)}
 
+    action_initiator_project: str | None
+    action_initiator_user: str | None
+    audit_period: NovaObject[AuditPeriodPayload]
+    auto_disk_config: DiskConfig
+    block_devices: list[NovaObject[BlockDevicePayload]] | None
     display_description: str | None
     key_name: str | None
-    updated_at: datetime | None
-    block_devices: list[NovaObject[BlockDevicePayload]] | None
     locked: bool
-    auto_disk_config: DiskConfig
-    request_id: str | None
-    action_initiator_user: str | None
-    action_initiator_project: str | None
     locked_reason: str | None
-    audit_period: NovaObject[AuditPeriodPayload]
+    request_id: str | None
+    updated_at: datetime | None
 
 
 # --- the events -------------------------------------------------------------------------------------

@@ -28,17 +28,17 @@ class ServiceStatusPayload(Payload, kw_only=True):
     }
     SINCE = {"uuid": Since(1, default=None)}
 
-    host: str
+    availability_zone: str | None
     binary: str
-    topic: str | None
-    report_count: int
     disabled: bool
     disabled_reason: str | None
-    availability_zone: str | None
-    last_seen_up: datetime | None
     forced_down: bool
-    version: int
+    host: str
+    last_seen_up: datetime | None
+    report_count: int
+    topic: str | None
     uuid: UUID | msgspec.UnsetType | None = msgspec.UNSET
+    version: int
 
 
 event("service.create", ServiceStatusPayload, source="nova-compute")

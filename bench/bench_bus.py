@@ -5,8 +5,8 @@ a notifier process publishing as fast as it can and an asyncio consumer applying
 the same ``Consumer`` that ``novawatch model serve`` and ``model replay`` use, then acknowledging it) and
 latency (publish → applied, p50/p99, at a steady 100 notifications per second). On RabbitMQ
 (persistent messages, publisher confirms, manual acks) the same broker is also driven by a plain aio-pika
-client doing the same work without novawatch (publish with confirms, consume with acks), and the ratio is
-reported. A private broker is started with shared/scripts/rabbitmq-ephemeral unless --amqp-url is given.
+client doing the same work without novawatch (publish with confirms, consume with acks), flat out and at
+100 per second, and the throughput ratio is reported. A private broker is started with shared/scripts/rabbitmq-ephemeral unless --amqp-url is given.
 
     .venv/bin/python bench/bench_bus.py [--count 20000] [--latency-seconds 10] [--json OUT.json]
 """
@@ -163,8 +163,9 @@ def apply(model: Consumer, delivery: Delivery) -> tuple[str, float] | None:
 PLAIN_EXCHANGE = "bench-plain"
 
 
-def plain_produce(amqp_url: str, count: int, started: Any) -> None:
-    """A plain aio-pika publisher process: persistent messages, publisher confirms, 1024 in flight."""
+def plain_produce(amqp_url: str, count: int, started: Any, rate: float | None = None) -> None:
+    """A plain aio-pika publisher process: persistent messages, publisher confirms, 1024 in flight (or one
+    at a time, ``rate`` per second, each carrying its publication time in ``message_id``)."""
 
     async def run() -> None:
         samples = load_samples()
@@ -177,15 +178,18 @@ def plain_produce(amqp_url: str, count: int, started: Any) -> None:
         async def publish(body: bytes) -> None:
             try:
                 message = aio_pika.Message(
-                    body, content_type="application/json", delivery_mode=aio_pika.DeliveryMode.PERSISTENT
+                    body, content_type="application/json", delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                    message_id=repr(time.time()),
                 )
                 await exchange.publish(message, routing_key="versioned_notifications.info")
             finally:
                 window.release()
 
-        started.value = time.time()
+        started.value = start = time.time()
         tasks = []
-        for body in bodies:
+        for i, body in enumerate(bodies):
+            if rate:
+                await asyncio.sleep(max(0.0, start + i / rate - time.time()))
             await window.acquire()
             tasks.append(asyncio.create_task(publish(body)))
         await asyncio.gather(*tasks)
@@ -194,7 +198,7 @@ def plain_produce(amqp_url: str, count: int, started: Any) -> None:
     asyncio.run(run())
 
 
-async def plain_aio_pika(amqp_url: str, count: int) -> dict[str, Any]:
+async def plain_aio_pika(amqp_url: str, count: int, rate: float | None = None) -> dict[str, Any]:
     """The same broker with plain aio-pika clients in the same two-process layout: confirmed persistent
     publishes in one process, consumption with a manual ack each (prefetch 512) in this one."""
     queue_name = f"bench.plain.{uuid.uuid4().hex[:8]}"
@@ -207,11 +211,13 @@ async def plain_aio_pika(amqp_url: str, count: int) -> dict[str, Any]:
     done = asyncio.Event()
     received = 0
     last = 0.0
+    latencies: list[float] = []
 
     async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
         nonlocal received, last
         json.loads(message.body)  # the least a consumer does
         await message.ack()
+        latencies.append(time.time() - float(message.message_id or 0))
         received += 1
         if received == count:
             last = time.time()
@@ -220,13 +226,15 @@ async def plain_aio_pika(amqp_url: str, count: int) -> dict[str, Any]:
     await queue.consume(on_message)
     context = multiprocessing.get_context("spawn")
     started = context.Value("d", 0.0)
-    producer = context.Process(target=plain_produce, args=(amqp_url, count, started))
+    producer = context.Process(target=plain_produce, args=(amqp_url, count, started, rate))
     producer.start()
     await asyncio.wait_for(done.wait(), 600)
     await asyncio.to_thread(producer.join)
-    elapsed = last - started.value
     await queue.delete(if_unused=False, if_empty=False)
     await connection.close()
+    if rate:
+        return summary(count, started.value, last, latencies)
+    elapsed = last - started.value
     return {"count": count, "seconds": round(elapsed, 3), "per_second": round(count / elapsed)}
 
 
@@ -273,12 +281,14 @@ def main() -> None:
             amqp_url = args.amqp_url or stack.enter_context(private_broker())["AMQP_URL"]
             print("rabbitmq", file=sys.stderr)
             plain = measure("plain aio-pika", lambda: plain_aio_pika(amqp_url, args.count))
+            plain_latency = measure("plain aio-pika latency", lambda: plain_aio_pika(amqp_url, latency_count, 100))
             through = measure(
                 "throughput", lambda: run_bus(amqp_url, args.count, None, unique("bench-t"), cleanup=True)
             )
             latency = measure("latency", lambda: run_bus(amqp_url, latency_count, 100, unique("bench-l"), cleanup=True))
             results["rabbitmq"] = {
                 "plain_aio_pika": plain,
+                "plain_aio_pika_latency_100_per_s": plain_latency,
                 "throughput": through,
                 "latency_100_per_s": latency,
                 "ratio_to_plain": round(through["per_second"] / plain["per_second"], 3),

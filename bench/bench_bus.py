@@ -3,10 +3,12 @@
 For each bus: throughput (notifications per second from the first publish to the last one applied, with
 a notifier process publishing as fast as it can and an asyncio consumer applying each one to a data model,
 the same ``Consumer`` that ``novawatch model serve`` and ``model replay`` use, then acknowledging it) and
-latency (publish → applied, p50/p99, at a steady 100 notifications per second). On RabbitMQ
+latency (from the notifier handing an encoded notification to the bus to the model having applied it,
+p50/p99, at a steady 100 notifications per second). On RabbitMQ
 (persistent messages, publisher confirms, manual acks) the same broker is also driven by a plain aio-pika
 client doing the same work without novawatch (publish with confirms, consume with acks), flat out and at
-100 per second, and the throughput ratio is reported. A private broker is started with shared/scripts/rabbitmq-ephemeral unless --amqp-url is given.
+100 per second, and the throughput ratio is reported. A private broker is started with
+shared/scripts/rabbitmq-ephemeral unless --amqp-url is given.
 
     .venv/bin/python bench/bench_bus.py [--count 20000] [--latency-seconds 10] [--json OUT.json]
 """
@@ -29,6 +31,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +42,7 @@ from novawatch.bus import BusDriver, Delivery, open_publisher, open_subscriber, 
 from novawatch.bus.rabbit import envelope
 from novawatch.model.apply import REJECTED, Consumer
 from novawatch.notifications.codec import decode
-from novawatch.notifications.message import Notification, encode, format_timestamp, parse_timestamp
+from novawatch.notifications.message import Notification, encode, format_timestamp
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT.parent / "shared" / "reference" / "nova-notification-samples"
@@ -56,15 +59,17 @@ def load_samples() -> list[Notification[Any]]:
     return out
 
 
-def produce(url: str, count: int, rate: float | None) -> None:
+def produce(url: str, count: int, rate: float | None, report: Connection) -> None:
     """The compute service's side, in its own process: Notifier-style notifications through BusDriver.
 
-    Each notification's ``timestamp`` is the moment it was published (microseconds, wall clock), which
-    is what the consumer measures latency from.
+    Sends back through ``report`` when each notification was handed to the bus (wall clock, by message
+    id): latency runs from there, after the notifier built and encoded it, as Nova's Notifier does before
+    publishing.
     """
     samples = load_samples()
     publisher = open_publisher(url)
     driver = BusDriver(publisher)
+    published: dict[str, float] = {}
     start = time.perf_counter()
     for i in range(count):
         if rate:
@@ -74,8 +79,11 @@ def produce(url: str, count: int, rate: float | None) -> None:
         n = msgspec.structs.replace(
             samples[i % len(samples)], message_id=str(uuid.uuid4()), timestamp=format_timestamp(datetime.now(UTC))
         )
-        driver.send(topic_of(n), n, encode(n))
+        body = encode(n)
+        published[n.message_id] = time.time()  # type: ignore[index]
+        driver.send(topic_of(n), n, body)
     publisher.close(timeout=300)
+    report.send(published)
 
 
 def unique(name: str) -> str:
@@ -106,14 +114,14 @@ def summary(count: int, first_sent: float, last_applied: float, latencies: list[
 async def run_bus(url: str, count: int, rate: float | None, group: str, cleanup: bool = False) -> dict[str, Any]:
     """A notifier process publishes ``count`` notifications (at ``rate``/s, or flat out); this process
     consumes them (decode, apply, ack) and returns the figures."""
-    latencies: list[float] = []
     model = Consumer()
     subscriber = open_subscriber(url, group=group)
     await subscriber.start()  # the group's queue exists before the first publish
-    notifier = multiprocessing.get_context("spawn").Process(target=produce, args=(url, count, rate))
+    context = multiprocessing.get_context("spawn")
+    receive, report = context.Pipe(duplex=False)
+    notifier = context.Process(target=produce, args=(url, count, rate, report))
     notifier.start()
-    seen: set[str] = set()
-    first_sent = float("inf")
+    applied_at: dict[str, float] = {}
     rejected = 0
     async for delivery in subscriber:
         applied = apply(model, delivery)
@@ -123,41 +131,33 @@ async def run_bus(url: str, count: int, rate: float | None, group: str, cleanup:
             rejected += 1
             continue
         await delivery.accept()
-        message_id, sent = applied
-        if message_id in seen:
-            continue
-        seen.add(message_id)
-        first_sent = min(first_sent, sent)
-        latencies.append(now - sent)
-        if len(seen) == count:
+        applied_at.setdefault(applied, now)
+        if len(applied_at) == count:
             break
     last_applied = time.time()
     await subscriber.close()
+    published: dict[str, float] = await asyncio.to_thread(receive.recv)
     await asyncio.to_thread(notifier.join)
     if cleanup:
         await delete_queues(url, group, f"{group}.dead-letter")
-    return summary(count, first_sent, last_applied, latencies) | {"rejected": rejected}
+    latencies = [applied_at[m] - published[m] for m in applied_at]
+    return summary(count, min(published.values()), last_applied, latencies) | {"rejected": rejected}
 
 
 class _Stamp(msgspec.Struct):
     message_id: str | None = None
-    timestamp: str | None = None
 
 
 _STAMP = msgspec.json.Decoder(_Stamp)
 
 
-def apply(model: Consumer, delivery: Delivery) -> tuple[str, float] | None:
+def apply(model: Consumer, delivery: Delivery) -> str | None:
     """Apply the delivery to the model as the model service does (it decodes the notification itself);
-    the notification's id and publication time, or None when the model rejected it."""
+    the notification's id, or None when the model rejected it."""
     document = delivery.document
     if model.process(document) == REJECTED:
         return None
-    stamp = _STAMP.decode(document)  # for the latency figure only
-    moment = parse_timestamp(stamp.timestamp or "")
-    if stamp.message_id is None or moment is None:
-        return None
-    return stamp.message_id, moment.timestamp()
+    return _STAMP.decode(document).message_id  # to match it with its publication, for the latency figure
 
 
 PLAIN_EXCHANGE = "bench-plain"

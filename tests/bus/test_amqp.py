@@ -296,3 +296,23 @@ async def test_heartbeat_is_the_lower_of_both_asked(rabbitmq: Any) -> None:
         )
     finally:
         await connection.close()
+
+
+def test_a_silent_broker_is_dropped_after_two_heartbeat_intervals() -> None:
+    loop = asyncio.new_event_loop()
+    try:
+        channel, transport = open_channel(loop)
+        connection = channel.connection
+        connection.heartbeat = 1
+
+        async def run() -> BaseException:
+            connection._heartbeat_task = loop.create_task(connection._heartbeats())
+            return await asyncio.wait_for(asyncio.shield(connection.closed), TIMEOUT)
+
+        reason = loop.run_until_complete(run())
+    finally:
+        loop.close()
+    assert "missed heartbeats" in str(reason)
+    assert transport.closed
+    sent = frames_of(transport.data)
+    assert len(sent) >= 4 and all(type(frame).__name__ == "Heartbeat" for _, frame in sent)

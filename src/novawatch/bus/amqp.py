@@ -95,6 +95,15 @@ def _shortstr(data: bytes, offset: int) -> tuple[str, int]:
     return data[offset + 1 : end].decode(), end
 
 
+def _tell(callbacks: list[Callable[[BaseException], None]], exc: BaseException, what: str) -> None:
+    """Call every close callback; one that fails must not keep the others from knowing."""
+    for callback in callbacks:
+        try:
+            callback(exc)
+        except Exception:
+            log.exception("%s close callback failed", what)
+
+
 def _method_frame(channel: int, method: Method) -> bytes:
     return pamqp_frame.marshal(method, channel)
 
@@ -336,11 +345,7 @@ class Connection(asyncio.Protocol):
         self._channels.clear()
         if self._heartbeat_task is not None:
             self._heartbeat_task.cancel()
-        for callback in self.close_callbacks:
-            try:
-                callback(exc)
-            except Exception:
-                log.exception("connection close callback failed")
+        _tell(self.close_callbacks, exc, "connection")
 
     async def channel(self, *, confirms: bool = False) -> Channel:
         """Open a new channel (with publisher confirms when ``confirms``)."""
@@ -626,11 +631,7 @@ class Channel:
             if not future.done():
                 future.set_exception(exc)
         self._waiters.clear()
-        for callback in self.close_callbacks:
-            try:
-                callback(exc)
-            except Exception:
-                log.exception("channel close callback failed")
+        _tell(self.close_callbacks, exc, "channel")
 
 
 __all__ = [

@@ -66,7 +66,6 @@ def test_publish_frames_are_what_pamqp_reads(body: bytes, routing_key: str, fram
     loop = asyncio.new_event_loop()
     try:
         channel, transport = open_channel(loop, frame_max)
-        channel._frame_room = frame_max - 8
         tags = [channel.publish("nova", routing_key, body), channel.publish("nova", routing_key, body[::-1])]
         channel.connection.flush()
     finally:
@@ -291,9 +290,7 @@ async def test_heartbeat_is_the_lower_of_both_asked(rabbitmq: Any) -> None:
     connection = await open_connection(rabbitmq, heartbeat=7)
     try:
         assert connection.heartbeat == 7
-        assert connection.server_properties["product"] == b"RabbitMQ" or "RabbitMQ" in str(
-            connection.server_properties["product"]
-        )
+        assert "RabbitMQ" in str(connection.server_properties["product"])
     finally:
         await connection.close()
 

@@ -29,13 +29,13 @@ from pamqp.base import Frame as Method
 log = logging.getLogger("novawatch.bus.amqp")
 
 _PROTOCOL_HEADER = b"AMQP\x00\x00\x09\x01"
-_FRAME_METHOD, _FRAME_HEADER, _FRAME_BODY, _FRAME_HEARTBEAT = 1, 2, 3, 8
+_FRAME_METHOD, _FRAME_HEADER, _FRAME_BODY = 1, 2, 3  # and 8, heartbeat: nothing to do but receive it
 _FRAME_END = 0xCE
 _FRAME_HEAD = struct.Struct(">BHI")  # type, channel, payload size
-_U16, _U64 = struct.Struct(">H"), struct.Struct(">Q")
+_U64 = struct.Struct(">Q")
 _METHOD_ID = struct.Struct(">HH")
 _BASIC = 60
-_DELIVER, _ACK, _NACK, _CANCEL = 60, 80, 120, 30
+_DELIVER, _ACK, _NACK = 60, 80, 120
 _ACK_FRAME = struct.Struct(">BHIHHQBB")  # a whole basic.ack frame, frame end included
 _HEARTBEAT_FRAME = b"\x08\x00\x00\x00\x00\x00\x00\xce"
 
@@ -357,7 +357,6 @@ class Connection(asyncio.Protocol):
         await channel._rpc(spec.Channel.Open(), spec.Channel.OpenOk)
         if confirms:
             await channel._rpc(spec.Confirm.Select(), spec.Confirm.SelectOk)
-            channel.confirms = True
         return channel
 
     async def close(self, timeout: float = 5.0) -> None:
@@ -409,7 +408,6 @@ class Channel:
     def __init__(self, connection: Connection, number: int) -> None:
         self.connection = connection
         self.number = number
-        self.confirms = False
         #: called with (delivery tag, multiple, acked) for every confirm the broker sends
         self.on_confirm: Callable[[int, bool, bool], None] | None = None
         self.close_callbacks: list[Callable[[BaseException], None]] = []
@@ -458,12 +456,11 @@ class Channel:
         durable: bool = True,
         auto_delete: bool = False,
         passive: bool = False,
-        arguments: dict[str, Any] | None = None,
     ) -> tuple[int, int]:
         """Declare ``name``; returns its (message count, consumer count)."""
         ok = await self._rpc(
             spec.Queue.Declare(
-                queue=name, durable=durable, auto_delete=auto_delete, passive=passive, arguments=arguments
+                queue=name, durable=durable, auto_delete=auto_delete, passive=passive
             ),
             spec.Queue.DeclareOk,
         )
@@ -491,14 +488,6 @@ class Channel:
             self._consumers.pop(consumer_tag, None)
             raise
         return consumer_tag
-
-    async def close(self) -> None:
-        if self.closed is None and not self.connection.closed.done():
-            with contextlib.suppress(AMQPError):
-                await self._rpc(
-                    spec.Channel.Close(reply_code=200, reply_text="bye", class_id=0, method_id=0), spec.Channel.CloseOk
-                )
-        self._lose(ChannelClosed("closed by the client"))
 
     # --- per message ---
 

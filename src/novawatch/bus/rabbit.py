@@ -461,8 +461,9 @@ class RabbitSubscriber(Subscriber):
         self._next_tag = 1
 
         def lost(_: BaseException) -> None:
-            incoming.append(_LOST)
-            wake()
+            if self._channel is channel:  # not the old connection that _disconnect closes on purpose
+                incoming.append(_LOST)
+                wake()
 
         connection.close_callbacks.append(lost)
         channel.close_callbacks.append(lost)

@@ -148,7 +148,8 @@ class PayloadInfo(NamedTuple):
     late: tuple[tuple[str, Since], ...]
     getters: tuple[tuple[str, str, Callable[[Any], Any]], ...]
     datetime_fields: tuple[str, ...]
-    #: The values of the ``late`` fields as one tuple (a single C call), or None when there are none.
+    #: The values of the ``late`` fields as one tuple (a single C call), or None when there are none; a single
+    #: field's value comes twice, so test membership only.
     late_values: Callable[[Any], tuple[Any, ...]] | None = None
     #: ``getters`` grouped by source: (source, fields, attrgetter of their attributes).
     by_source: tuple[tuple[str, tuple[str, ...], Callable[[Any], Any]], ...] = ()

@@ -223,13 +223,14 @@ async def plain_aio_pika(amqp_url: str, count: int, rate: float | None = None) -
             last = time.time()
             done.set()
 
-    await queue.consume(on_message)
+    tag = await queue.consume(on_message)
     context = multiprocessing.get_context("spawn")
     started = context.Value("d", 0.0)
     producer = context.Process(target=plain_produce, args=(amqp_url, count, started, rate))
     producer.start()
     await asyncio.wait_for(done.wait(), 600)
     await asyncio.to_thread(producer.join)
+    await queue.cancel(tag)  # before the delete, which would otherwise cancel it with a warning
     await queue.delete(if_unused=False, if_empty=False)
     await connection.close()
     if rate:

@@ -17,7 +17,7 @@ import msgspec
 FORMAT = "novawatch.model/1"
 
 
-class NodeRecord(msgspec.Struct, kw_only=True):
+class NodeRecord(msgspec.Struct, kw_only=True, gc=False):
     """A compute node as the model holds it; the ``*_used`` and ``running_vms`` fields are derived."""
 
     uuid: str
@@ -36,7 +36,7 @@ class NodeRecord(msgspec.Struct, kw_only=True):
     reported: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
 
 
-class InstanceRecord(msgspec.Struct, kw_only=True):
+class InstanceRecord(msgspec.Struct, kw_only=True, gc=False):
     """An instance as the model holds it. ``disk_gb`` counts local disk as Watcher does."""
 
     uuid: str

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from novawatch import hooks
 from novawatch.compute import db
-from novawatch.compute.core import InvalidState
+from novawatch.compute.core import ComputeError, InvalidState
 from novawatch.compute.invariants import violations
 
 
@@ -120,6 +120,23 @@ def test_invalid_state_is_refused_without_notifications(cloud: Cloud) -> None:
     assert cloud.take() == []
     cloud.service.unlock(inst.uuid)
     assert not inst.locked and inst.locked_reason is None
+
+
+def test_an_image_that_is_not_a_uuid_is_refused_before_anything_happens(cloud: Cloud) -> None:
+    small = cloud.service.flavor_by_name("m1.small")
+    inst = boot(cloud)
+    cloud.take()
+    count = len(cloud.service.instances)
+    with pytest.raises(ComputeError, match="image 'cirros' is not an image id"):
+        cloud.service.boot("vm", small, image_ref="cirros")
+    with pytest.raises(ComputeError, match="image 'x' is not an image id"):
+        cloud.service.rebuild(inst.uuid, "x")
+    with pytest.raises(ComputeError, match="image 'y' is not an image id"):
+        cloud.service.rescue(inst.uuid, "y")
+    assert cloud.take() == [] and len(cloud.service.instances) == count
+    # Any spelling uuid.UUID reads is stored (and sent) in canonical form.
+    booted = cloud.service.boot("vm", small, image_ref="{155D900F-4E14-4E4C-A73D-069CBF4541E6}")
+    assert booted.image_ref == "155d900f-4e14-4e4c-a73d-069cbf4541e6"
 
 
 def test_failed_pause_records_a_fault_and_keeps_the_state(cloud: Cloud) -> None:

@@ -40,7 +40,7 @@ def swap() -> dict[str, Any]:
         (["locked"], "no", "`payload.locked`"),
         (["state"], "sleeping", "`payload.state`"),
         (["created_at"], "yesterday", "`payload.created_at`"),
-        (["old_volume_id"], "not-a-uuid", "Expected a UUID - at `payload.old_volume_id`"),
+        (["old_volume_id"], "not-a-uuid", "Expected a UUID, got 'not-a-uuid' - at `payload.old_volume_id`"),
         (["metadata"], {"a": 1}, "`payload.metadata[...]`"),
         (["ip_addresses"], {}, "`payload.ip_addresses`"),
         (["block_devices", 0, "nova_object.data", "boot_index"], 1.5, "`payload.block_devices[0].boot_index`"),

@@ -7,6 +7,7 @@ keeps them), so actions read without queries and the repository flushes changes 
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -27,6 +28,14 @@ from novawatch.snapshot import instance_disk_gb
 log = logging.getLogger("novawatch.compute")
 
 __all__ = ["API", "COMPUTE", "CONDUCTOR", "ComputeCore", "ComputeError", "InvalidState", "NotFound"]
+
+
+def image_id(ref: str) -> str:
+    """An image reference as the canonical UUID notifications carry; ``ComputeError`` unless it is one."""
+    try:
+        return str(uuid.UUID(ref))
+    except (ValueError, TypeError, AttributeError):
+        raise ComputeError(f"image {ref!r} is not an image id: Nova takes a UUID") from None
 
 
 def naive(moment: datetime) -> datetime:

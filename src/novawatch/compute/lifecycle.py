@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from novawatch.compute import db
-from novawatch.compute.core import API, COMPUTE, CONDUCTOR, ComputeCore, InvalidState, NotFound
+from novawatch.compute.core import API, COMPUTE, CONDUCTOR, ComputeCore, InvalidState, NotFound, image_id
 from novawatch.compute.failures import InjectedFailure
 from novawatch.compute.scheduler import NoValidHost
 
@@ -60,13 +60,14 @@ class LifecycleActions(ComputeCore):
         Returns the instance; it is ``active`` on success and ``error`` (with a fault) when no host has
         room or the hypervisor fails to spawn it.
         """
+        image = "" if boot_volume_gb else image_id(image_ref)
         now = self.now()
         inst = db.Instance(
             id=self.repo.next_id(db.Instance), uuid=self.ids(), user_id=user_id, project_id=project_id,
             reservation_id="r-" + self.ids()[:8], display_name=name, display_description=name, hostname=name,
             host=None, node=None, os_type=None, architecture="x86_64", availability_zone=None,
             instance_type_id=flavor.id, vcpus=flavor.vcpus, memory_mb=flavor.memory_mb, root_gb=flavor.root_gb,
-            ephemeral_gb=flavor.ephemeral_gb, image_ref="" if boot_volume_gb else image_ref, key_name=None,
+            ephemeral_gb=flavor.ephemeral_gb, image_ref=image, key_name=None,
             kernel_id="", ramdisk_id="", created_at=now, updated_at=now, vm_state="building",
             power_state="pending", task_state="scheduling", progress=0, metadata_=dict(metadata or {}),
             system_metadata={}, tags=list(tags or []), locked=False, auto_disk_config=False,

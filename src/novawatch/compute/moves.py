@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from novawatch.compute import db
-from novawatch.compute.core import API, CONDUCTOR, ComputeCore, InvalidState, migration_key
+from novawatch.compute.core import API, CONDUCTOR, ComputeCore, InvalidState, image_id, migration_key
 from novawatch.compute.failures import InjectedFailure
 from novawatch.compute.scheduler import NoValidHost
 
@@ -309,6 +309,7 @@ class MoveActions(ComputeCore):
 
     def rebuild(self, uuid: str, image_ref: str | None = None) -> db.Instance:
         """Rebuild in place from ``image_ref`` (the current image when None)."""
+        image_ref = image_id(image_ref) if image_ref is not None else None
         inst = self.instance(uuid)
         self.require(inst, "rebuild", ("active", "stopped", "error"))
         self._busy(inst)

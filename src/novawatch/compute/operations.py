@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from novawatch.compute import db
-from novawatch.compute.core import API, ComputeCore, InvalidState
+from novawatch.compute.core import API, ComputeCore, InvalidState, image_id
 from novawatch.compute.failures import InjectedFailure
 
 
@@ -102,7 +102,8 @@ class Operations(ComputeCore):
 
     def rescue(self, uuid: str, rescue_image_ref: str | None = None) -> db.Instance:
         """Boot the rescue image (``rescue.start``, ``exists``, ``rescue.end``): active or stopped -> rescued."""
-        return self._simple(uuid, "rescue", rescue_image_ref=rescue_image_ref or self.instance(uuid).image_ref or None)
+        ref = image_id(rescue_image_ref) if rescue_image_ref else self.instance(uuid).image_ref or None
+        return self._simple(uuid, "rescue", rescue_image_ref=ref)
 
     def unrescue(self, uuid: str) -> db.Instance:
         """Leave rescue (``unrescue.start/end``): rescued -> active."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Union
 
 import msgspec
@@ -9,7 +10,6 @@ import msgspec
 from novawatch.notifications.catalog import TABLE, EventSpec, count, events, spec
 from novawatch.notifications.message import Notification
 from novawatch.objects import NovaObject, UnknownPayload, lookup
-from novawatch.objects.fields import UUID_PATTERN
 
 _UNSET = msgspec.UNSET
 
@@ -212,7 +212,15 @@ def _explain(entry: EventSpec, raw: msgspec.Raw, exc: Exception) -> str:
     return reason if " - at `" in reason or isinstance(exc, RecursionError) else f"{reason} - at `payload`"
 
 
+_FIELD_AT = re.compile(r" \(field `([^`]+)`\) - at `([^`]+)`")
+_FIELD_AT_ROOT = re.compile(r" \(field `([^`]+)`\)$")
+
+
 def _tidy(message: str, root: str) -> str:
+    # A text format's check names its field; msgspec adds where the payload holding it is.
+    # (msgspec names no place for the object it was asked to decode: that is the root.)
+    message = _FIELD_AT.sub(r" - at `\2.\1`", message)
+    message = _FIELD_AT_ROOT.sub(r" - at `$.\1`", message)
     # msgspec paths spell out every envelope level; readers want the payload field.
-    message = message.replace(".nova_object.data", "").replace(f"`str` matching regex '{UUID_PATTERN}'", "a UUID")
+    message = message.replace(".nova_object.data", "")
     return message.replace("`$`", f"`{root or 'document'}`").replace("`$.", f"`{root}." if root else "`")

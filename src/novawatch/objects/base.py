@@ -11,12 +11,12 @@ import datetime as _dt
 import operator
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar, Generic, NamedTuple, Self, TypeVar
 
 import msgspec
 
-from novawatch.objects.fields import nova_time
+from novawatch.objects.fields import TextFormat, nova_time
 
 _UTC = _dt.UTC
 _UNSET = msgspec.UNSET
@@ -76,6 +76,7 @@ class NovaObject(msgspec.Struct, Generic[P], kw_only=True):
 
     Decoding checks the name and the major version, enforces the fields the sender's minor
     requires, fills in defaults for newer ones, and leaves the object at the reader's version.
+    Decoding and construction both check the payload's UUID and MAC address fields (``TextFormat``).
     """
 
     # In Nova's wire order (its keys sorted), the order msgspec decodes fastest.
@@ -90,11 +91,14 @@ class NovaObject(msgspec.Struct, Generic[P], kw_only=True):
         # everything else (another name, another minor, a missing field) goes to _settle.
         data = self.data
         try:
-            name, version, late = _CURRENT[type(data)]
+            name, version, late, checks = _CURRENT[type(data)]
         except KeyError:
-            name, version, late = _current_check(type(data))
+            name, version, late, checks = _current_check(type(data))
         if self.name != name or self.version != version or (late is not None and _UNSET in late(data)):
             self._settle(data)
+        for fmt, fields, values in checks:
+            if not fmt.known.issuperset(values(data)):
+                fmt.check(fields, values(data))
 
     def _settle(self, data: P) -> None:
         """Check the name and the major, enforce the sender's minor and fill in newer fields' defaults."""
@@ -117,14 +121,17 @@ class NovaObject(msgspec.Struct, Generic[P], kw_only=True):
                 setattr(data, field, since.value())
 
 
-#: Per payload class: its name, its version and a getter of its late fields' values (None when it has none).
-_CURRENT: dict[type, tuple[str, str, Callable[[Any], tuple[Any, ...]] | None]] = {}
+#: Per payload class: its name, its version, a getter of its late fields' values (None when it has none) and
+#: its text checks.
+_CURRENT: dict[type, tuple[str, str, Callable[[Any], tuple[Any, ...]] | None, tuple[TextCheck, ...]]] = {}
 
 
-def _current_check(cls: type[Payload]) -> tuple[str, str, Callable[[Any], tuple[Any, ...]] | None]:
+def _current_check(
+    cls: type[Payload],
+) -> tuple[str, str, Callable[[Any], tuple[Any, ...]] | None, tuple[TextCheck, ...]]:
     """Compute (once per class) what :meth:`NovaObject.__post_init__` compares against."""
     meta = info(cls)
-    entry = (meta.name, meta.version, meta.late_values)
+    entry = (meta.name, meta.version, meta.late_values, meta.text_checks)
     _CURRENT[cls] = entry
     return entry
 
@@ -135,6 +142,14 @@ def parse_version(version: str, name: str = "object") -> tuple[int, int]:
     if not (sep and major.isdigit() and minor.isdigit()):
         raise ValueError(f"version {version!r} of {name} is not MAJOR.MINOR")
     return int(major), int(minor)
+
+
+class TextCheck(NamedTuple):
+    """The fields of one payload class that hold one :class:`TextFormat`, and a getter of their values."""
+
+    format: TextFormat
+    fields: tuple[str, ...]
+    values: Callable[[Any], tuple[Any, ...]]
 
 
 class PayloadInfo(NamedTuple):
@@ -153,6 +168,8 @@ class PayloadInfo(NamedTuple):
     late_values: Callable[[Any], tuple[Any, ...]] | None = None
     #: ``getters`` grouped by source: (source, fields, attrgetter of their attributes).
     by_source: tuple[tuple[str, tuple[str, ...], Callable[[Any], Any]], ...] = ()
+    #: The fields whose text format is checked on every decode and construction, by format.
+    text_checks: tuple[TextCheck, ...] = ()
 
 
 _INFO: dict[type, PayloadInfo] = {}
@@ -188,6 +205,7 @@ def info(cls: type[Payload]) -> PayloadInfo:
         datetime_fields=tuple(f.name for f in fields.values() if _is_datetime(f.type)),
         late_values=_values_of(tuple(field for field, _ in late)),
         by_source=_group_by_source(cls.SCHEMA),
+        text_checks=_text_checks(cls, fields.values()),
     )
     _INFO[cls] = meta
     return meta
@@ -203,6 +221,38 @@ def _group_by_source(
         (source, tuple(f for f, _ in pairs), operator.attrgetter(*(a for _, a in pairs)))
         for source, pairs in grouped.items()
     )
+
+
+def _text_checks(cls: type, fields: Iterable[msgspec.structs.FieldInfo]) -> tuple[TextCheck, ...]:
+    by_format: dict[TextFormat, list[str]] = {}
+    for field in fields:
+        fmt = _text_format(field.type, cls, field.name, top=True)
+        if fmt is not None:
+            by_format.setdefault(fmt, []).append(field.name)
+    checks = []
+    for fmt, names in by_format.items():
+        getter = _values_of(tuple(names))
+        assert getter is not None
+        checks.append(TextCheck(fmt, tuple(names), getter))
+    return tuple(checks)
+
+
+def _text_format(tp: Any, cls: type, name: str, *, top: bool) -> TextFormat | None:
+    """The :class:`TextFormat` a field type holds (directly or as an option of a union), or None."""
+    if typing.get_origin(tp) is typing.Annotated:
+        found = next((x for x in typing.get_args(tp)[1:] if isinstance(x, TextFormat)), None)
+        if found is not None and not top:
+            # Checked values must be the field's own: one inside a list or a dict would go unchecked.
+            raise TypeError(f"{cls.__name__}.{name}: {found.name} inside a container would go unchecked")
+        return found
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        formats = {_text_format(arg, cls, name, top=top) for arg in typing.get_args(tp)} - {None}
+        if len(formats) > 1:
+            raise TypeError(f"{cls.__name__}.{name}: a union of several text formats is not supported")
+        return formats.pop() if formats else None
+    for arg in typing.get_args(tp):
+        _text_format(arg, cls, name, top=False)
+    return None
 
 
 def _values_of(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]] | None:

@@ -7,6 +7,7 @@ encodes it back to Nova's primitive form. Enums are ``Literal`` types holding No
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -14,15 +15,52 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+MAC_PATTERN = r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$"
+
+
+class TextFormat:
+    """A format of text fields that :class:`~novawatch.objects.base.NovaObject` checks, not msgspec.
+
+    The same uuids and MAC addresses come back in notification after notification, and a set lookup
+    costs a fraction of msgspec's regular-expression call; so each distinct value is matched once and
+    remembered (up to ``limit`` values, then the memory starts afresh).
+    """
+
+    __slots__ = ("_match", "known", "limit", "name")
+
+    def __init__(self, name: str, pattern: str, limit: int = 1 << 16) -> None:
+        self.name = name
+        self.limit = limit
+        self._match = re.compile(pattern).fullmatch
+        #: Values already found good; absent (None, UNSET) values of optional fields are always good.
+        self.known: set[object] = {None, msgspec.UNSET}
+
+    def check(self, fields: tuple[str, ...], values: tuple[object, ...]) -> None:
+        """Remember each value that matches; ``ValueError`` naming the first field that does not."""
+        known = self.known
+        for field, value in zip(fields, values, strict=False):
+            if value in known:
+                continue
+            if not isinstance(value, str) or self._match(value) is None:
+                shown = value if not isinstance(value, str) or len(value) <= 64 else value[:64] + "..."
+                raise ValueError(f"Expected {self.name}, got {shown!r} (field `{field}`)")
+            if len(known) >= self.limit:
+                known.clear()
+                known.update((None, msgspec.UNSET))
+            known.add(value)
+
+
+UUID_FORMAT = TextFormat("a UUID", UUID_PATTERN)
+MAC_FORMAT = TextFormat("a MAC address", MAC_PATTERN)
 
 #: A UUID in its canonical text form, kept as ``str`` so it travels to the database and model untouched.
-UUID = Annotated[str, msgspec.Meta(pattern=UUID_PATTERN, description="UUID")]
+UUID = Annotated[str, msgspec.Meta(description="UUID"), UUID_FORMAT]
 #: An aware date-time; encoded the way Nova writes it (``2012-10-29T13:42:11Z``).
 DateTime = datetime
 #: An IPv4 or IPv6 address as text; payloads holding one call :func:`check_ip` in ``__post_init__``.
 IPAddress = Annotated[str, msgspec.Meta(description="IP address")]
 #: A MAC address (Nova's ``MACAddressField``): six colon-separated hex octets.
-MACAddress = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$", description="MAC address")]
+MACAddress = Annotated[str, msgspec.Meta(description="MAC address"), MAC_FORMAT]
 #: A JSON object with arbitrary values (Nova's ``DictOfNullableStringsField`` and friends).
 AnyDict = dict[str, Any]
 StringDict = dict[str, str]

@@ -7,6 +7,8 @@ from novacloud import TOKEN, NovaCloud
 
 from novawatch.api.nova import MAX_VERSION
 
+IMAGE = "155d900f-4e14-4e4c-a73d-069cbf4541e6"
+
 
 def _h(version: str) -> dict[str, str]:
     return {"OpenStack-API-Version": f"compute {version}"}
@@ -44,18 +46,28 @@ def test_error_bodies(cloud: NovaCloud) -> None:
     assert missing.json() == {"itemNotFound": {"code": 404, "message": "Instance nope could not be found."}}
     bad = httpx.post(cloud.endpoint + "/servers", content=b"{not json")
     assert bad.status_code == 400 and bad.json()["badRequest"]["code"] == 400
-    no_flavor = httpx.post(cloud.endpoint + "/servers", json={"server": {"name": "x", "imageRef": "i",
+    no_flavor = httpx.post(cloud.endpoint + "/servers", json={"server": {"name": "x", "imageRef": IMAGE,
                                                                          "flavorRef": "missing"}})
     assert no_flavor.status_code == 400 and "Flavor missing" in no_flavor.json()["badRequest"]["message"]
     assert httpx.get(cloud.endpoint + "/no-such-thing").json()["itemNotFound"]["code"] == 404
     flavor = httpx.get(cloud.endpoint + "/flavors").json()["flavors"][0]["id"]
-    made = httpx.post(cloud.endpoint + "/servers", json={"server": {"name": "x", "imageRef": "i",
+    bad_image = httpx.post(cloud.endpoint + "/servers", json={"server": {"name": "x", "imageRef": "i",
+                                                                         "flavorRef": flavor}})
+    assert bad_image.status_code == 400
+    assert bad_image.json()["badRequest"]["message"] == (
+        "Invalid input for field/attribute imageRef. Value: i. 'i' is not a 'uuid'")
+    made = httpx.post(cloud.endpoint + "/servers", json={"server": {"name": "x", "imageRef": IMAGE.upper(),
                                                                     "flavorRef": flavor}})
     sid = made.json()["server"]["id"]
     assert made.status_code == 202 and made.headers["Location"].endswith(f"/v2.1/servers/{sid}")
     # a state conflict: confirm a resize that never happened
     conflict = httpx.post(f"{cloud.endpoint}/servers/{sid}/action", json={"confirmResize": None})
     assert conflict.status_code == 409 and conflict.json()["conflictingRequest"]["code"] == 409
+    # Nova's "uuid-like" spellings are taken, and stored the way notifications carry them
+    assert httpx.get(f"{cloud.endpoint}/servers/{sid}").json()["server"]["image"]["id"] == IMAGE
+    for action, body in (("rebuild", {"imageRef": "cirros"}), ("rescue", {"rescue_image_ref": 7})):
+        refused = httpx.post(f"{cloud.endpoint}/servers/{sid}/action", json={action: body})
+        assert refused.status_code == 400 and "is not a 'uuid'" in refused.json()["badRequest"]["message"]
     unknown = httpx.post(f"{cloud.endpoint}/servers/{sid}/action", json={"frobnicate": None})
     assert unknown.status_code == 404
 
@@ -64,7 +76,7 @@ def test_older_microversion_forms(cloud: NovaCloud) -> None:
     flavors = httpx.get(cloud.endpoint + "/flavors/detail").json()["flavors"]
     assert flavors[0]["swap"] == "" and "extra_specs" not in flavors[0]
     flavor = flavors[0]["id"]
-    sid = httpx.post(cloud.endpoint + "/servers", json={"server": {"name": "old", "imageRef": "i",
+    sid = httpx.post(cloud.endpoint + "/servers", json={"server": {"name": "old", "imageRef": IMAGE,
                                                                    "flavorRef": flavor}}).json()["server"]["id"]
     old = httpx.get(f"{cloud.endpoint}/servers/{sid}").json()["server"]
     assert old["flavor"]["id"] == flavor and "locked" not in old
@@ -111,3 +123,13 @@ def test_token_needed_except_for_discovery(token_cloud: NovaCloud) -> None:
     assert denied.status_code == 401 and denied.json()["unauthorized"]["code"] == 401
     assert httpx.get(token_cloud.endpoint + "/servers", headers={"X-Auth-Token": "wrong"}).status_code == 401
     assert httpx.get(token_cloud.endpoint + "/servers", headers={"X-Auth-Token": TOKEN}).status_code == 200
+
+
+def test_the_image_stub_knows_ids_not_names(cloud: NovaCloud) -> None:
+    root = cloud.endpoint.removesuffix("/v2.1")
+    found = httpx.get(f"{root}/image/v2/images/{IMAGE}")
+    assert found.status_code == 200 and found.json()["name"] == "cirros-0.6.2-x86_64-disk"
+    # Nova refuses an imageRef that is not a UUID, so no such image may be handed to a client.
+    missing = httpx.get(f"{root}/image/v2/images/cirros")
+    assert missing.status_code == 404 and missing.json()["message"] == "No image found with ID cirros"
+    assert httpx.get(f"{root}/image/v2/images", params={"name": "cirros"}).json()["images"] == []

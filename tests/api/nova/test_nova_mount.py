@@ -12,6 +12,8 @@ from novawatch.api.services import compute_service
 from novawatch.config import load
 from novawatch.sources.openstack import OpenStackSource, connect
 
+IMAGE = "155d900f-4e14-4e4c-a73d-069cbf4541e6"
+
 
 def test_mounted_beside_the_compute_services_own_api(tmp_path: Path) -> None:
     config = load(env={"HOME": str(tmp_path)}, overrides={
@@ -23,7 +25,7 @@ def test_mounted_beside_the_compute_services_own_api(tmp_path: Path) -> None:
         with ServerThread(app, name="compute") as server:
             conn = connect(f"{server.url}/v2.1")
             flavor = next(iter(conn.compute.flavors()))
-            made = conn.compute.create_server(name="mounted", flavor_id=flavor.id, image_id="i", networks="none")
+            made = conn.compute.create_server(name="mounted", flavor_id=flavor.id, image_id=IMAGE, networks="none")
             assert conn.compute.get_server(made.id).status == "ACTIVE"
             truth = OpenStackSource(conn).snapshot()
             assert [i.display_name for i in truth.instances] == ["mounted"] and len(truth.nodes) == 2

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hmac
 import json
 import re
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -37,6 +38,15 @@ _DISCOVERY_PATHS = frozenset({"/", PREFIX, PREFIX + "/", IMAGE_PREFIX, IMAGE_PRE
                               IDENTITY_PREFIX + "/", IDENTITY_PREFIX + "/v3", IDENTITY_PREFIX + "/v3/"})
 #: Path prefixes the Nova app serves when mounted beside novawatch's own API.
 SERVED_PREFIXES = (PREFIX, IMAGE_PREFIX, IDENTITY_PREFIX)
+
+
+def image_arg(value: Any, field: str) -> str:
+    """An image id from a request body (Nova's schema: ``format: uuid``) in canonical form, or Nova's 400."""
+    try:
+        return str(uuid.UUID(value))  # takes the spellings oslo's is_uuid_like does: braces, urn:uuid:, no dashes
+    except (ValueError, TypeError, AttributeError):
+        raise NovaError(400, f"Invalid input for field/attribute {field}. Value: {value}. "
+                        f"{value!r} is not a 'uuid'") from None
 
 
 class NovaError(Exception):
@@ -320,7 +330,7 @@ def create_nova_app(service: Any, *, token: str | None = None, max_body_bytes: i
             if isinstance(bdm, dict) and str(bdm.get("boot_index", "")) == "0" \
                     and bdm.get("destination_type") == "volume":
                 boot_volume_gb = int(bdm.get("volume_size") or chosen.root_gb or 1)
-        image_ref = str(body.get("imageRef") or "").rstrip("/").rsplit("/", 1)[-1]
+        image_ref = image_arg(body["imageRef"], "imageRef") if body.get("imageRef") else ""
         if not image_ref and boot_volume_gb is None:
             raise NovaError(400, "Block Device Mapping is Invalid: You specified more local devices than the "
                             "limit allows (give imageRef or a boot volume in block_device_mapping_v2)")
@@ -393,6 +403,7 @@ def create_nova_app(service: Any, *, token: str | None = None, max_body_bytes: i
             return no_content()
         if action == "rescue":
             ref = arg(args, "rescue_image_ref")
+            ref = image_arg(ref, "rescue_image_ref") if ref is not None else None
             run(action, lambda: service.rescue(uuid, ref))
             return JSONResponse({"adminPass": "novawatch"})
         if action == "unshelve":
@@ -413,7 +424,9 @@ def create_nova_app(service: Any, *, token: str | None = None, max_body_bytes: i
             return JSONResponse({} if ver(request) >= v("2.14") else {"adminPass": "novawatch"})
         if action == "rebuild":
             image = arg(args, "imageRef")
-            ref = str(image).rstrip("/").rsplit("/", 1)[-1] if image else None
+            if image is None:
+                raise NovaError(400, "Invalid input for field/attribute rebuild. 'imageRef' is a required property")
+            ref = image_arg(image, "imageRef")
             run(action, lambda: service.rebuild(uuid, ref))
             return JSONResponse({"server": server_view(instance(uuid), request)}, status_code=202)
         if action == "createImage":

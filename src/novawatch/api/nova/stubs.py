@@ -8,6 +8,7 @@ hypervisor), and the fake Keystone answers version discovery only.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -57,6 +58,13 @@ def add_stub_routes(app: FastAPI) -> None:
     async def show_image(image_id: str, request: Request) -> JSONResponse:
         if image_id == DEFAULT_IMAGE_NAME:
             image_id = DEFAULT_IMAGE
+        try:
+            uuid.UUID(image_id)
+        except ValueError:
+            # As Glance: only an id names an image here (the client then looks for it by name), and Nova
+            # would refuse any other imageRef.
+            return JSONResponse({"code": "404 Not Found", "title": "Not Found",
+                                 "message": f"No image found with ID {image_id}"}, status_code=404)
         return JSONResponse(image_doc(image_id, base(request)))
 
     def identity_version(request: Request) -> dict[str, Any]:

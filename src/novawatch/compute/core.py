@@ -33,7 +33,7 @@ __all__ = ["API", "COMPUTE", "CONDUCTOR", "ComputeCore", "ComputeError", "Invali
 def image_id(ref: str) -> str:
     """An image reference as the canonical UUID notifications carry; ``ComputeError`` unless it is one."""
     try:
-        return str(uuid.UUID(ref))
+        return str(uuid.UUID(ref))  # takes what oslo's is_uuid_like does: upper case, braces, urn:uuid:, no dashes
     except (ValueError, TypeError, AttributeError):
         raise ComputeError(f"image {ref!r} is not an image id: Nova takes a UUID") from None
 

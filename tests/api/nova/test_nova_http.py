@@ -65,9 +65,11 @@ def test_error_bodies(cloud: NovaCloud) -> None:
     assert conflict.status_code == 409 and conflict.json()["conflictingRequest"]["code"] == 409
     # Nova's "uuid-like" spellings are taken, and stored the way notifications carry them
     assert httpx.get(f"{cloud.endpoint}/servers/{sid}").json()["server"]["image"]["id"] == IMAGE
-    for action, body in (("rebuild", {"imageRef": "cirros"}), ("rescue", {"rescue_image_ref": 7})):
+    for action, body, why in (("rebuild", {"imageRef": "cirros"}, "'cirros' is not a 'uuid'"),
+                              ("rescue", {"rescue_image_ref": 7}, "7 is not a 'uuid'"),
+                              ("rebuild", {}, "'imageRef' is a required property")):
         refused = httpx.post(f"{cloud.endpoint}/servers/{sid}/action", json={action: body})
-        assert refused.status_code == 400 and "is not a 'uuid'" in refused.json()["badRequest"]["message"]
+        assert refused.status_code == 400 and why in refused.json()["badRequest"]["message"]
     unknown = httpx.post(f"{cloud.endpoint}/servers/{sid}/action", json={"frobnicate": None})
     assert unknown.status_code == 404
 

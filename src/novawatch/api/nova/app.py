@@ -15,7 +15,6 @@ from __future__ import annotations
 import hmac
 import json
 import re
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -42,9 +41,11 @@ SERVED_PREFIXES = (PREFIX, IMAGE_PREFIX, IDENTITY_PREFIX)
 
 def image_arg(value: Any, field: str) -> str:
     """An image id from a request body (Nova's schema: ``format: uuid``) in canonical form, or Nova's 400."""
+    from novawatch.compute.core import ComputeError, image_id
+
     try:
-        return str(uuid.UUID(value))  # takes the spellings oslo's is_uuid_like does: braces, urn:uuid:, no dashes
-    except (ValueError, TypeError, AttributeError):
+        return image_id(value)
+    except ComputeError:
         raise NovaError(400, f"Invalid input for field/attribute {field}. Value: {value}. "
                         f"{value!r} is not a 'uuid'") from None
 

@@ -164,6 +164,9 @@ async def _bootstrap(runtime: ModelRuntime, source: ModelSource, announce: Calla
     runtime.state.consumer_error = None
     runtime.state.source = source.label
     runtime.state.source_problems = list(getattr(source, "problems", []) or [])
+    runtime.state.source_warnings = list(getattr(source, "warnings", []) or [])
+    for warning in runtime.state.source_warnings:
+        log.warning("bootstrap: %s", warning)
     total = len(snapshot.nodes) + len(snapshot.instances)
     if progress is not None:
         progress(f"bootstrap: loading {len(snapshot.nodes)} nodes, {len(snapshot.instances)} instances", 0, total)

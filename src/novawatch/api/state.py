@@ -116,6 +116,8 @@ class ModelState:
         self.source_error: str | None = None
         #: Documents the source listed but could not convert (skipped at bootstrap), each named.
         self.source_problems: list[str] = []
+        #: What the source warned about at bootstrap (e.g. a user without the admin role).
+        self.source_warnings: list[str] = []
         self.bus: str | None = None
 
     # --- writer side --------------------------------------------------------------------------
@@ -203,12 +205,13 @@ class ModelState:
             problems.append(f"{self.drift} entities drifted at the last audit (repaired)")
         if self.source_error:
             problems.append(f"source: {self.source_error}")
+        problems.extend(f"source: {w}" for w in self.source_warnings)
         if self.source_problems:
             problems.append(f"source: {len(self.source_problems)} documents could not be read and were skipped, "
                             f"e.g. {self.source_problems[0]}")
         if self.consumer_error:
             status = "failing"
-        elif self.audit_error or self.drift or self.source_error or self.source_problems:
+        elif self.audit_error or self.drift or self.source_error or self.source_problems or self.source_warnings:
             status = "degraded"
         else:
             status = "ok"

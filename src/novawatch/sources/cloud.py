@@ -66,7 +66,7 @@ def open_cloud(options: CloudOptions, *, page_size: int = PAGE_SIZE) -> NovaApiS
 
     conn = _connection(OpenStackConfig(), cloud=options.cloud, **options.overrides())
     label = f"cloud {options.cloud!r}" + (f" (region {options.region_name})" if options.region_name else "")
-    return _source(conn, label, page_size)
+    return _source(conn, label, page_size, access=lambda: conn.session.auth.get_access(conn.session))
 
 
 def open_endpoint(url: str, *, token: str | None = None, page_size: int = PAGE_SIZE) -> NovaApiSource:
@@ -84,9 +84,9 @@ def open_endpoint(url: str, *, token: str | None = None, page_size: int = PAGE_S
     return _source(conn, f"Nova at {scrub(url)}", page_size)
 
 
-def _source(conn: Any, label: str, page_size: int) -> NovaApiSource:
+def _source(conn: Any, label: str, page_size: int, access: Any = None) -> NovaApiSource:
     return NovaApiSource(LazyAdapter(conn, "compute"), LazyAdapter(conn, "placement"), label=label,
-                         page_size=page_size, on_close=conn.close)
+                         page_size=page_size, on_close=conn.close, access=access)
 
 
 class LazyAdapter:

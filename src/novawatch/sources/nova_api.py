@@ -67,9 +67,13 @@ class NovaApiSource:
     """
 
     def __init__(self, compute: Any, placement: Any | None = None, *, label: str, page_size: int = PAGE_SIZE,
-                 on_close: Callable[[], None] | None = None) -> None:
+                 on_close: Callable[[], None] | None = None, access: Callable[[], Any] | None = None) -> None:
         self.compute = compute
         self.placement = placement
+        #: The Keystone token's access info (user, project, roles), when the source authenticates with Keystone.
+        self._access = access
+        #: Conditions that do not stop the listing but may make it wrong (a user without the admin role).
+        self.warnings: list[str] = []
         self.label = scrub(label)
         self.page_size = page_size
         self._on_close = on_close
@@ -297,6 +301,7 @@ class NovaApiSource:
 
     def snapshot(self, progress: Progress | None = None) -> snapshot.Snapshot:
         """Everything Nova lists, as a ``novawatch.model/1`` snapshot (``problems`` names what was skipped)."""
+        self.warnings = [w for w in (self._role_warning(),) if w]
         nodes = list(self.list_nodes(progress))
         instances = list(self.list_instances(progress))
         problems = self.problems
@@ -304,6 +309,23 @@ class NovaApiSource:
             log.warning("%d documents from %s could not be read and were skipped", len(problems), self.label,
                         extra={"problems": problems[:20]})
         return snapshot.build(nodes, instances)
+
+    def _role_warning(self) -> str | None:
+        """Authenticate (a wrong password fails here, clearly) and say so when the token has no admin role.
+
+        Nova's default policy answers 403 to non-admins, but a cloud's policy may instead narrow
+        ``all_tenants`` to the caller's project without a word, and a listing would look complete.
+        """
+        if self._access is None:
+            return None
+        access = self._call(self._access, "authenticate")
+        roles = sorted(getattr(access, "role_names", None) or [])
+        if not roles or "admin" in roles:
+            return None
+        return (f"{self.label}: user {getattr(access, 'username', None)!r} has the roles {roles} on project "
+                f"{getattr(access, 'project_name', None)!r}, not admin: Nova's default policy lets only admins "
+                "list hypervisors and every project's servers, so the model may miss what other projects run; "
+                f"{_FORBIDDEN_HINT}")
 
     @property
     def problems(self) -> list[str]:

@@ -31,6 +31,7 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
     os.environ["OS_KEYSTONE_CONFIG_FILES"] = os.path.abspath(args.config)
+    del sys.argv[1:]  # oslo.config parses the command line too, and knows none of ours
     from keystone.server.wsgi import initialize_public_application
 
     app = initialize_public_application()

@@ -1,7 +1,7 @@
 """``model serve --os-cloud`` through a real Keystone, from the command line, as docs/openstack.md says.
 
 Keystone is the ``keystone`` package from PyPI (its own virtual environment, cached under
-``.venv-keystone/``; see interop/keystone/keystone.py) on SQLite with fernet tokens, served by its
+``.venv-keystone/``; see interop/keystone/env.py) on SQLite with fernet tokens, served by its
 WSGI application on loopback. Its catalog's ``compute`` endpoint is a running ``novawatch compute
 serve``'s ``/v2.1``. The model service runs as a subprocess with only ``--os-cloud NAME`` and a
 clouds.yaml the test writes; it must bootstrap to the compute service's truth with a password and with
@@ -24,7 +24,7 @@ from tests.api.helpers import Service, free_port, wait_for
 
 pytestmark = pytest.mark.keystone
 
-KEYSTONE = Path(__file__).resolve().parents[2] / "interop" / "keystone" / "keystone.py"
+KEYSTONE = Path(__file__).resolve().parents[2] / "interop" / "keystone" / "env.py"
 ADMIN_PASSWORD = "Adm1n-s3cret-for-tests"
 MEMBER_PASSWORD = "Memb3r-s3cret-for-tests"
 NODE_FIELDS = ("uuid", "host", "hypervisor_hostname", "state", "status", "disabled_reason", "vcpus", "memory_mb",
@@ -198,7 +198,7 @@ def test_a_user_without_the_admin_role_is_explained(cloud: Cloud) -> None:
         health = wait_for(lambda: (h := _health(url))["bootstrapped"] and h, 120, "the model to bootstrap")
         assert health["status"] == "degraded", health
         problem = next(p for p in health["problems"] if "admin" in p)
-        assert "user 'watcher-member' has the roles ['member'] on project 'demo', not admin" in problem
+        assert "user 'watcher-member' has the roles ['member', 'reader'] on project 'demo', not admin" in problem
         assert "openstack role add" in problem
     finally:
         code = model.stop()

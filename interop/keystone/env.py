@@ -76,7 +76,10 @@ def _write_conf(state: Path) -> Path:
 
 
 def _manage(venv: Path, conf: Path, *args: str) -> None:
-    _run([str(venv / "bin" / "keystone-manage"), "--config-file", str(conf), *args], f"keystone-manage {args[0]}")
+    # Through the venv's python, not bin/keystone-manage: the environment is built under another name and
+    # renamed into place, which leaves the scripts' shebangs pointing at the old one.
+    _run([str(venv / "bin" / "python"), "-c", "import sys; from keystone.cmd.manage import main; sys.exit(main())",
+          "--config-file", str(conf), *args], f"keystone-manage {args[0]}")
 
 
 def ensure_venv(version: str = KEYSTONE_VERSION) -> Path:

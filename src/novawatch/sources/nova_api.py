@@ -103,7 +103,10 @@ class NovaApiSource:
 
     @property
     def hypervisor_version(self) -> Version:
+        """2.87 where served; on a cloud that no longer serves it, the newest (capacity then comes from Placement)."""
         low, high = self.versions()
+        if low > HYPERVISOR_CAPACITY_VERSION:
+            return pick_version(low, high, NEWEST_CHECKED)
         return pick_version(low, high, HYPERVISOR_CAPACITY_VERSION)
 
     @property
@@ -143,12 +146,14 @@ class NovaApiSource:
                               f"({type(exc).__name__}: {exc}): check the URL, that the service runs and that this "
                               "host can reach it", "unreachable") from None
         except ks.discovery.DiscoveryFailure as exc:
-            raise SourceError(f"{self.label}: no compute API version document while trying to {doing} ({exc}): "
+            raise SourceError(f"{self.label}: no API version document while trying to {doing} ({exc}): "
                               "check the endpoint (Nova's looks like http://HOST:8774/v2.1), that Nova runs and "
                               "that this host can reach it", "unreachable") from None
         except ks.auth_plugins.AuthPluginException as exc:
             raise SourceError(f"{self.label}: the authentication settings are incomplete ({exc}): check the "
                               "cloud entry's auth section", "config") from None
+        except sdk.NotSupported as exc:
+            raise SourceError(f"{self.label}: cannot {doing}: {exc}: check the cloud's catalog", "catalog") from None
         except (ks.ClientException, sdk.SDKException) as exc:
             raise SourceError(f"{self.label}: failed to {doing}: {type(exc).__name__}: {exc}", "endpoint") from None
 
@@ -208,12 +213,18 @@ class NovaApiSource:
     # --- nodes -----------------------------------------------------------------------------------
 
     def _inventories(self, uuid: str) -> Mapping[str, Any] | None:
+        missing = SourceError(f"{self.label}: Nova reports no node capacity past microversion 2.87 (this endpoint "
+                              f"serves {_fmt(self.versions()[0])} and newer) and there is no placement endpoint to "
+                              "read it from: check the cloud's catalog, or set placement_endpoint_override in "
+                              "clouds.yaml", "catalog")
         if self.placement is None:
-            raise SourceError(f"{self.label}: Nova reports no node capacity past microversion 2.87 (this endpoint "
-                              f"serves {_fmt(self.versions()[0])} and newer) and the catalog has no placement "
-                              "endpoint to read it from: check the cloud's catalog or placement_endpoint_override",
-                              "catalog")
-        body = self._get(self.placement, f"/resource_providers/{uuid}/inventories", allow_404=True)
+            raise missing
+        try:
+            body = self._get(self.placement, f"/resource_providers/{uuid}/inventories", allow_404=True)
+        except SourceError as exc:
+            if exc.kind == "catalog":
+                raise missing from None
+            raise
         if body is None:
             return None
         inventories = body.get("inventories")

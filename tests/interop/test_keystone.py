@@ -117,11 +117,14 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
         assert code == 0, compute.output()
 
 
-def _model(cloud: Cloud, name: str, *extra: str) -> tuple[Service, str]:
+def _model(cloud: Cloud, name: str, *, by_env: bool = False,
+           args: tuple[str, ...] | None = None) -> tuple[Service, str]:
+    """``novawatch model serve --os-cloud NAME`` (or ``OS_CLOUD=NAME novawatch model serve``), as the docs show."""
     port = free_port()
-    log = cloud.data / f"model-{name}.log"
-    service = Service(["model", "serve", "--os-cloud", name, *extra], log,
-                      {**cloud.env(), "NOVAWATCH_MODEL_PORT": str(port)}, cwd=cloud.data)
+    log = cloud.data / f"model-{name}-{port}.log"
+    env = {**cloud.env(), "NOVAWATCH_MODEL_PORT": str(port), **({"OS_CLOUD": name} if by_env else {})}
+    command = list(args) if args is not None else ["model", "serve", *([] if by_env else ["--os-cloud", name])]
+    service = Service(command, log, env, cwd=cloud.data)
     return service, f"http://127.0.0.1:{port}"
 
 
@@ -146,9 +149,9 @@ def _equals_truth(cloud: Cloud, url: str) -> None:
         [{k: i[k] for k in INSTANCE_FIELDS} for i in truth["instances"]]
 
 
-@pytest.mark.parametrize("name", ["production", "production-appcred"])
-def test_model_serve_bootstraps_through_keystone(cloud: Cloud, name: str) -> None:
-    model, url = _model(cloud, name)
+@pytest.mark.parametrize(("name", "by_env"), [("production", False), ("production-appcred", True)])
+def test_model_serve_bootstraps_through_keystone(cloud: Cloud, name: str, by_env: bool) -> None:
+    model, url = _model(cloud, name, by_env=by_env)
     try:
         health = wait_for(lambda: (h := _health(url))["bootstrapped"] and h, 120, "the model to bootstrap")
         assert health["status"] == "ok", health
@@ -214,3 +217,30 @@ def test_an_unknown_cloud_stops_at_once_with_where_it_looked(cloud: Cloud) -> No
     out = model.output()
     assert code == 2, out
     assert "cloud 'no-such-cloud'" in out and str(cloud.clouds_yaml) in out and "Traceback" not in out
+
+
+def test_compute_url_at_a_nova_endpoint(cloud: Cloud) -> None:
+    """``novawatch model serve --compute-url http://nova.example.com:8774/v2.1``, with this cloud's endpoint."""
+    endpoint = f"{cloud.compute_url}/v2.1"
+    model, url = _model(cloud, "compute-url", args=("model", "serve", "--compute-url", endpoint))
+    try:
+        health = wait_for(lambda: (h := _health(url))["bootstrapped"] and h, 120, "the model to bootstrap")
+        assert health["status"] == "ok" and health["source"] == f"Nova at {endpoint}", health
+        _equals_truth(cloud, url)
+    finally:
+        assert model.stop() == 0, model.output()
+
+
+def test_the_python_example_of_the_docs(cloud: Cloud, monkeypatch: pytest.MonkeyPatch) -> None:
+    from novawatch.sources.cloud import CloudOptions, open_cloud
+
+    monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(cloud.clouds_yaml))
+    source = open_cloud(CloudOptions("production"))
+    try:
+        snapshot = source.snapshot()
+    finally:
+        source.close()
+    truth = httpx.get(cloud.compute_url + "/v1/snapshot", timeout=30).json()
+    assert [n.uuid for n in snapshot.nodes] == [n["uuid"] for n in truth["nodes"]]
+    assert [i.uuid for i in snapshot.instances] == [i["uuid"] for i in truth["instances"]]
+    assert source.warnings == []  # the admin has the admin role

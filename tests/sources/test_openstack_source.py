@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import msgspec
+import pytest
 from novacloud import NovaCloud
 
 from novawatch import snapshot
@@ -80,3 +83,18 @@ def test_older_microversion_looks_flavors_up(cloud: NovaCloud) -> None:
     for uuid, record in records.items():
         # "locked" is shown from 2.9 on only
         assert msgspec.structs.replace(record, locked=truth[uuid].locked) == truth[uuid]
+
+
+def test_a_cloud_without_keystone_from_clouds_yaml(cloud: NovaCloud, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The clouds.yaml entry of docs/openstack.md (``auth_type: none``) works for ``--os-cloud`` too."""
+    from novawatch.sources.cloud import CloudOptions, open_cloud
+
+    _varied_cloud(cloud)
+    config = tmp_path / "clouds.yaml"
+    config.write_text(f"clouds:\n  novawatch:\n    auth_type: none\n"
+                      f"    compute_endpoint_override: {cloud.endpoint}\n")
+    monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(config))
+    source = open_cloud(CloudOptions("novawatch"))
+    assert snapshot.dumps(source.snapshot()) == snapshot.dumps(cloud.truth())
+    assert source.warnings == [] and source.label == "cloud 'novawatch'"

@@ -66,7 +66,7 @@ def open_cloud(options: CloudOptions, *, page_size: int = PAGE_SIZE) -> NovaApiS
 
     conn = _connection(OpenStackConfig(), cloud=options.cloud, **options.overrides())
     label = f"cloud {options.cloud!r}" + (f" (region {options.region_name})" if options.region_name else "")
-    return _source(conn, label, page_size, access=lambda: conn.session.auth.get_access(conn.session))
+    return _source(conn, label, page_size, access=lambda: _access(conn))
 
 
 def open_endpoint(url: str, *, token: str | None = None, page_size: int = PAGE_SIZE) -> NovaApiSource:
@@ -82,6 +82,13 @@ def open_endpoint(url: str, *, token: str | None = None, page_size: int = PAGE_S
                                else {"auth_type": "none"})
     conn = _connection(config, compute_endpoint_override=url, **auth)
     return _source(conn, f"Nova at {scrub(url)}", page_size)
+
+
+def _access(conn: Any) -> Any:
+    """The Keystone token's access info (user, project, roles); None for plugins without one (none, admin_token)."""
+    auth = conn.session.auth
+    get_access = getattr(auth, "get_access", None)
+    return get_access(conn.session) if get_access is not None else None
 
 
 def _source(conn: Any, label: str, page_size: int, access: Any = None) -> NovaApiSource:

@@ -330,6 +330,8 @@ class NovaApiSource:
         if self._access is None:
             return None
         access = self._call(self._access, "authenticate")
+        if access is None:
+            return None
         roles = sorted(getattr(access, "role_names", None) or [])
         if not roles or "admin" in roles:
             return None

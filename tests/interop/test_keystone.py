@@ -244,3 +244,20 @@ def test_the_python_example_of_the_docs(cloud: Cloud, monkeypatch: pytest.Monkey
     assert [n.uuid for n in snapshot.nodes] == [n["uuid"] for n in truth["nodes"]]
     assert [i.uuid for i in snapshot.instances] == [i["uuid"] for i in truth["instances"]]
     assert source.warnings == []  # the admin has the admin role
+
+
+def test_no_compute_endpoint_in_the_region_is_explained(cloud: Cloud) -> None:
+    """``--os-region-name`` overrides the cloud entry; the catalog has no compute endpoint there."""
+    model, url = _model(cloud, "production", args=("model", "serve", "--os-cloud", "production",
+                                                   "--os-region-name", "RegionTwo"))
+    try:
+        health = wait_for(lambda: (h := _health(url))["problems"] and h, 120, "health to report the problem")
+        assert health["status"] == "failing" and health["source"] == "cloud 'production' (region RegionTwo)"
+        problem = health["problems"][0]
+        assert "the service catalog has no compute endpoint for this region and interface" in problem, problem
+        assert "check region_name and interface" in problem
+    finally:
+        code = model.stop()
+    out = model.output()
+    assert code == 0 and "Traceback" not in out, out
+    _assert_no_secret(cloud, out, str(health))

@@ -69,6 +69,8 @@ def _clouds_yaml(keystone_url: str, appcred_id: str, appcred_secret: str) -> str
               f"      auth_url: {keystone_url}\n      application_credential_id: {appcred_id}\n"
               f"      application_credential_secret: {appcred_secret}\n    region_name: RegionOne\n"
             + password_cloud("production-typo", "admin", "not-the-password", "admin")
+            + password_cloud("production-regions", "admin", ADMIN_PASSWORD, "admin").replace(
+                "    region_name: RegionOne\n", "    regions:\n      - RegionOne\n      - RegionTwo\n")
             + password_cloud("production-member", "watcher-member", MEMBER_PASSWORD, "demo"))
 
 
@@ -247,12 +249,13 @@ def test_the_python_example_of_the_docs(cloud: Cloud, monkeypatch: pytest.Monkey
 
 
 def test_no_compute_endpoint_in_the_region_is_explained(cloud: Cloud) -> None:
-    """``--os-region-name`` overrides the cloud entry; the catalog has no compute endpoint there."""
-    model, url = _model(cloud, "production", args=("model", "serve", "--os-cloud", "production",
-                                                   "--os-region-name", "RegionTwo"))
+    """``--os-region-name`` picks one of the entry's regions; the catalog has no compute endpoint there."""
+    model, url = _model(cloud, "production-regions", args=("model", "serve", "--os-cloud", "production-regions",
+                                                           "--os-region-name", "RegionTwo"))
     try:
         health = wait_for(lambda: (h := _health(url))["problems"] and h, 120, "health to report the problem")
-        assert health["status"] == "failing" and health["source"] == "cloud 'production' (region RegionTwo)"
+        assert health["status"] == "failing", health
+        assert health["source"] == "cloud 'production-regions' (region RegionTwo)"
         problem = health["problems"][0]
         assert "the service catalog has no compute endpoint for this region and interface" in problem, problem
         assert "check region_name and interface" in problem
@@ -261,3 +264,13 @@ def test_no_compute_endpoint_in_the_region_is_explained(cloud: Cloud) -> None:
     out = model.output()
     assert code == 0 and "Traceback" not in out, out
     _assert_no_secret(cloud, out, str(health))
+
+
+def test_a_region_the_entry_does_not_list_stops_at_once(cloud: Cloud) -> None:
+    model, _ = _model(cloud, "production", args=("model", "serve", "--os-cloud", "production",
+                                                 "--os-region-name", "RegionTwo"))
+    code = model.proc.wait(120)
+    model.stop()
+    out = model.output()
+    assert code == 2 and "Region RegionTwo is not a valid region name for cloud production" in out, out
+    assert "Traceback" not in out

@@ -47,9 +47,9 @@ def _connection(config: Any, **kwargs: Any) -> Any:
     try:
         region = config.get_one(**kwargs)
     except sdk.ConfigException as exc:
-        files = ", ".join(str(f) for f in getattr(config, "_config_files", [])[:4])
+        files = ", ".join(dict.fromkeys(str(f) for f in getattr(config, "_config_files", [])))
         raise SourceError(f"{what}: {exc} (clouds.yaml looked for in: {files}; set OS_CLIENT_CONFIG_FILE to name "
-                          "the file, and check the name under 'clouds:')", "config") from None
+                          "the file)", "config") from None
     except ks.auth_plugins.MissingRequiredOptions as exc:
         options = ", ".join(o.dest for o in exc.options)
         raise SourceError(f"{what}: the auth section lacks {options}: add it to the cloud entry in clouds.yaml",

@@ -137,7 +137,7 @@ class NovaApiSource:
         except ks.http.Forbidden:
             raise SourceError(f"{self.label}: refused (403) while trying to {doing}: {_FORBIDDEN_HINT}",
                               "forbidden") from None
-        except ks.catalog.EndpointNotFound:
+        except (ks.catalog.EndpointNotFound, sdk.ServiceDisabledException):
             raise SourceError(f"{self.label}: the service catalog has no compute endpoint for this region and "
                               "interface: check region_name and interface in clouds.yaml (or --os-region-name, "
                               "--os-interface), or give the endpoint with --os-compute-endpoint", "catalog") from None

@@ -98,3 +98,27 @@ def test_a_cloud_without_keystone_from_clouds_yaml(cloud: NovaCloud, tmp_path: P
     source = open_cloud(CloudOptions("novawatch"))
     assert snapshot.dumps(source.snapshot()) == snapshot.dumps(cloud.truth())
     assert source.warnings == [] and source.label == "cloud 'novawatch'"
+
+
+def test_an_unreachable_keystone_is_explained(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    from novawatch.sources.cloud import CloudOptions, open_cloud
+    from novawatch.sources.errors import SourceError
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = tmp_path / "clouds.yaml"
+    config.write_text("clouds:\n  away:\n    auth:\n"
+                      f"      auth_url: http://127.0.0.1:{port}/v3\n      username: admin\n      password: pw-9c1\n"
+                      "      project_name: admin\n      user_domain_name: Default\n"
+                      "      project_domain_name: Default\n")
+    monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(config))
+    with pytest.raises(SourceError) as caught:
+        open_cloud(CloudOptions("away")).snapshot()
+    assert caught.value.kind == "unreachable"
+    message = str(caught.value)
+    assert message.startswith("cloud 'away': cannot reach the endpoint while trying to authenticate")
+    assert "check the URL, that the service runs and that this host can reach it" in message
+    assert "pw-9c1" not in message

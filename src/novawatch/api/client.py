@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import msgspec
 
-from novawatch.config import mask_url
+from novawatch.bus.url import mask_url
 from novawatch.snapshot import InstanceRecord, NodeRecord, Snapshot
 from novawatch.sources.errors import SourceError
 

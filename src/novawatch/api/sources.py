@@ -16,7 +16,8 @@ from typing import Any, Protocol
 import httpx
 
 from novawatch.api.client import HttpSource
-from novawatch.config import ModelConfig, mask_url
+from novawatch.bus.url import mask_url
+from novawatch.config import ModelConfig
 from novawatch.snapshot import InstanceRecord, NodeRecord, Snapshot
 from novawatch.sources.cloud import CloudOptions, open_cloud, open_endpoint
 from novawatch.sources.errors import SourceError

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from novawatch.config import MASK, ConfigError, load, mask_url, masked, parse_overrides, to_toml
+from novawatch.config import MASK, ConfigError, load, masked, parse_overrides, to_toml
+from novawatch.redact import mask
 
 
 def test_defaults_bind_to_loopback() -> None:
@@ -95,7 +96,7 @@ def test_secrets_are_masked() -> None:
     text = to_toml(tables)
     for secret in ("tok-123", "hunter2", "dbpass", '"pw"'):
         assert secret not in text
-    assert mask_url("embedded:///tmp/x") == "embedded:///tmp/x"
+    assert mask("embedded:///tmp/x") == "embedded:///tmp/x"
 
 
 def test_config_show_command(tmp_path: Path) -> None:

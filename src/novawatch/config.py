@@ -16,7 +16,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -55,6 +55,9 @@ class ServiceConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     port: int = 0
     token: str = ""
     max_body_bytes: int = 1024 * 1024
+    max_connections: Annotated[int, msgspec.Meta(ge=0)] = 0  # 0: from the descriptor limit (3/4 of `ulimit -n`)
+    header_timeout: Annotated[float, msgspec.Meta(ge=0)] = 10.0  # a request's first byte to its end; 0: none
+    idle_timeout: Annotated[float, msgspec.Meta(ge=0)] = 15.0  # seconds a connection may wait for a request
 
 
 class ComputeConfig(ServiceConfig, kw_only=True, forbid_unknown_fields=True):

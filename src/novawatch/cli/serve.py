@@ -19,7 +19,7 @@ from rich.table import Table
 from novawatch.cli import CommandError
 from novawatch.cli.config import add_config_options, load_config
 from novawatch.cli.progress import StepBar, add_progress_option, progress_console
-from novawatch.config import Config
+from novawatch.config import Config, ServiceConfig
 
 _T = TypeVar("_T")
 
@@ -131,16 +131,17 @@ def _build(factory: Callable[[], _T]) -> _T:
         raise CommandError(str(exc)) from None
 
 
-def _serve(app: Any, host: str, port: int, *, name: str, detail: str, finish: Callable[[], None]) -> None:
+def _serve(app: Any, service: ServiceConfig, *, name: str, detail: str, finish: Callable[[], None]) -> None:
     """Say where the ``name`` service listens, serve ``app`` until interrupted, then ``finish()``.
 
     A server that cannot start is a command error.
     """
-    from novawatch.api.server import ServerError, serve_forever
+    from novawatch.api.server import ServerError, limits, serve_forever
 
+    host, port = service.host, service.port
     print(f"novawatch {name} on http://{host}:{port}/ ({detail}); Ctrl-C to stop", flush=True)
     try:
-        serve_forever(app, host, port)
+        serve_forever(app, host, port, name=name, limits=limits(service))
     except ServerError as exc:
         raise CommandError(str(exc)) from None
     finally:
@@ -156,7 +157,7 @@ def model_serve(args: argparse.Namespace) -> int:
     app, runtime = _build(lambda: model_service(
         config, announce=lambda line: print(f"novawatch model service: {line}", flush=True), progress=bar))
     mc = config.model
-    _serve(app, mc.host, mc.port, name="model service",
+    _serve(app, mc, name="model service",
            detail=f"bus {runtime.state.bus}, source {runtime.state.source or 'none'}", finish=bar.close)
     return 0
 
@@ -169,7 +170,7 @@ def compute_serve(args: argparse.Namespace) -> int:
                                                "failure_rate": args.failure_rate})
     app, service = _build(lambda: compute_service(config, hosts=args.hosts))
     cc = config.compute
-    _serve(app, cc.host, cc.port, name="compute service",
+    _serve(app, cc, name="compute service",
            detail=f"{len(service.services)} hosts, bus {mask(bus_url(config))}", finish=service.close)
     return 0
 

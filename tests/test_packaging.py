@@ -102,6 +102,52 @@ def test_run_installs_from_the_lock_and_notices_when_it_changes(tmp_path: Path) 
     assert len(run_and_calls({"pyproject.toml": t0 + 90, ".venv/.novawatch-installed": t0 + 40})) > 1
 
 
+FAKE_PYTHON = """#!{python}
+# Stands in for Python in ./run's lock: records its calls, makes a venv of itself, freezes a fixed list.
+import os, sys
+args = sys.argv[1:]
+with open({calls!r}, "a") as fh:
+    fh.write(" ".join(args) + "\\n")
+if args[:2] == ["-m", "venv"]:
+    os.makedirs(os.path.join(args[2], "bin"))
+    os.symlink(__file__, os.path.join(args[2], "bin", "python"))
+elif args[:3] == ["-m", "pip", "install"]:
+    sys.exit(int(os.environ.get("FAKE_PIP_STATUS", "0")))
+elif args[:3] == ["-m", "pip", "freeze"]:
+    print("Zeta==1.0\\nalpha==2.0\\nmsgspec==0.19.0")
+elif args == ["--version"] or "platform" in " ".join(args):
+    print("Python 3.99.0")
+"""
+
+
+def test_run_lock_writes_the_freeze_of_a_fresh_environment(tmp_path: Path) -> None:
+    for name in ("run", "pyproject.toml"):
+        shutil.copy2(REPO / name, tmp_path / name)
+    (tmp_path / "constraints.txt").write_text("old==1\n")
+    calls = tmp_path / "calls.log"
+    fake = tmp_path / "fake-python"
+    fake.write_text(FAKE_PYTHON.format(python=sys.executable, calls=str(calls)))
+    fake.chmod(0o755)
+    env = {"PATH": "/usr/bin:/bin", "NOVAWATCH_PYTHON": str(fake), "TMPDIR": str(tmp_path)}
+
+    def lock(**extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(tmp_path / "run"), "lock"], capture_output=True, text=True, timeout=60,
+                              cwd=tmp_path, env={**env, **extra}, stdin=subprocess.DEVNULL)
+
+    failed = lock(FAKE_PIP_STATUS="1")
+    assert failed.returncode == 1 and "constraints.txt is unchanged" in failed.stderr
+    assert (tmp_path / "constraints.txt").read_text() == "old==1\n"
+    done = lock()
+    assert done.returncode == 0, done.stderr
+    lines = (tmp_path / "constraints.txt").read_text().splitlines()
+    assert lines[0].startswith("# ") and "Python 3.99.0" in lines[1]
+    assert lines[2:] == ["alpha==2.0", "msgspec==0.19.0", "Zeta==1.0"]  # sorted, as pip freeze names them
+    recorded = calls.read_text()
+    assert "-m pip install -q --disable-pip-version-check .[test]" in recorded  # from PyPI, no old pins
+    assert "-m pip freeze --all --disable-pip-version-check --exclude novawatch --exclude pip" in recorded
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("novawatch-lock")) == []  # cleaned up
+
+
 # --- the plain install ---------------------------------------------------------------------------
 
 

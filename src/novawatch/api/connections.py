@@ -113,7 +113,8 @@ class ConnectionGuard:
             "byte (header_timeout); send a request at once")
 
     def admit(self, conn: GuardedH11Protocol) -> bool:
-        """Count a new connection in, closing the longest idle one at the cap; False: refuse it."""
+        """Count a new connection in, at the cap closing the longest idle one (or else the oldest event
+        stream) to make room; False: refuse it, every connection has a request in progress."""
         if self.open >= self.max_connections:
             if self._idle:
                 victim, _ = self._idle.popitem(last=False)
@@ -154,9 +155,9 @@ class ConnectionGuard:
 
     def _report(self) -> None:
         self._throttle.log(log, logging.WARNING, "limit",
-                           "%s: %d connections open, its limit (max_connections): %d idle ones and %d event "
+                           "%s: at its limit of %d open connections (max_connections): %d idle ones and %d event "
                            "streams closed, %d new ones refused with 503 so far; if this is real load, raise "
-                           "max_connections (and `ulimit -n`)", self.name, self.open, self.evicted,
+                           "max_connections (and `ulimit -n`)", self.name, self.max_connections, self.evicted,
                            self.streams_closed, self.refused,
                            extra={"server": self.name, "max_connections": self.max_connections,
                                   "evicted": self.evicted, "streams_closed": self.streams_closed,

@@ -39,7 +39,12 @@ def _config(app: Any, host: str, port: int, guard: ConnectionGuard) -> uvicorn.C
     # ws="none": no endpoint speaks WebSocket, and an upgraded connection would leave the guard's count.
     return uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="on",
                           timeout_graceful_shutdown=2, log_config=None, http=guarded_protocol(guard), ws="none",
-                          timeout_keep_alive=max(1, math.ceil(guard.limits.idle_timeout or 5)))
+                          timeout_keep_alive=_keep_alive(guard.limits.idle_timeout))
+
+
+def _keep_alive(idle_timeout: float) -> int:
+    # uvicorn's own timer after a response (whole seconds); the guard's is the precise one. 0: no limit.
+    return max(1, math.ceil(idle_timeout)) if idle_timeout > 0 else 365 * 24 * 3600
 
 
 def limits(service: ServiceConfig) -> ConnectionLimits:

@@ -129,7 +129,10 @@ def _host_port(text: str, url: str) -> tuple[str, int | None]:
 
 def with_password(url: str, password: str) -> str:
     """``url`` with ``password`` (percent-encoded) as the password of every host that names a user."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # not a URL: parse_url says what is wrong with it
+        return url
     if not parts.netloc or "@" not in parts.netloc:
         return url
     hosts = []

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import msgspec
 
+from novawatch.redact import mask
 from novawatch.snapshot import InstanceRecord, NodeRecord, Snapshot
 
 log = logging.getLogger("novawatch.api.client")
@@ -35,8 +36,9 @@ class HttpSource:
     """
 
     def __init__(self, url: str, *, token: str | None = None, timeout: float = 30.0) -> None:
-        self.url = url.rstrip("/")
-        self.client = httpx.Client(base_url=self.url, headers=_headers(token), timeout=timeout)
+        #: The URL as messages show it (its password masked); requests go to the URL as given.
+        self.url = mask(url.rstrip("/"))
+        self.client = httpx.Client(base_url=url.rstrip("/"), headers=_headers(token), timeout=timeout)
         self._lookup_timeout = httpx.Timeout(2.0)
 
     def snapshot(self) -> Snapshot:
@@ -45,8 +47,8 @@ class HttpSource:
             resp = self.client.get("/v1/snapshot")
             resp.raise_for_status()
         except httpx.HTTPError as exc:
-            raise ServiceError(f"cannot read the compute service at {self.url}: {exc}; is `novawatch compute "
-                               "serve` running there? (model.compute_url)") from None
+            raise ServiceError(f"cannot read the compute service at {self.url}: {mask(str(exc))}; is `novawatch "
+                               "compute serve` running there? (model.compute_url)") from None
         return _snapshot.decode(resp.content)
 
     def list_nodes(self) -> Iterator[NodeRecord]:
@@ -59,7 +61,7 @@ class HttpSource:
         try:
             resp = self.client.get(path, timeout=self._lookup_timeout)
         except httpx.HTTPError as exc:
-            log.warning("source lookup failed: %s", exc, extra={"path": path})
+            log.warning("source lookup failed: %s", mask(str(exc)), extra={"path": path})
             return None
         if resp.status_code != 200:
             return None
@@ -87,12 +89,12 @@ def get_json(url: str, path: str, params: dict[str, Any] | None = None, *, timeo
         resp = httpx.get(base + path, params={k: v for k, v in (params or {}).items() if v is not None},
                          timeout=timeout)
     except httpx.HTTPError as exc:
-        raise ServiceError(f"cannot reach {base}: {exc}; is the service running? (start it with "
+        raise ServiceError(f"cannot reach {mask(base)}: {mask(str(exc))}; is the service running? (start it with "
                            "`novawatch model serve`, or pass --url)") from None
     if resp.status_code >= 400:
         try:
             message = resp.json().get("error") or resp.text
         except ValueError:
             message = resp.text
-        raise ServiceError(f"{base}{path}: HTTP {resp.status_code}: {message}")
+        raise ServiceError(mask(f"{base}{path}: HTTP {resp.status_code}: {message}"))
     return resp.json()

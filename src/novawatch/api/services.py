@@ -20,8 +20,9 @@ from novawatch.api.client import HttpSource, ServiceError
 from novawatch.api.common import required_token
 from novawatch.api.model_app import create_model_app
 from novawatch.api.runtime import ModelRuntime
-from novawatch.bus.url import default_url, mask_url, open_subscriber
+from novawatch.bus.url import default_url, open_subscriber, parse_url, with_password
 from novawatch.config import Config
+from novawatch.redact import mask
 
 log = logging.getLogger("novawatch.api.services")
 
@@ -32,12 +33,7 @@ MAX_RETRY_SECONDS = 10.0
 def bus_url(config: Config) -> str:
     """The configured bus URL, or the embedded bus in the data directory; ``bus.password`` filled in."""
     url = config.bus.url or default_url(config.data_path)
-    if config.bus.password and "://" in url and "@" in url.split("://", 1)[1].split("/", 1)[0]:
-        scheme, rest = url.split("://", 1)
-        creds, _, tail = rest.partition("@")
-        user = creds.split(":", 1)[0]
-        url = f"{scheme}://{user}:{config.bus.password}@{tail}"
-    return url
+    return with_password(url, config.bus.password) if config.bus.password else url
 
 
 #: ``progress(description, done, total)``: how far a long step (the bootstrap) has come.
@@ -56,10 +52,11 @@ def model_service(
     mc = config.model
     token = required_token(mc.host, mc.token, "model")
     url = bus or bus_url(config)
+    parse_url(url)  # a wrong URL is an error now, not a consumer that fails for ever
     source = HttpSource(mc.compute_url, token=mc.compute_token or None) if mc.compute_url else None
     runtime = ModelRuntime(source, recent=mc.recent, watch_buffer=mc.watch_buffer)
-    runtime.state.bus = mask_url(url)
-    runtime.state.source = mc.compute_url or None
+    runtime.state.bus = mask(url)
+    runtime.state.source = mask(mc.compute_url) if mc.compute_url else None
 
     async def run(ready: asyncio.Event) -> None:
         delay = RETRY_SECONDS
@@ -78,8 +75,8 @@ def model_service(
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                runtime.state.consumer_error = f"{type(exc).__name__}: {exc}"
-                log.warning("model consumer failed, retrying in %.0fs: %s", delay, exc)
+                runtime.state.consumer_error = mask(f"{type(exc).__name__}: {exc}")
+                log.warning("model consumer failed, retrying in %.0fs: %s", delay, runtime.state.consumer_error)
                 await asyncio.sleep(delay)
                 delay = min(MAX_RETRY_SECONDS, delay * 2)
             finally:

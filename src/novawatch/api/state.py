@@ -20,6 +20,7 @@ from novawatch.api.feed import ChangeFeed
 from novawatch.api.view import StoreView
 from novawatch.notifications.catalog import spec
 from novawatch.notifications.message import parse_timestamp
+from novawatch.redact import mask
 from novawatch.snapshot import InstanceRecord, NodeRecord
 
 OUTCOMES = ("applied", "ignored", "rejected")
@@ -177,10 +178,11 @@ class ModelState:
         self.metrics.instances.set(instances)
         now = time.time()
         problems: list[str] = []
+        # Health answers without a token: whatever put an error or a URL here, no secret leaves with it.
         if self.consumer_error:
-            problems.append(f"consumer: {self.consumer_error}")
+            problems.append(mask(f"consumer: {self.consumer_error}"))
         if self.audit_error:
-            problems.append(f"audit: {self.audit_error}")
+            problems.append(mask(f"audit: {self.audit_error}"))
         if self.drift:
             problems.append(f"{self.drift} entities drifted at the last audit (repaired)")
         if self.consumer_error:
@@ -204,6 +206,6 @@ class ModelState:
             "drift": self.drift,
             "bootstrapped": self.bootstrapped_at is not None,
             "uptime_seconds": now - self.started_at,
-            "source": self.source,
-            "bus": self.bus,
+            "source": mask(self.source) if self.source else None,
+            "bus": mask(self.bus) if self.bus else self.bus,
         }

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
+import msgspec
 import pytest
 
-from novawatch.config import MASK, ConfigError, load, mask_url, masked, parse_overrides, to_toml
+from novawatch.config import MASK, Config, ConfigError, load, masked, parse_overrides, to_toml
+from novawatch.redact import mask
 
 
 def test_defaults_bind_to_loopback() -> None:
@@ -95,7 +99,7 @@ def test_secrets_are_masked() -> None:
     text = to_toml(tables)
     for secret in ("tok-123", "hunter2", "dbpass", '"pw"'):
         assert secret not in text
-    assert mask_url("embedded:///tmp/x") == "embedded:///tmp/x"
+    assert mask("embedded:///tmp/x") == "embedded:///tmp/x"
 
 
 def test_config_show_command(tmp_path: Path) -> None:
@@ -124,6 +128,23 @@ def test_log_level_and_bind_policy() -> None:
     assert required_token("0.0.0.0", "t", "model") == "t"
     with pytest.raises(BindError, match="NOVAWATCH_MODEL_TOKEN"):
         required_token("0.0.0.0", "", "model")
+
+
+def test_docs_show_every_key_with_its_default() -> None:
+    text = (Path(__file__).resolve().parents[1] / "docs" / "api.md").read_text()
+    block = re.search(r"## Configuration.*?```toml\n(.*?)```", text, re.S)
+    assert block, "docs/api.md has no TOML block under ## Configuration"
+    assert tomllib.loads(block.group(1)) == msgspec.to_builtins(Config())
+
+
+def test_connection_limits_are_checked() -> None:
+    config = load(env={"HOME": "/nonexistent", "NOVAWATCH_MODEL_MAX_CONNECTIONS": "500",
+                       "NOVAWATCH_COMPUTE_HEADER_TIMEOUT": "2.5"})
+    assert config.model.max_connections == 500 and config.compute.header_timeout == 2.5
+    assert config.compute.max_connections == 0 and config.model.idle_timeout == 15.0
+    for key, value in (("MODEL_MAX_CONNECTIONS", "-1"), ("COMPUTE_IDLE_TIMEOUT", "-3")):
+        with pytest.raises(ConfigError, match=r">= 0"):
+            load(env={"HOME": "/nonexistent", f"NOVAWATCH_{key}": value})
 
 
 def test_model_source_keys_and_which_cloud_is_used() -> None:

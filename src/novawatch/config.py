@@ -2,7 +2,8 @@
 
 Each later layer overrides the earlier ones key by key. Everything is typed (msgspec Structs), so a
 wrong value is reported with the layer it came from and the key it was meant for. Secrets (tokens,
-passwords, the password inside a bus URL) are masked by :func:`masked` for ``novawatch config show``.
+passwords, the password inside a URL) are masked by :func:`masked` for ``novawatch config show``, with
+:func:`novawatch.redact.mask`, the function everything that shows a URL uses.
 
 The file is the first of: the ``--config`` flag, ``$NOVAWATCH_CONFIG``, ``./novawatch.toml``,
 ``$XDG_CONFIG_HOME/novawatch/config.toml`` (``~/.config/...``). A missing default file is fine; a
@@ -15,14 +16,14 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from typing import Annotated, Any
 
 import msgspec
 
+from novawatch.redact import MASK, mask
+
 ENV_PREFIX = "NOVAWATCH_"
 ENV_CONFIG_FILE = "NOVAWATCH_CONFIG"
-MASK = "********"
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 #: Keys whose values are never shown; a key matches when its last ``_``-part is one of these.
@@ -54,6 +55,9 @@ class ServiceConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     port: int = 0
     token: str = ""
     max_body_bytes: int = 1024 * 1024
+    max_connections: Annotated[int, msgspec.Meta(ge=0)] = 0  # 0: from the descriptor limit (3/4 of `ulimit -n`)
+    header_timeout: Annotated[float, msgspec.Meta(ge=0)] = 10.0  # a request's first byte to its end; 0: none
+    idle_timeout: Annotated[float, msgspec.Meta(ge=0)] = 15.0  # seconds a connection may wait for a request
 
 
 class ComputeConfig(ServiceConfig, kw_only=True, forbid_unknown_fields=True):
@@ -185,7 +189,8 @@ def _merge(base: dict[str, dict[str, Any]], layer: Mapping[str, Any], where: str
                 field = next(f for f in msgspec.structs.fields(SECTIONS[section]) if f.name == key)
                 converted = msgspec.convert(value, field.type, strict=False)
             except msgspec.ValidationError as exc:
-                raise ConfigError(f"{where}: {section}.{key} = {value!r}: {exc}") from None
+                shown = MASK if is_secret(key) else mask(value) if isinstance(value, str) else value
+                raise ConfigError(f"{where}: {section}.{key} = {shown!r}: {exc}") from None
             base.setdefault(section, {})[key] = converted
 
 
@@ -218,21 +223,6 @@ def load(
     return config
 
 
-def mask_url(url: str) -> str:
-    """The URL with its password replaced by the mask (``rabbit://guest:********@host/``)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{user}:{MASK}@{host}"))
-
-
 def is_secret(key: str) -> bool:
     return key.rsplit("_", 1)[-1] in SECRET_KEYS
 
@@ -245,7 +235,7 @@ def masked(config: Config) -> dict[str, dict[str, Any]]:
             if is_secret(key) and value:
                 table[key] = MASK
             elif key in URL_KEYS and isinstance(value, str):
-                table[key] = mask_url(value)
+                table[key] = mask(value)
     return out
 
 

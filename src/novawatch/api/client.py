@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import msgspec
 
-from novawatch.bus.url import mask_url
+from novawatch.redact import mask
 from novawatch.snapshot import InstanceRecord, NodeRecord, Snapshot
 from novawatch.sources.errors import SourceError
 
@@ -38,8 +38,8 @@ class HttpSource:
 
     def __init__(self, url: str, *, token: str | None = None, timeout: float = 30.0) -> None:
         self.url = url.rstrip("/")
-        #: The URL as health and messages show it (a password in it masked).
-        self.label = mask_url(self.url)
+        #: The URL as health and messages show it (its password masked); requests go to the URL as given.
+        self.label = mask(self.url)
         self.client = httpx.Client(base_url=self.url, headers=_headers(token), timeout=timeout)
         self._lookup_timeout = httpx.Timeout(2.0)
 
@@ -48,7 +48,7 @@ class HttpSource:
         try:
             resp = self.client.get("/v1/snapshot")
         except httpx.HTTPError as exc:
-            raise SourceError(f"cannot read the compute service at {self.label}: {exc}; is `novawatch compute "
+            raise SourceError(f"cannot read the compute service at {self.label}: {mask(str(exc))}; is `novawatch compute "
                               "serve` running there? (model.compute_url)", "unreachable") from None
         if resp.status_code in (401, 403):
             raise SourceError(f"the compute service at {self.label} refused the token (HTTP {resp.status_code}): "
@@ -77,7 +77,7 @@ class HttpSource:
         try:
             resp = self.client.get(path, timeout=self._lookup_timeout)
         except httpx.HTTPError as exc:
-            log.info("source lookup failed: %s", exc, extra={"path": path})
+            log.warning("source lookup failed: %s", mask(str(exc)), extra={"path": path})
             return None
         if resp.status_code != 200:
             return None
@@ -105,12 +105,12 @@ def get_json(url: str, path: str, params: dict[str, Any] | None = None, *, timeo
         resp = httpx.get(base + path, params={k: v for k, v in (params or {}).items() if v is not None},
                          timeout=timeout)
     except httpx.HTTPError as exc:
-        raise ServiceError(f"cannot reach {base}: {exc}; is the service running? (start it with "
+        raise ServiceError(f"cannot reach {mask(base)}: {mask(str(exc))}; is the service running? (start it with "
                            "`novawatch model serve`, or pass --url)") from None
     if resp.status_code >= 400:
         try:
             message = resp.json().get("error") or resp.text
         except ValueError:
             message = resp.text
-        raise ServiceError(f"{base}{path}: HTTP {resp.status_code}: {message}")
+        raise ServiceError(mask(f"{base}{path}: HTTP {resp.status_code}: {message}"))
     return resp.json()

@@ -2,6 +2,9 @@
 
 Port 0 picks a free port; :attr:`ServerThread.url` says which. :meth:`ServerThread.call` runs a function
 on the server's loop, which is how other threads touch state that the app's handlers also touch.
+Connections are capped and timed (:mod:`novawatch.api.connections`), and the loop's own error reports
+(such as "socket.accept() out of system resource", which asyncio repeats for every pending connection)
+are logged at most once per interval each.
 """
 
 from __future__ import annotations
@@ -9,13 +12,19 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import math
 import signal
+import socket
 import threading
 from collections.abc import Awaitable, Callable, Iterator
 from types import FrameType
 from typing import Any, TypeVar
 
 import uvicorn
+
+from novawatch.api.connections import ConnectionGuard, ConnectionLimits, guarded_protocol
+from novawatch.config import ServiceConfig
+from novawatch.logs import Throttle
 
 T = TypeVar("T")
 
@@ -24,17 +33,62 @@ class ServerError(RuntimeError):
     """The server could not start (port in use, bad address)."""
 
 
-def _config(app: Any, host: str, port: int) -> uvicorn.Config:
+def _config(app: Any, host: str, port: int, guard: ConnectionGuard) -> uvicorn.Config:
     # Access logs off: a log line per request is noise at the default level; -vv turns logging up elsewhere.
+    # log_config=None: uvicorn's records go to the process's handlers (and their secret filter), not its own.
+    # ws="none": no endpoint speaks WebSocket, and an upgraded connection would leave the guard's count.
     return uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="on",
-                          timeout_graceful_shutdown=2)
+                          timeout_graceful_shutdown=2, log_config=None, http=guarded_protocol(guard), ws="none",
+                          timeout_keep_alive=_keep_alive(guard.limits.idle_timeout))
 
 
-class _Server(uvicorn.Server):
+def _keep_alive(idle_timeout: float) -> int:
+    # uvicorn's own timer after a response (whole seconds); the guard's is the precise one. 0: no limit.
+    return max(1, math.ceil(idle_timeout)) if idle_timeout > 0 else 365 * 24 * 3600
+
+
+def limits(service: ServiceConfig) -> ConnectionLimits:
+    """The connection limits a service's configuration (``[compute]`` or ``[model]``) asks for."""
+    return ConnectionLimits(max_connections=service.max_connections, header_timeout=service.header_timeout,
+                            idle_timeout=service.idle_timeout)
+
+
+def _guard(limits: ConnectionLimits | None, name: str) -> ConnectionGuard:
+    try:
+        return ConnectionGuard(limits or ConnectionLimits(), name)
+    except ValueError as exc:
+        raise ServerError(f"{name}: {exc}") from None
+
+
+class _GuardedServer(uvicorn.Server):
+    """A uvicorn server whose loop reports each kind of error at most once per interval."""
+
+    def __init__(self, config: uvicorn.Config, guard: ConnectionGuard) -> None:
+        super().__init__(config)
+        self.guard = guard
+
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        throttle = Throttle(self.guard.limits.log_interval)
+        loop = asyncio.get_running_loop()
+
+        def report(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+            held = throttle.ready(str(context.get("message", "")))
+            if held is None:
+                return
+            if held:
+                context = {**context, "message": f"{context.get('message')} ({held} more like this since the "
+                           "last report)"}
+            loop.default_exception_handler(context)
+
+        loop.set_exception_handler(report)
+        await super().serve(sockets)
+
+
+class _Server(_GuardedServer):
     """A server in a thread: the main thread owns the signals (uvicorn already leaves them alone there)."""
 
 
-class _ForegroundServer(uvicorn.Server):
+class _ForegroundServer(_GuardedServer):
     """Ctrl-C and SIGTERM stop the server gracefully, and the process then exits normally (status 0)."""
 
     @contextlib.contextmanager
@@ -56,11 +110,13 @@ class _ForegroundServer(uvicorn.Server):
 class ServerThread:
     """An ASGI app served by uvicorn in a daemon thread; ``start()`` returns once it accepts connections."""
 
-    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, name: str = "server") -> None:
+    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, name: str = "server",
+                 limits: ConnectionLimits | None = None) -> None:
         self.app = app
         self.host = host
         self.name = name
-        self.server = _Server(_config(app, host, port))
+        self.guard = _guard(limits, name)
+        self.server = _Server(_config(app, host, port, self.guard), self.guard)
         self.loop: asyncio.AbstractEventLoop | None = None
         self.thread = threading.Thread(target=self._run, name=f"novawatch-{name}", daemon=True)
         self._error: BaseException | None = None
@@ -124,9 +180,11 @@ class ServerThread:
         self.stop()
 
 
-def serve_forever(app: Any, host: str, port: int) -> None:
+def serve_forever(app: Any, host: str, port: int, *, name: str = "server",
+                  limits: ConnectionLimits | None = None) -> None:
     """Serve in the foreground until SIGINT/SIGTERM (uvicorn's own signal handling: a clean shutdown)."""
-    server = _ForegroundServer(_config(app, host, port))
+    guard = _guard(limits, name)
+    server = _ForegroundServer(_config(app, host, port, guard), guard)
     server.run()
     if not server.started:
         raise ServerError(f"could not listen on {host}:{port}; is the port in use? choose another with --port")

@@ -21,8 +21,9 @@ from novawatch.api.lookups import SourceWorker
 from novawatch.api.model_app import create_model_app
 from novawatch.api.runtime import ModelRuntime
 from novawatch.api.sources import ModelSource, open_model_source
-from novawatch.bus.url import default_url, mask_url, open_subscriber
+from novawatch.bus.url import default_url, open_subscriber, parse_url, with_password
 from novawatch.config import Config
+from novawatch.redact import mask
 from novawatch.sources.errors import SourceError
 
 log = logging.getLogger("novawatch.api.services")
@@ -37,12 +38,7 @@ MAX_RETRY_SECONDS_REFUSED = 300.0
 def bus_url(config: Config) -> str:
     """The configured bus URL, or the embedded bus in the data directory; ``bus.password`` filled in."""
     url = config.bus.url or default_url(config.data_path)
-    if config.bus.password and "://" in url and "@" in url.split("://", 1)[1].split("/", 1)[0]:
-        scheme, rest = url.split("://", 1)
-        creds, _, tail = rest.partition("@")
-        user = creds.split(":", 1)[0]
-        url = f"{scheme}://{user}:{config.bus.password}@{tail}"
-    return url
+    return with_password(url, config.bus.password) if config.bus.password else url
 
 
 #: ``progress(description, done, total)``: how far a long step (the bootstrap) has come.
@@ -61,9 +57,10 @@ def model_service(
     mc = config.model
     token = required_token(mc.host, mc.token, "model")
     url = bus or bus_url(config)
+    parse_url(url)  # a wrong URL is an error now, not a consumer that fails for ever
     source = open_model_source(mc)  # SourceError for a cloud entry that cannot be used
     runtime = ModelRuntime(source, recent=mc.recent, watch_buffer=mc.watch_buffer)
-    runtime.state.bus = mask_url(url)
+    runtime.state.bus = mask(url)
     runtime.state.source = source.label if source is not None else None
 
     async def run(ready: asyncio.Event) -> None:
@@ -83,8 +80,8 @@ def model_service(
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                runtime.state.consumer_error = f"{type(exc).__name__}: {exc}"
-                log.warning("model consumer failed, retrying in %.0fs: %s", delay, exc)
+                runtime.state.consumer_error = mask(f"{type(exc).__name__}: {exc}")
+                log.warning("model consumer failed, retrying in %.0fs: %s", delay, runtime.state.consumer_error)
                 await asyncio.sleep(delay)
                 delay = min(MAX_RETRY_SECONDS, delay * 2)
             finally:

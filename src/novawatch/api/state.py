@@ -21,6 +21,7 @@ from novawatch.api.feed import ChangeFeed
 from novawatch.api.view import StoreView
 from novawatch.notifications.catalog import spec
 from novawatch.notifications.message import parse_timestamp
+from novawatch.redact import mask
 from novawatch.snapshot import InstanceRecord, NodeRecord
 
 OUTCOMES = ("applied", "ignored", "rejected")
@@ -197,18 +198,19 @@ class ModelState:
         self.metrics.instances.set(instances)
         now = time.time()
         problems: list[str] = []
+        # Health answers without a token: whatever put an error or a URL here, no secret leaves with it.
         if self.consumer_error:
-            problems.append(f"consumer: {self.consumer_error}")
+            problems.append(mask(f"consumer: {self.consumer_error}"))
         if self.audit_error:
-            problems.append(f"audit: {self.audit_error}")
+            problems.append(mask(f"audit: {self.audit_error}"))
         if self.drift:
             problems.append(f"{self.drift} entities drifted at the last audit (repaired)")
         if self.source_error:
-            problems.append(f"source: {self.source_error}")
-        problems.extend(f"source: {w}" for w in self.source_warnings)
+            problems.append(mask(f"source: {self.source_error}"))
+        problems.extend(mask(f"source: {w}") for w in self.source_warnings)
         if self.source_problems:
-            problems.append(f"source: {len(self.source_problems)} documents could not be read and were skipped, "
-                            f"e.g. {self.source_problems[0]}")
+            problems.append(mask(f"source: {len(self.source_problems)} documents could not be read and were "
+                                 f"skipped, e.g. {self.source_problems[0]}"))
         if self.consumer_error:
             status = "failing"
         elif self.audit_error or self.drift or self.source_error or self.source_problems or self.source_warnings:
@@ -230,7 +232,7 @@ class ModelState:
             "drift": self.drift,
             "bootstrapped": self.bootstrapped_at is not None,
             "uptime_seconds": now - self.started_at,
-            "source": self.source,
-            "source_error": self.source_error,
-            "bus": self.bus,
+            "source": mask(self.source) if self.source else None,
+            "source_error": mask(self.source_error) if self.source_error else None,
+            "bus": mask(self.bus) if self.bus else self.bus,
         }

@@ -13,14 +13,14 @@ Query options (``?name=value&...``) tune the transport; see each transport's ``O
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from novawatch.bus.base import DEFAULT_GROUP, DEFAULT_TOPICS, BusError, Decoder
+from novawatch.redact import mask
 
 if TYPE_CHECKING:
     from novawatch.bus.base import Publisher, Subscriber
@@ -28,13 +28,8 @@ if TYPE_CHECKING:
 RABBIT_SCHEMES = {"rabbit": False, "amqp": False, "rabbit+ssl": True, "amqps": True, "rabbits": True}
 SCHEMES = {"memory", "embedded", *RABBIT_SCHEMES}
 
-_CREDENTIALS = re.compile(r"(?P<user>[^:/@,]*):(?P<password>[^@/]*)@")
-
-
-def mask_url(url: str) -> str:
-    """The URL with every password replaced by ``***`` (and password-like query options too)."""
-    masked = _CREDENTIALS.sub(lambda m: f"{m['user']}:***@", url)
-    return re.sub(r"(?i)((?:password|passwd|pass|ssl_key_password)=)[^&]*", r"\1***", masked)
+#: The URL with every password (and password-like query option) masked: :func:`novawatch.redact.mask`.
+mask_url = mask
 
 
 @dataclass(frozen=True)
@@ -64,10 +59,10 @@ class BusURL:
         return RABBIT_SCHEMES.get(self.scheme, False) or truthy(self.options.get("ssl", "0"))
 
     def __str__(self) -> str:
-        return mask_url(self.raw)
+        return mask(self.raw)
 
     def __repr__(self) -> str:
-        return f"BusURL({mask_url(self.raw)!r})"
+        return f"BusURL({mask(self.raw)!r})"
 
 
 def truthy(text: str) -> bool:
@@ -85,14 +80,24 @@ def parse_url(url: str) -> BusURL:
     scheme, sep, rest = url.partition("://")
     scheme = scheme.lower()
     if not sep or scheme not in SCHEMES:
-        raise BusError(f"unsupported bus URL {mask_url(url)!r}: use memory://, embedded://DIR, rabbit:// or amqp://")
+        raise BusError(f"unsupported bus URL {mask(url)!r}: use memory://, embedded://DIR, rabbit:// or amqp://")
     rest, _, query = rest.partition("?")
     options = dict(parse_qsl(query, keep_blank_values=True))
     if scheme in ("memory", "embedded"):
         return BusURL(scheme, (), unquote(rest), options, url)
-    netloc, slash, path = rest.partition("/")
+    # RabbitMQ URLs are read as oslo.messaging reads a transport_url: urllib's split, then the network
+    # location split at "," into hosts, each host's credentials up to its last "@".
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise BusError(f"bus URL {mask(url)!r} is not a URL ({exc}); write it as rabbit://USER:PASS@HOST:PORT/"
+                       ) from None
+    if "@" in url[url.index("://") + 3 + len(parts.netloc):]:
+        # The host part ended early, inside the credentials: a "/", "?" or "#" that was not encoded.
+        raise BusError(f"the user or password in bus URL {mask(url)!r} holds a '/', '?' or '#': percent-encode "
+                       "it (%2F, %3F, %23), or give the password as bus.password (NOVAWATCH_BUS_PASSWORD)")
     hosts = []
-    for part in netloc.split(","):
+    for part in parts.netloc.split(","):
         if not part:
             continue
         creds, at, hostport = part.rpartition("@")
@@ -106,7 +111,7 @@ def parse_url(url: str) -> BusURL:
     if not hosts:
         hosts.append(Host("localhost", None))
     # oslo writes "rabbit://h/" for the default vhost, aio-pika "amqp://h//": both mean "/"
-    vhost = unquote(path) if slash else ""
+    vhost = unquote(parts.path[1:]) if parts.path else ""
     return BusURL(scheme, tuple(hosts), vhost or "/", options, url)
 
 
@@ -119,7 +124,25 @@ def _host_port(text: str, url: str) -> tuple[str, int | None]:
     try:
         return host or "localhost", int(port) if port else None
     except ValueError:
-        raise BusError(f"bad port in bus URL {mask_url(url)!r}") from None
+        raise BusError(f"bad port in bus URL {mask(url)!r}: write HOST:PORT with a number") from None
+
+
+def with_password(url: str, password: str) -> str:
+    """``url`` with ``password`` (percent-encoded) as the password of every host that names a user."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # not a URL: parse_url says what is wrong with it
+        return url
+    if not parts.netloc or "@" not in parts.netloc:
+        return url
+    hosts = []
+    for host in parts.netloc.split(","):
+        credentials, at, address = host.rpartition("@")
+        if at:
+            host = f"{credentials.partition(':')[0]}:{quote(password, safe='')}@{address}"
+        hosts.append(host)
+    start = url.index("://") + 3
+    return url[:start] + ",".join(hosts) + url[start + len(parts.netloc):]
 
 
 def default_url(data_dir: str | Path) -> str:

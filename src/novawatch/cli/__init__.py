@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from novawatch import __version__
+from novawatch.logs import install_secret_filter
 
 #: Modules under ``novawatch.cli`` that each define ``add_commands(subparsers)``.
 COMMAND_MODULES = ["decode", "model", "compute", "simulate", "config", "tail", "serve", "demo"]
@@ -40,6 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
+    install_secret_filter()  # a safety net: no password or token reaches the log, whoever logged it
     try:
         code: int = args.func(args)
     except CommandError as exc:

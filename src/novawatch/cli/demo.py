@@ -82,7 +82,7 @@ def _workload(sim: Any, rate: float) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     from novawatch.api.common import BindError
-    from novawatch.api.server import ServerError, ServerThread
+    from novawatch.api.server import ServerError, ServerThread, limits
     from novawatch.api.services import compute_service, model_service
     from novawatch.bus.url import default_url
     from novawatch.simulate import Config as SimConfig
@@ -123,11 +123,13 @@ def run(args: argparse.Namespace) -> int:
         sim.service.failures.rate = demo.failure_rate
         compute_app, _ = compute_service(config, bus=bus, service=sim.service,
                                          background=_workload(sim, demo.rate))
-        compute = ServerThread(compute_app, "127.0.0.1", config.compute.port, name="compute").start()
+        compute = ServerThread(compute_app, "127.0.0.1", config.compute.port, name="compute",
+                               limits=limits(config.compute)).start()
         servers.append(compute)
         config.model.compute_url = compute.url
         model_app, runtime = model_service(config, bus=bus)
-        model = ServerThread(model_app, "127.0.0.1", config.model.port, name="model").start()
+        model = ServerThread(model_app, "127.0.0.1", config.model.port, name="model",
+                             limits=limits(config.model)).start()
         servers.append(model)
         deadline = time.monotonic() + READY_TIMEOUT
         while runtime.state.bootstrapped_at is None:

@@ -19,7 +19,7 @@ from rich.table import Table
 from novawatch.cli import CommandError
 from novawatch.cli.config import add_config_options, load_config
 from novawatch.cli.progress import StepBar, add_progress_option, progress_console
-from novawatch.config import Config
+from novawatch.config import Config, ServiceConfig
 
 _T = TypeVar("_T")
 
@@ -39,6 +39,9 @@ def _bind_options(p: argparse.ArgumentParser, default_port: int) -> None:
     p.add_argument("--port", type=int, metavar="PORT", help=f"port to listen on (default {default_port})")
     p.add_argument("--bus", metavar="URL", help="bus URL (default: the embedded bus in the data directory)")
     p.add_argument("--data-dir", metavar="DIR", help="where state lives (default .novawatch)")
+    p.add_argument("--token", metavar="TOKEN",
+                   help="the bearer token writes need (other users see a flag in `ps`: prefer the environment "
+                   "variable NOVAWATCH_<SERVICE>_TOKEN or the config file)")
 
 
 def add_model_commands(model_sub: Any) -> None:
@@ -56,6 +59,8 @@ def add_model_commands(model_sub: Any) -> None:
                    help="which catalog endpoint to use (overrides clouds.yaml)")
     s.add_argument("--os-compute-endpoint-override", metavar="URL",
                    help="Nova's endpoint, instead of the one in the catalog")
+    s.add_argument("--compute-token", metavar="TOKEN",
+                   help="the compute service's token, if it needs one (prefer NOVAWATCH_MODEL_COMPUTE_TOKEN)")
     s.add_argument("--audit-interval", type=float, metavar="SECONDS", help="seconds between audits (0: never)")
     s.add_argument("--node-refresh-interval", type=float, metavar="SECONDS",
                    help="seconds between re-reading nodes' capacity from the source (0: never; default 300)")
@@ -121,31 +126,33 @@ def _service_config(args: argparse.Namespace, section: str, options: dict[str, A
     return load_config(args, {
         "general": {"data_dir": args.data_dir},
         "bus": {"url": args.bus},
-        section: {"host": args.bind_host, "port": args.port, **options},
+        section: {"host": args.bind_host, "port": args.port, "token": args.token, **options},
     })
 
 
 def _build(factory: Callable[[], _T]) -> _T:
-    """``factory()``, with a bind address that needs a token as a command error."""
+    """``factory()``, with a bind address that needs a token, or a bus URL that is wrong, as a command error."""
     from novawatch.api.common import BindError
+    from novawatch.bus import BusError
     from novawatch.sources.errors import SourceError
 
     try:
         return factory()
-    except (BindError, SourceError) as exc:
+    except (BindError, BusError, SourceError) as exc:
         raise CommandError(str(exc)) from None
 
 
-def _serve(app: Any, host: str, port: int, *, name: str, detail: str, finish: Callable[[], None]) -> None:
+def _serve(app: Any, service: ServiceConfig, *, name: str, detail: str, finish: Callable[[], None]) -> None:
     """Say where the ``name`` service listens, serve ``app`` until interrupted, then ``finish()``.
 
     A server that cannot start is a command error.
     """
-    from novawatch.api.server import ServerError, serve_forever
+    from novawatch.api.server import ServerError, limits, serve_forever
 
+    host, port = service.host, service.port
     print(f"novawatch {name} on http://{host}:{port}/ ({detail}); Ctrl-C to stop", flush=True)
     try:
-        serve_forever(app, host, port)
+        serve_forever(app, host, port, name=name, limits=limits(service))
     except ServerError as exc:
         raise CommandError(str(exc)) from None
     finally:
@@ -156,8 +163,8 @@ def model_serve(args: argparse.Namespace) -> int:
     from novawatch.api.services import model_service
 
     config = _service_config(args, "model", {
-        "compute_url": args.compute_url, "audit_interval": args.audit_interval, "os_cloud": args.os_cloud,
-        "os_region_name": args.os_region_name, "os_interface": args.os_interface,
+        "compute_url": args.compute_url, "compute_token": args.compute_token, "audit_interval": args.audit_interval,
+        "os_cloud": args.os_cloud, "os_region_name": args.os_region_name, "os_interface": args.os_interface,
         "os_compute_endpoint_override": args.os_compute_endpoint_override,
         "node_refresh_interval": args.node_refresh_interval,
     })
@@ -165,21 +172,21 @@ def model_serve(args: argparse.Namespace) -> int:
     app, runtime = _build(lambda: model_service(
         config, announce=lambda line: print(f"novawatch model service: {line}", flush=True), progress=bar))
     mc = config.model
-    _serve(app, mc.host, mc.port, name="model service",
+    _serve(app, mc, name="model service",
            detail=f"bus {runtime.state.bus}, source {runtime.state.source or 'none'}", finish=bar.close)
     return 0
 
 
 def compute_serve(args: argparse.Namespace) -> int:
     from novawatch.api.services import bus_url, compute_service
-    from novawatch.bus.url import mask_url
+    from novawatch.redact import mask
 
     config = _service_config(args, "compute", {"database_url": args.database_url,
                                                "failure_rate": args.failure_rate})
     app, service = _build(lambda: compute_service(config, hosts=args.hosts))
     cc = config.compute
-    _serve(app, cc.host, cc.port, name="compute service",
-           detail=f"{len(service.services)} hosts, bus {mask_url(bus_url(config))}", finish=service.close)
+    _serve(app, cc, name="compute service",
+           detail=f"{len(service.services)} hosts, bus {mask(bus_url(config))}", finish=service.close)
     return 0
 
 

@@ -48,8 +48,8 @@ class HttpSource:
         try:
             resp = self.client.get("/v1/snapshot")
         except httpx.HTTPError as exc:
-            raise SourceError(f"cannot read the compute service at {self.label}: {mask(str(exc))}; is `novawatch compute "
-                              "serve` running there? (model.compute_url)", "unreachable") from None
+            raise SourceError(f"cannot read the compute service at {self.label}: {mask(str(exc))}; is `novawatch "
+                              "compute serve` running there? (model.compute_url)", "unreachable") from None
         if resp.status_code in (401, 403):
             raise SourceError(f"the compute service at {self.label} refused the token (HTTP {resp.status_code}): "
                               "set model.compute_token (NOVAWATCH_MODEL_COMPUTE_TOKEN) to its compute.token",

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import re
-
-#: ``scheme://user:password@`` in any text (a URL someone wrote with credentials in it).
-_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):[^@/\s]*@")
+from novawatch.redact import mask
 
 
 def scrub(text: str) -> str:
-    """``text`` with the password of any ``scheme://user:password@`` URL in it masked."""
-    return _USERINFO.sub(r"\g<scheme>\g<user>:********@", text)
+    """``text`` with any password or token in it masked (:func:`novawatch.redact.mask`)."""
+    return mask(text)
 
 
 class SourceError(RuntimeError):

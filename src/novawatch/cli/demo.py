@@ -71,11 +71,13 @@ def _workload(sim: Any, rate: float) -> Any:
                 continue
             try:
                 step()
-                service.commit()
             except Exception as exc:  # one bad action must not end the demo
                 log.warning("workload action failed: %s", exc)
                 with contextlib.suppress(Exception):
-                    service.commit()
+                    service.abort()
+                continue
+            with contextlib.suppress(Exception):  # (a failed commit is rolled back; the next action goes on)
+                service.commit()
 
     return run
 

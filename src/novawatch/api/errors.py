@@ -48,9 +48,9 @@ STATUS: tuple[Mapping, ...] = (
     Mapping(NoValidHost, 409, "choose another host or free capacity"),
     Mapping(ClaimError, 409, "choose another host or free capacity"),
     Mapping(ComputeError, 400, ""),
-    Mapping(StorageRefused, 400, "fix the value; nothing was changed or sent"),
-    Mapping(StorageUnavailable, 503, "retry when the database is back"),
-    Mapping(StorageError, 500, "nothing was changed or sent; the service reloaded its state"),
+    Mapping(StorageRefused, 400, "check the values against the limits in docs/api.md"),
+    Mapping(StorageUnavailable, 503, "retry when the database is back (GET /v1/health tells)"),
+    Mapping(StorageError, 500, "the service reloaded its state from the database"),
     Mapping(sa_exc.OperationalError, 503, "the database is unavailable: retry when it is back"),
     Mapping(sa_exc.SQLAlchemyError, 500, "a database error; nothing was changed"),
 )

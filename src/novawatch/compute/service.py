@@ -22,9 +22,11 @@ from novawatch.compute.operations import Operations
 from novawatch.compute.outbox import Outbox
 from novawatch.compute.repository import Repository, make_engine, reset, upgrade
 from novawatch.compute.services import ServiceActions
+from novawatch.logthrottle import Throttle
 from novawatch.notifications import Notifier
 
 log = logging.getLogger("novawatch.compute")
+_throttle = Throttle(log)
 
 
 class ComputeService(ServiceActions, LifecycleActions, Operations, MoveActions, AttachActions):
@@ -66,6 +68,10 @@ class ComputeService(ServiceActions, LifecycleActions, Operations, MoveActions, 
         if self.outbox is not None:
             self.outbox.discard()
         session = self.repo.session
+        # Detached first, so that rows a caller still holds stay readable (a rollback would expire them);
+        # the reload replaces every one of them.
+        with contextlib.suppress(Exception):
+            session.expunge_all()
         with contextlib.suppress(Exception):
             session.rollback()
         with contextlib.suppress(Exception):
@@ -82,8 +88,8 @@ class ComputeService(ServiceActions, LifecycleActions, Operations, MoveActions, 
             self._open(Repository(self.repo.engine))
         except Exception as exc:
             self.unavailable = f"{type(exc).__name__}: {_first_line(exc)}"
-            log.warning("cannot load the compute state from the database: %s", self.unavailable,
-                        extra={"error": self.unavailable})
+            _throttle.warning("reload", "cannot load the compute state from the database: %s", self.unavailable,
+                              error=self.unavailable)
             with contextlib.suppress(Exception):
                 self.repo.close()
             return False
@@ -117,11 +123,11 @@ def storage_error(exc: Exception) -> StorageError:
     cause: BaseException = exc.orig if isinstance(exc, sa_exc.DBAPIError) and exc.orig is not None else exc
     text = _first_line(cause)
     if isinstance(exc, sa_exc.DataError | sa_exc.IntegrityError) or isinstance(cause, OverflowError | ValueError):
-        return StorageRefused(f"the database refused the change ({text}); it was rolled back and nothing was sent")
+        return StorageRefused(f"the database refused the change ({text}): it was rolled back and nothing was sent")
     if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.DisconnectionError
                   | sa_exc.TimeoutError):
-        return StorageUnavailable(f"the database is unavailable ({text}); the action was rolled back: retry later")
-    return StorageError(f"the database failed the change ({type(cause).__name__}: {text}); it was rolled back")
+        return StorageUnavailable(f"the database is unavailable ({text}): the action was rolled back")
+    return StorageError(f"the database failed the change ({type(cause).__name__}: {text}): it was rolled back")
 
 
 def _first_line(exc: BaseException) -> str:

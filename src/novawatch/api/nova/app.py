@@ -688,7 +688,8 @@ def create_nova_app(service: Any, *, token: str | None = None, max_body_bytes: i
         return no_content(204)
 
     add_stub_routes(app)
-    return NovaGuard(app, token=token, max_body_bytes=max_body_bytes)
+    return NovaGuard(app, token=token, max_body_bytes=max_body_bytes, unavailable=api.unavailable,
+                     open_paths=_DISCOVERY_PATHS)
 
 
 def _volume(service: Any, volume_id: str) -> None:

@@ -213,14 +213,17 @@ def parse(model: type[M], data: Any, where: str = "body") -> M:
 
 
 def nova_message(exc: ValidationError, data: Any, where: str = "body") -> str:
-    """Nova's wording: ``Invalid input for field/attribute FIELD. Value: VALUE. RULE``."""
+    """Nova's wording: ``Invalid input for field/attribute FIELD. Value: VALUE. RULE``.
+
+    FIELD is the path below ``where`` (``tags/0``), where Nova gives only its last element.
+    """
     err = exc.errors(include_url=False)[0]
     loc = [str(p) for p in err.get("loc", ())]
     if err.get("type") == "missing" and loc:
         parent = loc[-2] if len(loc) > 1 else where
         return f"Invalid input for field/attribute {parent}. Value: {_shown(_at(data, loc[:-1]))}. " \
                f"'{loc[-1]}' is a required property"
-    field = loc[-1] if loc else where
+    field = "/".join(loc) if loc else where  # e.g. block_device_mapping_v2/0/volume_size
     rule = str(err.get("msg", "invalid"))
     rule = rule.removeprefix("Value error, ")
     return f"Invalid input for field/attribute {field}. Value: {_shown(err.get('input'))}. {rule}"

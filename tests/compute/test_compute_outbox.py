@@ -6,7 +6,6 @@ used as the compute app uses it (an action, then ``commit()``, or ``abort()`` wh
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections.abc import Callable, Iterator
@@ -14,22 +13,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from computehelpers import TIMEOUT, Listener
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from novawatch.bus import open_publisher, open_subscriber
-from novawatch.bus.base import Publisher, Subscriber, unwrap
+from novawatch.bus import open_publisher
+from novawatch.bus.base import Publisher
 from novawatch.compute import db
 from novawatch.compute.errors import InvalidState, StorageRefused
 from novawatch.compute.outbox import Outbox
-from novawatch.compute.repository import make_engine, reset
+from novawatch.compute.repository import make_engine
 from novawatch.compute.service import ComputeService, open_service
 from novawatch.compute.source import ComputeSource
 from novawatch.model import Consumer, from_snapshot, to_snapshot
 from novawatch.notifications import Notifier
 from novawatch.notifications.drivers import MemoryDriver
-
-TIMEOUT = 120.0  # generous: every wait is for a condition
 
 
 @pytest.fixture(params=["embedded", "rabbit"])
@@ -39,37 +37,6 @@ def bus_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     broker = request.getfixturevalue("rabbitmq")
     # an exchange of its own: nothing another test publishes reaches this test's queue
     return f"{broker.amqp_url}?exchange=outbox-{uuid.uuid4().hex[:8]}"
-
-
-class Listener:
-    """A consumer group on the bus (created before anything is published) and what it received."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.group = f"outbox-test-{uuid.uuid4().hex[:8]}"
-        self.received: list[dict[str, Any]] = []
-        self.loop = asyncio.new_event_loop()
-        self.subscriber: Subscriber = open_subscriber(url, group=self.group)
-        self.loop.run_until_complete(self.subscriber.start())
-
-    def until(self, done: Callable[[list[dict[str, Any]]], bool]) -> list[dict[str, Any]]:
-        """Receive (and acknowledge) until ``done(everything received)``; everything received."""
-
-        async def receive() -> None:
-            if done(self.received):
-                return
-            async for delivery in self.subscriber:
-                self.received.append(json.loads(unwrap(delivery.body)))
-                await delivery.accept()
-                if done(self.received):
-                    return
-
-        self.loop.run_until_complete(asyncio.wait_for(receive(), TIMEOUT))
-        return self.received
-
-    def close(self) -> None:
-        self.loop.run_until_complete(self.subscriber.close())
-        self.loop.close()
 
 
 @pytest.fixture
@@ -228,9 +195,6 @@ def test_the_relay_waits_out_a_broker_outage(db_url: str, rabbitmq: Any) -> None
     url = f"{rabbitmq.amqp_url}?exchange=outbox-{uuid.uuid4().hex[:8]}&retry_max=0.5"
     lis = Listener(url)
     publisher = open_publisher(url)
-    engine = make_engine(db_url)
-    reset(engine)
-    engine.dispose()
     svc = served(db_url, publisher)
     try:
         lis.until(lambda got: len(got) >= 3)

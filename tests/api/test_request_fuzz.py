@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -38,7 +37,8 @@ def target(cloud: Served) -> dict[str, str]:
     inst = cloud.boot("fuzz-target")
     vol = httpx.post(cloud.url + "/v1/volumes", json={"size": 1}).json()["id"]
     service = httpx.get(cloud.nova + "/os-services", headers={"OpenStack-API-Version": "compute 2.53"})
-    return {"uuid": inst["uuid"], "volume": vol, "port": inst["ports"][0], "service": service.json()["services"][0]["id"]}
+    first = service.json()["services"][0]["id"]
+    return {"uuid": inst["uuid"], "volume": vol, "port": inst["ports"][0], "service": first}
 
 
 # --- hostile values --------------------------------------------------------------------------------------------

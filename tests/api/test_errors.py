@@ -44,3 +44,14 @@ def test_every_compute_error_class_has_a_row() -> None:
         for _, cls in inspect.getmembers(module, inspect.isclass):
             if issubclass(cls, Exception) and cls.__module__ == module.__name__:
                 assert any(issubclass(cls, row.error) for row in STATUS), cls
+
+
+def test_docs_api_md_lists_the_table() -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text()
+    section = text[text.index("### Status codes"):]
+    table = section[:section.index("\n## ")]
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    documented = [(line.split("`")[1], int(line.split("|")[2])) for line in rows]
+    assert documented == [(row.error.__name__, row.status) for row in STATUS]

@@ -235,3 +235,16 @@ def test_a_lost_database_is_503_until_it_is_back(postgres_server: Any, tmp_path:
         admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
         admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
         admin.close()
+
+
+def test_a_pathological_name_filter_cannot_hold_the_service(cloud: Served) -> None:
+    server = {"name": "a" * 40 + "!", "imageRef": IMAGE, "flavorRef": "m1.tiny"}
+    assert httpx.post(cloud.nova + "/servers", json={"server": server}).status_code == 202
+    cloud.published()
+    # (a|aa)+$ backtracks exponentially on that name: Python's re would run for hours
+    slow = httpx.get(cloud.nova + "/servers", params={"name": "(a|aa)+$"}, timeout=TIMEOUT)
+    refused(slow, 400, "takes too long")
+    refused(httpx.get(cloud.nova + "/servers", params={"name": "(unclosed"}), 400, "not a regular expression")
+    found = httpx.get(cloud.nova + "/servers", params={"name": "^a+!$"}).json()["servers"]
+    assert [s["name"] for s in found] == ["a" * 40 + "!"]
+    still_serving(cloud, "after")

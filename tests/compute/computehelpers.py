@@ -90,7 +90,11 @@ class Listener:
                 if done(self.received):
                     return
 
-        self.loop.run_until_complete(asyncio.wait_for(receive(), TIMEOUT))
+        try:
+            self.loop.run_until_complete(asyncio.wait_for(receive(), TIMEOUT))
+        except TimeoutError:
+            raise AssertionError(f"the awaited notifications did not arrive within {TIMEOUT:.0f}s; received "
+                                 f"{len(self.received)}: {[n['event_type'] for n in self.received[-10:]]}") from None
         return self.received
 
     def close(self) -> None:

@@ -67,7 +67,7 @@ def _workload(sim: Any, rate: float) -> Any:
         interval = 1.0 / rate if rate > 0 else 1.0
         while True:
             await asyncio.sleep(interval)
-            if rate <= 0:
+            if rate <= 0 or not service.recover():  # (no actions while the database is away)
                 continue
             try:
                 step()

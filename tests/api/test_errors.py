@@ -55,3 +55,12 @@ def test_docs_api_md_lists_the_table() -> None:
     rows = [line for line in table.splitlines() if line.startswith("| `")]
     documented = [(line.split("`")[1], int(line.split("|")[2])) for line in rows]
     assert documented == [(row.error.__name__, row.status) for row in STATUS]
+
+
+def test_the_action_is_named_in_the_message() -> None:
+    from novawatch.api.errors import ACTION_NOTE
+
+    exc = InvalidState("instance i has no resize to confirm")
+    exc.add_note(f"{ACTION_NOTE}confirm_resize")
+    assert status_of(exc) == (409, "confirm_resize: instance i has no resize to confirm; wait for the current task "
+                                   "to end or change the state first")

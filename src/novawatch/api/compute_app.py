@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 from novawatch.api import errors as error_table
 from novawatch.api.common import GuardMiddleware, clean, json_response, new_app
 from novawatch.api.compute_source import compute_instance, compute_node, compute_snapshot
+from novawatch.api.errors import ACTION_NOTE
 from novawatch.api.inputs import MetaKey, MetaValue, ProjectId, Tag, Text
 
 log = logging.getLogger("novawatch.api.compute")
@@ -281,14 +282,19 @@ class ComputeAPI:
     def run(self, what: str, fn: Callable[[], Any]) -> Any:
         """Run one action and commit it: its changes and its notifications, or (when it raises) neither.
 
-        Errors propagate to the apps' exception handlers (:mod:`novawatch.api.errors` maps them).
+        Errors propagate to the apps' exception handlers (:mod:`novawatch.api.errors` maps them), with
+        ``what`` noted on them for the message.
         """
         try:
-            result = fn()
-        except BaseException:
-            self.service.abort()
+            try:
+                result = fn()
+            except BaseException:
+                self.service.abort()
+                raise
+            self.service.commit()
+        except Exception as exc:
+            exc.add_note(f"{ACTION_NOTE}{what}")
             raise
-        self.service.commit()
         return result
 
     def unavailable(self) -> str | None:

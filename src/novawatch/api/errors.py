@@ -56,13 +56,20 @@ STATUS: tuple[Mapping, ...] = (
 )
 
 
+#: How the apps note which action an error interrupted (``exc.add_note``), for the message's prefix.
+ACTION_NOTE = "novawatch action: "
+
+
 def status_of(exc: BaseException) -> tuple[int, str]:
     """(HTTP status, message) for an error of the table; (500, ...) for anything else."""
+    action = next((n.removeprefix(ACTION_NOTE) for n in getattr(exc, "__notes__", ()) if n.startswith(ACTION_NOTE)),
+                  None)
+    prefix = f"{action}: " if action else ""
     for row in STATUS:
         if isinstance(exc, row.error):
             text = str(exc) if not isinstance(exc, sa_exc.SQLAlchemyError) else type(exc).__name__
-            return row.status, f"{text}; {row.hint}" if row.hint and row.hint not in text else text
-    return 500, f"internal error ({type(exc).__name__}); it was logged, and nothing the request did was kept"
+            return row.status, prefix + (f"{text}; {row.hint}" if row.hint and row.hint not in text else text)
+    return 500, f"{prefix}internal error ({type(exc).__name__}); it was logged, and nothing the request did was kept"
 
 
 Render = Callable[[int, str], Response]

@@ -25,7 +25,8 @@ packed by hand). Both reconnect forever with exponential backoff (``retry_interv
 ``retry_max``), trying the URL's hosts in turn, and log a condition that persists once, not per attempt.
 
 Query options: ``exchange`` (nova), ``durable`` (false: Nova's ``amqp_durable_queues``), ``auto_delete``
-(false: Nova's ``amqp_auto_delete``), ``prefetch`` (512), ``window`` (1024), ``max_outbox`` (100000),
+(false: Nova's ``amqp_auto_delete``), ``queue_auto_delete`` (false: the subscriber's queue goes with its
+last consumer), ``prefetch`` (512), ``window`` (1024), ``max_outbox`` (100000),
 ``default_queue`` (false: declare oslo's ``<topic>.<priority>`` queue on publish, as oslo does, for
 listeners that start late), ``heartbeat`` (60), ``connect_timeout`` (10), ``retry_interval`` (0.2),
 ``retry_max`` (5), ``ssl`` and ``ssl_ca_file``, ``ssl_cert_file``, ``ssl_key_file``, ``ssl_verify`` (true),
@@ -79,6 +80,7 @@ class RabbitConfig:
     exchange: str = "nova"
     durable: bool = False
     auto_delete: bool = False
+    queue_auto_delete: bool = False
     prefetch: int = 512
     window: int = 1024
     max_outbox: int = 100_000
@@ -115,6 +117,7 @@ class RabbitConfig:
             exchange=str(opts.get("exchange", opts.get("control_exchange", "nova"))),
             durable=flag("durable", False),
             auto_delete=flag("auto_delete", False),
+            queue_auto_delete=flag("queue_auto_delete", False),
             prefetch=int(opts.get("prefetch", 512)),
             window=int(opts.get("window", 1024)),
             max_outbox=int(opts.get("max_outbox", 100_000)),
@@ -179,11 +182,16 @@ def safe_error(exc: BaseException) -> str:
 
 
 async def open_exchange(
-    connection: amqp.Connection, config: RabbitConfig, notices: QuietLog
+    connection: amqp.Connection, config: RabbitConfig, notices: QuietLog, *, check: bool = True
 ) -> tuple[Declarer, Exchange]:
-    """Make sure the control exchange exists (as oslo declares it); say once if its settings differ from ours."""
+    """Make sure the control exchange exists (as oslo declares it); say once if its settings differ from ours.
+
+    ``check``: compare its settings with ours (see :meth:`Declarer.control_exchange`); once the user
+    turned out not to be allowed to, callers pass False.
+    """
     declarer = Declarer(connection, user=config.user, vhost=config.vhost)
-    found = await declarer.control_exchange(config.exchange, durable=config.durable, auto_delete=config.auto_delete)
+    found = await declarer.control_exchange(config.exchange, durable=config.durable,
+                                            auto_delete=config.auto_delete, check=check)
     if found.durable is not None and found.durable != config.durable:
         want = str(found.durable).lower()
         notices.problem(
@@ -278,11 +286,13 @@ class RabbitPublisher(Publisher):
         backoff = Backoff(config.retry_interval, config.retry_max)
         trouble, notices = QuietLog(log), QuietLog(log)
         attempt = 0
+        check = True
         while not self._closing:
             connection: amqp.Connection | None = None
             try:
                 connection = await connect(config, attempt, "novawatch publisher")
-                declarer, _ = await open_exchange(connection, config, notices)
+                declarer, exchange = await open_exchange(connection, config, notices, check=check)
+                check = check and exchange.durable is not None
                 channel = await connection.channel(confirms=True)
                 backoff.reset()
                 self.connected.set()
@@ -465,6 +475,7 @@ class RabbitSubscriber(Subscriber):
         self._created = self._exchange_created = False  # by an attempt since the last consume
         self._trouble = QuietLog(log)  # why it cannot connect, once per condition
         self._notices = QuietLog(log)  # settings that differ from the broker's, once
+        self._check = True  # compare the exchange's settings with ours (until the user may not)
 
     def __repr__(self) -> str:
         return f"<RabbitSubscriber {self.config.url} queue={self.queue_name}>"
@@ -499,11 +510,14 @@ class RabbitSubscriber(Subscriber):
     async def _connect(self) -> None:
         config, queue = self.config, self.queue_name
         connection = self._connection = await connect(config, self._attempt, f"novawatch {self.group}")
-        declarer, exchange = await open_exchange(connection, config, self._notices)
+        declarer, exchange = await open_exchange(connection, config, self._notices, check=self._check)
+        self._check = self._check and exchange.durable is not None
         # The queue is novawatch's own, declared as an oslo listener pool's queue would be (so one of the
-        # same name shares it) but never auto-deleted: it keeps notifications while the model restarts.
-        # What an attempt creates counts until an attempt consumes (a later one finds it existing).
-        self._created |= await declarer.queue(queue, durable=config.durable)
+        # same name shares it) but not auto-deleted: it keeps notifications while the model restarts
+        # (``queue_auto_delete`` for a passing consumer such as ``novawatch tail``, whose queue must not
+        # fill up on Nova's broker once it has gone). What an attempt creates counts until an attempt
+        # consumes (a later one finds it existing).
+        self._created |= await declarer.queue(queue, durable=config.durable, auto_delete=config.queue_auto_delete)
         self._exchange_created |= exchange.created
         await declarer.bind(queue, config.exchange,
                             [f"{topic}.{priority}" for topic in self.topics for priority in self.priorities])

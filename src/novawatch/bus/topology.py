@@ -108,15 +108,18 @@ class Declarer:
     def grant(self) -> str:
         return permissions_command(self.user, self.vhost)
 
-    async def control_exchange(self, name: str, *, durable: bool, auto_delete: bool) -> Exchange:
+    async def control_exchange(self, name: str, *, durable: bool, auto_delete: bool, check: bool = True) -> Exchange:
         """Make sure Nova's exchange exists without ever declaring it differently from oslo.messaging.
 
-        Present: it is used as it is; a declaration with novawatch's settings then only checks them
-        (accepted: they match; 406: they differ, and only this check's channel is closed; 403: the user
-        may not check, which is fine). Missing: created with oslo's settings (``durable``, ``auto_delete``,
-        no arguments) when the user may; otherwise :class:`ExchangeMissing`.
+        Present: it is used as it is; when ``check``, a declaration with novawatch's settings then only
+        checks them (accepted: they match; 406: they differ, and only this check's channel is closed;
+        403: the user may not check, which is fine: RabbitMQ logs the refusal, so callers stop checking).
+        Missing: created with oslo's settings (``durable``, ``auto_delete``, no arguments) when the user
+        may; otherwise :class:`ExchangeMissing`.
         """
         if await self._exists(lambda ch: ch.exchange_declare(name, passive=True)):
+            if not check:
+                return Exchange(created=False, durable=None)
             channel = await self._open()
             try:
                 await channel.exchange_declare(name, "topic", durable=durable, auto_delete=auto_delete)
@@ -137,7 +140,7 @@ class Declarer:
                     f"it does not exist yet and user '{self.user}' may not create it: waiting for a Nova service "
                     "to declare it (each does when it starts)") from None
             if exc.reply_code == PRECONDITION_FAILED:  # declared by someone else meanwhile: use theirs
-                return await self.control_exchange(name, durable=durable, auto_delete=auto_delete)
+                return await self.control_exchange(name, durable=durable, auto_delete=auto_delete, check=check)
             raise
         return Exchange(created=True, durable=durable)
 

@@ -417,7 +417,6 @@ def gap_reason(config: RabbitConfig, queue: str, created: bool, exchange: Exchan
     return None
 
 
-
 class _RabbitDelivery(Delivery):
     __slots__ = ("_epoch", "_message", "_subscriber")
 

@@ -205,15 +205,15 @@ class ModelState:
         self.metrics.instances.set(instances)
         now = time.time()
         problems: list[str] = []
-        bus_problem = self.bus_probe() if self.bus_probe is not None else None
-        if bus_problem:
-            problems.append(f"bus: {bus_problem}")
         if self.consumer_error:
             problems.append(f"consumer: {self.consumer_error}")
         if self.audit_error:
             problems.append(f"audit: {self.audit_error}")
         if self.drift:
             problems.append(f"{self.drift} entities drifted at the last audit (repaired)")
+        bus_problem = self.bus_probe() if self.bus_probe is not None else None
+        if bus_problem:
+            problems.append(f"bus: {bus_problem}")
         if self.relist_pending:
             problems.append(f"re-listing the source after a gap in the stream: {self.last_gap}"
                             + (f" (last attempt: {self.relist_error})" if self.relist_error else ""))

@@ -239,14 +239,14 @@ class ModelState:
             "last_applied_age_seconds": None if self.last_applied_at is None else now - self.last_applied_at,
             "last_audit_age_seconds": None if self.last_audit_at is None else now - self.last_audit_at,
             "drift": self.drift,
-            "bootstrapped": self.bootstrapped_at is not None,
-            "uptime_seconds": now - self.started_at,
-            "source": self.source,
-            "bus": self.bus,
             "gaps": self.gaps,
             "last_gap": None if self.last_gap_at is None else {
                 "reason": self.last_gap, "age_seconds": now - self.last_gap_at},
             "relists": self.relists,
             "last_relist": None if self.last_relist_at is None else {
                 "age_seconds": now - self.last_relist_at, "repaired": self.last_relist_repaired},
+            "bootstrapped": self.bootstrapped_at is not None,
+            "uptime_seconds": now - self.started_at,
+            "source": self.source,
+            "bus": self.bus,
         }

@@ -63,6 +63,7 @@ def model_service(
         bootstrapped = False
         while True:
             subscriber = open_subscriber(url, group=config.bus.queue)
+            runtime.follow(subscriber, source.snapshot if source is not None else None)  # re-list after gaps
             try:
                 await subscriber.start()
                 if source is not None and not bootstrapped:

@@ -4,8 +4,9 @@ conditions that repeat (one line per interval, with the count of the ones held b
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 from novawatch.redact import mask
@@ -54,7 +55,7 @@ class Throttle:
 
     ``throttle.log(logger, logging.WARNING, "refused", "... %d ...", n)`` writes the line when the key's
     interval has passed, adding how many were held back since the last one; otherwise it only counts.
-    Keys name conditions (a few fixed strings), so the table stays small.
+    Keys name conditions (a few fixed values), so the table stays small. Safe to share between threads.
     """
 
     MAX_KEYS = 256
@@ -62,24 +63,26 @@ class Throttle:
     def __init__(self, interval: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.interval = interval
         self.clock = clock
-        self._last: dict[str, float] = {}
-        self._held: dict[str, int] = {}
+        self._last: dict[Hashable, float] = {}
+        self._held: dict[Hashable, int] = {}
+        self._lock = threading.Lock()
 
-    def ready(self, key: str) -> int | None:
+    def ready(self, key: Hashable) -> int | None:
         """None while ``key`` was logged less than ``interval`` ago (counted as held back); otherwise the
         number held back since its last line, and the interval starts again."""
         now = self.clock()
-        last = self._last.get(key)
-        if last is not None and now - last < self.interval:
-            self._held[key] = self._held.get(key, 0) + 1
-            return None
-        if len(self._last) >= self.MAX_KEYS and key not in self._last:
-            self._last.clear()
-            self._held.clear()
-        self._last[key] = now
-        return self._held.pop(key, 0)
+        with self._lock:
+            last = self._last.get(key)
+            if last is not None and now - last < self.interval:
+                self._held[key] = self._held.get(key, 0) + 1
+                return None
+            if len(self._last) >= self.MAX_KEYS and key not in self._last:
+                self._last.clear()
+                self._held.clear()
+            self._last[key] = now
+            return self._held.pop(key, 0)
 
-    def log(self, logger: logging.Logger, level: int, key: str, msg: str, *args: Any, **kwargs: Any) -> bool:
+    def log(self, logger: logging.Logger, level: int, key: Hashable, msg: str, *args: Any, **kwargs: Any) -> bool:
         """Log ``msg % args`` under ``key`` if its interval has passed; True when a line was written."""
         held = self.ready(key)
         if held is None:

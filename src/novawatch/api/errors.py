@@ -25,10 +25,10 @@ from novawatch.compute.errors import (
 from novawatch.compute.resource_tracker import ClaimError
 from novawatch.compute.scheduler import NoValidHost
 from novawatch.compute.volumes import VolumeNotFound, VolumeUnavailable
-from novawatch.logthrottle import Throttle
+from novawatch.logs import Throttle
 
 log = logging.getLogger("novawatch.api.errors")
-_throttle = Throttle(log)
+_throttle = Throttle()
 
 
 class Mapping(NamedTuple):
@@ -82,8 +82,9 @@ def install(app: FastAPI, render: Render) -> None:
         status, message = status_of(exc)
         if status >= 500 and any(isinstance(exc, row.error) for row in STATUS):
             # (errors outside the table reach the server, which logs them with their traceback)
-            _throttle.warning((status, type(exc)), "%s %s answered %d: %s", request.method, request.url.path,
-                              status, message, method=request.method, path=request.url.path, status=status)
+            _throttle.log(log, logging.WARNING, (status, type(exc)), "%s %s answered %d: %s", request.method,
+                          request.url.path, status, message,
+                          extra={"method": request.method, "path": request.url.path, "status": status})
         return render(status, message)
 
     handler: Callable[[Request, Exception], Awaitable[Response]] = handle

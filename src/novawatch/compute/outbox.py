@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from novawatch.bus.base import Publisher
 from novawatch.compute import db
-from novawatch.logthrottle import Throttle
+from novawatch.logs import Throttle
 from novawatch.notifications.message import Notification
 
 log = logging.getLogger("novawatch.compute.outbox")
@@ -70,7 +70,7 @@ class Outbox:
         self._wake = threading.Event()
         self._closing = False
         self._thread: threading.Thread | None = None
-        self._warn = Throttle(log, WARN_INTERVAL)
+        self._warn = Throttle(WARN_INTERVAL)
         #: Notifications the bus confirmed (and the outbox then deleted) since start.
         self.sent = 0
         #: Rows found in the table at start: what a previous run left unsent (or unconfirmed).
@@ -176,8 +176,9 @@ class Outbox:
                     pass
             except Exception as exc:
                 self.error = f"{type(exc).__name__}: {exc}"
-                self._warn.warning("relay", "%d committed notifications wait for the bus (%s); retrying in %.1fs",
-                                   self.unsent, self.error, delay, unsent=self.unsent, error=self.error)
+                self._warn.log(log, logging.WARNING, "relay",
+                               "%d committed notifications wait for the bus (%s); retrying in %.1fs",
+                               self.unsent, self.error, delay, extra={"unsent": self.unsent, "error": self.error})
                 if self._closing:
                     return
                 delay = min(self.retry_max, delay * 2)

@@ -22,11 +22,11 @@ from novawatch.compute.operations import Operations
 from novawatch.compute.outbox import Outbox
 from novawatch.compute.repository import Repository, make_engine, reset, upgrade
 from novawatch.compute.services import ServiceActions
-from novawatch.logthrottle import Throttle
+from novawatch.logs import Throttle
 from novawatch.notifications import Notifier
 
 log = logging.getLogger("novawatch.compute")
-_throttle = Throttle(log)
+_throttle = Throttle()
 
 
 class ComputeService(ServiceActions, LifecycleActions, Operations, MoveActions, AttachActions):
@@ -88,8 +88,8 @@ class ComputeService(ServiceActions, LifecycleActions, Operations, MoveActions, 
             self._open(Repository(self.repo.engine))
         except Exception as exc:
             self.unavailable = f"{type(exc).__name__}: {_first_line(exc)}"
-            _throttle.warning("reload", "cannot load the compute state from the database: %s", self.unavailable,
-                              error=self.unavailable)
+            _throttle.log(log, logging.WARNING, "reload", "cannot load the compute state from the database: %s",
+                          self.unavailable, extra={"error": self.unavailable})
             with contextlib.suppress(Exception):
                 self.repo.close()
             return False

@@ -1,12 +1,13 @@
-"""Logging that is safe and quiet: a filter that masks secrets in every record, and a throttle for
-conditions that repeat (one line per interval, with the count of the ones held back)."""
+"""Logging that is safe and quiet: a filter that masks secrets in every record, a throttle for
+conditions that repeat (one line per interval, with the count of the ones held back), and a log of one
+condition at a time that says when it starts, while it lasts and when it clears."""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
 from novawatch.redact import mask
@@ -91,3 +92,36 @@ class Throttle:
             msg += f" ({held} more like this since the last report)"
         logger.log(level, msg, *args, **kwargs)
         return True
+
+class QuietLog:
+    """One condition at a time, keyed: a new key is logged at once, a repeated one at most every ``every`` s."""
+
+    def __init__(self, logger: logging.Logger, every: float = 300.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.logger = logger
+        self.every = every
+        self.clock = clock
+        self.key: str | None = None  #: the condition going on, None when all is well
+        self.message: str | None = None
+        self._logged_at = 0.0
+        self._swallowed = 0
+
+    def problem(self, key: str, message: str, *, level: int = logging.WARNING,
+                extra: Mapping[str, Any] | None = None) -> bool:
+        """Report one occurrence of condition ``key``; returns True when it was logged."""
+        now = self.clock()
+        if key == self.key and now - self._logged_at < self.every:
+            self._swallowed += 1
+            self.message = message
+            return False
+        again = f" (again; {self._swallowed} more attempts since it was last logged)" if key == self.key else ""
+        self.key, self.message, self._logged_at, self._swallowed = key, message, now, 0
+        self.logger.log(level, "%s%s", message, again, extra=dict(extra or {}))
+        return True
+
+    def cleared(self, message: str, *, extra: Mapping[str, Any] | None = None) -> None:
+        """The condition is over: say so once (only if one was logged)."""
+        if self.key is not None:
+            self.logger.info(message, extra=dict(extra or {}))
+        self.key = self.message = None
+        self._swallowed = 0

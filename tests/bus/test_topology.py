@@ -18,10 +18,10 @@ import pytest_asyncio
 from bushelpers import TIMEOUT, collect, delete_exchanges, delete_queues, ids_of, new_group, stream, unique
 
 from novawatch.bus import amqp, open_publisher, open_subscriber
-from novawatch.bus.quietlog import QuietLog
 from novawatch.bus.rabbit import RabbitConfig, gap_reason, open_exchange
 from novawatch.bus.topology import Declarer, Exchange, ExchangeMissing, Refused, explain, permissions_command
 from novawatch.bus.url import parse_url
+from novawatch.logs import QuietLog
 from novawatch.notifications.message import Notification
 
 

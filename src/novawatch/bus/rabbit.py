@@ -54,9 +54,9 @@ from pamqp import commands as spec
 
 from novawatch.bus import amqp
 from novawatch.bus.base import BusError, Decoder, Delivery, Publisher, Subscriber
-from novawatch.bus.quietlog import QuietLog
 from novawatch.bus.topology import Declarer, Exchange, ExchangeMissing, explain
 from novawatch.bus.url import BusURL, mask_url, truthy
+from novawatch.logs import QuietLog
 
 log = logging.getLogger("novawatch.bus.rabbit")
 

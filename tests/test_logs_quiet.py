@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from novawatch.bus.quietlog import QuietLog
+from novawatch.logs import QuietLog
 
 
 class Clock:

@@ -75,6 +75,12 @@ def unique(prefix: str = "test") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
+def durable_rabbit_url(amqp_url: str) -> str:
+    """The broker with durable queues and a control exchange of the test's own, as a cloud with oslo's
+    ``amqp_durable_queues = true`` has: what the broker keeps across a restart is then the test's alone."""
+    return f"{amqp_url}?durable=true&exchange={unique('durable')}"
+
+
 def new_group(groups: list[str], prefix: str) -> str:
     """A :func:`unique` queue group, added to ``groups`` (the ``rabbit_groups`` fixture, which deletes them)."""
     group = unique(prefix)
@@ -174,6 +180,14 @@ async def delete_queues(amqp_url: str, *names: str) -> None:
             await channel.queue_delete(name)
 
 
+async def delete_exchanges(amqp_url: str, *names: str) -> None:
+    connection = await aio_pika.connect(amqp_url, timeout=30)
+    async with connection:
+        channel = await connection.channel()
+        for name in names:
+            await channel.exchange_delete(name)
+
+
 @pytest_asyncio.fixture
 async def rabbit_groups(rabbitmq: Any) -> AsyncIterator[list[str]]:
     """Consumer groups (queues) a test creates on the session broker; their queues are deleted after it."""
@@ -182,6 +196,7 @@ async def rabbit_groups(rabbitmq: Any) -> AsyncIterator[list[str]]:
     queues = [q for name in names for q in (name, f"{name}.dead-letter")]
     if queues and rabbitmq.is_running():
         await delete_queues(rabbitmq.amqp_url, *queues)
+        await delete_exchanges(rabbitmq.amqp_url, *(f"{name}.dead-letter" for name in names))
 
 
 PUBLISHER = Path(__file__).with_name("publisher_proc.py")

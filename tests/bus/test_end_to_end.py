@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from bushelpers import TIMEOUT, ConsumerProcess, new_group
+from bushelpers import TIMEOUT, ConsumerProcess, durable_rabbit_url, new_group
 
 from novawatch.bus import BusDriver, Publisher, Status, open_publisher, open_subscriber
 from novawatch.model import Consumer, from_snapshot, to_snapshot
@@ -81,8 +81,7 @@ def test_the_stream_replayed_directly_gives_the_truth(run: Run) -> None:
 async def durable_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "embedded":
         return f"embedded://{tmp_path}/bus"
-    url: str = request.getfixturevalue("rabbitmq").amqp_url
-    return url
+    return durable_rabbit_url(request.getfixturevalue("rabbitmq").amqp_url)
 
 
 @pytest.mark.asyncio
@@ -112,10 +111,11 @@ async def test_broker_restarted_mid_stream_model_equals_truth(
     run: Run, rabbitmq: Any, rabbit_groups: list[str]
 ) -> None:
     group = new_group(rabbit_groups, "e2e-restart")
+    url = durable_rabbit_url(rabbitmq.amqp_url)  # with oslo's default (transient) the broker forgets the queue
     model = Consumer(from_snapshot(run.initial))
     seen: set[str] = set()
     third = asyncio.Event()
-    async with open_subscriber(rabbitmq.amqp_url, group=group, prefetch=64) as subscriber:
+    async with open_subscriber(url, group=group, prefetch=64) as subscriber:
 
         async def consume() -> None:
             async for delivery in subscriber:
@@ -129,7 +129,7 @@ async def test_broker_restarted_mid_stream_model_equals_truth(
                     return
 
         consumer = asyncio.create_task(consume())
-        publisher = open_publisher(rabbitmq.amqp_url)
+        publisher = open_publisher(url)
         split = len(run.stream) // 2
         try:
             publish_stream(publisher, run.stream[:split])

@@ -14,7 +14,16 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from bushelpers import TIMEOUT, ConsumerProcess, PublisherProcess, collect, ids_of, new_group, stream
+from bushelpers import (
+    TIMEOUT,
+    ConsumerProcess,
+    PublisherProcess,
+    collect,
+    durable_rabbit_url,
+    ids_of,
+    new_group,
+    stream,
+)
 
 from novawatch.bus import Delivery, open_publisher, open_subscriber
 from novawatch.notifications.message import Notification
@@ -30,7 +39,7 @@ async def durable_bus(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIt
     if request.param == "embedded":
         yield Durable("embedded", f"embedded://{tmp_path}/bus")
     else:
-        yield Durable("rabbit", request.getfixturevalue("rabbitmq").amqp_url)
+        yield Durable("rabbit", durable_rabbit_url(request.getfixturevalue("rabbitmq").amqp_url))
 
 
 @pytest.mark.asyncio
@@ -83,11 +92,12 @@ async def test_rabbitmq_restarted_mid_stream_loses_nothing(
     rabbitmq: Any, sample_notifications: list[Notification[Any]], rabbit_groups: list[str]
 ) -> None:
     group = new_group(rabbit_groups, "restart")
+    url = durable_rabbit_url(rabbitmq.amqp_url)  # with oslo's default (transient) the broker forgets the queue
     sent = stream(sample_notifications, 3000)
     want = {n.message_id for n in sent}
     deliveries: list[Delivery] = []
     some_applied = asyncio.Event()
-    async with open_subscriber(rabbitmq.amqp_url, group=group, prefetch=64) as subscriber:
+    async with open_subscriber(url, group=group, prefetch=64) as subscriber:
 
         async def consume() -> None:
             async for delivery in subscriber:
@@ -99,7 +109,7 @@ async def test_rabbitmq_restarted_mid_stream_loses_nothing(
                     return
 
         consumer = asyncio.create_task(consume())
-        publisher = open_publisher(rabbitmq.amqp_url)
+        publisher = open_publisher(url)
         try:
             for n in sent[:1000]:
                 publisher.publish(n)

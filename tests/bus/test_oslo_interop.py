@@ -1,8 +1,9 @@
 """Interoperability with the real oslo.messaging, both ways, on the session's RabbitMQ broker.
 
-oslo.messaging is configured as Nova is in production: ``control_exchange = nova``, notification driver
-``messagingv2`` and ``amqp_durable_queues = True`` (novawatch's default durability; for a cloud that
-keeps oslo's transient default, novawatch takes ``?durable=false``).
+oslo.messaging is configured as Nova is by default: ``control_exchange = nova``, notification driver
+``messagingv2``, and oslo's own defaults otherwise (``amqp_durable_queues = false``: a transient exchange
+and transient queues, which is also novawatch's default). tests/bus/test_nova_broker.py shares one
+exchange between oslo's notifier and RPC and novawatch, in both start orders and across broker restarts.
 """
 
 from __future__ import annotations
@@ -30,8 +31,6 @@ def oslo_transport(rabbitmq: Any) -> Iterator[Any]:
     conf([], project="novawatch-test", default_config_files=[])
     oslo_messaging.set_transport_defaults("nova")
     transport = oslo_messaging.get_notification_transport(conf, url=rabbitmq.oslo_url)
-    conf.set_override("amqp_durable_queues", True, group="oslo_messaging_rabbit")
-    conf.set_override("control_exchange", "nova")
     try:
         yield transport
     finally:

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+from novawatch.bus import open_subscriber
+from novawatch.bus.base import Subscriber, unwrap
 from novawatch.compute import db
 from novawatch.compute.clock import Ids, SimClock
 from novawatch.compute.failures import FailureInjector
 from novawatch.compute.service import ComputeService, open_service
 from novawatch.notifications import Notifier, decode
 from novawatch.notifications.drivers import MemoryDriver
+
+TIMEOUT = 120.0  # generous: every wait is for a condition
 
 
 @dataclass
@@ -56,3 +65,38 @@ def boot(cloud: Cloud, *, flavor: str = "m1.small", host: str | None = None, vol
     inst = cloud.service.boot("vm", cloud.service.flavor_by_name(flavor), host=host, boot_volume_gb=volume)
     cloud.take()
     return inst
+
+
+class Listener:
+    """A consumer group on the bus (created before anything is published) and what it received."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.group = f"listener-{uuid.uuid4().hex[:8]}"
+        self.received: list[dict[str, Any]] = []
+        self.loop = asyncio.new_event_loop()
+        self.subscriber: Subscriber = open_subscriber(url, group=self.group)
+        self.loop.run_until_complete(self.subscriber.start())
+
+    def until(self, done: Callable[[list[dict[str, Any]]], bool]) -> list[dict[str, Any]]:
+        """Receive (and acknowledge) until ``done(everything received)``; everything received."""
+
+        async def receive() -> None:
+            if done(self.received):
+                return
+            async for delivery in self.subscriber:
+                self.received.append(json.loads(unwrap(delivery.body)))
+                await delivery.accept()
+                if done(self.received):
+                    return
+
+        try:
+            self.loop.run_until_complete(asyncio.wait_for(receive(), TIMEOUT))
+        except TimeoutError:
+            raise AssertionError(f"the awaited notifications did not arrive within {TIMEOUT:.0f}s; received "
+                                 f"{len(self.received)}: {[n['event_type'] for n in self.received[-10:]]}") from None
+        return self.received
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.subscriber.close())
+        self.loop.close()

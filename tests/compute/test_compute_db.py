@@ -18,7 +18,8 @@ from novawatch.notifications.drivers import MemoryDriver
 
 TABLES = {
     "services", "compute_nodes", "flavors", "instances", "volumes", "block_device_mappings",
-    "instance_info_caches", "instance_faults", "instance_actions", "migrations", "novawatch_compute_version",
+    "instance_info_caches", "instance_faults", "instance_actions", "migrations", "notification_outbox",
+    "novawatch_compute_version",
 }
 
 
@@ -29,7 +30,7 @@ def test_upgrade_head_creates_the_schema(db_url: str) -> None:
     upgrade(engine)  # idempotent
     assert set(inspect(engine).get_table_names()) >= TABLES
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM novawatch_compute_version")).scalar() == "0001"
+        assert conn.execute(text("SELECT version_num FROM novawatch_compute_version")).scalar() == "0002"
     engine.dispose()
 
 

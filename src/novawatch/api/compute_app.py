@@ -18,17 +18,32 @@ from fastapi import Body, FastAPI, HTTPException, Path, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from novawatch.api.common import GuardMiddleware, new_app
+from novawatch.api import errors as error_table
+from novawatch.api.common import GuardMiddleware, clean, json_response, new_app
 from novawatch.api.compute_source import compute_instance, compute_node, compute_snapshot
+from novawatch.api.errors import ACTION_NOTE
+from novawatch.api.inputs import MetaKey, MetaValue, ProjectId, Tag, Text
 
 log = logging.getLogger("novawatch.api.compute")
 
 _json = msgspec.json.Encoder()
 
 Name = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
-Text = Annotated[str, Field(max_length=255)]
 HostPath = Annotated[str, Path(min_length=1, max_length=255)]
 UuidPath = Annotated[str, Path(min_length=1, max_length=64)]
+
+
+# JSON integers in a range; booleans, fractions and strings are refused (pydantic's strict mode).
+HostVcpus = Annotated[int, Field(ge=1, le=4096, strict=True)]
+HostMemoryMb = Annotated[int, Field(ge=1, le=64 * 1024 * 1024, strict=True)]
+HostDiskGb = Annotated[int, Field(ge=1, le=1024 * 1024, strict=True)]
+FlavorVcpus = Annotated[int, Field(ge=1, le=1024, strict=True)]
+FlavorMemoryMb = Annotated[int, Field(ge=1, le=16 * 1024 * 1024, strict=True)]
+DiskGb = Annotated[int, Field(ge=0, le=100000, strict=True)]
+SwapMb = Annotated[int, Field(ge=0, le=1024 * 1024, strict=True)]
+VolumeGb = Annotated[int, Field(ge=1, le=100000, strict=True)]
+Ports = Annotated[int, Field(ge=0, le=16, strict=True)]
+Flag = Annotated[bool, Field(strict=True)]
 
 
 # --- request bodies ------------------------------------------------------------------------------
@@ -36,9 +51,9 @@ UuidPath = Annotated[str, Path(min_length=1, max_length=64)]
 
 class ServiceIn(BaseModel):
     host: Name
-    vcpus: Annotated[int, Field(ge=1, le=4096)] = 32
-    memory_mb: Annotated[int, Field(ge=1, le=64 * 1024 * 1024)] = 131072
-    local_gb: Annotated[int, Field(ge=1, le=1024 * 1024)] = 1000
+    vcpus: HostVcpus = 32
+    memory_mb: HostMemoryMb = 131072
+    local_gb: HostDiskGb = 1000
 
 
 class DisableIn(BaseModel):
@@ -46,27 +61,27 @@ class DisableIn(BaseModel):
 
 
 class ForceDownIn(BaseModel):
-    forced_down: bool = True
+    forced_down: Flag = True
 
 
 class FlavorIn(BaseModel):
     name: Name
-    vcpus: Annotated[int, Field(ge=1, le=1024)]
-    memory_mb: Annotated[int, Field(ge=1, le=16 * 1024 * 1024)]
-    root_gb: Annotated[int, Field(ge=0, le=100000)]
-    ephemeral_gb: Annotated[int, Field(ge=0, le=100000)] = 0
-    swap: Annotated[int, Field(ge=0, le=1024 * 1024)] = 0
+    vcpus: FlavorVcpus
+    memory_mb: FlavorMemoryMb
+    root_gb: DiskGb
+    ephemeral_gb: DiskGb = 0
+    swap: SwapMb = 0
 
 
 class BootIn(BaseModel):
     name: Name
     flavor: Name = Field(description="flavor name, see GET /v1/flavors")
-    project_id: Annotated[str, Field(min_length=1, max_length=255)] = "6f70656e737461636b20342065766572"
+    project_id: ProjectId = "6f70656e737461636b20342065766572"
     host: Name | None = Field(default=None, description="force this host (skips the scheduler's choice)")
-    boot_volume_gb: Annotated[int, Field(ge=1, le=100000)] | None = None
-    ports: Annotated[int, Field(ge=0, le=16)] = 1
-    metadata: Annotated[dict[Text, Text], Field(max_length=64)] = Field(default_factory=dict)
-    tags: Annotated[list[Text], Field(max_length=64)] = Field(default_factory=list)
+    boot_volume_gb: VolumeGb | None = None
+    ports: Ports = 1
+    metadata: Annotated[dict[MetaKey, MetaValue], Field(max_length=64)] = Field(default_factory=dict)
+    tags: Annotated[list[Tag], Field(max_length=50)] = Field(default_factory=list)
 
 
 class HostIn(BaseModel):
@@ -74,7 +89,7 @@ class HostIn(BaseModel):
 
 
 class RebootIn(BaseModel):
-    hard: bool = False
+    hard: Flag = False
 
 
 class LockIn(BaseModel):
@@ -95,21 +110,21 @@ class ResizeIn(BaseModel):
 
 
 class TagsIn(BaseModel):
-    tags: Annotated[list[Text], Field(max_length=64)]
+    tags: Annotated[list[Tag], Field(max_length=50)]
 
 
 class MetadataIn(BaseModel):
-    metadata: Annotated[dict[Text, Text], Field(max_length=64)]
-    replace: bool = False
+    metadata: Annotated[dict[MetaKey, MetaValue], Field(max_length=64)]
+    replace: Flag = False
 
 
 class VolumeIn(BaseModel):
-    size: Annotated[int, Field(ge=1, le=100000)] = 1
+    size: VolumeGb = 1
 
 
 class AttachVolumeIn(BaseModel):
     volume_id: Text | None = Field(default=None, description="an available volume; a new one when absent")
-    size: Annotated[int, Field(ge=1, le=100000)] = 1
+    size: VolumeGb = 1
 
 
 class DetachVolumeIn(BaseModel):
@@ -265,33 +280,52 @@ class ComputeAPI:
     # --- running actions --------------------------------------------------------------------------
 
     def run(self, what: str, fn: Callable[[], Any]) -> Any:
-        """Run one action, commit, and map the compute service's refusals to 4xx with their message."""
-        from novawatch.compute.core import ComputeError
-        from novawatch.compute.resource_tracker import ClaimError
-        from novawatch.compute.scheduler import NoValidHost
-        from novawatch.compute.volumes import VolumeError
+        """Run one action and commit it: its changes and its notifications, or (when it raises) neither.
 
+        Errors propagate to the apps' exception handlers (:mod:`novawatch.api.errors` maps them), with
+        ``what`` noted on them for the message.
+        """
         try:
-            result = fn()
-        except ComputeError as exc:
-            self._rollback()
-            raise HTTPException(int(getattr(exc, "code", 400)), f"{what}: {exc}") from None
-        except VolumeError as exc:
-            self._rollback()
-            raise HTTPException(409 if "not" in str(exc) or "in-use" in str(exc) else 400, f"{what}: {exc}") from None
-        except (NoValidHost, ClaimError) as exc:
-            self._rollback()
-            raise HTTPException(409, f"{what}: {exc}; choose another host or free capacity") from None
-        self.service.commit()
+            try:
+                result = fn()
+            except BaseException:
+                self.service.abort()
+                raise
+            self.service.commit()
+        except Exception as exc:
+            exc.add_note(f"{ACTION_NOTE}{what}")
+            raise
         return result
 
-    def _rollback(self) -> None:
-        # The compute service raises its refusals before it changes anything; committing what it holds
-        # keeps the session usable either way.
-        try:
-            self.service.commit()
-        except Exception:  # pragma: no cover - the database itself is failing
-            log.exception("commit after a refused action failed")
+    def unavailable(self) -> str | None:
+        """Why the service cannot serve (its state could not be loaded from the database), or None."""
+        service = self.service
+        recover = getattr(service, "recover", None)
+        if recover is None or recover():
+            return None
+        return str(service.unavailable)
+
+    def health(self) -> tuple[int, dict[str, Any]]:
+        """(status, body) of ``GET /v1/health``: the database answers, the state is loaded, the outbox's backlog."""
+        service = self.service
+        body: dict[str, Any] = {"status": "ok", "services": len(service.services),
+                                "instances": sum(1 for i in service.instances.values() if not i.deleted)}
+        problem = self.unavailable()
+        if problem is None:
+            try:
+                with service.repo.engine.connect() as conn:
+                    conn.exec_driver_sql("SELECT 1")
+            except Exception as exc:
+                problem = f"the database does not answer: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+        outbox = getattr(service, "outbox", None)
+        if outbox is not None:
+            body["outbox"] = outbox.status()
+        if problem is not None:
+            body.update(status="failing", error=clean(problem))
+            return 503, body
+        if outbox is not None and outbox.error is not None:
+            body["status"] = "degraded"
+        return 200, body
 
     def instance(self, uuid: str) -> Any:
         inst = self.service.instances.get(uuid)
@@ -595,10 +629,13 @@ def create_compute_app(
             raise HTTPException(404, f"no instance {uuid!r}")
         return _json_response(record)
 
-    @app.get("/v1/health", tags=["service"])
-    async def health() -> dict[str, Any]:
-        live = sum(1 for i in service.instances.values() if not i.deleted)
-        return {"status": "ok", "services": len(service.services), "instances": live}
+    @app.get("/v1/health", tags=["service"], responses={503: {"description": "the database is unavailable"}})
+    async def health() -> Response:
+        """``ok``; ``degraded`` while the outbox cannot reach the bus; ``failing`` (503) without the database."""
+        status, body = api.health()
+        return json_response(body, status)
 
-    app.add_middleware(GuardMiddleware, token=token, max_body_bytes=max_body_bytes)
+    error_table.install(app, lambda status, message: json_response({"error": message}, status))
+    app.add_middleware(GuardMiddleware, token=token, max_body_bytes=max_body_bytes, unavailable=api.unavailable,
+                       open_paths=frozenset({"/v1/health"}))
     return app

@@ -114,6 +114,16 @@ class NotesOut(BaseModel):
     notifications: list[NoteOut]
 
 
+class GapOut(BaseModel):
+    reason: str | None
+    age_seconds: float
+
+
+class RelistOut(BaseModel):
+    age_seconds: float
+    repaired: int | None
+
+
 class HealthOut(BaseModel):
     status: str
     problems: list[str]
@@ -132,6 +142,10 @@ class HealthOut(BaseModel):
     source: str | None
     source_error: str | None = None
     bus: str | None
+    gaps: int  # times the bus may have lost notifications (a RabbitMQ queue re-created after a broker restart)
+    last_gap: GapOut | None
+    relists: int  # re-lists of the source that followed a gap
+    last_relist: RelistOut | None
 
 
 class AuditOut(BaseModel):

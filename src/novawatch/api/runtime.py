@@ -13,6 +13,7 @@ import contextlib
 import gc
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -32,6 +33,9 @@ log = logging.getLogger("novawatch.api.runtime")
 #: Seconds between the two looks of an audit: an entity counts as drifted only if it differs in both,
 #: so that notifications still in flight on the bus are not mistaken for drift.
 AUDIT_CONFIRM_DELAY = 1.0
+
+#: Seconds before a failed re-list is tried again (doubling up to the second figure).
+RELIST_RETRY = (1.0, 60.0)
 
 
 class _Data(msgspec.Struct):
@@ -101,6 +105,10 @@ class ModelRuntime:
         self.view = StoreView(self.cluster)
         self.state = ModelState(self.view, recent=recent, watch_buffer=watch_buffer)
         self._audit_lock = asyncio.Lock()
+        self._fetch: Callable[[], Snapshot] | None = None
+        self._followed = 0
+        self._relist_wanted = False
+        self._relist_task: asyncio.Task[None] | None = None
         #: One source call at a time (audits, lookups, refreshes share one HTTP session).
         self.source_lock = asyncio.Lock()
 
@@ -205,6 +213,51 @@ class ModelRuntime:
             self.state.consumer_error = f"{type(exc).__name__}: {exc}"
             log.exception("the bus consumer stopped", extra={"error": str(exc)})
             raise
+        finally:
+            task = self._relist_task
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+
+    # --- gaps in the stream: re-list, as an informer does after its watch broke ----------------------
+
+    def follow(self, subscriber: Subscriber, fetch: Callable[[], Snapshot] | None) -> None:
+        """Re-list ``fetch()`` whenever ``subscriber`` reports a gap; show its problems in the health.
+
+        Call before ``subscriber.start()``. A subscriber that takes over from an earlier one is marked
+        ``resumed``: if the bus lost the group's queue in between, that is a gap too.
+        """
+        subscriber.resumed = self._followed > 0
+        self._followed += 1
+        self._fetch = fetch
+        subscriber.on_gap = self._gap
+        self.state.bus_probe = lambda: subscriber.problem
+
+    def _gap(self, reason: str) -> None:
+        self.state.record_gap(reason, relist=self._fetch is not None)
+        if self._fetch is None:
+            log.warning("notifications may have been missed and there is no source to re-list from: %s", reason,
+                        extra={"gap": reason})
+            return
+        self._relist_wanted = True
+        if self._relist_task is None or self._relist_task.done():
+            self._relist_task = asyncio.get_running_loop().create_task(self._relist(self._fetch),
+                                                                       name="novawatch-model-relist")
+
+    async def _relist(self, fetch: Callable[[], Snapshot]) -> None:
+        """Audit against the source until one audit succeeds after the last gap (gaps coming meanwhile
+        ask for another: the audit under way may have listed before they closed)."""
+        delay, most = RELIST_RETRY
+        while self._relist_wanted:
+            self._relist_wanted = False
+            repaired = await self.audit_once(fetch)
+            error = self.state.audit_error
+            self.state.record_relist(repaired, error=error)
+            if error is not None:
+                self._relist_wanted = True
+                await asyncio.sleep(delay)
+                delay = min(most, delay * 2)
 
     # --- audit ------------------------------------------------------------------------------------
 

@@ -68,6 +68,7 @@ def model_service(
         bootstrapped = False
         while True:
             subscriber = open_subscriber(url, group=config.bus.queue)
+            runtime.follow(subscriber, source.snapshot if source is not None else None)  # re-list after gaps
             try:
                 await subscriber.start()
                 if source is not None and not bootstrapped:
@@ -212,8 +213,9 @@ def compute_service(
     ``background(service)`` runs on the app's loop for the app's lifetime (the demo's workload): the loop
     serialises it with the REST actions.
     """
-    from novawatch.bus import BusDriver, open_publisher
+    from novawatch.bus import open_publisher
     from novawatch.compute.failures import FailureInjector
+    from novawatch.compute.outbox import Outbox
     from novawatch.compute.service import open_service
     from novawatch.notifications import Notifier
 
@@ -221,13 +223,15 @@ def compute_service(
     token = required_token(cc.host, cc.token, "compute")
     url = bus or bus_url(config)
     publisher = open_publisher(url)
+    # Notifications reach the bus through the database's outbox: only what was committed is published.
     if service is None:
-        notifier = Notifier([BusDriver(publisher)], notification_format=config.bus.notification_format)
-        service = open_service(database_url(config), notifier,
+        notifier = Notifier([], notification_format=config.bus.notification_format)
+        service = open_service(database_url(config), notifier, publisher=publisher,
                                failures=FailureInjector(cc.failure_rate, seed=cc.seed))
         seed_cloud(service, hosts)
     else:
-        service.emit.notifier.drivers.append(BusDriver(publisher))
+        service.commit()
+        service.attach_outbox(Outbox(service.repo.engine, publisher).start())
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -244,7 +248,7 @@ def compute_service(
             with contextlib.suppress(Exception):
                 service.commit()
             with contextlib.suppress(Exception):
-                publisher.flush(timeout=10)
+                await asyncio.to_thread(service.outbox.close, 10)
             publisher.close()
 
     from novawatch.api.compute_app import create_compute_app

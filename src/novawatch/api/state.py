@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -120,6 +120,17 @@ class ModelState:
         #: What the source warned about at bootstrap (e.g. a user without the admin role).
         self.source_warnings: list[str] = []
         self.bus: str | None = None
+        #: what keeps the bus subscriber from consuming, asked at each health check
+        self.bus_probe: Callable[[], str | None] | None = None
+        self.gaps = 0
+        self.last_gap: str | None = None
+        self.last_gap_at: float | None = None
+        self.unrepaired_gap = False  # a gap with no source to re-list from
+        self.relists = 0
+        self.relist_pending = False
+        self.last_relist_at: float | None = None
+        self.last_relist_repaired: int | None = None
+        self.relist_error: str | None = None
 
     # --- writer side --------------------------------------------------------------------------
 
@@ -185,6 +196,23 @@ class ModelState:
             log.info("source answers again")
         self.source_error = None
 
+    def record_gap(self, reason: str, *, relist: bool) -> None:
+        """The stream had a gap (``reason``); ``relist``: a re-list against the source follows."""
+        self.gaps += 1
+        self.last_gap, self.last_gap_at = reason, time.time()
+        self.relist_pending = relist
+        self.unrepaired_gap = self.unrepaired_gap or not relist
+        self.feed.publish("status", "gap", "gap", self.health())
+
+    def record_relist(self, repaired: int, *, error: str | None = None) -> None:
+        """A re-list after a gap finished: ``repaired`` entities differed from the source (or it failed)."""
+        self.relist_error = error
+        if error is None:
+            self.relists += 1
+            self.relist_pending = False
+            self.last_relist_at = time.time()
+            self.last_relist_repaired = repaired
+
     def mark_bootstrapped(self) -> None:
         self.bootstrapped_at = time.time()
         self.feed.publish("status", "bootstrap", "bootstrap", self.health())
@@ -211,9 +239,19 @@ class ModelState:
         if self.source_problems:
             problems.append(mask(f"source: {len(self.source_problems)} documents could not be read and were "
                                  f"skipped, e.g. {self.source_problems[0]}"))
-        if self.consumer_error:
+        bus_problem = self.bus_probe() if self.bus_probe is not None else None
+        if bus_problem:
+            problems.append(f"bus: {bus_problem}")
+        if self.relist_pending:
+            problems.append(f"re-listing the source after a gap in the stream: {self.last_gap}"
+                            + (f" (last attempt: {self.relist_error})" if self.relist_error else ""))
+        if self.unrepaired_gap:
+            problems.append("notifications may have been missed and there is no source to re-list from "
+                            f"(give the model service --compute-url, or use durable queues): {self.last_gap}")
+        if self.consumer_error or bus_problem:
             status = "failing"
-        elif self.audit_error or self.drift or self.source_error or self.source_problems or self.source_warnings:
+        elif (self.audit_error or self.drift or self.relist_pending or self.unrepaired_gap or self.source_error
+              or self.source_problems or self.source_warnings):
             status = "degraded"
         else:
             status = "ok"
@@ -230,6 +268,12 @@ class ModelState:
             "last_applied_age_seconds": None if self.last_applied_at is None else now - self.last_applied_at,
             "last_audit_age_seconds": None if self.last_audit_at is None else now - self.last_audit_at,
             "drift": self.drift,
+            "gaps": self.gaps,
+            "last_gap": None if self.last_gap_at is None else {
+                "reason": self.last_gap, "age_seconds": now - self.last_gap_at},
+            "relists": self.relists,
+            "last_relist": None if self.last_relist_at is None else {
+                "age_seconds": now - self.last_relist_at, "repaired": self.last_relist_repaired},
             "bootstrapped": self.bootstrapped_at is not None,
             "uptime_seconds": now - self.started_at,
             "source": mask(self.source) if self.source else None,

@@ -18,7 +18,11 @@ from novawatch.objects import NovaObject
 DEFAULT_TOPICS: tuple[str, ...] = (VERSIONED_TOPIC, UNVERSIONED_TOPIC)
 
 #: Default consumer group: subscribers sharing a group share one queue (each message goes to one of them).
-DEFAULT_GROUP = "novawatch"
+#: On RabbitMQ it names the queue, which the recommended permissions (``^novawatch-.*``) must cover.
+DEFAULT_GROUP = "novawatch-model"
+
+#: ``on_gap(reason)``: notifications published meanwhile may never reach this subscriber (see Subscriber).
+GapCallback = Callable[[str], None]
 
 Decoder = Callable[[bytes | str], Notification[Any]]
 
@@ -191,13 +195,28 @@ class Subscriber(abc.ABC):
     """An async iterator of :class:`Delivery`; use ``async with`` (or :meth:`close`) to stop it.
 
     Subscribers with the same ``group`` share the messages (each goes to one of them); every group sees
-    every notification published after it first subscribed.
+    every notification published after it first subscribed, as long as the bus keeps the group's queue.
+    When it may not have (a RabbitMQ broker restarted and lost a transient queue or its bindings), the
+    subscriber calls ``on_gap(reason)`` once it consumes again, so that the consumer can re-list its
+    source; ``gaps`` counts them. ``problem`` says, while it lasts, what keeps the subscriber from
+    consuming (the broker unreachable, a permission missing); None when all is well.
     """
 
     def __init__(self, group: str, topics: Sequence[str], decoder: Decoder | None) -> None:
         self.group = group
         self.topics = tuple(topics)
         self.decoder: Decoder = decoder or decode
+        self.on_gap: GapCallback | None = None
+        self.gaps = 0
+        self.problem: str | None = None
+        #: True for a subscriber that takes over from an earlier one of the same group: its first
+        #: connection is then judged as a reconnection (was the queue kept meanwhile?).
+        self.resumed = False
+
+    def _gap(self, reason: str) -> None:
+        self.gaps += 1
+        if self.on_gap is not None:
+            self.on_gap(reason)
 
     @abc.abstractmethod
     def __aiter__(self) -> AsyncIterator[Delivery]: ...

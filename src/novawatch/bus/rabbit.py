@@ -3,27 +3,34 @@
 Wire conventions (oslo_messaging/_drivers/impl_rabbit.py, notify/messaging.py): a ``topic`` exchange named
 after the control exchange (``nova``), routing key ``<topic>.<priority lowercase>``, the body
 ``{"oslo.version": "2.0", "oslo.message": "<the notification dict as JSON, plus _unique_id>"}``,
-``application/json`` in ``utf-8``, persistent. Exchange and queues are declared as oslo declares them
-(no arguments, not auto-deleted, durable as ``amqp_durable_queues``; ``?durable=false`` for a cloud that
-keeps oslo's default of transient queues).
+``application/json`` in ``utf-8``, persistent.
+
+On a broker shared with Nova nothing is ever declared differently from what oslo.messaging declares
+(:mod:`novawatch.bus.topology`): what exists is used as it is, and Nova's exchange, when missing, is
+created with oslo's settings (``durable`` as ``amqp_durable_queues``, default false; ``auto_delete`` as
+``amqp_auto_delete``, default false; no arguments) or, when the user may not, waited for.
 
 Publisher: publisher confirms with a window of unconfirmed messages; a message leaves the outbox only when
 the broker confirmed it, and is sent again after a reconnection otherwise (at-least-once).
 
-Subscriber: a queue per consumer group, named after the group and bound to ``<topic>.<priority>`` for
-every priority (an oslo listener pool of the same name shares it); manual acknowledgement after the
-consumer applied the message, a prefetch window, and a dead-letter queue ``<group>.dead-letter`` where
-messages that cannot be decoded go, with the reason in the ``x-novawatch-reason`` header.
+Subscriber: a queue of its own per consumer group (``novawatch-model`` for the model service), bound to
+``<topic>.<priority>`` for every priority (an oslo listener pool of the same name shares it); manual
+acknowledgement after the consumer applied the message, a prefetch window, and dead letters (messages
+that cannot be decoded, the reason in the ``x-novawatch-reason`` header) in ``<group>.dead-letter``. When
+a reconnection finds that the queue may have missed notifications (it had to be created again), the
+subscriber reports a gap (``on_gap``) so that the model re-lists its source.
 
 The AMQP 0-9-1 client underneath is :mod:`novawatch.bus.amqp` (pamqp for the frames, the per-message ones
 packed by hand). Both reconnect forever with exponential backoff (``retry_interval`` doubling up to
-``retry_max``), trying the URL's hosts in turn.
+``retry_max``), trying the URL's hosts in turn, and log a condition that persists once, not per attempt.
 
-Query options: ``exchange`` (nova), ``durable`` (true), ``prefetch`` (512), ``window`` (1024),
-``max_outbox`` (100000), ``default_queue`` (false: declare oslo's ``<topic>.<priority>`` queue on publish,
-as oslo does, for listeners that start late), ``heartbeat`` (60), ``connect_timeout`` (10),
-``retry_interval`` (0.2), ``retry_max`` (5), ``ssl`` and ``ssl_ca_file``, ``ssl_cert_file``, ``ssl_key_file``,
-``ssl_verify`` (true), ``password_file`` (read the password from a file instead of the URL).
+Query options: ``exchange`` (nova), ``durable`` (false: Nova's ``amqp_durable_queues``), ``auto_delete``
+(false: Nova's ``amqp_auto_delete``), ``queue_auto_delete`` (false: the subscriber's queue goes with its
+last consumer), ``prefetch`` (512), ``window`` (1024), ``max_outbox`` (100000),
+``default_queue`` (false: declare oslo's ``<topic>.<priority>`` queue on publish, as oslo does, for
+listeners that start late), ``heartbeat`` (60), ``connect_timeout`` (10), ``retry_interval`` (0.2),
+``retry_max`` (5), ``ssl`` and ``ssl_ca_file``, ``ssl_cert_file``, ``ssl_key_file``, ``ssl_verify`` (true),
+``password_file`` (read the password from a file instead of the URL).
 """
 
 from __future__ import annotations
@@ -47,7 +54,9 @@ from pamqp import commands as spec
 
 from novawatch.bus import amqp
 from novawatch.bus.base import BusError, Decoder, Delivery, Publisher, Subscriber
+from novawatch.bus.topology import Declarer, Exchange, ExchangeMissing, explain
 from novawatch.bus.url import BusURL, mask_url, truthy
+from novawatch.logs import QuietLog
 
 log = logging.getLogger("novawatch.bus.rabbit")
 
@@ -69,7 +78,9 @@ class RabbitConfig:
     vhost: str
     tls: bool
     exchange: str = "nova"
-    durable: bool = True
+    durable: bool = False
+    auto_delete: bool = False
+    queue_auto_delete: bool = False
     prefetch: int = 512
     window: int = 1024
     max_outbox: int = 100_000
@@ -104,7 +115,9 @@ class RabbitConfig:
             vhost=url.path,
             tls=tls,
             exchange=str(opts.get("exchange", opts.get("control_exchange", "nova"))),
-            durable=flag("durable", True),
+            durable=flag("durable", False),
+            auto_delete=flag("auto_delete", False),
+            queue_auto_delete=flag("queue_auto_delete", False),
             prefetch=int(opts.get("prefetch", 512)),
             window=int(opts.get("window", 1024)),
             max_outbox=int(opts.get("max_outbox", 100_000)),
@@ -168,23 +181,26 @@ def safe_error(exc: BaseException) -> str:
     return mask_url(f"{type(exc).__name__}: {exc}")
 
 
-async def declare_exchange(connection: amqp.Connection, config: RabbitConfig) -> amqp.Channel:
-    """Declare the control exchange as oslo does; if it exists with another durability, use it as it is.
+async def open_exchange(
+    connection: amqp.Connection, config: RabbitConfig, notices: QuietLog, *, check: bool = True
+) -> tuple[Declarer, Exchange]:
+    """Make sure the control exchange exists (as oslo declares it); say once if its settings differ from ours.
 
-    Returns a channel (with publisher confirms) on which the exchange is known to exist.
+    ``check``: compare its settings with ours (see :meth:`Declarer.control_exchange`); once the user
+    turned out not to be allowed to, callers pass False.
     """
-    channel = await connection.channel(confirms=True)
-    try:
-        await channel.exchange_declare(config.exchange, "topic", durable=config.durable, auto_delete=False)
-    except amqp.ChannelClosed as exc:
-        if exc.reply_code != 406:  # PRECONDITION_FAILED
-            raise
-        # Another service (an oslo.messaging one with other settings) declared it first: the failed
-        # declaration closed the channel, so take a new one and accept the exchange as it stands.
-        log.info("exchange %s exists with other settings (%s); using it as is", config.exchange, safe_error(exc))
-        channel = await connection.channel(confirms=True)
-        await channel.exchange_declare(config.exchange, passive=True)
-    return channel
+    declarer = Declarer(connection, user=config.user, vhost=config.vhost)
+    found = await declarer.control_exchange(config.exchange, durable=config.durable,
+                                            auto_delete=config.auto_delete, check=check)
+    if found.durable is not None and found.durable != config.durable:
+        want = str(found.durable).lower()
+        notices.problem(
+            "exchange-durable",
+            f"exchange '{config.exchange}' on {config.url} is {'durable' if found.durable else 'transient'} but "
+            f"novawatch's durable={str(config.durable).lower()}: set durable={want} in the bus URL "
+            f"(?durable={want}, what Nova's [oslo_messaging_rabbit] amqp_durable_queues is); the exchange is "
+            "used as it is", extra={"bus_url": config.url, "exchange": config.exchange})
+    return declarer, found
 
 
 def envelope(body: bytes) -> bytes:
@@ -266,30 +282,37 @@ class RabbitPublisher(Publisher):
             self._loop.close()
 
     async def _main(self) -> None:
-        backoff = Backoff(self.config.retry_interval, self.config.retry_max)
+        config = self.config
+        backoff = Backoff(config.retry_interval, config.retry_max)
+        trouble, notices = QuietLog(log), QuietLog(log)
         attempt = 0
+        check = True
         while not self._closing:
             connection: amqp.Connection | None = None
             try:
-                connection = await connect(self.config, attempt, "novawatch publisher")
-                channel = await declare_exchange(connection, self.config)
+                connection = await connect(config, attempt, "novawatch publisher")
+                declarer, exchange = await open_exchange(connection, config, notices, check=check)
+                check = check and exchange.durable is not None
+                channel = await connection.channel(confirms=True)
                 backoff.reset()
                 self.connected.set()
-                await self._pump(connection, channel)
+                trouble.cleared(f"publisher now connected to {config.url}",
+                                extra={"bus_url": config.url})
+                await self._pump(connection, channel, declarer)
             except Exception as exc:  # whatever it was, the outbox must not stall: retry
                 self.connected.clear()
                 attempt += 1
                 delay = backoff.next()
-                log.warning("publisher to %s lost the broker (%s); retrying in %.1fs",
-                            self.config.url, safe_error(exc), delay,
-                            extra={"bus_url": self.config.url, "retry_in": delay})
+                key, why = explain(exc, user=config.user, vhost=config.vhost, where=config.url)
+                trouble.problem(key, mask_url(f"publisher: {why}; notifications wait in the outbox, retrying"),
+                                extra={"bus_url": config.url, "retry_in": delay})
                 await asyncio.sleep(delay)
             finally:
                 if connection is not None:
                     with contextlib.suppress(Exception):
                         await connection.close()
 
-    async def _pump(self, connection: amqp.Connection, channel: amqp.Channel) -> None:
+    async def _pump(self, connection: amqp.Connection, channel: amqp.Channel, declarer: Declarer) -> None:
         """Move the outbox to the broker, ``window`` unconfirmed at most, until closed or cut off."""
         exchange, window = self.config.exchange, self.config.window
         inflight: deque[tuple[int, _Item]] = deque()  # published, not yet confirmed, in delivery-tag order
@@ -350,7 +373,7 @@ class RabbitPublisher(Publisher):
                 while batch:
                     item = batch[0]
                     if self.config.default_queue and item[1] not in declared:
-                        await self._default_queue(channel, item[1])
+                        await self._default_queue(declarer, item[1])
                         declared.add(item[1])
                     inflight.append((channel.publish(exchange, item[1], item[2]), item))
                     batch.popleft()
@@ -360,14 +383,38 @@ class RabbitPublisher(Publisher):
             with self._cond:  # what was not confirmed goes again, first, on the next connection
                 self._retry.extend(item for _, item in inflight)
                 self._retry.extend(batch)
+        if isinstance(lost[0], amqp.AMQPError):  # what the broker said: a refused publish, a shutdown
+            raise lost[0]
         raise ConnectionError(f"connection to the broker lost: {lost[0]}")
 
-    async def _default_queue(self, channel: amqp.Channel, routing_key: str) -> None:
-        await channel.queue_declare(routing_key, durable=self.config.durable, auto_delete=False)
-        await channel.queue_bind(routing_key, self.config.exchange, routing_key)
+    async def _default_queue(self, declarer: Declarer, routing_key: str) -> None:
+        # as oslo's notifier does: the queue takes the exchange's settings, and its name is the routing key
+        config = self.config
+        await declarer.queue(routing_key, durable=config.durable, auto_delete=config.auto_delete)
+        await declarer.bind(routing_key, config.exchange, [routing_key])
 
 
 # --- subscriber --------------------------------------------------------------------------------------
+
+
+def gap_reason(config: RabbitConfig, queue: str, created: bool, exchange: Exchange) -> str | None:
+    """Why a reconnected subscriber may have missed notifications, or None when its queue kept them.
+
+    A queue that had to be created again was lost with what it held, and nothing was routed to it
+    meanwhile; an exchange that had to be created again lost its bindings; a durable queue bound to a
+    transient exchange survives a restart of the broker but its bindings do not. Otherwise the queue and
+    its bindings were there all along, and kept every notification.
+    """
+    if created:
+        return (f"queue '{queue}' was gone and had to be created again (the broker restarted or it was deleted): "
+                "notifications published meanwhile never reached it")
+    if exchange.created:
+        return (f"exchange '{config.exchange}' was gone and had to be created again: queue '{queue}' was not "
+                "bound to it meanwhile")
+    if config.durable and exchange.durable is False:
+        return (f"queue '{queue}' is durable but exchange '{config.exchange}' is not: its bindings may have been "
+                "lost with a restart of the broker")
+    return None
 
 
 class _RabbitDelivery(Delivery):
@@ -423,6 +470,11 @@ class RabbitSubscriber(Subscriber):
         self._backoff = Backoff(self.config.retry_interval, self.config.retry_max)
         self._attempt = 0
         self._closed = False
+        self._consumed = False  # consumed before: the next connection is a reconnection
+        self._created = self._exchange_created = False  # by an attempt since the last consume
+        self._trouble = QuietLog(log)  # why it cannot connect, once per condition
+        self._notices = QuietLog(log)  # settings that differ from the broker's, once
+        self._check = True  # compare the exchange's settings with ours (until the user may not)
 
     def __repr__(self) -> str:
         return f"<RabbitSubscriber {self.config.url} queue={self.queue_name}>"
@@ -432,29 +484,45 @@ class RabbitSubscriber(Subscriber):
             await self._connect_forever()
 
     async def _connect_forever(self) -> None:
+        config = self.config
         while not self._closed:
             try:
                 await self._connect()
-                self._backoff.reset()
-                return
-            except Exception as exc:  # e.g. a queue declared with other settings: keep trying
+            except Exception as exc:  # a broker away, a permission missing, a race on a declaration: retry
+                if isinstance(exc, ExchangeMissing):
+                    self._exchange_created = True  # gone, so bindings to it are gone: Nova creates it again
                 await self._disconnect()
                 self._attempt += 1
                 delay = self._backoff.next()
-                log.warning("subscriber %s cannot reach %s (%s); retrying in %.1fs",
-                            self.queue_name, self.config.url, safe_error(exc), delay,
-                            extra={"bus_url": self.config.url, "queue": self.queue_name, "retry_in": delay})
+                key, why = explain(exc, user=config.user, vhost=config.vhost, where=config.url)
+                self.problem = mask_url(f"subscriber {self.queue_name}: {why}")
+                self._trouble.problem(key, f"{self.problem}; retrying",
+                                      extra={"bus_url": config.url, "queue": self.queue_name, "retry_in": delay})
                 await asyncio.sleep(delay)
+                continue
+            self._backoff.reset()
+            self.problem = None
+            self._trouble.cleared(f"subscriber {self.queue_name} now consumes from {config.url}",
+                                  extra={"bus_url": config.url, "queue": self.queue_name})
+            return
 
     async def _connect(self) -> None:
-        connection = self._connection = await connect(self.config, self._attempt, f"novawatch {self.group}")
-        channel = await declare_exchange(connection, self.config)
-        await channel.basic_qos(self.config.prefetch)
-        await channel.queue_declare(self.queue_name, durable=self.config.durable, auto_delete=False)
-        for topic in self.topics:
-            for priority in self.priorities:
-                await channel.queue_bind(self.queue_name, self.config.exchange, f"{topic}.{priority}")
-        await channel.queue_declare(self.dead_letter_queue, durable=True, auto_delete=False)
+        config, queue = self.config, self.queue_name
+        connection = self._connection = await connect(config, self._attempt, f"novawatch {self.group}")
+        declarer, exchange = await open_exchange(connection, config, self._notices, check=self._check)
+        self._check = self._check and exchange.durable is not None
+        # The queue is novawatch's own, declared as an oslo listener pool's queue would be (so one of the
+        # same name shares it) but not auto-deleted: it keeps notifications while the model restarts
+        # (``queue_auto_delete`` for a passing consumer such as ``novawatch tail``, whose queue must not
+        # fill up on Nova's broker once it has gone). What an attempt creates counts until an attempt
+        # consumes (a later one finds it existing).
+        self._created |= await declarer.queue(queue, durable=config.durable, auto_delete=config.queue_auto_delete)
+        self._exchange_created |= exchange.created
+        await declarer.bind(queue, config.exchange,
+                            [f"{topic}.{priority}" for topic in self.topics for priority in self.priorities])
+        await declarer.dead_letter(self.dead_letter_queue)
+        channel = await connection.channel(confirms=True)  # confirms: a dead letter is stored before the ack
+        await channel.basic_qos(config.prefetch)
         incoming, wake = self._incoming, self._wake
         self._epoch += 1
         self._acked.clear()
@@ -475,8 +543,15 @@ class RabbitSubscriber(Subscriber):
             if self._waiter is not None:
                 wake()
 
-        await channel.basic_consume(self.queue_name, on_message)
+        await declarer.consume(channel, queue, on_message)
         self.connected.set()
+        again, self._consumed = self._consumed or self.resumed, True
+        meanwhile = Exchange(created=self._exchange_created, durable=exchange.durable)
+        reason = gap_reason(config, queue, self._created, meanwhile) if again else None
+        self._created = self._exchange_created = False
+        if reason is not None:
+            log.info("subscriber %s: %s", queue, reason, extra={"queue": queue, "gap": reason})
+            self._gap(reason)
 
     async def _disconnect(self) -> None:
         self.connected.clear()
@@ -535,7 +610,7 @@ class RabbitSubscriber(Subscriber):
             delivery_mode=_PERSISTENT,
         )
         try:
-            stored = await channel.publish_confirmed("", self.dead_letter_queue, message.body, props)
+            stored = await channel.publish_confirmed(self.dead_letter_queue, "", message.body, props)
         except _CONNECTION_ERRORS as exc:
             log.debug("dead-lettering lost with the connection: %s", safe_error(exc))
             return
@@ -560,7 +635,8 @@ class RabbitSubscriber(Subscriber):
                     return
                 # deliveries still queued came on the dead channel: the broker sends them again
                 incoming.clear()
-                log.warning("subscriber %s lost the broker; reconnecting", self.queue_name)
+                self._trouble.problem("lost", f"subscriber {self.queue_name} lost the broker; reconnecting",
+                                      extra={"bus_url": self.config.url, "queue": self.queue_name})
                 await self._disconnect()
                 await self._connect_forever()
                 continue

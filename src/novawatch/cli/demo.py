@@ -67,15 +67,17 @@ def _workload(sim: Any, rate: float) -> Any:
         interval = 1.0 / rate if rate > 0 else 1.0
         while True:
             await asyncio.sleep(interval)
-            if rate <= 0:
+            if rate <= 0 or not service.recover():  # (no actions while the database is away)
                 continue
             try:
                 step()
-                service.commit()
             except Exception as exc:  # one bad action must not end the demo
                 log.warning("workload action failed: %s", exc)
                 with contextlib.suppress(Exception):
-                    service.commit()
+                    service.abort()
+                continue
+            with contextlib.suppress(Exception):  # (a failed commit is rolled back; the next action goes on)
+                service.commit()
 
     return run
 

@@ -210,7 +210,8 @@ async def _tail_bus(args: argparse.Namespace, printer: _Printer) -> int:
     config = load_config(args, {"bus": {"url": args.bus}})
     url = bus_url(config)
     try:
-        subscriber = open_subscriber(url, group=args.group)
+        # a passing consumer: on RabbitMQ its queue goes when it does, rather than filling up on Nova's broker
+        subscriber = open_subscriber(url, group=args.group, queue_auto_delete=True)
         await subscriber.start()
     except (BusError, OSError) as exc:
         raise CommandError(f"cannot subscribe to {mask_url(url)}: {exc}; check --bus / bus.url") from None

@@ -18,6 +18,7 @@ from novawatch.compute.emitter import API, COMPUTE, CONDUCTOR, Emitter, Instance
 from novawatch.compute.errors import ComputeError, InvalidState, NotFound
 from novawatch.compute.failures import FailureInjector, InjectedFailure
 from novawatch.compute.network import Network, update_instance_cache_with_nw_info
+from novawatch.compute.outbox import Outbox
 from novawatch.compute.repository import Repository
 from novawatch.compute.resource_tracker import ResourceTracker, Usage
 from novawatch.compute.scheduler import Scheduler
@@ -55,8 +56,8 @@ class ComputeCore:
         ids: Ids,
         failures: FailureInjector | None = None,
         state_updates: bool = True,
+        outbox: Outbox | None = None,
     ) -> None:
-        self.repo = repo
         self.emit = emitter
         self.clock = clock
         self.ids = ids
@@ -66,11 +67,22 @@ class ComputeCore:
         #: The hosts the API and conductor, and the scheduler, notifications come from.
         self.api_host = "controller"
         self.scheduler_host = "controller"
+        #: Where notifications wait for their transaction's commit (None: sent as they are emitted).
+        self.outbox: Outbox | None = None
+        if outbox is not None:
+            self.attach_outbox(outbox)
+        #: Why the state could not be loaded from the database (None: loaded); see :meth:`reload`.
+        self.unavailable: str | None = None
+        self._open(repo)
+
+    def _open(self, repo: Repository) -> None:
+        """Build the in-memory state (indexes, claims, fake backends) from what ``repo``'s database holds."""
+        self.repo = repo
         self._request_spec: Payload | None = None
         self.tracker = ResourceTracker(self.emit.compute_node)
         self.scheduler = Scheduler(self.tracker)
-        self.network = Network(ids)
-        self.volumes = Volumes(repo, ids, self.now)
+        self.network = Network(self.ids)
+        self.volumes = Volumes(repo, self.ids, self.now)
         self.services: dict[str, db.Service] = {}
         self.nodes: dict[str, db.ComputeNode] = {}
         self.flavors: dict[int, db.Flavor] = {}
@@ -78,6 +90,13 @@ class ComputeCore:
         self.bdms: dict[str, list[db.BlockDeviceMapping]] = {}
         self.migrations: dict[str, db.Migration] = {}
         self._load()
+
+    def attach_outbox(self, outbox: Outbox) -> None:
+        """Send notifications through ``outbox`` from now on: each leaves once its transaction committed."""
+        drivers = self.emit.notifier.drivers
+        if outbox not in drivers:
+            drivers.append(outbox)
+        self.outbox = outbox
 
     # -- startup -----------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -235,3 +235,21 @@ class Migration(Base):
     new_instance_type_id: Mapped[int | None] = mapped_column(Integer, default=None)
     created_at: Mapped[datetime | None] = mapped_column(default=None)
     updated_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class OutboxMessage(Base):
+    """A notification waiting for the bus: written in the transaction of the change it reports (the outbox).
+
+    Deleted once the bus confirmed it; whatever a crash left is sent on the next start, with its
+    ``message_id`` unchanged so that consumers drop the copy they may already have.
+    """
+
+    __tablename__ = "notification_outbox"
+
+    #: Application-assigned, in emission order (64 bits: it only grows while the service runs).
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    message_id: Mapped[str] = mapped_column(String(255))
+    topic: Mapped[str] = mapped_column(String(255))
+    priority: Mapped[str] = mapped_column(String(32))
+    #: The encoded notification (the plain oslo.messaging dict as JSON), exactly as it is published.
+    body: Mapped[bytes] = mapped_column(LargeBinary)

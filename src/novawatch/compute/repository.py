@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, func, inspect, select
+from sqlalchemy import Engine, create_engine, event, func, inspect, make_url, select
 from sqlalchemy.orm import Session
 
 from novawatch.compute import db
@@ -50,7 +50,10 @@ def normalize_url(url: str | Path | None) -> str:
 
 def make_engine(url: str | Path | None = None) -> Engine:
     """An engine for ``url``; SQLite gets WAL-free pragmas tuned for a single writer."""
-    engine = create_engine(normalize_url(url))
+    full = normalize_url(url)
+    # The outbox relay deletes from its own connection while actions commit: SQLite waits for the lock.
+    options: dict[str, Any] = {"connect_args": {"timeout": 30}} if make_url(full).get_backend_name() == "sqlite" else {}
+    engine = create_engine(full, **options)
     if engine.dialect.name == "sqlite":
 
         @event.listens_for(engine, "connect")

@@ -2,38 +2,137 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from pathlib import Path
 
 from sqlalchemy import Engine
+from sqlalchemy import exc as sa_exc
 
+from novawatch.bus.base import Publisher
 from novawatch.compute.attachments import AttachActions
 from novawatch.compute.clock import Clock, Ids, WallClock
 from novawatch.compute.emitter import Emitter
+from novawatch.compute.errors import StorageError, StorageRefused, StorageUnavailable
 from novawatch.compute.failures import FailureInjector
 from novawatch.compute.legacy import legacy_payload
 from novawatch.compute.lifecycle import LifecycleActions
 from novawatch.compute.moves import MoveActions
 from novawatch.compute.operations import Operations
+from novawatch.compute.outbox import Outbox
 from novawatch.compute.repository import Repository, make_engine, reset, upgrade
 from novawatch.compute.services import ServiceActions
+from novawatch.logs import Throttle
 from novawatch.notifications import Notifier
+
+log = logging.getLogger("novawatch.compute")
+_throttle = Throttle()
 
 
 class ComputeService(ServiceActions, LifecycleActions, Operations, MoveActions, AttachActions):
     """Nova's compute API, conductor, scheduler and compute managers with a fake hypervisor, in one object.
 
     Changes are flushed to the database by :meth:`commit` (call it after each action, or every N actions).
+    An action that raised is ended with :meth:`abort`. With an outbox (:meth:`attach_outbox`), what an
+    action emits reaches the bus only after its commit; without one, notifications go to the notifier's
+    drivers as they are emitted (simulations, tests).
     """
 
     def commit(self) -> None:
-        self.repo.commit()
+        """Commit the changes, and with them the notifications they caused; then the outbox may send those.
 
-    def close(self, *, dispose: bool = True) -> None:
-        """Commit and end the session; ``dispose`` also closes the engine's connections."""
-        self.repo.commit()
-        self.repo.close()
-        if dispose:
-            self.repo.engine.dispose()
+        A failed commit is rolled back (:meth:`rollback`) and raised as a :class:`StorageError`.
+        """
+        outbox = self.outbox
+        try:
+            if outbox is not None:
+                outbox.stage(self.repo.session)
+            self.repo.commit()
+        except Exception as exc:
+            self.rollback()
+            raise storage_error(exc) from exc
+        if outbox is not None:
+            outbox.committed()
+
+    def abort(self) -> None:
+        """End an action that raised: nothing it changed is kept, nothing it emitted (through the outbox) is sent.
+
+        Refusals are raised before anything changes, so usually there is nothing to undo and this is free.
+        """
+        session = self.repo.session
+        if (self.outbox is not None and self.outbox.pending) or session.new or session.dirty or session.deleted:
+            self.rollback()
+
+    def rollback(self) -> None:
+        """Drop the current transaction's changes and notifications, and reload the state from the database."""
+        if self.outbox is not None:
+            self.outbox.discard()
+        session = self.repo.session
+        # Detached first, so that rows a caller still holds stay readable (a rollback would expire them);
+        # the reload replaces every one of them.
+        with contextlib.suppress(Exception):
+            session.expunge_all()
+        with contextlib.suppress(Exception):
+            session.rollback()
+        with contextlib.suppress(Exception):
+            session.close()
+        self.reload()
+
+    def reload(self) -> bool:
+        """Rebuild the in-memory state from the database: the rows, indexes and claims of the last commit.
+
+        When the database cannot be read, :attr:`unavailable` says why and False is returned; call
+        :meth:`recover` to try again.
+        """
+        try:
+            self._open(Repository(self.repo.engine))
+        except Exception as exc:
+            self.unavailable = f"{type(exc).__name__}: {_first_line(exc)}"
+            _throttle.log(log, logging.WARNING, "reload", "cannot load the compute state from the database: %s",
+                          self.unavailable, extra={"error": self.unavailable})
+            with contextlib.suppress(Exception):
+                self.repo.close()
+            return False
+        self.unavailable = None
+        return True
+
+    def recover(self) -> bool:
+        """True when the state is loaded, reloading it first if an earlier attempt failed."""
+        return self.unavailable is None or self.reload()
+
+    def close(self, *, dispose: bool = True, timeout: float = 30.0) -> None:
+        """Commit, let the outbox send what is committed (up to ``timeout``), end the session.
+
+        ``dispose`` also closes the engine's connections.
+        """
+        try:
+            if self.unavailable is None:
+                self.commit()
+        finally:
+            if self.outbox is not None:
+                self.outbox.close(timeout)
+            self.repo.close()
+            if dispose:
+                self.repo.engine.dispose()
+
+
+def storage_error(exc: Exception) -> StorageError:
+    """What a failed commit means for the caller: a refused value (400), an unreachable database (503), other."""
+    if isinstance(exc, StorageError):
+        return exc
+    cause: BaseException = exc.orig if isinstance(exc, sa_exc.DBAPIError) and exc.orig is not None else exc
+    text = _first_line(cause)
+    if isinstance(exc, sa_exc.DataError | sa_exc.IntegrityError) or isinstance(cause, OverflowError | ValueError):
+        return StorageRefused(f"the database refused the change ({text}): it was rolled back and nothing was sent")
+    if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.DisconnectionError
+                  | sa_exc.TimeoutError):
+        return StorageUnavailable(f"the database is unavailable ({text}): the action was rolled back")
+    return StorageError(f"the database failed the change ({type(cause).__name__}: {text}): it was rolled back")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__
 
 
 def open_service(
@@ -45,16 +144,21 @@ def open_service(
     failures: FailureInjector | None = None,
     state_updates: bool = True,
     fresh: bool = False,
+    publisher: Publisher | None = None,
 ) -> ComputeService:
     """Connect to the database at ``url`` (migrating it to the newest schema) and start the service.
 
     ``fresh`` drops whatever the database held first. Legacy notifications follow the notifier's format.
+    With a ``publisher``, notifications go to it through the database's outbox (sent after their commit;
+    what an earlier run left unsent goes first).
     """
     engine = make_engine(url)
     if fresh:
         reset(engine)
     upgrade(engine)
-    return start_service(engine, notifier, clock=clock, ids=ids, failures=failures, state_updates=state_updates)
+    outbox = Outbox(engine, publisher).start() if publisher is not None else None
+    return start_service(engine, notifier, clock=clock, ids=ids, failures=failures, state_updates=state_updates,
+                         outbox=outbox)
 
 
 def start_service(
@@ -65,8 +169,9 @@ def start_service(
     ids: Ids | None = None,
     failures: FailureInjector | None = None,
     state_updates: bool = True,
+    outbox: Outbox | None = None,
 ) -> ComputeService:
     """The service over an engine whose schema is already migrated (loads what the database holds)."""
     emitter = Emitter(notifier, legacy_payload)
     return ComputeService(Repository(engine), emitter, clock=clock or WallClock(), ids=ids or Ids(),
-                          failures=failures, state_updates=state_updates)
+                          failures=failures, state_updates=state_updates, outbox=outbox)

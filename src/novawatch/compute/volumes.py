@@ -6,12 +6,20 @@ from collections.abc import Callable
 from datetime import datetime
 
 from novawatch.compute import db
-from novawatch.compute.errors import ComputeError
+from novawatch.compute.errors import ComputeError, InvalidState, NotFound
 from novawatch.compute.repository import Repository
 
 
 class VolumeError(ComputeError):
     """A volume operation that the volume service refuses."""
+
+
+class VolumeNotFound(VolumeError, NotFound):
+    """No such volume (404)."""
+
+
+class VolumeUnavailable(VolumeError, InvalidState):
+    """The volume is attached or busy, not ``available`` (409)."""
 
 
 class Volumes:
@@ -34,11 +42,11 @@ class Volumes:
         try:
             return self.by_id[volume_id]
         except KeyError:
-            raise VolumeError(f"volume {volume_id} not found") from None
+            raise VolumeNotFound(f"volume {volume_id} not found") from None
 
     def reserve(self, vol: db.Volume) -> None:
         if vol.status != "available":
-            raise VolumeError(f"volume {vol.id} is {vol.status}, not available")
+            raise VolumeUnavailable(f"volume {vol.id} is {vol.status}, not available")
         vol.status = "attaching"
 
     def attach(self, vol: db.Volume, instance_uuid: str) -> None:

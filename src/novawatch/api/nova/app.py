@@ -14,18 +14,22 @@ from __future__ import annotations
 
 import hmac
 import json
-import re
+import time
 from collections.abc import Callable
 from typing import Any
 
+import regex
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 
-from novawatch.api.common import Guard, Message, Receive, Scope, Send
+from novawatch.api import errors as error_table
+from novawatch.api.common import Guard, Message, Receive, Scope, Send, json_bytes, json_response, read_body, replay
 from novawatch.api.compute_app import ComputeAPI
-from novawatch.api.nova import views
+from novawatch.api.inputs import body_problem
+from novawatch.api.nova import schemas, views
 from novawatch.api.nova.microversion import MAX_VERSION, MIN_VERSION, Version, VersionError, requested, v
 from novawatch.api.nova.microversion import response_headers as version_headers
+from novawatch.api.nova.schemas import InvalidInput
 from novawatch.api.nova.stubs import IDENTITY_PREFIX, IMAGE_PREFIX, add_stub_routes
 
 PREFIX = "/v2.1"
@@ -65,7 +69,12 @@ def fault(status: int, message: str) -> dict[str, Any]:
 
 
 def _fault_bytes(status: int, message: str) -> bytes:
-    return json.dumps(fault(status, message)).encode()
+    return json_bytes(fault(status, message))
+
+
+def fault_response(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    """Nova's fault body as a response (never fails to encode what it quotes)."""
+    return json_response(fault(status, message), status, headers)
 
 
 async def _send_fault(send: Send, status: int, message: str, extra: list[tuple[bytes, bytes]]) -> None:
@@ -99,32 +108,24 @@ class NovaGuard(Guard):
         if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
             await _send_fault(send, 413, f"Request is too large (limit {self.max_body_bytes} bytes).", extra)
             return
+        reason = self.why_unavailable(scope)
+        if reason is not None:
+            await _send_fault(send, 503, f"The compute service cannot serve: {reason}. Retry when its database "
+                              "is back.", extra)
+            return
         scope.setdefault("state", {})["nova_version"] = version
-        if length is None and scope.get("method") in ("POST", "PUT", "PATCH"):
-            # A chunked body has no Content-Length: read it here, within the limit, and replay it.
-            body = bytearray()
-            more = True
-            while more:
-                message = await receive()
-                if message["type"] != "http.request":
-                    return
-                body += message.get("body", b"")
-                more = bool(message.get("more_body", False))
-                if len(body) > self.max_body_bytes:
-                    await _send_fault(send, 413, f"Request is too large (limit {self.max_body_bytes} bytes).",
-                                      extra)
-                    return
-            replayed = False
-            original = receive
-
-            async def replay() -> Message:
-                nonlocal replayed
-                if replayed:
-                    return await original()  # after the body: disconnects
-                replayed = True
-                return {"type": "http.request", "body": bytes(body), "more_body": False}
-
-            receive = replay
+        if scope.get("method") in ("POST", "PUT", "PATCH"):
+            # Read the body here (a chunked one has no Content-Length), within the limit, check that it is
+            # strict JSON, and replay it to the routes.
+            body = await read_body(receive, self.max_body_bytes)
+            if body is None:
+                await _send_fault(send, 413, f"Request is too large (limit {self.max_body_bytes} bytes).", extra)
+                return
+            problem = body_problem(body) if body else None
+            if problem is not None:
+                await _send_fault(send, 400, f"Malformed request body: {problem}", extra)
+                return
+            receive = replay(body, receive)
 
         async def send_with_version(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -187,20 +188,26 @@ def create_nova_app(service: Any, *, token: str | None = None, max_body_bytes: i
     api = ComputeAPI(service)
     app = FastAPI(title="novawatch Nova-compatible compute API", docs_url=None, redoc_url=None, openapi_url=None)
 
+    error_table.install(app, fault_response)
+
     @app.exception_handler(NovaError)
-    async def _nova_error(request: Request, exc: NovaError) -> JSONResponse:
-        return JSONResponse(fault(exc.status, exc.message), status_code=exc.status)
+    async def _nova_error(request: Request, exc: NovaError) -> Response:
+        return fault_response(exc.status, exc.message)
+
+    @app.exception_handler(InvalidInput)
+    async def _invalid_input(request: Request, exc: InvalidInput) -> Response:
+        return fault_response(400, str(exc))
 
     @app.exception_handler(HTTPException)
-    async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        return JSONResponse(fault(exc.status_code, str(exc.detail)), status_code=exc.status_code)
+    async def _http_error(request: Request, exc: HTTPException) -> Response:
+        return fault_response(exc.status_code, str(exc.detail))
 
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
     @app.exception_handler(StarletteHTTPException)
-    async def _starlette_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _starlette_error(request: Request, exc: StarletteHTTPException) -> Response:
         message = "The resource could not be found." if exc.status_code == 404 else str(exc.detail)
-        return JSONResponse(fault(exc.status_code, message), status_code=exc.status_code)
+        return fault_response(exc.status_code, message)
 
     # --- helpers -------------------------------------------------------------------------------------
 
@@ -241,7 +248,7 @@ def create_nova_app(service: Any, *, token: str | None = None, max_body_bytes: i
         else:
             try:
                 data = json.loads(raw)
-            except ValueError:
+            except (ValueError, RecursionError):  # the guard already refused what is not strict JSON
                 raise NovaError(400, "Malformed request body") from None
         if key is None:
             return data
@@ -278,11 +285,8 @@ def create_nova_app(service: Any, *, token: str | None = None, max_body_bytes: i
         if project:
             rows = [i for i in rows if i.project_id == project]
         if q.get("name"):
-            try:
-                pattern = re.compile(q["name"])
-            except re.error:
-                raise NovaError(400, f"Invalid name filter {q['name']!r}") from None
-            rows = [i for i in rows if pattern.search(i.display_name or "")]
+            matches = _name_filter(q["name"])
+            rows = [i for i in rows if matches(i.display_name or "")]
         if q.get("status"):
             wanted = {s.upper() for s in q.getlist("status")}
             rows = [i for i in rows if views.server_status(i.vm_state, i.task_state) in wanted]
@@ -320,37 +324,32 @@ def create_nova_app(service: Any, *, token: str | None = None, max_body_bytes: i
     @app.post(PREFIX + "/servers")
     async def create_server(request: Request) -> JSONResponse:
         """Boot. Synchronous underneath: the server is ACTIVE (or ERROR) by the time this answers."""
-        body = await body_of(request, "server")
-        name = body.get("name")
-        if not isinstance(name, str) or not name.strip():
-            raise NovaError(400, "Invalid input for field/attribute name.")
-        if "flavorRef" not in body:
-            raise NovaError(400, "Missing flavorRef attribute.")
-        chosen = flavor(body["flavorRef"])
+        server = schemas.parse(schemas.ServerCreate, await body_of(request, "server"), "server")
+        name = server.name
+        chosen = flavor(server.flavorRef)
         boot_volume_gb: int | None = None
-        for bdm in body.get("block_device_mapping_v2") or []:
-            if isinstance(bdm, dict) and str(bdm.get("boot_index", "")) == "0" \
-                    and bdm.get("destination_type") == "volume":
-                boot_volume_gb = int(bdm.get("volume_size") or chosen.root_gb or 1)
-        image_ref = image_arg(body["imageRef"], "imageRef") if body.get("imageRef") else ""
+        for bdm in server.block_device_mapping_v2 or []:
+            if bdm.boot_index == 0 and bdm.destination_type == "volume":
+                boot_volume_gb = bdm.volume_size or chosen.root_gb or 1
+        image_ref = image_arg(server.imageRef, "imageRef") if server.imageRef else ""
         if not image_ref and boot_volume_gb is None:
             raise NovaError(400, "Block Device Mapping is Invalid: You specified more local devices than the "
                             "limit allows (give imageRef or a boot volume in block_device_mapping_v2)")
-        networks = body.get("networks", "auto")
+        networks = server.networks if server.networks is not None else "auto"
         ports = 0 if networks == "none" else len(networks) if isinstance(networks, list) else 1
-        host = body.get("host")
-        zone = body.get("availability_zone")
-        if host is None and isinstance(zone, str) and ":" in zone:
+        host = server.host
+        zone = server.availability_zone
+        if host is None and zone is not None and ":" in zone:
             # "zone:host" or "zone:host:node" forces the host (an admin feature of Nova's).
             host = zone.split(":")[1] or None
         if host is not None and host not in service.services:
             raise NovaError(400, f"Compute host {host} could not be found.")
-        metadata = body.get("metadata") or {}
-        tags = body.get("tags") or []
         project = request.headers.get("x-project-id") or DEFAULT_PROJECT
+        if not schemas.PROJECT_ID.fullmatch(project):
+            raise NovaError(400, "Invalid X-Project-Id header: a project id is 1-255 letters, digits and '-'")
         kwargs: dict[str, Any] = {"project_id": project, "boot_volume_gb": boot_volume_gb, "ports": ports,
-                                  "metadata": {str(k): str(val) for k, val in metadata.items()},
-                                  "tags": [str(t) for t in tags], "host": host}
+                                  "metadata": dict(server.metadata or {}), "tags": list(server.tags or []),
+                                  "host": host}
         if image_ref:
             kwargs["image_ref"] = image_ref
         inst = run("boot", lambda: service.boot(name, chosen, **kwargs))
@@ -380,6 +379,10 @@ def create_nova_app(service: Any, *, token: str | None = None, max_body_bytes: i
     def arg(args: Any, key: str) -> Any:
         return args.get(key) if isinstance(args, dict) else None
 
+    def action_args(model: type[schemas.M], args: Any, action: str) -> schemas.M:
+        """An action's arguments checked (``null`` or absent arguments are an empty object)."""
+        return schemas.parse(model, {} if args is None else args, action)
+
     @app.post(PREFIX + "/servers/{server_id}/action")
     async def server_action(server_id: str, request: Request) -> Response:
         body = await body_of(request)
@@ -393,14 +396,17 @@ def create_nova_app(service: Any, *, token: str | None = None, max_body_bytes: i
             run(action, lambda: getattr(service, method)(uuid))
             return no_content(status)
         if action == "reboot":
-            kind = str(arg(args, "type") or "SOFT").upper()
+            kind = arg(args, "type") or "SOFT"
+            if not isinstance(kind, str):
+                raise NovaError(400, f"Invalid input for field/attribute type. Value: {kind}. Not a string")
+            kind = kind.upper()
             if kind not in ("SOFT", "HARD"):
                 raise NovaError(400, f"Argument 'type' for reboot must be a string with value 'SOFT' or 'HARD', "
                                 f"not {kind!r}")
             run(action, lambda: service.reboot(uuid, hard=kind == "HARD"))
             return no_content()
         if action == "lock":
-            reason = arg(args, "locked_reason")
+            reason = action_args(schemas.LockArgs, args, action).locked_reason
             run(action, lambda: service.lock(uuid, reason))
             return no_content()
         if action == "rescue":
@@ -409,19 +415,19 @@ def create_nova_app(service: Any, *, token: str | None = None, max_body_bytes: i
             run(action, lambda: service.rescue(uuid, ref))
             return JSONResponse({"adminPass": "novawatch"})
         if action == "unshelve":
-            host = arg(args, "host")
+            host = action_args(schemas.HostArgs, args, action).host
             run(action, lambda: service.unshelve(uuid, host=host))
             return no_content()
         if action == "resize":
-            new = flavor(arg(args, "flavorRef"))
+            new = flavor(action_args(schemas.ResizeArgs, args, action).flavorRef)
             run(action, lambda: service.resize(uuid, new))
             return no_content()
         if action == "os-migrateLive":
-            host = arg(args, "host")
+            host = action_args(schemas.HostArgs, args, action).host
             run(action, lambda: _live_migrate(service, uuid, host))
             return no_content()
         if action == "evacuate":
-            host = arg(args, "host")
+            host = action_args(schemas.HostArgs, args, action).host
             run(action, lambda: service.evacuate(uuid, host=host))
             return JSONResponse({} if ver(request) >= v("2.14") else {"adminPass": "novawatch"})
         if action == "rebuild":
@@ -432,6 +438,7 @@ def create_nova_app(service: Any, *, token: str | None = None, max_body_bytes: i
             run(action, lambda: service.rebuild(uuid, ref))
             return JSONResponse({"server": server_view(instance(uuid), request)}, status_code=202)
         if action == "createImage":
+            action_args(schemas.CreateImageArgs, args, action)
             image_id = run(action, lambda: service.snapshot(uuid))
             location = {"Location": f"{base(request)}images/{image_id}"}
             if ver(request) >= v("2.45"):
@@ -466,10 +473,8 @@ def create_nova_app(service: Any, *, token: str | None = None, max_body_bytes: i
 
     @app.post(PREFIX + "/servers/{server_id}/os-volume_attachments")
     async def attach_volume(server_id: str, request: Request) -> JSONResponse:
-        args = await body_of(request, "volumeAttachment")
-        volume_id = args.get("volumeId")
-        if not isinstance(volume_id, str) or not volume_id:
-            raise NovaError(400, "Invalid input for field/attribute volumeId.")
+        volume_id = schemas.parse(schemas.VolumeAttachment, await body_of(request, "volumeAttachment"),
+                                  "volumeAttachment").volumeId
         instance(server_id)
         _volume(service, volume_id)
         bdm = run("attach volume", lambda: service.attach_volume(server_id, volume_id))
@@ -483,10 +488,8 @@ def create_nova_app(service: Any, *, token: str | None = None, max_body_bytes: i
     @app.put(PREFIX + "/servers/{server_id}/os-volume_attachments/{volume_id}")
     async def swap_volume(server_id: str, volume_id: str, request: Request) -> Response:
         """Swap the attached ``volume_id`` for ``volumeAttachment.volumeId`` (the swap-volume spec)."""
-        args = await body_of(request, "volumeAttachment")
-        new = args.get("volumeId")
-        if not isinstance(new, str) or not new:
-            raise NovaError(400, "Invalid input for field/attribute volumeId.")
+        new = schemas.parse(schemas.VolumeAttachment, await body_of(request, "volumeAttachment"),
+                            "volumeAttachment").volumeId
         attachment(server_id, volume_id)
         _volume(service, new)
         if new != volume_id:
@@ -560,18 +563,12 @@ def create_nova_app(service: Any, *, token: str | None = None, max_body_bytes: i
     @app.post(PREFIX + "/flavors")
     async def create_flavor(request: Request) -> JSONResponse:
         """Create a public flavor (``flavor.create``); novawatch assigns its id."""
-        args = await body_of(request, "flavor")
-        try:
-            name = str(args["name"])
-            ram, vcpus, disk = int(args["ram"]), int(args["vcpus"]), int(args["disk"])
-            ephemeral = int(args.get("OS-FLV-EXT-DATA:ephemeral") or 0)
-            swap = int(args.get("swap") or 0)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise NovaError(400, f"Invalid input for flavor: {exc}") from None
-        if any(f.name == name for f in service.flavors.values()):
-            raise NovaError(409, f"Flavor with name {name} already exists.")
-        row = run("create flavor", lambda: service.create_flavor(name, vcpus=vcpus, memory_mb=ram, root_gb=disk,
-                                                                  ephemeral_gb=ephemeral, swap=swap))
+        new = schemas.parse(schemas.FlavorCreate, await body_of(request, "flavor"), "flavor")
+        if any(f.name == new.name for f in service.flavors.values()):
+            raise NovaError(409, f"Flavor with name {new.name} already exists.")
+        row = run("create flavor", lambda: service.create_flavor(
+            new.name, vcpus=new.vcpus, memory_mb=new.ram, root_gb=new.disk, ephemeral_gb=new.ephemeral or 0,
+            swap=new.swap or 0))
         return JSONResponse({"flavor": views.flavor_detail(row, base(request), ver(request))})
 
     # --- hypervisors --------------------------------------------------------------------------------------------
@@ -675,12 +672,12 @@ def create_nova_app(service: Any, *, token: str | None = None, max_body_bytes: i
         """From 2.53 ``PUT /os-services/{uuid}``; before, ``PUT /os-services/enable|disable|...`` by host."""
         version = ver(request)
         args = await body_of(request)
-        if not isinstance(args, dict):
-            raise NovaError(400, "The body must be a JSON object")
         if version >= v("2.53"):
             svc = service_by_id(ident, version)
-            return JSONResponse({"service": views.service(_update_service(run, service, svc, args), version)})
-        return JSONResponse({"service": _legacy_service_action(run, service, ident, args, version)})
+            update = schemas.parse(schemas.ServiceUpdate, args)
+            return JSONResponse({"service": views.service(_update_service(run, service, svc, update), version)})
+        legacy = schemas.parse(schemas.LegacyServiceUpdate, args)
+        return JSONResponse({"service": _legacy_service_action(run, service, ident, legacy, version)})
 
     @app.delete(PREFIX + "/os-services/{ident}")
     async def delete_service(ident: str, request: Request) -> Response:
@@ -690,7 +687,36 @@ def create_nova_app(service: Any, *, token: str | None = None, max_body_bytes: i
         return no_content(204)
 
     add_stub_routes(app)
-    return NovaGuard(app, token=token, max_body_bytes=max_body_bytes)
+    return NovaGuard(app, token=token, max_body_bytes=max_body_bytes, unavailable=api.unavailable,
+                     open_paths=_DISCOVERY_PATHS)
+
+
+#: Seconds a ``name`` filter (a regular expression, as in Nova) may take over one listing.
+NAME_FILTER_SECONDS = 0.5
+
+
+def _name_filter(pattern: str) -> Callable[[str], bool]:
+    """Nova's ``name`` filter: a regular expression searched in display names, within a time budget.
+
+    The ``regex`` engine stops a pathological pattern (catastrophic backtracking) instead of letting it
+    hold the event loop, and with it the whole service.
+    """
+    if len(pattern) > 255:
+        raise NovaError(400, "Invalid input for query parameters name: at most 255 characters")
+    try:
+        compiled = regex.compile(pattern)
+    except (regex.error, ValueError, OverflowError, RecursionError):
+        raise NovaError(400, f"Invalid name filter {pattern!r}: not a regular expression") from None
+    deadline = time.monotonic() + NAME_FILTER_SECONDS
+
+    def matches(name: str) -> bool:
+        try:
+            return compiled.search(name, timeout=max(deadline - time.monotonic(), 0.001)) is not None
+        except TimeoutError:
+            raise NovaError(400, f"The name filter {pattern!r} takes too long to evaluate; use a simpler "
+                            "regular expression") from None
+
+    return matches
 
 
 def _volume(service: Any, volume_id: str) -> None:
@@ -711,43 +737,40 @@ def _live_migrate(service: Any, uuid: str, host: str | None) -> None:
 
 
 def _update_service(run: Callable[[str, Callable[[], Any]], Any], service: Any, svc: Any,
-                    args: dict[str, Any]) -> Any:
-    status = args.get("status")
-    forced = args.get("forced_down")
+                    update: schemas.ServiceUpdate) -> Any:
+    status, forced = update.status, update.forced_down
     if status is None and forced is None:
         raise NovaError(400, "No updates were requested. Fields 'status' or 'forced_down' should be specified.")
-    if status not in (None, "enabled", "disabled"):
-        raise NovaError(400, f"Invalid input for field/attribute status. Value: {status}.")
-    if args.get("disabled_reason") and status != "disabled":
+    if update.disabled_reason and status != "disabled":
         raise NovaError(400, "Specifying 'disabled_reason' with status 'enabled' is invalid.")
     host = svc.host
     if status == "enabled":
         run("enable service", lambda: service.enable_service(host))
     elif status == "disabled":
-        run("disable service", lambda: service.disable_service(host, args.get("disabled_reason")))
+        run("disable service", lambda: service.disable_service(host, update.disabled_reason))
     if forced is not None:
-        if not isinstance(forced, bool):
-            raise NovaError(400, f"Invalid input for field/attribute forced_down. Value: {forced}.")
         run("force down", lambda: service.force_down_service(host, forced))
     return service.services[host]
 
 
 def _legacy_service_action(run: Callable[[str, Callable[[], Any]], Any], service: Any, action: str,
-                           args: dict[str, Any], version: Version) -> dict[str, Any]:
-    host, binary = args.get("host"), args.get("binary", "nova-compute")
-    svc = service.services.get(host) if isinstance(host, str) else None
+                           args: schemas.LegacyServiceUpdate, version: Version) -> dict[str, Any]:
+    host, binary = args.host, args.binary
+    svc = service.services.get(host)
     if svc is None or svc.binary != binary:
         raise NovaError(404, f"Service {binary} on host {host} could not be found.")
     if action == "enable":
         run("enable service", lambda: service.enable_service(host))
         return {"host": host, "binary": binary, "status": "enabled"}
     if action in ("disable", "disable-log-reason"):
-        reason = args.get("disabled_reason") if action == "disable-log-reason" else None
+        reason = args.disabled_reason if action == "disable-log-reason" else None
+        if action == "disable-log-reason" and reason is None:
+            raise NovaError(400, "Missing disabled reason field")
         run("disable service", lambda: service.disable_service(host, reason))
         out = {"host": host, "binary": binary, "status": "disabled"}
         return {**out, "disabled_reason": reason} if action == "disable-log-reason" else out
     if action == "force-down" and version >= v("2.11"):
-        forced = bool(args.get("forced_down", True))
+        forced = True if args.forced_down is None else args.forced_down
         run("force down", lambda: service.force_down_service(host, forced))
         return {"host": host, "binary": binary, "forced_down": forced}
     raise NovaError(404, f"Unknown action {action}")

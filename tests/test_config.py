@@ -145,3 +145,21 @@ def test_connection_limits_are_checked() -> None:
     for key, value in (("MODEL_MAX_CONNECTIONS", "-1"), ("COMPUTE_IDLE_TIMEOUT", "-3")):
         with pytest.raises(ConfigError, match=r">= 0"):
             load(env={"HOME": "/nonexistent", f"NOVAWATCH_{key}": value})
+
+
+def test_model_source_keys_and_which_cloud_is_used() -> None:
+    from novawatch.api.sources import cloud_name
+    from novawatch.config import load, masked
+
+    config = load(env={"HOME": "/nonexistent", "NOVAWATCH_MODEL_OS_CLOUD": "prod",
+                       "NOVAWATCH_MODEL_NODE_REFRESH_INTERVAL": "30",
+                       "NOVAWATCH_MODEL_OS_COMPUTE_ENDPOINT_OVERRIDE": "http://u:pw@nova:8774/v2.1"})
+    assert (config.model.os_cloud, config.model.node_refresh_interval) == ("prod", 30.0)
+    assert "pw" not in str(masked(config))
+    assert cloud_name(config.model, {"OS_CLOUD": "other"}) == "prod"  # the setting wins over OS_CLOUD
+    plain = load(env={"HOME": "/nonexistent"})
+    assert cloud_name(plain.model, {"OS_CLOUD": "other"}) == "other"
+    assert cloud_name(plain.model, {}) == ""
+    # a compute URL of one's own means that, not a cloud someone left in OS_CLOUD
+    plain.model.compute_url = "http://nova:8774/v2.1"
+    assert cloud_name(plain.model, {"OS_CLOUD": "other"}) == ""

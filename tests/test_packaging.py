@@ -206,11 +206,16 @@ def test_a_plain_install_starts_both_services(tmp_path: Path) -> None:
     assert where.returncode == 0 and str(bin_dir.parent) in where.stdout, where  # installed, not the worktree
     test_only = subprocess.run(
         [python, "-c", "import importlib.util as u; print([m for m in ('pytest', 'hypothesis', 'oslo_messaging', "
-         "'openstack', 'selenium') if u.find_spec(m)])"], capture_output=True, text=True, timeout=60)
+         "'selenium') if u.find_spec(m)])"], capture_output=True, text=True, timeout=60)
     assert test_only.stdout.strip() == "[]", test_only  # nothing of the test extras came along
 
-    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path)}
     pc, pm = free_port(), free_port()
+    # The model reads the compute service's Nova API through a clouds.yaml cloud (`model serve --os-cloud`):
+    # openstacksdk and keystoneauth1 are runtime dependencies.
+    clouds = tmp_path / "clouds.yaml"
+    clouds.write_text(f"clouds:\n  local:\n    auth_type: none\n"
+                      f"    compute_endpoint_override: http://127.0.0.1:{pc}/v2.1\n")
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path), "OS_CLIENT_CONFIG_FILE": str(clouds)}
     state = str(tmp_path / "state")
     logs = {name: (tmp_path / f"{name}.log").open("wb") for name in ("compute", "model")}
     procs = {
@@ -218,7 +223,7 @@ def test_a_plain_install_starts_both_services(tmp_path: Path) -> None:
                                      "--data-dir", state, "--hosts", "2"],
                                     stdout=logs["compute"], stderr=subprocess.STDOUT, env=env, cwd=tmp_path),
         "model": subprocess.Popen([str(bin_dir / "novawatch"), "model", "serve", "--port", str(pm),
-                                   "--data-dir", state, "--compute-url", f"http://127.0.0.1:{pc}"],
+                                   "--data-dir", state, "--os-cloud", "local"],
                                   stdout=logs["model"], stderr=subprocess.STDOUT, env=env, cwd=tmp_path),
     }
     codes = {}
@@ -231,7 +236,7 @@ def test_a_plain_install_starts_both_services(tmp_path: Path) -> None:
 
         wait_for(lambda: healthy(pc), 120, "the compute service's health")
         model = wait_for(lambda: (h := healthy(pm))["bootstrapped"] and h, 120, "the model service to bootstrap")
-        assert model["nodes"] == 2 and model["status"] == "ok"
+        assert model["nodes"] == 2 and model["status"] == "ok" and model["source"] == "cloud 'local'"
     finally:
         for name, proc in procs.items():
             proc.send_signal(signal.SIGINT)

@@ -18,6 +18,7 @@ CHECK = Path(__file__).resolve().parents[2] / "interop" / "watcher" / "check.py"
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "watcher: installs python-watcher from PyPI into its own venv (cached)")
+    config.addinivalue_line("markers", "keystone: installs keystone from PyPI into its own venv (cached)")
 
 
 def load_check() -> ModuleType:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import msgspec
+import pytest
 from novacloud import NovaCloud
-from openstack.compute.v2.server import Server
 
 from novawatch import snapshot
 from novawatch.compute.source import ComputeSource
 from novawatch.model import ClusterModel, Consumer, bootstrap, to_snapshot
+from novawatch.sources import nova_views
 from novawatch.sources.openstack import OpenStackSource
 
 IMAGE = "155d900f-4e14-4e4c-a73d-069cbf4541e6"
@@ -72,11 +75,50 @@ def test_older_microversion_looks_flavors_up(cloud: NovaCloud) -> None:
     _varied_cloud(cloud)
     source = OpenStackSource.from_endpoint(cloud.endpoint)
     raw = httpx.get(cloud.endpoint + "/servers/detail", headers={"OpenStack-API-Version": "compute 2.1"}).json()
-    servers = [Server.existing(**body) for body in raw["servers"]]
-    assert servers and all(s.flavor.original_name is None and s.flavor.id for s in servers)
-    records = {r.uuid: r for r in (source._instance(s) for s in servers)}
+    servers = raw["servers"]
+    assert servers and all(set(s["flavor"]) == {"id", "links"} for s in servers)
+    records = {r.uuid: r for r in (nova_views.instance_from_server(s, source._flavor) for s in servers)}
     assert len(source._flavors) == 2
     truth = {i.uuid: i for i in cloud.truth().instances}
     for uuid, record in records.items():
         # "locked" is shown from 2.9 on only
         assert msgspec.structs.replace(record, locked=truth[uuid].locked) == truth[uuid]
+
+
+def test_a_cloud_without_keystone_from_clouds_yaml(cloud: NovaCloud, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The clouds.yaml entry of docs/openstack.md (``auth_type: none``) works for ``--os-cloud`` too."""
+    from novawatch.sources.cloud import CloudOptions, open_cloud
+
+    _varied_cloud(cloud)
+    config = tmp_path / "clouds.yaml"
+    config.write_text(f"clouds:\n  novawatch:\n    auth_type: none\n"
+                      f"    compute_endpoint_override: {cloud.endpoint}\n")
+    monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(config))
+    source = open_cloud(CloudOptions("novawatch"))
+    assert snapshot.dumps(source.snapshot()) == snapshot.dumps(cloud.truth())
+    assert source.warnings == [] and source.label == "cloud 'novawatch'"
+
+
+def test_an_unreachable_keystone_is_explained(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    from novawatch.sources.cloud import CloudOptions, open_cloud
+    from novawatch.sources.errors import SourceError
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = tmp_path / "clouds.yaml"
+    config.write_text("clouds:\n  away:\n    auth:\n"
+                      f"      auth_url: http://127.0.0.1:{port}/v3\n      username: admin\n      password: pw-9c1\n"
+                      "      project_name: admin\n      user_domain_name: Default\n"
+                      "      project_domain_name: Default\n")
+    monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(config))
+    with pytest.raises(SourceError) as caught:
+        open_cloud(CloudOptions("away")).snapshot()
+    assert caught.value.kind == "unreachable"
+    message = str(caught.value)
+    assert message.startswith("cloud 'away': cannot reach the endpoint while trying to authenticate")
+    assert "check the URL, that the service runs and that this host can reach it" in message
+    assert "pw-9c1" not in message

@@ -140,6 +140,7 @@ class HealthOut(BaseModel):
     bootstrapped: bool
     uptime_seconds: float
     source: str | None
+    source_error: str | None = None
     bus: str | None
     gaps: int  # times the bus may have lost notifications (a RabbitMQ queue re-created after a broker restart)
     last_gap: GapOut | None

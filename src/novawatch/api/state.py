@@ -7,6 +7,7 @@ with the outcome and the entities it changed; the API and the dashboard only rea
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -40,6 +41,8 @@ class NotificationNote(msgspec.Struct, kw_only=True):
     host: str | None = None
     reason: str | None = None
 
+
+log = logging.getLogger("novawatch.api.state")
 
 def node_json(node: NodeRecord) -> dict[str, Any]:
     """A node as the API returns it: the snapshot fields plus what is free."""
@@ -110,6 +113,12 @@ class ModelState:
         self.audit_error: str | None = None
         self.consumer_error: str | None = None
         self.source: str | None = None
+        #: The last failure of a source lookup or refresh (the audit's has its own), None once one works.
+        self.source_error: str | None = None
+        #: Documents the source listed but could not convert (skipped at bootstrap), each named.
+        self.source_problems: list[str] = []
+        #: What the source warned about at bootstrap (e.g. a user without the admin role).
+        self.source_warnings: list[str] = []
         self.bus: str | None = None
         #: what keeps the bus subscriber from consuming, asked at each health check
         self.bus_probe: Callable[[], str | None] | None = None
@@ -176,6 +185,17 @@ class ModelState:
             self.metrics.drift.set(drift)
         self.feed.publish("status", "audit", "audit", self.health())
 
+    def note_source_error(self, message: str) -> None:
+        """A lookup or refresh failed; logged once per distinct message (a failing source repeats itself)."""
+        if message != self.source_error:
+            log.warning("source: %s", message)
+        self.source_error = message
+
+    def note_source_ok(self) -> None:
+        if self.source_error is not None:
+            log.info("source answers again")
+        self.source_error = None
+
     def record_gap(self, reason: str, *, relist: bool) -> None:
         """The stream had a gap (``reason``); ``relist``: a re-list against the source follows."""
         self.gaps += 1
@@ -213,6 +233,12 @@ class ModelState:
             problems.append(mask(f"audit: {self.audit_error}"))
         if self.drift:
             problems.append(f"{self.drift} entities drifted at the last audit (repaired)")
+        if self.source_error:
+            problems.append(mask(f"source: {self.source_error}"))
+        problems.extend(mask(f"source: {w}") for w in self.source_warnings)
+        if self.source_problems:
+            problems.append(mask(f"source: {len(self.source_problems)} documents could not be read and were "
+                                 f"skipped, e.g. {self.source_problems[0]}"))
         bus_problem = self.bus_probe() if self.bus_probe is not None else None
         if bus_problem:
             problems.append(f"bus: {bus_problem}")
@@ -224,7 +250,8 @@ class ModelState:
                             f"(give the model service --compute-url, or use durable queues): {self.last_gap}")
         if self.consumer_error or bus_problem:
             status = "failing"
-        elif self.audit_error or self.drift or self.relist_pending or self.unrepaired_gap:
+        elif (self.audit_error or self.drift or self.relist_pending or self.unrepaired_gap or self.source_error
+              or self.source_problems or self.source_warnings):
             status = "degraded"
         else:
             status = "ok"
@@ -250,5 +277,6 @@ class ModelState:
             "bootstrapped": self.bootstrapped_at is not None,
             "uptime_seconds": now - self.started_at,
             "source": mask(self.source) if self.source else None,
+            "source_error": mask(self.source_error) if self.source_error else None,
             "bus": mask(self.bus) if self.bus else self.bus,
         }

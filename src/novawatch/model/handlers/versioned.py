@@ -66,6 +66,8 @@ def instance_changed(m: ClusterModel, payload: Any, ts: str | None) -> int:
             inst.node = sys.intern(node) if node is not None else None
     else:
         store.place(inst, host, p.node, vcpus, memory_mb, disk_gb)
+        if host is not None and host not in store.nodes_by_host:
+            m.want_host(host)  # a host the model has no node for: the source may know it
     # Fields Nova sends as null keep what the model knows (the snapshot contract has no nulls there).
     state = p.state
     if state == "deleted":
@@ -164,6 +166,7 @@ def _set_capacity(node: Node, p: Any, ts: str | None) -> None:
     node.memory_mb = p.memory_mb
     node.local_gb = p.local_gb
     node.reported = (p.vcpus_used, p.memory_mb_used, p.local_gb_used, p.running_vms)
+    node.inventory = None  # the node's own figures now, not Placement's
     if ts is not None:
         node.cn_ts = ts
 

@@ -123,7 +123,6 @@ class HealthOut(BaseModel):
     applied: int
     ignored: int
     rejected: int
-    warnings: int
     future_timestamps: int
     reused_ids: int
     lag_seconds: float | None

@@ -82,8 +82,8 @@ class Metrics:
         self.watch_seq = Gauge("novawatch_watch_seq", "Sequence number of the newest change", registry=self.registry)
         self.noted = Gauge(
             "novawatch_notifications_noted",
-            "Notifications accepted with a note, by kind (warnings: unknown enum values; future_timestamps: "
-            "ordered by arrival; reused_ids: a message id reused for other content); counts since start",
+            "Notifications applied with a note, by kind (future_timestamps: too far ahead of the clock, ordered "
+            "by arrival; reused_ids: a message id reused for other content); counts since start",
             ["kind"],
             registry=self.registry,
         )
@@ -194,8 +194,7 @@ class ModelState:
         if self.drift:
             problems.append(f"{self.drift} entities drifted at the last audit (repaired)")
         stats = self.stats() if self.stats is not None else Stats()
-        noted = {"warnings": stats.warnings, "future_timestamps": stats.future_timestamps,
-                 "reused_ids": stats.reused_ids}
+        noted = {"future_timestamps": stats.future_timestamps, "reused_ids": stats.reused_ids}
         for kind, count in noted.items():
             self.metrics.noted.labels(kind).set(count)
         if self.consumer_error:

@@ -9,8 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-from novawatch.notifications import Rejected, UnknownEvent, decode, take_warnings
-from novawatch.notifications.timestamp import describe_ahead, seconds_ahead, sort_key
+from novawatch.notifications import Rejected, UnknownEvent, decode, warnings_of
 from novawatch.objects import NovaObject
 
 EPILOG = """One line per notification:
@@ -75,16 +74,6 @@ def one_line(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def warnings_of(timestamp: object) -> list[str]:
-    """The warnings of the notification just decoded: its own, and a timestamp too far ahead of the clock."""
-    warnings = take_warnings()
-    if isinstance(timestamp, str):
-        ahead = seconds_ahead(sort_key(timestamp))
-        if ahead is not None:
-            warnings.append(describe_ahead(timestamp, ahead))
-    return warnings
-
-
 def run(args: argparse.Namespace) -> int:
     rejected = 0
     out = sys.stdout
@@ -103,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
             head = f"{one_line(n.event_type)} {payload.name} {one_line(payload.version)}"
         else:
             head = f"{one_line(n.event_type)} {type(payload).__name__} -"
-        warnings = warnings_of(n.timestamp)
+        warnings = warnings_of(n)
         if warnings:
             out.write(f"warning {head}: {one_line('; '.join(warnings))}\n")
         else:

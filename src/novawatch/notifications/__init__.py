@@ -6,7 +6,7 @@ from novawatch.notifications.codec import (
     UnknownEvent,
     decode,
     decode_parts,
-    take_warnings,
+    warnings_of,
 )
 from novawatch.notifications.event import EventType, NotificationFormat, Priority, Publisher, legacy_topic
 from novawatch.notifications.message import Notification, encode, encode_envelope
@@ -27,5 +27,5 @@ __all__ = [
     "encode",
     "encode_envelope",
     "legacy_topic",
-    "take_warnings",
+    "warnings_of",
 ]

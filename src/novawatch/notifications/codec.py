@@ -6,8 +6,8 @@ What is accepted beyond the strict wire format, because Nova or the tools around
   ``timestamp`` may be absent too. A ``timestamp`` that is present must be a date-time in UTC's range.
 * An event type Nova sends in both formats (``scheduler.select_destinations.start`` ...) is legacy when the
   topic says so (``legacy=True``), else when its payload has no ``nova_object`` envelope.
-* An enum value this reader does not know, in a major version it knows, is kept as text and reported by
-  :func:`take_warnings`; an unknown major version is rejected.
+* An enum value this reader does not know, in a major version it knows, is kept as text (:func:`warnings_of`
+  says which); an unknown major version is rejected.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ import msgspec
 
 from novawatch.notifications.catalog import SHARED_LEGACY, TABLE, EventSpec, count, events, spec
 from novawatch.notifications.message import Notification
-from novawatch.notifications.timestamp import sort_key
+from novawatch.notifications.timestamp import describe_ahead, seconds_ahead, sort_key
 from novawatch.objects import NovaObject, UnknownPayload, lookup
-from novawatch.objects.fields import NOTES, take_notes
+from novawatch.objects.enums import unknown_values
 
 _UNSET = msgspec.UNSET
 _fromisoformat = datetime.fromisoformat
@@ -116,11 +116,9 @@ def decode(
     """Decode one notification and validate its payload and timestamp against the catalog.
 
     ``legacy`` is what the topic it came on says (see ``event.legacy_topic``), None when unknown. Raises
-    :class:`Rejected` (with a reason) or :class:`UnknownEvent`; never anything else. What was accepted
-    with a warning (an unknown enum value) is then in :func:`take_warnings`.
+    :class:`Rejected` (with a reason) or :class:`UnknownEvent`; never anything else. What it accepted
+    with a warning, :func:`warnings_of` says.
     """
-    if NOTES.items:
-        NOTES.items = []
     hit = _decode_fast(data, max_bytes, legacy)
     if hit is not None:
         timestamp = hit.timestamp
@@ -137,21 +135,26 @@ def decode(
     return _decode_slow(data, legacy)
 
 
-def take_warnings() -> list[str]:
-    """What the decoding done in this thread accepted with a warning since the last call (unknown enum
-    values), and forget it."""
-    return take_notes()
+def warnings_of(notification: Notification[Any], now: float | None = None) -> list[str]:
+    """What a decoded notification was accepted despite: enum values this reader does not know (kept as
+    text), and a timestamp too far ahead of the clock (``now``, the wall clock when None) to be believed."""
+    found = unknown_values(notification.payload)
+    timestamp = notification.timestamp
+    if isinstance(timestamp, str):
+        ahead = seconds_ahead(sort_key(timestamp), now)
+        if ahead is not None:
+            found.append(describe_ahead(timestamp, ahead))
+    return found
 
 
 def decode_parts(
-    data: bytes | str, *, max_bytes: int = DEFAULT_MAX_BYTES, legacy: bool | None = None
+    data: bytes | str, legacy: bool | None = None, *, max_bytes: int = DEFAULT_MAX_BYTES
 ) -> tuple[str, Any, str | msgspec.UnsetType, str | None]:
     """What :func:`decode` finds, as ``(event_type, payload, message_id, timestamp key)``.
 
     For the consumer's hot path: the same validation and the same exceptions, without building the
     :class:`Notification`; the timestamp comes as its sortable key (``timestamp.sort_key``), None when
-    absent or null. An absent (or null) ``message_id`` is ``msgspec.UNSET``. Warnings are left for the
-    caller to take (:func:`take_warnings`): this does not forget earlier ones.
+    absent or null. An absent (or null) ``message_id`` is ``msgspec.UNSET``.
     """
     hit = _decode_fast(data, max_bytes, legacy)
     if hit is not None:
@@ -194,8 +197,6 @@ def _decode_fast(data: bytes | str, max_bytes: int, legacy: bool | None) -> Any:
         except UnicodeEncodeError as exc:  # text (not bytes) holding a lone surrogate
             raise Rejected(None, _not_utf8(exc)) from None
         except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
-            if NOTES.items:  # noted by objects the slow path decodes again
-                NOTES.items = []
             return None
         # The fast path knows only the versioned half of an event type Nova sends in both formats: one
         # that came on the legacy topic goes the slow way, which follows the topic.
@@ -222,13 +223,9 @@ def _decode_slow(data: bytes | str, legacy: bool | None) -> Notification[Any]:
         entry = shared
     if entry is None:
         raise UnknownEvent(event_type)
-    if NOTES.items:
-        NOTES.items = []
     try:
         payload = entry.decoder.decode(wire.payload)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        if NOTES.items:
-            NOTES.items = []
         raise Rejected(event_type, _explain(entry, wire.payload, exc, legacy)) from None
     except RecursionError:
         raise Rejected(event_type, "payload is nested too deeply") from None

@@ -2,8 +2,7 @@
 
 Each alias is what a payload field is declared with; msgspec validates it on decode and
 encodes it back to Nova's primitive form. Integers carry the bounds of the database column Nova keeps
-them in; enums are text with Nova's values, checked by :class:`EnumFormat` (an unknown one is noted,
-not rejected).
+them in; enums are text marked with Nova's values (:class:`EnumFormat`): an unknown one is kept.
 """
 
 from __future__ import annotations
@@ -11,7 +10,6 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
-import threading
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -52,26 +50,21 @@ class TextFormat:
             known.add(value)
 
 
-class EnumFormat(TextFormat):
-    """Nova's enum field: text from a set of values that Nova extends in minor versions.
+class EnumFormat:
+    """Nova's enum field (``Annotated[str, EnumFormat(...)]``): text from a set of values Nova extends in
+    minor versions.
 
-    A value this reader does not know is kept as text, not rejected (a newer Nova may send it within a
-    major version this reader knows); :meth:`check` notes it for the decoder to report as a warning.
+    Decoding accepts any text, so that a value a newer Nova added within a major version this reader knows
+    is kept, not rejected; :func:`novawatch.objects.enums.unknown_values` finds the values not in ``values``.
     """
 
-    __slots__ = ("values",)
+    __slots__ = ("known", "name", "values")
 
     def __init__(self, name: str, values: tuple[str, ...]) -> None:
         self.name = name
-        self.limit = 0
         self.values = values
-        self.known = {None, msgspec.UNSET, *values}
-
-    def check(self, fields: tuple[str, ...], values: tuple[object, ...]) -> None:
-        """Note each unknown value (``fields`` are ``Payload.field`` names); never raises."""
-        for field, value in zip(fields, values, strict=False):
-            if value not in self.known:
-                note(f"unknown {self.name} value {shorten(value)} in `{field}`, kept as text")
+        #: ``values`` plus what an optional field holds when it has none.
+        self.known: frozenset[object] = frozenset((None, msgspec.UNSET, *values))
 
 
 def shorten(value: object, limit: int = 64) -> str:
@@ -79,32 +72,6 @@ def shorten(value: object, limit: int = 64) -> str:
     if isinstance(value, str) and len(value) > limit:
         value = value[:limit] + "..."
     return repr(value)
-
-
-class _Notes(threading.local):
-    def __init__(self) -> None:
-        self.items: list[str] = []
-
-
-#: What decoding noted in this thread (unknown enum values) and nobody has taken yet; bounded.
-NOTES = _Notes()
-MAX_NOTES = 32
-
-
-def note(text: str) -> None:
-    """Record a warning about the notification being decoded in this thread (dropped past ``MAX_NOTES``)."""
-    items = NOTES.items
-    if len(items) < MAX_NOTES:
-        items.append(text)
-
-
-def take_notes() -> list[str]:
-    """The warnings noted in this thread since the last call, oldest first; forgets them."""
-    items = NOTES.items
-    if not items:
-        return []
-    NOTES.items = []
-    return items
 
 
 UUID_FORMAT = TextFormat("a UUID", UUID_PATTERN)

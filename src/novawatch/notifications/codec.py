@@ -275,7 +275,7 @@ def _explain(entry: EventSpec, raw: msgspec.Raw, exc: Exception, legacy: bool | 
         if _enveloped(raw):
             return (f"{entry.event_type} carries a nova_object envelope but came on the legacy topic "
                     f"'notifications': is Nova's [notifications] versioned_notifications_topics set to it?")
-        return f"legacy {entry.event_type} (no nova_object envelope): {_tidy(str(exc), 'payload')}"
+        return f"legacy {entry.event_type} (no nova_object envelope): {_at_payload(_tidy(str(exc), 'payload'))}"
     if entry.versioned and not _enveloped(raw):
         if entry.event_type in SHARED_LEGACY:
             return (f"{entry.event_type} came on the versioned topic but its payload has no nova_object "
@@ -294,9 +294,12 @@ def _explain(entry: EventSpec, raw: msgspec.Raw, exc: Exception, legacy: bool | 
                 return str(unknown)
             if cls is not entry.payload:
                 return f"{entry.event_type} carries {entry.payload.__name__}, not {head.name}"
-    reason = _tidy(str(exc), "payload")
+    return _at_payload(_tidy(str(exc), "payload"))
+
+
+def _at_payload(reason: str) -> str:
     # msgspec names no path for an error at the root of what it decoded: the payload itself.
-    return reason if " - at `" in reason or isinstance(exc, RecursionError) else f"{reason} - at `payload`"
+    return reason if " - at `" in reason else f"{reason} - at `payload`"
 
 
 _FIELD_AT = re.compile(r" \(field `([^`]+)`\) - at `([^`]+)`")

@@ -176,3 +176,13 @@ def test_replay_file_skips_a_hostile_line_without_loading_it(tmp_path: object) -
     (letter,) = consumer.dead_letters
     assert letter.where.endswith(":2") and "over the limit" in letter.reason
     assert to_snapshot(consumer.cluster).instances[0].state == "paused"
+
+
+def test_dead_letters_stay_small_whatever_the_event_types_and_reasons() -> None:
+    letters = DeadLetters(capacity=10)
+    for n in range(1000):
+        letters.add("x", f"hostile.{n}." + "e" * 100_000, "r" * 100_000, b"{}")
+    letters.add("x", "instance.update", "bad", b"{}")
+    assert letters.total == 1001 and len(letters) == 10
+    assert dict(letters.by_event_type) == {"-": 1000, "instance.update": 1}
+    assert all(len(letter.event_type or "") <= 256 and len(letter.reason) <= 1027 for letter in letters)

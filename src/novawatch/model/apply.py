@@ -114,8 +114,8 @@ class Consumer:
         self._horizon = _NO_HORIZON if future_tolerance is None else horizon(clock(), future_tolerance)
         #: Name of the stream being replayed, prefixed to the ``where`` of dead letters.
         self.origin = ""
-        #: What the last noted notification was noted for (its timestamp, a reused id), or None.
-        self.last_note: str | None = None
+        # The last note, as (kind, what it is about, the clock then): formatted only when asked for.
+        self._last_note: tuple[int, str, float] | None = None
 
     def process(self, data: bytes | str, where: object = None, legacy: bool | None = None) -> int:
         """Apply one notification (JSON bytes); returns its outcome (APPLIED, IGNORED, STALE, ...).
@@ -151,7 +151,8 @@ class Consumer:
                 return DUPLICATE
             else:
                 seen[message_id] = content
-                self._note(_REUSED, f"message id {message_id!r} reused for other content: applied")
+                self._counts[_REUSED] += 1
+                self._last_note = (_REUSED, message_id, 0.0)
         if key is not None and key > self._horizon and self._ahead(key):
             key = None  # not believed: ordered by arrival, like a notification without a timestamp
         try:
@@ -203,19 +204,25 @@ class Consumer:
         c = self._counts
         return c[_FUTURE] + c[_REUSED]
 
-    def _note(self, kind: int, what: str) -> None:
-        self._counts[kind] += 1
-        self.last_note = what
+    @property
+    def last_note(self) -> str | None:
+        """What the last noted notification was noted for (its timestamp, a reused id), or None."""
+        if self._last_note is None:
+            return None
+        kind, what, when = self._last_note
+        if kind == _FUTURE:
+            return describe_ahead(what, seconds_ahead(what, when, 0.0) or 0.0)
+        return f"message id {what!r} reused for other content: applied"
 
     def _ahead(self, key: str) -> bool:
         """Whether a timestamp key is too far ahead of the clock to believe (noting it if so)."""
         assert self.future_tolerance is not None  # the horizon is unreachable otherwise
         now = self._clock()
         self._horizon = horizon(now, self.future_tolerance)
-        seconds = seconds_ahead(key, now, self.future_tolerance)
-        if seconds is None:
+        if key <= self._horizon:
             return False
-        self._note(_FUTURE, describe_ahead(key, seconds))
+        self._counts[_FUTURE] += 1
+        self._last_note = (_FUTURE, key, now)
         return True
 
     def _reject(self, where: object, event_type: str | None, reason: str, data: bytes | str) -> int:

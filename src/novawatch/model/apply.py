@@ -138,7 +138,7 @@ class Consumer:
             # so that a redelivery of a rejected notification is not taken for a duplicate).
             recent = self.recent
             seen = recent._seen
-            content = hash(key) ^ hash(event_type) ^ len(data)  # ordering.fingerprint, inlined
+            content = hash(key) ^ len(data)  # ordering.fingerprint, inlined
             known = seen.get(message_id)
             if known is None:
                 seen[message_id] = content

@@ -25,14 +25,14 @@ def timestamp_key(text: str) -> str | None:
         return None
 
 
-def fingerprint(event_type: str, key: str | None, size: int) -> int:
-    """What tells a redelivery from other content under the same message id: the event type, the timestamp
-    (its sortable key) and the size in bytes, which a redelivery repeats exactly.
+def fingerprint(key: str | None, size: int) -> int:
+    """What tells a redelivery from other content under the same message id: the timestamp (its sortable
+    key, None when absent) and the size in bytes, which a redelivery repeats exactly.
 
-    Cheap on purpose (no pass over the bytes): other content with the same id, event type, timestamp to the
-    microsecond and size is taken for a duplicate.
+    Cheap on purpose (no pass over the bytes): other content with the same id, the same timestamp to the
+    microsecond and the same size is taken for a duplicate.
     """
-    return hash(key) ^ hash(event_type) ^ size
+    return hash(key) ^ size
 
 
 #: What :meth:`RecentIds.seen` says about a message id and content.

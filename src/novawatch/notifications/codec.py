@@ -156,7 +156,23 @@ def decode_parts(
     :class:`Notification`; the timestamp comes as its sortable key (``timestamp.sort_key``), None when
     absent or null. An absent (or null) ``message_id`` is ``msgspec.UNSET``.
     """
-    hit = _decode_fast(data, max_bytes, legacy)
+    # _decode_fast, inlined (a call is a percent of the consumer's time per notification).
+    if len(data) > max_bytes:
+        raise Rejected(None, f"document is {len(data)} bytes, over the limit of {max_bytes}")
+    size, fast = _fast
+    if size != len(TABLE):
+        fast = _fast_decoder()
+    hit: Any = None
+    if fast is not None:
+        try:
+            hit = fast.decode(data)
+        except UnicodeEncodeError as exc:
+            raise Rejected(None, _not_utf8(exc)) from None
+        except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
+            pass
+        else:
+            if hit.oslo_message is not _UNSET or (legacy and hit.EVENT_TYPE in SHARED_LEGACY):
+                hit = None
     if hit is not None:
         message_id = hit.message_id
         ts = hit.timestamp

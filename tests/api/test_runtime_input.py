@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from prometheus_client import generate_latest
+from tests.simkit import simulate_collected
 
 from novawatch.api.runtime import ModelRuntime
 from novawatch.bus import open_publisher, open_subscriber
@@ -28,7 +29,6 @@ from novawatch.model import to_snapshot
 from novawatch.notifications.event import UNVERSIONED_TOPIC, VERSIONED_TOPIC
 from novawatch.simulate import Config
 from novawatch.snapshot import dumps
-from tests.simkit import simulate_collected
 
 from .helpers import sample
 

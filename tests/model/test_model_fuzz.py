@@ -19,7 +19,6 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from modelkit import UUIDS, instance
-from simkit import simulate_collected
 
 from novakit import load, sample_names
 from novawatch.cli.decode import one_line
@@ -28,6 +27,7 @@ from novawatch.model.apply import APPLIED, REJECTED
 from novawatch.notifications import Rejected, UnknownEvent, decode, warnings_of
 from novawatch.simulate import Config
 from novawatch.snapshot import Snapshot, dumps
+from simkit import simulate_collected
 
 SETTINGS = settings(max_examples=60, deadline=None, derandomize=False,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -170,7 +170,9 @@ def test_decoder_says_ok_warning_unknown_or_rejected_and_the_consumer_never_rais
 
 @SETTINGS
 @given(st.lists(mutated(), min_size=1, max_size=8), st.randoms(use_true_random=False))
-def test_garbage_interleaved_with_a_valid_stream_changes_nothing(garbage: list[bytes | str], rng: random.Random) -> None:
+def test_garbage_interleaved_with_a_valid_stream_changes_nothing(
+    garbage: list[bytes | str], rng: random.Random
+) -> None:
     initial, bodies, _truth = simulation()
     expected, applied = clean_model()
     bad = [doc for doc in garbage if verdict(doc) in ("rejected", "unknown")]

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from modelkit import UUIDS, instance, ts
+from modelkit import UUIDS, instance
 
 from novawatch.cli import main
 from novawatch.model import Consumer, to_snapshot

@@ -141,7 +141,10 @@ def warnings_of(notification: Notification[Any], now: float | None = None) -> li
     found = unknown_values(notification.payload)
     timestamp = notification.timestamp
     if isinstance(timestamp, str):
-        ahead = seconds_ahead(sort_key(timestamp), now)
+        try:
+            ahead = seconds_ahead(sort_key(timestamp), now)
+        except ValueError:  # not from decode(), which rejects such a timestamp
+            return [*found, f"timestamp {timestamp!r} is not a date-time"]
         if ahead is not None:
             found.append(describe_ahead(timestamp, ahead))
     return found
@@ -242,7 +245,7 @@ def _decode_slow(data: bytes | str, legacy: bool | None) -> Notification[Any]:
     try:
         payload = entry.decoder.decode(wire.payload)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise Rejected(event_type, _explain(entry, wire.payload, exc, legacy)) from None
+        raise Rejected(event_type, _explain(entry, wire.payload, exc)) from None
     except RecursionError:
         raise Rejected(event_type, "payload is nested too deeply") from None
     timestamp = wire.timestamp
@@ -285,7 +288,7 @@ def _parse(decoder: msgspec.json.Decoder[_Wire], data: bytes | str, event_type: 
         raise Rejected(event_type, "document is nested too deeply") from None
 
 
-def _explain(entry: EventSpec, raw: msgspec.Raw, exc: Exception, legacy: bool | None = None) -> str:
+def _explain(entry: EventSpec, raw: msgspec.Raw, exc: Exception) -> str:
     """Turn a decode error into a reason; a wrong name or major is named as such, not as a field error."""
     if not entry.versioned and entry.event_type in SHARED_LEGACY:
         if _enveloped(raw):

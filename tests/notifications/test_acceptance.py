@@ -345,3 +345,24 @@ def test_json_cannot_carry_nan_infinity_or_a_number_too_large_for_a_double() -> 
             decode(broken)
         assert caught.value.reason.startswith(("not valid JSON", "Number out of range")), caught.value.reason
     assert json.loads(text)  # the untouched document is fine
+
+
+def test_an_unknown_enum_value_does_not_hide_another_error() -> None:
+    doc = load("instance-update")
+    data = doc["payload"]["nova_object.data"]
+    data["state"] = "hibernated"
+    _flavor(doc)["memory_mb"] = 2**70
+    with pytest.raises(Rejected) as caught:
+        decode(dump(doc))
+    assert caught.value.reason == "Expected `int` <= 2147483647 - at `payload.flavor.memory_mb`"
+
+
+def test_known_enum_values_come_back_shared_and_unknown_ones_in_a_lenient_twin() -> None:
+    first, second = decode(dump(load("instance-update"))), decode(dump(load("instance-update")))
+    assert first.payload.data.state is second.payload.data.state  # Nova's values are not copied per notification
+    doc = load("instance-update")
+    doc["payload"]["nova_object.data"]["state"] = "hibernated"
+    lenient = decode(dump(doc)).payload
+    assert isinstance(lenient.data, type(first.payload.data)) and type(lenient.data) is not type(first.payload.data)
+    assert lenient.name == "InstanceUpdatePayload" and lenient.data.state == "hibernated"
+    assert json.loads(msgspec.json.encode(lenient)) == doc["payload"]  # encodes back to what came in

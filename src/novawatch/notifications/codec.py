@@ -23,6 +23,7 @@ from novawatch.notifications.message import Notification
 from novawatch.notifications.timestamp import describe_ahead, seconds_ahead, sort_key
 from novawatch.objects import NovaObject, UnknownPayload, lookup
 from novawatch.objects.enums import unknown_values
+from novawatch.objects.lenient import lenient
 
 _UNSET = msgspec.UNSET
 _fromisoformat = datetime.fromisoformat
@@ -242,12 +243,7 @@ def _decode_slow(data: bytes | str, legacy: bool | None) -> Notification[Any]:
         entry = shared
     if entry is None:
         raise UnknownEvent(event_type)
-    try:
-        payload = entry.decoder.decode(wire.payload)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise Rejected(event_type, _explain(entry, wire.payload, exc)) from None
-    except RecursionError:
-        raise Rejected(event_type, "payload is nested too deeply") from None
+    payload = _decode_payload(entry, wire.payload)
     timestamp = wire.timestamp
     if isinstance(timestamp, str):
         _key(event_type, timestamp)
@@ -260,6 +256,44 @@ def _decode_slow(data: bytes | str, legacy: bool | None) -> Notification[Any]:
         message_id=wire.message_id if wire.message_id is not None else msgspec.UNSET,
         timestamp=timestamp if timestamp is not None else msgspec.UNSET,
     )
+
+
+def _decode_payload(entry: EventSpec, raw: msgspec.Raw) -> Any:
+    """The payload, decoded strictly, else (an enum value this reader does not know) by the lenient twin."""
+    try:
+        return entry.decoder.decode(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        error: Exception = exc
+    except RecursionError:
+        raise Rejected(entry.event_type, "payload is nested too deeply") from None
+    if isinstance(error, msgspec.ValidationError) and str(error).startswith("Invalid enum value"):
+        decoder = _lenient_decoder(entry)
+        if decoder is not None:
+            try:
+                return decoder.decode(raw)
+            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+                error = exc  # something else is wrong too: that is the reason
+            except RecursionError:
+                raise Rejected(entry.event_type, "payload is nested too deeply") from None
+    raise Rejected(entry.event_type, _explain(entry, raw, error)) from None
+
+
+_LENIENT: dict[str, msgspec.json.Decoder[Any] | None] = {}
+
+
+def _lenient_decoder(entry: EventSpec) -> msgspec.json.Decoder[Any] | None:
+    """The decoder of an event type's lenient payload (None when it has no enum), built on first need."""
+    try:
+        return _LENIENT[entry.event_type]
+    except KeyError:
+        pass
+    decoder = None
+    if entry.versioned:
+        twin = lenient(entry.payload)  # type: ignore[arg-type]
+        if twin is not entry.payload:
+            decoder = msgspec.json.Decoder(NovaObject[twin])  # type: ignore[valid-type]
+    _LENIENT[entry.event_type] = decoder
+    return decoder
 
 
 def _enveloped(raw: msgspec.Raw) -> bool:

@@ -2,7 +2,8 @@
 
 Each alias is what a payload field is declared with; msgspec validates it on decode and
 encodes it back to Nova's primitive form. Integers carry the bounds of the database column Nova keeps
-them in; enums are text marked with Nova's values (:class:`EnumFormat`): an unknown one is kept.
+them in; enums are ``Literal`` types holding Nova's values (what a value outside them becomes: see
+:mod:`novawatch.objects.lenient`).
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
+import typing
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -51,11 +53,11 @@ class TextFormat:
 
 
 class EnumFormat:
-    """Nova's enum field (``Annotated[str, EnumFormat(...)]``): text from a set of values Nova extends in
-    minor versions.
+    """What an enum field (a ``Literal`` of Nova's values) becomes in a payload's lenient twin
+    (:mod:`novawatch.objects.lenient`): ``Annotated[str, EnumFormat(...)]``, any text.
 
-    Decoding accepts any text, so that a value a newer Nova added within a major version this reader knows
-    is kept, not rejected; :func:`novawatch.objects.enums.unknown_values` finds the values not in ``values``.
+    Nova extends its enums in minor versions, so a value this reader does not know is kept rather than
+    rejected; :func:`novawatch.objects.enums.unknown_values` finds the values not in ``values``.
     """
 
     __slots__ = ("known", "name", "values")
@@ -102,36 +104,34 @@ Count32 = Annotated[int, msgspec.Meta(ge=0, le=_INT32 - 1, description="non-nega
 #: Nova's ``BigInteger`` columns (image sizes, volume usage counters) and 64-bit counters (metric values).
 Int64 = Annotated[int, msgspec.Meta(ge=-_INT64, le=_INT64 - 1, description="integer (64-bit)")]
 
-NotificationPriority = Annotated[str, EnumFormat("NotificationPriority", (
-    "audit", "critical", "debug", "info", "error", "sample", "warn",
-))]
-NotificationPhase = Annotated[str, EnumFormat("NotificationPhase", ("start", "end", "error", "progress"))]
-NotificationSource = Annotated[str, EnumFormat("NotificationSource", (
-    "nova-compute", "nova-api", "nova-conductor", "nova-scheduler", "nova-network", "nova-consoleauth",
-    "nova-cells", "nova-console", "nova-metadata",
-))]
+NotificationPriority = Literal["audit", "critical", "debug", "info", "error", "sample", "warn"]
+NotificationPhase = Literal["start", "end", "error", "progress"]
+NotificationSource = Literal[
+    "nova-compute", "nova-api", "nova-conductor", "nova-scheduler", "nova-network",
+    "nova-consoleauth", "nova-cells", "nova-console", "nova-metadata",
+]
 
-INSTANCE_STATES: tuple[str, ...] = (
-    "active", "building", "paused", "suspended", "stopped", "rescued", "resized", "soft-delete", "deleted", "error",
-    "shelved", "shelved_offloaded",
-)
-InstanceState = Annotated[str, EnumFormat("InstanceState", INSTANCE_STATES)]
+InstanceState = Literal[
+    "active", "building", "paused", "suspended", "stopped", "rescued", "resized",
+    "soft-delete", "deleted", "error", "shelved", "shelved_offloaded",
+]
+INSTANCE_STATES: tuple[str, ...] = InstanceState.__args__  # type: ignore[attr-defined]
 
-TASK_STATES: tuple[str, ...] = (
-    "scheduling", "block_device_mapping", "networking", "spawning", "image_snapshot", "image_snapshot_pending",
-    "image_pending_upload", "image_uploading", "image_backup", "updating_password", "resize_prep",
-    "resize_migrating", "resize_migrated", "resize_finish", "resize_reverting", "resize_confirming", "rebooting",
-    "reboot_pending", "reboot_started", "rebooting_hard", "reboot_pending_hard", "reboot_started_hard", "pausing",
-    "unpausing", "suspending", "resuming", "powering-off", "powering-on", "rescuing", "unrescuing", "rebuilding",
-    "rebuild_block_device_mapping", "rebuild_spawning", "migrating", "deleting", "soft-deleting", "restoring",
-    "shelving", "shelving_image_pending_upload", "shelving_image_uploading", "shelving_offloading", "unshelving",
-)
-InstanceTaskState = Annotated[str, EnumFormat("InstanceTaskState", TASK_STATES)]
+InstanceTaskState = Literal[
+    "scheduling", "block_device_mapping", "networking", "spawning", "image_snapshot",
+    "image_snapshot_pending", "image_pending_upload", "image_uploading", "image_backup",
+    "updating_password", "resize_prep", "resize_migrating", "resize_migrated", "resize_finish",
+    "resize_reverting", "resize_confirming", "rebooting", "reboot_pending", "reboot_started",
+    "rebooting_hard", "reboot_pending_hard", "reboot_started_hard", "pausing", "unpausing",
+    "suspending", "resuming", "powering-off", "powering-on", "rescuing", "unrescuing",
+    "rebuilding", "rebuild_block_device_mapping", "rebuild_spawning", "migrating", "deleting",
+    "soft-deleting", "restoring", "shelving", "shelving_image_pending_upload",
+    "shelving_image_uploading", "shelving_offloading", "unshelving",
+]
+TASK_STATES: tuple[str, ...] = InstanceTaskState.__args__  # type: ignore[attr-defined]
 
-POWER_STATES: tuple[str, ...] = (
-    "pending", "running", "paused", "shutdown", "crashed", "suspended",
-)
-InstancePowerState = Annotated[str, EnumFormat("InstancePowerState", POWER_STATES)]
+InstancePowerState = Literal["pending", "running", "paused", "shutdown", "crashed", "suspended"]
+POWER_STATES: tuple[str, ...] = InstancePowerState.__args__  # type: ignore[attr-defined]
 
 
 def check_ip(value: str | None) -> None:
@@ -161,67 +161,59 @@ def nova_time(value: datetime | None) -> datetime | None:
     return value.replace(microsecond=0) if value.microsecond else value
 
 # Enums of the catalog's payloads, with the values Nova 34 allows.
-DiskConfig = Annotated[str, EnumFormat("DiskConfig", ("MANUAL", "AUTO"))]
-MonitorMetricType = Annotated[str, EnumFormat("MonitorMetricType", (
-    "cpu.frequency", "cpu.user.time", "cpu.kernel.time", "cpu.idle.time", "cpu.iowait.time", "cpu.user.percent",
-    "cpu.kernel.percent", "cpu.idle.percent", "cpu.iowait.percent", "cpu.percent", "numa.membw.max",
-    "numa.membw.current",
-))]
-CPUAllocationPolicy = Annotated[str, EnumFormat("CPUAllocationPolicy", ("dedicated", "shared", "mixed"))]
-CPUThreadAllocationPolicy = Annotated[str, EnumFormat("CPUThreadAllocationPolicy", ("prefer", "isolate", "require"))]
-CPUEmulatorThreadsPolicy = Annotated[str, EnumFormat("CPUEmulatorThreadsPolicy", ("share", "isolate"))]
-PCINUMAAffinityPolicy = Annotated[str, EnumFormat("PCINUMAAffinityPolicy", (
-    "required", "legacy", "preferred", "socket",
-))]
-Architecture = Annotated[str, EnumFormat("Architecture", (
+DiskConfig = Literal["MANUAL", "AUTO"]
+MonitorMetricType = Literal[
+    "cpu.frequency", "cpu.user.time", "cpu.kernel.time", "cpu.idle.time", "cpu.iowait.time",
+    "cpu.user.percent", "cpu.kernel.percent", "cpu.idle.percent", "cpu.iowait.percent", "cpu.percent",
+    "numa.membw.max", "numa.membw.current",
+]
+CPUAllocationPolicy = Literal["dedicated", "shared", "mixed"]
+CPUThreadAllocationPolicy = Literal["prefer", "isolate", "require"]
+CPUEmulatorThreadsPolicy = Literal["share", "isolate"]
+PCINUMAAffinityPolicy = Literal["required", "legacy", "preferred", "socket"]
+Architecture = Literal[
     "alpha", "armv6", "armv7l", "armv7b", "aarch64", "cris", "i686", "ia64", "lm32", "m68k", "microblaze",
     "microblazeel", "mips", "mipsel", "mips64", "mips64el", "openrisc", "parisc", "parisc64", "ppc", "ppcle",
     "ppc64", "ppc64le", "ppcemb", "s390", "s390x", "sh4", "sh4eb", "sparc", "sparc64", "unicore32", "x86_64",
     "xtensa", "xtensaeb",
-))]
-BlockDeviceType = Annotated[str, EnumFormat("BlockDeviceType", ("cdrom", "disk", "floppy", "fs", "lun"))]
-BlockDeviceEncryptionFormatType = Annotated[str, EnumFormat("BlockDeviceEncryptionFormatType", (
-    "plain", "luks", "luksv2",
-))]
-ConfigDrivePolicy = Annotated[str, EnumFormat("ConfigDrivePolicy", ("optional", "mandatory"))]
-DiskBus = Annotated[str, EnumFormat("DiskBus", ("fdc", "ide", "sata", "scsi", "usb", "virtio", "xen", "lxc", "uml"))]
-FirmwareType = Annotated[str, EnumFormat("FirmwareType", ("uefi", "bios"))]
-HVType = Annotated[str, EnumFormat("HVType", (
-    "baremetal", "bhyve", "docker", "fake", "hyperv", "ironic", "kqemu", "kvm", "lxc", "lxd", "openvz", "parallels",
-    "phyp", "qemu", "test", "uml", "vbox", "vz", "vmware", "xen", "zvm", "prsm",
-))]
-ImageSignatureHashType = Annotated[str, EnumFormat("ImageSignatureHashType", (
-    "SHA-224", "SHA-256", "SHA-384", "SHA-512",
-))]
-ImageSignatureKeyType = Annotated[str, EnumFormat("ImageSignatureKeyType", (
-    "DSA", "ECC_SECP384R1", "ECC_SECP521R1", "ECC_SECT409K1", "ECC_SECT409R1", "ECC_SECT571K1", "ECC_SECT571R1",
-    "RSA-PSS",
-))]
-InputBus = Annotated[str, EnumFormat("InputBus", ("usb", "virtio"))]
-OSType = Annotated[str, EnumFormat("OSType", ("linux", "windows"))]
-RNGModel = Annotated[str, EnumFormat("RNGModel", ("virtio",))]
-TPMModel = Annotated[str, EnumFormat("TPMModel", ("tpm-tis", "tpm-crb"))]
-TPMVersion = Annotated[str, EnumFormat("TPMVersion", ("1.2", "2.0"))]
-MemEncryptionModel = Annotated[str, EnumFormat("MemEncryptionModel", (
-    "amd-sev", "amd-sev-es", "amd-sev-snp", "intel-tdx",
-))]
-MaxPhysAddrMode = Annotated[str, EnumFormat("MaxPhysAddrMode", ("passthrough", "emulate"))]
-SCSIModel = Annotated[str, EnumFormat("SCSIModel", (
-    "buslogic", "ibmvscsi", "lsilogic", "lsisas1068", "lsisas1078", "virtio-scsi", "vmpvscsi",
-))]
-SecureBoot = Annotated[str, EnumFormat("SecureBoot", ("required", "disabled", "optional"))]
-VideoModel = Annotated[str, EnumFormat("VideoModel", (
-    "cirrus", "qxl", "vga", "vmvga", "xen", "virtio", "gop", "none", "bochs",
-))]
-VIFModel = Annotated[str, EnumFormat("VIFModel", (
+]
+BlockDeviceType = Literal["cdrom", "disk", "floppy", "fs", "lun"]
+BlockDeviceEncryptionFormatType = Literal["plain", "luks", "luksv2"]
+ConfigDrivePolicy = Literal["optional", "mandatory"]
+DiskBus = Literal["fdc", "ide", "sata", "scsi", "usb", "virtio", "xen", "lxc", "uml"]
+FirmwareType = Literal["uefi", "bios"]
+HVType = Literal[
+    "baremetal", "bhyve", "docker", "fake", "hyperv", "ironic", "kqemu", "kvm", "lxc", "lxd", "openvz",
+    "parallels", "phyp", "qemu", "test", "uml", "vbox", "vz", "vmware", "xen", "zvm", "prsm",
+]
+ImageSignatureHashType = Literal["SHA-224", "SHA-256", "SHA-384", "SHA-512"]
+ImageSignatureKeyType = Literal[
+    "DSA", "ECC_SECP384R1", "ECC_SECP521R1", "ECC_SECT409K1", "ECC_SECT409R1", "ECC_SECT571K1",
+    "ECC_SECT571R1", "RSA-PSS",
+]
+InputBus = Literal["usb", "virtio"]
+OSType = Literal["linux", "windows"]
+RNGModel = Literal["virtio"]
+TPMModel = Literal["tpm-tis", "tpm-crb"]
+TPMVersion = Literal["1.2", "2.0"]
+MemEncryptionModel = Literal["amd-sev", "amd-sev-es", "amd-sev-snp", "intel-tdx"]
+MaxPhysAddrMode = Literal["passthrough", "emulate"]
+SCSIModel = Literal["buslogic", "ibmvscsi", "lsilogic", "lsisas1068", "lsisas1078", "virtio-scsi", "vmpvscsi"]
+SecureBoot = Literal["required", "disabled", "optional"]
+VideoModel = Literal["cirrus", "qxl", "vga", "vmvga", "xen", "virtio", "gop", "none", "bochs"]
+VIFModel = Literal[
     "virtio", "ne2k_pci", "pcnet", "rtl8139", "e1000", "e1000e", "netfront", "spapr-vlan", "lan9118", "igb",
     "sriov", "vmxnet", "vmxnet3",
-))]
-VIOMMUModel = Annotated[str, EnumFormat("VIOMMUModel", ("intel", "smmuv3", "virtio", "auto"))]
-VMMode = Annotated[str, EnumFormat("VMMode", ("hvm", "xen", "uml", "exe"))]
-WatchdogAction = Annotated[str, EnumFormat("WatchdogAction", ("none", "pause", "poweroff", "reset", "disabled"))]
-PointerModel = Annotated[str, EnumFormat("PointerModel", ("usbtablet",))]
-SoundModel = Annotated[str, EnumFormat("SoundModel", (
-    "sb16", "es1370", "pcspk", "ac97", "ich6", "ich9", "usb", "virtio",
-))]
-USBControllerModel = Annotated[str, EnumFormat("USBControllerModel", ("none", "nec-xhci", "qemu-xhci"))]
+]
+VIOMMUModel = Literal["intel", "smmuv3", "virtio", "auto"]
+VMMode = Literal["hvm", "xen", "uml", "exe"]
+WatchdogAction = Literal["none", "pause", "poweroff", "reset", "disabled"]
+PointerModel = Literal["usbtablet"]
+SoundModel = Literal["sb16", "es1370", "pcspk", "ac97", "ich6", "ich9", "usb", "virtio"]
+USBControllerModel = Literal["none", "nec-xhci", "qemu-xhci"]
+
+
+def enum_names() -> dict[Any, str]:
+    """The enum types above by value, with their names (``Literal`` types are equal when their values are)."""
+    return {value: name for name, value in globals().items()
+            if typing.get_origin(value) is Literal and name[0].isupper()}

@@ -104,8 +104,10 @@ def _decoding() -> Iterator[str]:
            "with its reason.")
     yield ("* **Enums.** Nova adds enum values in minor versions, so a value this reader does not know is kept "
            "as text and the notification is accepted with a warning (`novawatch decode` prints "
-           "`warning EVENT PAYLOAD VERSION: unknown InstanceState value ...`; the data model counts it and "
-           "keeps the value, e.g. as an instance's state). A value of the wrong type is rejected.")
+           "`warning EVENT PAYLOAD VERSION: unknown InstanceState value ...`; the data model keeps the value, "
+           "e.g. as an instance's state). Such a payload is decoded a second time, by a lenient twin of its "
+           "class, only after the strict decoding failed on that value; an error elsewhere in it is still the "
+           "reason it is rejected. A value of the wrong type is rejected.")
     yield ("* **Numbers.** Integers are bounded by the database column Nova keeps them in (Nova's "
            "`IntegerField` has no bounds of its own): `Integer` columns are 32-bit, `BigInteger` ones 64-bit, "
            "and sizes and counts (flavor sizes, node capacity and usage) are non-negative. Out of range, or "

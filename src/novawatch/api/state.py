@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from novawatch.api.feed import ChangeFeed
 from novawatch.api.view import StoreView
+from novawatch.model.apply import Stats
 from novawatch.notifications.catalog import spec
 from novawatch.notifications.message import parse_timestamp
 from novawatch.redact import mask
@@ -83,6 +84,13 @@ class Metrics:
         self.nodes = Gauge("novawatch_model_nodes", "Nodes in the model", registry=self.registry)
         self.instances = Gauge("novawatch_model_instances", "Instances in the model", registry=self.registry)
         self.watch_seq = Gauge("novawatch_watch_seq", "Sequence number of the newest change", registry=self.registry)
+        self.noted = Gauge(
+            "novawatch_notifications_noted",
+            "Notifications applied with a note, by kind (future_timestamps: too far ahead of the clock, ordered "
+            "by arrival; reused_ids: a message id reused for other content); counts since start",
+            ["kind"],
+            registry=self.registry,
+        )
 
 
 def _label(event_type: str) -> str:
@@ -131,6 +139,8 @@ class ModelState:
         self.last_relist_at: float | None = None
         self.last_relist_repaired: int | None = None
         self.relist_error: str | None = None
+        #: The consumer's counts (for the notes on notifications), when a consumer is attached.
+        self.stats: Callable[[], Stats] | None = None
 
     # --- writer side --------------------------------------------------------------------------
 
@@ -248,6 +258,10 @@ class ModelState:
         if self.unrepaired_gap:
             problems.append("notifications may have been missed and there is no source to re-list from "
                             f"(give the model service --compute-url, or use durable queues): {self.last_gap}")
+        stats = self.stats() if self.stats is not None else Stats()
+        noted = {"future_timestamps": stats.future_timestamps, "reused_ids": stats.reused_ids}
+        for kind, count in noted.items():
+            self.metrics.noted.labels(kind).set(count)
         if self.consumer_error or bus_problem:
             status = "failing"
         elif (self.audit_error or self.drift or self.relist_pending or self.unrepaired_gap or self.source_error
@@ -264,6 +278,7 @@ class ModelState:
             "applied": self.counts.get("applied", 0),
             "ignored": self.counts.get("ignored", 0),
             "rejected": self.counts.get("rejected", 0),
+            **noted,
             "lag_seconds": self.lag_seconds,
             "last_applied_age_seconds": None if self.last_applied_at is None else now - self.last_applied_at,
             "last_audit_age_seconds": None if self.last_audit_at is None else now - self.last_audit_at,

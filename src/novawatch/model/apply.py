@@ -2,10 +2,16 @@
 
 :meth:`Consumer.process` is the whole path in one function, on purpose: it does no I/O, logs
 nothing per message, and allocates nothing beyond what decoding does, except for rejections.
+
+Besides its outcome, a notification can be noted (counted in :class:`Stats`, still applied): a timestamp too
+far ahead of the clock to believe (it is ordered by arrival instead, so that it cannot make later
+notifications look stale), or a message id seen before with other content (applied: only the same id with
+the same content is a duplicate).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -15,13 +21,20 @@ import msgspec
 from novawatch.model.cluster import ClusterModel
 from novawatch.model.deadletter import DeadLetters
 from novawatch.model.handlers import HANDLERS
-from novawatch.model.ordering import DEFAULT_RECENT_IDS, RecentIds, timestamp_key
+from novawatch.model.ordering import DEFAULT_RECENT_IDS, RecentIds
 from novawatch.model.outcome import APPLIED, IGNORED, STALE
 from novawatch.notifications import DEFAULT_MAX_BYTES, Rejected, UnknownEvent, decode_parts
+from novawatch.notifications.timestamp import FUTURE_TOLERANCE, describe_ahead, horizon, seconds_ahead
 
 #: Outcomes beyond the handlers' own (see :mod:`novawatch.model.outcome`).
 DUPLICATE = 3
 REJECTED = 4
+# Notes, counted beside the outcomes (a noted notification has an outcome too).
+_FUTURE = 5
+_REUSED = 6
+
+#: A horizon no timestamp key reaches: the future check is off.
+_NO_HORIZON = "\uffff"
 
 Handler = Callable[[ClusterModel, Any, "str | None"], int]
 
@@ -39,13 +52,19 @@ def _skip_line(stream: BinaryIO) -> int:
 
 
 class Stats(msgspec.Struct):
-    """Counts of what the consumer did; ``ignored`` counts every notification that changed nothing."""
+    """Counts of what the consumer did; ``ignored`` counts every notification that changed nothing.
+
+    ``future_timestamps`` and ``reused_ids`` count notes on notifications that also have one of the
+    outcomes (see the module's docstring).
+    """
 
     applied: int = 0
     not_needed: int = 0
     stale: int = 0
     duplicate: int = 0
     rejected: int = 0
+    future_timestamps: int = 0
+    reused_ids: int = 0
 
     @property
     def ignored(self) -> int:
@@ -56,11 +75,15 @@ class Stats(msgspec.Struct):
         return self.applied + self.ignored + self.rejected
 
     def summary(self) -> str:
-        """``applied N, ignored M (not needed a, stale b, duplicate c), rejected K``."""
-        return (
+        """``applied N, ignored M (not needed a, stale b, duplicate c), rejected K``, then the notes if any."""
+        text = (
             f"applied {self.applied}, ignored {self.ignored} (not needed {self.not_needed}, stale {self.stale}, "
             f"duplicate {self.duplicate}), rejected {self.rejected}"
         )
+        if self.future_timestamps or self.reused_ids:
+            text += (f"; noted: {self.future_timestamps} timestamps ahead of the clock (ordered by arrival), "
+                     f"{self.reused_ids} message ids reused for other content (applied)")
+        return text
 
 
 class Consumer:
@@ -73,20 +96,34 @@ class Consumer:
         handlers: Mapping[str, Handler] | None = None,
         recent_ids: int = DEFAULT_RECENT_IDS,
         dead_letters: DeadLetters | None = None,
+        future_tolerance: float | None = FUTURE_TOLERANCE,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        """``future_tolerance``: seconds a timestamp may be ahead of ``clock`` (POSIX seconds) and still be
+        believed; None believes every timestamp."""
         self.cluster = cluster if cluster is not None else ClusterModel()
         self.handlers: dict[str, Handler] = dict(HANDLERS if handlers is None else handlers)
         self.recent = RecentIds(recent_ids)
         self.dead_letters = dead_letters if dead_letters is not None else DeadLetters()
-        # Outcome -> count, indexed by the outcome constants (a list is the cheapest counter).
-        self._counts = [0, 0, 0, 0, 0]
+        # Outcome -> count, indexed by the outcome constants, then the notes (a list is the cheapest counter).
+        self._counts = [0, 0, 0, 0, 0, 0, 0]
+        self.future_tolerance = future_tolerance
+        self._clock = clock
+        # Timestamp keys above this are checked against the clock (which only moves on, so it is refreshed
+        # when a key passes it, not per notification).
+        self._horizon = _NO_HORIZON if future_tolerance is None else horizon(clock(), future_tolerance)
         #: Name of the stream being replayed, prefixed to the ``where`` of dead letters.
         self.origin = ""
+        # The last note, as (kind, what it is about, the clock then): formatted only when asked for.
+        self._last_note: tuple[int, str, float] | None = None
 
-    def process(self, data: bytes | str, where: object = None) -> int:
-        """Apply one notification (JSON bytes); returns its outcome (APPLIED, IGNORED, STALE, ...)."""
+    def process(self, data: bytes | str, where: object = None, legacy: bool | None = None) -> int:
+        """Apply one notification (JSON bytes); returns its outcome (APPLIED, IGNORED, STALE, ...).
+
+        ``legacy`` is what the topic it came on says about its format (None when unknown).
+        """
         try:
-            event_type, payload, message_id, ts = decode_parts(data)
+            event_type, payload, message_id, key = decode_parts(data, legacy)
         except UnknownEvent:
             self._counts[IGNORED] += 1
             return IGNORED
@@ -96,25 +133,28 @@ class Consumer:
         if handler is None:
             self._counts[IGNORED] += 1
             return IGNORED
-        if ts is _UNSET:
-            key = None
-        elif len(ts) == 26 and ts[10] == " " and ts[19] == ".":
-            key = ts  # already oslo's sortable form (timestamp_key's fast case)
-        else:
-            key = timestamp_key(ts)
-            if key is None:
-                return self._reject(where, event_type, f"timestamp {ts!r} is not a date-time", data)
         if message_id is not _UNSET:
             # RecentIds.seen, inlined: this runs for every notification (after the checks that can reject it,
             # so that a redelivery of a rejected notification is not taken for a duplicate).
             recent = self.recent
-            if message_id in recent._seen:
+            seen = recent._seen
+            content = hash(key) ^ len(data)  # ordering.fingerprint, inlined
+            known = seen.get(message_id)
+            if known is None:
+                seen[message_id] = content
+                order = recent._order
+                order.append(message_id)
+                if len(order) > recent.capacity:
+                    del seen[order.popleft()]
+            elif known == content:
                 self._counts[DUPLICATE] += 1
                 return DUPLICATE
-            recent._seen.add(message_id)
-            recent._order.append(message_id)
-            if len(recent._order) > recent.capacity:
-                recent._seen.discard(recent._order.popleft())
+            else:
+                seen[message_id] = content
+                self._counts[_REUSED] += 1
+                self._last_note = (_REUSED, message_id, 0.0)
+        if key is not None and key > self._horizon and self._ahead(key):
+            key = None  # not believed: ordered by arrival, like a notification without a timestamp
         try:
             outcome = handler(self.cluster, payload, key)
         except Exception as exc:  # a payload that decodes but cannot be applied
@@ -156,7 +196,34 @@ class Consumer:
     def stats(self) -> Stats:
         c = self._counts
         return Stats(applied=c[APPLIED], not_needed=c[IGNORED], stale=c[STALE], duplicate=c[DUPLICATE],
-                     rejected=c[REJECTED])
+                     rejected=c[REJECTED], future_timestamps=c[_FUTURE], reused_ids=c[_REUSED])
+
+    @property
+    def noted(self) -> int:
+        """How many notes were taken so far (timestamps ahead of the clock, reused ids)."""
+        c = self._counts
+        return c[_FUTURE] + c[_REUSED]
+
+    @property
+    def last_note(self) -> str | None:
+        """What the last noted notification was noted for (its timestamp, a reused id), or None."""
+        if self._last_note is None:
+            return None
+        kind, what, when = self._last_note
+        if kind == _FUTURE:
+            return describe_ahead(what, seconds_ahead(what, when, 0.0) or 0.0)
+        return f"message id {what!r} reused for other content: applied"
+
+    def _ahead(self, key: str) -> bool:
+        """Whether a timestamp key is too far ahead of the clock to believe (noting it if so)."""
+        assert self.future_tolerance is not None  # the horizon is unreachable otherwise
+        now = self._clock()
+        self._horizon = horizon(now, self.future_tolerance)
+        if key <= self._horizon:
+            return False
+        self._counts[_FUTURE] += 1
+        self._last_note = (_FUTURE, key, now)
+        return True
 
     def _reject(self, where: object, event_type: str | None, reason: str, data: bytes | str) -> int:
         self._counts[REJECTED] += 1

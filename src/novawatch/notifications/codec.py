@@ -1,17 +1,32 @@
-"""Decode and validate notifications from bytes: the first step of the consumer's hot path."""
+"""Decode and validate notifications from bytes: the first step of the consumer's hot path.
+
+What is accepted beyond the strict wire format, because Nova or the tools around it send it:
+
+* ``priority`` may be absent (captured notifications, test fixtures): it is ``INFO``; ``message_id`` and
+  ``timestamp`` may be absent too. A ``timestamp`` that is present must be a date-time in UTC's range.
+* An event type Nova sends in both formats (``scheduler.select_destinations.start`` ...) is legacy when the
+  topic says so (``legacy=True``), else when its payload has no ``nova_object`` envelope.
+* An enum value this reader does not know, in a major version it knows, is kept as text (:func:`warnings_of`
+  says which); an unknown major version is rejected.
+"""
 
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any, Union
 
 import msgspec
 
-from novawatch.notifications.catalog import TABLE, EventSpec, count, events, spec
+from novawatch.notifications.catalog import SHARED_LEGACY, TABLE, EventSpec, count, events, spec
 from novawatch.notifications.message import Notification
+from novawatch.notifications.timestamp import describe_ahead, seconds_ahead, sort_key
 from novawatch.objects import NovaObject, UnknownPayload, lookup
+from novawatch.objects.enums import unknown_values
+from novawatch.objects.lenient import lenient
 
 _UNSET = msgspec.UNSET
+_fromisoformat = datetime.fromisoformat
 
 #: Documents larger than this are rejected before parsing.
 DEFAULT_MAX_BYTES = 4 * 1024 * 1024
@@ -39,7 +54,7 @@ class _Wire(msgspec.Struct):
 
     event_type: str | msgspec.UnsetType = msgspec.UNSET
     payload: msgspec.Raw = msgspec.Raw()
-    priority: str | msgspec.UnsetType = msgspec.UNSET
+    priority: str | msgspec.UnsetType | None = msgspec.UNSET
     publisher_id: str | msgspec.UnsetType = msgspec.UNSET
     message_id: str | msgspec.UnsetType | None = msgspec.UNSET
     timestamp: str | msgspec.UnsetType | None = msgspec.UNSET
@@ -49,6 +64,8 @@ class _Wire(msgspec.Struct):
 class _Peek(msgspec.Struct):
     name: str | msgspec.UnsetType = msgspec.field(name="nova_object.name", default=msgspec.UNSET)
     version: str | msgspec.UnsetType = msgspec.field(name="nova_object.version", default=msgspec.UNSET)
+    data: msgspec.Raw = msgspec.field(name="nova_object.data", default=msgspec.Raw())
+    namespace: msgspec.Raw = msgspec.field(name="nova_object.namespace", default=msgspec.Raw())
 
 
 _wire = msgspec.json.Decoder(_Wire)
@@ -81,7 +98,7 @@ def _tagged(entry: EventSpec) -> type[msgspec.Struct]:
         "_Fast",
         [
             ("payload", payload),
-            ("priority", str),
+            ("priority", str | None, None),
             ("publisher_id", str),
             ("message_id", str | msgspec.UnsetType | None, msgspec.UNSET),
             ("timestamp", str | msgspec.UnsetType | None, msgspec.UNSET),
@@ -89,51 +106,105 @@ def _tagged(entry: EventSpec) -> type[msgspec.Struct]:
         ],
         tag=entry.event_type,
         tag_field="event_type",
+        kw_only=True,
         namespace={"EVENT_TYPE": entry.event_type},
     )
 
 
-def decode(data: bytes | str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Notification[Any]:
-    """Decode one notification and validate its payload against the catalog.
+def decode(
+    data: bytes | str, *, max_bytes: int = DEFAULT_MAX_BYTES, legacy: bool | None = None
+) -> Notification[Any]:
+    """Decode one notification and validate its payload and timestamp against the catalog.
 
-    Raises :class:`Rejected` (with a reason) or :class:`UnknownEvent`; never anything else.
+    ``legacy`` is what the topic it came on says (see ``event.legacy_topic``), None when unknown. Raises
+    :class:`Rejected` (with a reason) or :class:`UnknownEvent`; never anything else. What it accepted
+    with a warning, :func:`warnings_of` says.
     """
-    hit = _decode_fast(data, max_bytes)
+    hit = _decode_fast(data, max_bytes, legacy)
     if hit is not None:
+        timestamp = hit.timestamp
+        if timestamp is not None and timestamp is not _UNSET:
+            _key(hit.EVENT_TYPE, timestamp)
         return Notification(
             event_type=hit.EVENT_TYPE,
             payload=hit.payload,
-            priority=hit.priority,
+            priority=hit.priority or "INFO",
             publisher_id=hit.publisher_id,
             message_id=hit.message_id if hit.message_id is not None else msgspec.UNSET,
-            timestamp=hit.timestamp if hit.timestamp is not None else msgspec.UNSET,
+            timestamp=timestamp if timestamp is not None else msgspec.UNSET,
         )
-    return _decode_slow(data)
+    return _decode_slow(data, legacy)
+
+
+def warnings_of(notification: Notification[Any], now: float | None = None) -> list[str]:
+    """What a decoded notification was accepted despite: enum values this reader does not know (kept as
+    text), and a timestamp too far ahead of the clock (``now``, the wall clock when None) to be believed."""
+    found = unknown_values(notification.payload)
+    timestamp = notification.timestamp
+    if isinstance(timestamp, str):
+        try:
+            ahead = seconds_ahead(sort_key(timestamp), now)
+        except ValueError:  # not from decode(), which rejects such a timestamp
+            return [*found, f"timestamp {timestamp!r} is not a date-time"]
+        if ahead is not None:
+            found.append(describe_ahead(timestamp, ahead))
+    return found
 
 
 def decode_parts(
-    data: bytes | str, *, max_bytes: int = DEFAULT_MAX_BYTES
-) -> tuple[str, Any, str | msgspec.UnsetType, str | msgspec.UnsetType]:
-    """What :func:`decode` finds, as ``(event_type, payload, message_id, timestamp)``.
+    data: bytes | str, legacy: bool | None = None, *, max_bytes: int = DEFAULT_MAX_BYTES
+) -> tuple[str, Any, str | msgspec.UnsetType, str | None]:
+    """What :func:`decode` finds, as ``(event_type, payload, message_id, timestamp key)``.
 
     For the consumer's hot path: the same validation and the same exceptions, without building the
-    :class:`Notification`. An absent (or null) ``message_id`` or ``timestamp`` is ``msgspec.UNSET``.
+    :class:`Notification`; the timestamp comes as its sortable key (``timestamp.sort_key``), None when
+    absent or null. An absent (or null) ``message_id`` is ``msgspec.UNSET``.
     """
-    hit = _decode_fast(data, max_bytes)
+    # _decode_fast, inlined (a call is a percent of the consumer's time per notification).
+    if len(data) > max_bytes:
+        raise Rejected(None, f"document is {len(data)} bytes, over the limit of {max_bytes}")
+    size, fast = _fast
+    if size != len(TABLE):
+        fast = _fast_decoder()
+    hit: Any = None
+    if fast is not None:
+        try:
+            hit = fast.decode(data)
+        except UnicodeEncodeError as exc:
+            raise Rejected(None, _not_utf8(exc)) from None
+        except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
+            pass
+        else:
+            if hit.oslo_message is not _UNSET or (legacy and hit.EVENT_TYPE in SHARED_LEGACY):
+                hit = None
     if hit is not None:
         message_id = hit.message_id
-        timestamp = hit.timestamp
-        return (
-            hit.EVENT_TYPE,
-            hit.payload,
-            _UNSET if message_id is None else message_id,
-            _UNSET if timestamp is None else timestamp,
-        )
-    n = _decode_slow(data)
-    return n.event_type, n.payload, n.message_id, n.timestamp
+        ts = hit.timestamp
+        key: str | None
+        if ts is None or ts is _UNSET:
+            key = None
+        elif len(ts) == 26 and ts[10] == " " and ts[19] == ".":
+            # sort_key's usual case, inlined: fromisoformat validates it, a naive one is already the key.
+            try:
+                key = ts if _fromisoformat(ts).tzinfo is None else _key(hit.EVENT_TYPE, ts)
+            except ValueError:
+                key = _key(hit.EVENT_TYPE, ts)
+        else:
+            key = _key(hit.EVENT_TYPE, ts)
+        return hit.EVENT_TYPE, hit.payload, _UNSET if message_id is None else message_id, key
+    n = _decode_slow(data, legacy)
+    ts = n.timestamp
+    return n.event_type, n.payload, n.message_id, None if ts is _UNSET else _key(n.event_type, ts)
 
 
-def _decode_fast(data: bytes | str, max_bytes: int) -> Any:
+def _key(event_type: str, timestamp: str) -> str:
+    try:
+        return sort_key(timestamp)
+    except ValueError as exc:
+        raise Rejected(event_type, str(exc)) from None
+
+
+def _decode_fast(data: bytes | str, max_bytes: int, legacy: bool | None) -> Any:
     """The fast path's result for a plain notification it accepts, else None (after the size check)."""
     if len(data) > max_bytes:
         raise Rejected(None, f"document is {len(data)} bytes, over the limit of {max_bytes}")
@@ -143,14 +214,18 @@ def _decode_fast(data: bytes | str, max_bytes: int) -> Any:
     if fast is not None:
         try:
             hit = fast.decode(data)
+        except UnicodeEncodeError as exc:  # text (not bytes) holding a lone surrogate
+            raise Rejected(None, _not_utf8(exc)) from None
         except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
             return None
-        if hit.oslo_message is _UNSET:
+        # The fast path knows only the versioned half of an event type Nova sends in both formats: one
+        # that came on the legacy topic goes the slow way, which follows the topic.
+        if hit.oslo_message is _UNSET and not (legacy and hit.EVENT_TYPE in SHARED_LEGACY):
             return hit
     return None
 
 
-def _decode_slow(data: bytes | str) -> Notification[Any]:
+def _decode_slow(data: bytes | str, legacy: bool | None) -> Notification[Any]:
     """Decode the way that explains: the outer layer first (unwrapping an envelope), then the payload."""
     wire = _parse(_wire, data, None)
     if wire.oslo_message is not msgspec.UNSET:
@@ -158,33 +233,87 @@ def _decode_slow(data: bytes | str) -> Notification[Any]:
     event_type = wire.event_type
     if event_type is msgspec.UNSET:
         raise Rejected(None, "missing field 'event_type'")
-    for name in ("priority", "publisher_id"):
-        if getattr(wire, name) is msgspec.UNSET:
-            raise Rejected(event_type, f"missing field {name!r}")
+    if wire.publisher_id is msgspec.UNSET:
+        raise Rejected(event_type, "missing field 'publisher_id'")
     if not wire.payload:
         raise Rejected(event_type, "missing field 'payload'")
     entry = spec(event_type)
+    shared = SHARED_LEGACY.get(event_type)
+    if shared is not None and (legacy if legacy is not None else not _enveloped(wire.payload)):
+        entry = shared
     if entry is None:
         raise UnknownEvent(event_type)
-    try:
-        payload = entry.decoder.decode(wire.payload)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise Rejected(event_type, _explain(entry, wire.payload, exc)) from None
-    except RecursionError:
-        raise Rejected(event_type, "payload is nested too deeply") from None
+    payload = _decode_payload(entry, wire.payload)
+    timestamp = wire.timestamp
+    if isinstance(timestamp, str):
+        _key(event_type, timestamp)
+    priority = wire.priority
     return Notification(
         event_type=event_type,
         payload=payload,
-        priority=wire.priority,  # type: ignore[arg-type]
-        publisher_id=wire.publisher_id,  # type: ignore[arg-type]
+        priority=priority if isinstance(priority, str) and priority else "INFO",
+        publisher_id=wire.publisher_id,
         message_id=wire.message_id if wire.message_id is not None else msgspec.UNSET,
-        timestamp=wire.timestamp if wire.timestamp is not None else msgspec.UNSET,
+        timestamp=timestamp if timestamp is not None else msgspec.UNSET,
     )
+
+
+def _decode_payload(entry: EventSpec, raw: msgspec.Raw) -> Any:
+    """The payload, decoded strictly, else (an enum value this reader does not know) by the lenient twin."""
+    try:
+        return entry.decoder.decode(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        error: Exception = exc
+    except RecursionError:
+        raise Rejected(entry.event_type, "payload is nested too deeply") from None
+    if isinstance(error, msgspec.ValidationError) and str(error).startswith("Invalid enum value"):
+        decoder = _lenient_decoder(entry)
+        if decoder is not None:
+            try:
+                return decoder.decode(raw)
+            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+                error = exc  # something else is wrong too: that is the reason
+            except RecursionError:
+                raise Rejected(entry.event_type, "payload is nested too deeply") from None
+    raise Rejected(entry.event_type, _explain(entry, raw, error)) from None
+
+
+_LENIENT: dict[str, msgspec.json.Decoder[Any] | None] = {}
+
+
+def _lenient_decoder(entry: EventSpec) -> msgspec.json.Decoder[Any] | None:
+    """The decoder of an event type's lenient payload (None when it has no enum), built on first need."""
+    try:
+        return _LENIENT[entry.event_type]
+    except KeyError:
+        pass
+    decoder = None
+    if entry.versioned:
+        twin = lenient(entry.payload)  # type: ignore[arg-type]
+        if twin is not entry.payload:
+            decoder = msgspec.json.Decoder(NovaObject[twin])  # type: ignore[valid-type]
+    _LENIENT[entry.event_type] = decoder
+    return decoder
+
+
+def _enveloped(raw: msgspec.Raw) -> bool:
+    """Whether a payload carries any ``nova_object.*`` key (or is not an object the legacy decoder can read)."""
+    try:
+        head = _peek.decode(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
+        return True  # not an object: let the versioned decoder explain
+    return head.name is not _UNSET or head.version is not _UNSET or bool(head.data) or bool(head.namespace)
+
+
+def _not_utf8(exc: UnicodeEncodeError) -> str:
+    return f"not valid JSON: text with a lone surrogate {exc.object[exc.start:exc.end]!r} at {exc.start}"
 
 
 def _parse(decoder: msgspec.json.Decoder[_Wire], data: bytes | str, event_type: str | None) -> _Wire:
     try:
         return decoder.decode(data)
+    except UnicodeEncodeError as exc:
+        raise Rejected(event_type, _not_utf8(exc)) from None
     except msgspec.ValidationError as exc:  # a subclass of DecodeError: JSON, but not a notification
         raise Rejected(event_type, _tidy(str(exc), "")) from None
     except msgspec.DecodeError as exc:
@@ -195,6 +324,17 @@ def _parse(decoder: msgspec.json.Decoder[_Wire], data: bytes | str, event_type: 
 
 def _explain(entry: EventSpec, raw: msgspec.Raw, exc: Exception) -> str:
     """Turn a decode error into a reason; a wrong name or major is named as such, not as a field error."""
+    if not entry.versioned and entry.event_type in SHARED_LEGACY:
+        if _enveloped(raw):
+            return (f"{entry.event_type} carries a nova_object envelope but came on the legacy topic "
+                    f"'notifications': is Nova's [notifications] versioned_notifications_topics set to it?")
+        return f"legacy {entry.event_type} (no nova_object envelope): {_at_payload(_tidy(str(exc), 'payload'))}"
+    if entry.versioned and not _enveloped(raw):
+        if entry.event_type in SHARED_LEGACY:
+            return (f"{entry.event_type} came on the versioned topic but its payload has no nova_object "
+                    "envelope (Nova sends that on the legacy topic 'notifications')")
+        return (f"payload has no nova_object envelope: {entry.event_type} is a versioned notification "
+                "(Nova sends no legacy one of that type)")
     if entry.versioned:
         try:
             head = _peek.decode(raw)
@@ -207,9 +347,12 @@ def _explain(entry: EventSpec, raw: msgspec.Raw, exc: Exception) -> str:
                 return str(unknown)
             if cls is not entry.payload:
                 return f"{entry.event_type} carries {entry.payload.__name__}, not {head.name}"
-    reason = _tidy(str(exc), "payload")
+    return _at_payload(_tidy(str(exc), "payload"))
+
+
+def _at_payload(reason: str) -> str:
     # msgspec names no path for an error at the root of what it decoded: the payload itself.
-    return reason if " - at `" in reason or isinstance(exc, RecursionError) else f"{reason} - at `payload`"
+    return reason if " - at `" in reason else f"{reason} - at `payload`"
 
 
 _FIELD_AT = re.compile(r" \(field `([^`]+)`\) - at `([^`]+)`")

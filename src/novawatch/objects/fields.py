@@ -1,7 +1,9 @@
 """Field types of versioned payloads, as msgspec type annotations.
 
 Each alias is what a payload field is declared with; msgspec validates it on decode and
-encodes it back to Nova's primitive form. Enums are ``Literal`` types holding Nova's values.
+encodes it back to Nova's primitive form. Integers carry the bounds of the database column Nova keeps
+them in; enums are ``Literal`` types holding Nova's values (what a value outside them becomes: see
+:mod:`novawatch.objects.lenient`).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
+import typing
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -42,12 +45,35 @@ class TextFormat:
             if value in known:
                 continue
             if not isinstance(value, str) or self._match(value) is None:
-                shown = value if not isinstance(value, str) or len(value) <= 64 else value[:64] + "..."
-                raise ValueError(f"Expected {self.name}, got {shown!r} (field `{field}`)")
+                raise ValueError(f"Expected {self.name}, got {shorten(value)} (field `{field}`)")
             if len(known) >= self.limit:
                 known.clear()
                 known.update((None, msgspec.UNSET))
             known.add(value)
+
+
+class EnumFormat:
+    """What an enum field (a ``Literal`` of Nova's values) becomes in a payload's lenient twin
+    (:mod:`novawatch.objects.lenient`): ``Annotated[str, EnumFormat(...)]``, any text.
+
+    Nova extends its enums in minor versions, so a value this reader does not know is kept rather than
+    rejected; :func:`novawatch.objects.enums.unknown_values` finds the values not in ``values``.
+    """
+
+    __slots__ = ("known", "name", "values")
+
+    def __init__(self, name: str, values: tuple[str, ...]) -> None:
+        self.name = name
+        self.values = values
+        #: ``values`` plus what an optional field holds when it has none.
+        self.known: frozenset[object] = frozenset((None, msgspec.UNSET, *values))
+
+
+def shorten(value: object, limit: int = 64) -> str:
+    """``repr`` of a value for a message: escaped (one line, printable) and cut at ``limit`` characters."""
+    if isinstance(value, str) and len(value) > limit:
+        value = value[:limit] + "..."
+    return repr(value)
 
 
 UUID_FORMAT = TextFormat("a UUID", UUID_PATTERN)
@@ -66,6 +92,17 @@ AnyDict = dict[str, Any]
 StringDict = dict[str, str]
 NullableStringDict = dict[str, str | None]
 StringList = list[str]
+
+# Nova's IntegerField has no bounds of its own: what bounds a value is the database column it comes from.
+_INT32 = 1 << 31
+_INT64 = 1 << 63
+#: Nova's ``Integer`` columns (32-bit signed, ``nova.db.constants.MAX_INT``): most integers Nova notifies.
+Int32 = Annotated[int, msgspec.Meta(ge=-_INT32, le=_INT32 - 1, description="integer (32-bit)")]
+#: A size or count in an ``Integer`` column that Nova never lets go negative (flavor sizes, node capacity
+#: and usage, instance counts).
+Count32 = Annotated[int, msgspec.Meta(ge=0, le=_INT32 - 1, description="non-negative integer (32-bit)")]
+#: Nova's ``BigInteger`` columns (image sizes, volume usage counters) and 64-bit counters (metric values).
+Int64 = Annotated[int, msgspec.Meta(ge=-_INT64, le=_INT64 - 1, description="integer (64-bit)")]
 
 NotificationPriority = Literal["audit", "critical", "debug", "info", "error", "sample", "warn"]
 NotificationPhase = Literal["start", "end", "error", "progress"]
@@ -174,3 +211,9 @@ WatchdogAction = Literal["none", "pause", "poweroff", "reset", "disabled"]
 PointerModel = Literal["usbtablet"]
 SoundModel = Literal["sb16", "es1370", "pcspk", "ac97", "ich6", "ich9", "usb", "virtio"]
 USBControllerModel = Literal["none", "nec-xhci", "qemu-xhci"]
+
+
+def enum_names() -> dict[Any, str]:
+    """The enum types above by value, with their names (``Literal`` types are equal when their values are)."""
+    return {value: name for name, value in globals().items()
+            if typing.get_origin(value) is Literal and name[0].isupper()}

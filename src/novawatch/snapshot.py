@@ -34,6 +34,9 @@ class NodeRecord(msgspec.Struct, kw_only=True, gc=False):
     local_gb_used: int = 0
     running_vms: int = 0
     reported: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
+    #: Placement inventories the capacity came from (``VCPU``/``MEMORY_MB``/``DISK_GB`` -> ``total``,
+    #: ``reserved``, ``allocation_ratio``), when it came from Placement (a Nova API source past 2.87).
+    inventory: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
 
 
 class InstanceRecord(msgspec.Struct, kw_only=True, gc=False):

@@ -35,8 +35,8 @@ class Node:
     """A compute node: capacity from ``compute_node.*``, state and status from ``service.*``."""
 
     __slots__ = (
-        "cn_ts", "disabled_reason", "host", "hypervisor_hostname", "local_gb", "memory_mb", "reported",
-        "state", "status", "svc_ts", "uuid", "vcpus",
+        "cn_ts", "disabled_reason", "host", "hypervisor_hostname", "inventory", "local_gb", "memory_mb",
+        "reported", "state", "status", "svc_ts", "uuid", "vcpus",
     )
 
     def __init__(self, uuid: str, host: str, hypervisor_hostname: str) -> None:
@@ -51,6 +51,8 @@ class Node:
         self.local_gb = 0
         #: Usage last reported by ``compute_node.*`` (``REPORTED_FIELDS`` in order), None until one arrives.
         self.reported: tuple[int | None, ...] | None = None
+        #: Placement inventories the capacity came from (snapshot key ``inventory``), None when it did not.
+        self.inventory: dict[str, Any] | None = None
         # Ordering marks of the two sources of a node's fields ("" = from a snapshot: anything newer applies).
         self.cn_ts = ""
         self.svc_ts = ""
@@ -241,6 +243,8 @@ class Store:
         )
         if reported and node.reported is not None:
             record.reported = dict(zip(REPORTED_FIELDS, node.reported, strict=True))
+        if node.inventory is not None:
+            record.inventory = node.inventory
         return record
 
     @staticmethod
@@ -265,6 +269,8 @@ class Store:
         reported = record.reported
         if isinstance(reported, dict):
             node.reported = tuple(_int_or_none(reported.get(k)) for k in REPORTED_FIELDS)
+        if isinstance(record.inventory, dict):
+            node.inventory = record.inventory
         return node
 
     @staticmethod

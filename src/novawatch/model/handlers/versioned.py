@@ -164,6 +164,7 @@ def _set_capacity(node: Node, p: Any, ts: str | None) -> None:
     node.memory_mb = p.memory_mb
     node.local_gb = p.local_gb
     node.reported = (p.vcpus_used, p.memory_mb_used, p.local_gb_used, p.running_vms)
+    node.inventory = None  # the node's own figures now, not Placement's
     if ts is not None:
         node.cn_ts = ts
 

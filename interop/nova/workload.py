@@ -19,6 +19,8 @@ FLAVORS: dict[str, dict[str, int]] = {
     "small": {"vcpus": 1, "ram": 512, "disk": 1, "ephemeral": 0, "swap": 0},
     "medium": {"vcpus": 2, "ram": 1024, "disk": 2, "ephemeral": 1, "swap": 512},
     "large": {"vcpus": 4, "ram": 2048, "disk": 4, "ephemeral": 0, "swap": 0},
+    # More memory than any host has: a boot with it fails in scheduling (no valid host).
+    "huge": {"vcpus": 1, "ram": 1_000_000, "disk": 1, "ephemeral": 0, "swap": 0},
 }
 
 #: Logical images: ``default`` to boot, ``other`` to rebuild with.
@@ -32,7 +34,7 @@ HOSTS = ("host1", "host2")
 
 #: Every action a step may name, with the arguments it takes (besides ``server``).
 ACTIONS: dict[str, tuple[str, ...]] = {
-    "boot": ("flavor", "image", "volume"),
+    "boot": ("flavor", "image", "volume", "fails"),  # fails=True: the server is expected to end in ERROR
     "resize": ("flavor",), "confirm_resize": (), "revert_resize": (),
     "migrate": (), "live_migrate": (),
     "shelve": (), "shelve_offload": (), "unshelve": (),
@@ -96,6 +98,8 @@ WORKLOAD: tuple[Step, ...] = (
     _s("boot vm-b", "boot", "vm-b", flavor="small", image="default", host="host2"),
     _s("boot vm-c from volume", "boot", "vm-c", flavor="medium", volume="boot"),
     _s("boot vm-d", "boot", "vm-d", flavor="medium", image="default"),
+    _s("boot vm-e on host2", "boot", "vm-e", host="host2", flavor="small", image="default"),
+    _s("boot vm-f, which no host can take", "boot", "vm-f", flavor="huge", image="default", fails=True),
     _s("resize vm-a to medium", "resize", "vm-a", flavor="medium"),
     _s("confirm resize of vm-a", "confirm_resize", "vm-a"),
     _s("resize vm-b to large", "resize", "vm-b", flavor="large"),
@@ -124,7 +128,11 @@ WORKLOAD: tuple[Step, ...] = (
     _s("stop pre-2", "stop", "pre-2"),
     _s("host2 goes down", "host_down", host="host2"),
     _s("evacuate pre-2 to host1", "evacuate", "pre-2", host="host1"),
+    _s("delete vm-e while host2 is down", "delete", "vm-e"),
     _s("host2 comes back", "host_up", host="host2"),
+    _s("resize stopped pre-2 to large", "resize", "pre-2", flavor="large"),
+    _s("confirm resize of pre-2", "confirm_resize", "pre-2"),
+    _s("delete vm-f (in error)", "delete", "vm-f"),
     _s("unlock vm-b", "unlock", "vm-b"),
     _s("soft-delete vm-c", "soft_delete", "vm-c"),
     _s("restore vm-c", "restore", "vm-c"),

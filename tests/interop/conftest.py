@@ -1,7 +1,7 @@
-"""The python-watcher virtual environment, created once per test session (cached under .venv-watcher).
+"""The python-watcher and Nova virtual environments, created once (cached under .venv-watcher, .venv-nova).
 
-Tests marked ``watcher`` run in the default run; deselect them with ``-m "not watcher"`` on a machine
-without access to PyPI.
+Tests marked ``watcher`` or ``nova`` run in the default run; deselect them with ``-m "not watcher and not
+nova"`` on a machine without access to PyPI.
 """
 
 from __future__ import annotations
@@ -13,19 +13,21 @@ from types import ModuleType
 
 import pytest
 
-CHECK = Path(__file__).resolve().parents[2] / "interop" / "watcher" / "check.py"
+INTEROP = Path(__file__).resolve().parents[2] / "interop"
+CHECK = INTEROP / "watcher" / "check.py"
+NOVA_CHECK = INTEROP / "nova" / "check.py"
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "watcher: installs python-watcher from PyPI into its own venv (cached)")
+    config.addinivalue_line("markers", "nova: installs nova from PyPI into its own venv (cached) and runs its cloud")
 
 
-def load_check() -> ModuleType:
-    """interop/watcher/check.py as a module (it is a script, not part of the package)."""
-    name = "novawatch_interop_watcher_check"
+def load_check(path: Path = CHECK, name: str = "novawatch_interop_watcher_check") -> ModuleType:
+    """An interop check script (interop/*/check.py) as a module (it is a script, not part of the package)."""
     if name in sys.modules:
         return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, CHECK)
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
@@ -46,3 +48,20 @@ def watcher_python(check: ModuleType) -> Path:
     except check.SetupError as exc:
         pytest.fail(f"could not create the python-watcher environment: {exc}")
     return python
+
+
+@pytest.fixture(scope="session")
+def nova_check() -> ModuleType:
+    return load_check(NOVA_CHECK, "novawatch_interop_nova_check")
+
+
+@pytest.fixture(scope="session")
+def nova_capture_file(nova_check: ModuleType, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The workload run once in Nova's functional-test cloud (the Nova environment built on first use)."""
+    out = tmp_path_factory.mktemp("nova") / "capture.json"
+    try:
+        python = nova_check.ensure_venv()
+        nova_check.run_nova(python, out, out.with_name("nova.log"))
+    except nova_check.SetupError as exc:
+        pytest.fail(f"could not run Nova's workload: {exc}")
+    return out

@@ -1,0 +1,399 @@
+"""Interoperability check: Nova's own code is the producer; novawatch's model must end where Nova's API ends.
+
+    .venv/bin/python interop/nova/check.py [--save CAPTURE.json] [--json REPORT.json]
+    .venv/bin/python interop/nova/check.py --capture CAPTURE.json        # check a capture again, no Nova run
+
+1. Creates (once, cached under ``.venv-nova/<version>``, rebuilt when ``constraints.txt`` changes) a
+   virtual environment with ``nova==<version>`` and what its functional-test fixtures need, and puts
+   ``etc/nova/api-paste.ini`` and ``doc/notification_samples/`` from Nova's sdist where the fixtures
+   look for them (the wheel lacks both).
+2. Runs ``runner.py`` inside it: the workload of ``workload.py`` in Nova's in-process functional-test
+   cloud, capturing every notification (versioned and legacy, in emission order, with topics) and
+   Nova's API views before and after the workload.
+3. In novawatch's environment, for each mode (the whole stream, versioned only, legacy only):
+   bootstraps a model from the "before" view through :mod:`novawatch.sources.nova_views` (the conversion
+   ``model serve`` uses for a Nova endpoint), feeds it the notifications emitted after that view, and
+   compares it with the "after" view converted the same way. Legacy only is compared on the fields
+   legacy payloads carry (docs/model.md, "What the legacy format cannot tell").
+
+Exit status: 0 when every mode has 0 differences and 0 rejected notifications, 1 otherwise, 2 on a
+setup failure (the environment could not be built, or Nova's workload failed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+NOVA_VERSION = "34.0.0"
+RUNNER = HERE / "runner.py"
+CONSTRAINTS = HERE / "constraints.txt"
+#: Nova and the test libraries its functional fixtures import (nova/test.py, nova/tests/fixtures,
+#: nova/tests/functional): Placement's fixture, fixtures, oslotest, testtools, wsgi-intercept.
+PACKAGES = ("openstack-placement", "fixtures", "oslotest", "testtools", "wsgi-intercept")
+#: Files the functional fixtures read that only Nova's sdist has: sdist path -> path under site-packages
+#: (Nova's ``pybasedir``, which ``$state_path`` defaults to).
+SDIST_DATA = {"etc/nova/api-paste.ini": "etc/nova/api-paste.ini",
+              "doc/notification_samples": "doc/notification_samples"}
+CAPTURE_FORMAT = "novawatch.nova-capture/1"
+MODES = ("all", "versioned", "legacy")
+
+#: Fields a legacy-only stream can tell (docs/model.md): legacy payloads carry no power state, lock,
+#: swap or block devices, Nova sends no legacy notification for services, lock or volume swap.
+LEGACY_INSTANCE_FIELDS = frozenset({"host", "node", "project_id", "display_name", "state", "task_state",
+                                    "vcpus", "memory_mb", "disk_gb"})
+LEGACY_NODE_FIELDS = frozenset({"host", "hypervisor_hostname", "vcpus", "memory_mb", "local_gb", "vcpus_used",
+                                "memory_mb_used", "local_gb_used", "running_vms"})
+
+
+class SetupError(RuntimeError):
+    """The Nova environment could not be created, or the Nova workload failed."""
+
+
+# --- the Nova virtual environment --------------------------------------------------------------------
+
+
+def venv_dir(version: str = NOVA_VERSION, root: Path | None = None) -> Path:
+    """Where the environment for ``version`` lives (``$NOVAWATCH_NOVA_VENVS`` or ``<repo>/.venv-nova``)."""
+    base = root or Path(os.environ.get("NOVAWATCH_NOVA_VENVS") or REPO / ".venv-nova")
+    return base / version
+
+
+def environment_key(version: str = NOVA_VERSION) -> str:
+    """What the environment is built from; a change rebuilds it."""
+    text = "\n".join([version, *PACKAGES, CONSTRAINTS.read_text()])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    # Two test sessions (or CI jobs) on one machine must not build the same environment at once.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _base_python() -> str:
+    return getattr(sys, "_base_executable", None) or sys.executable
+
+
+def _run(step: list[str], quiet: bool) -> None:
+    done = subprocess.run(step, capture_output=quiet, text=True, stdin=subprocess.DEVNULL)
+    if done.returncode != 0:
+        tail = (done.stderr or done.stdout or "")[-3000:] if quiet else ""
+        raise SetupError(f"{' '.join(step[:5])} ... failed ({done.returncode}):\n{tail}")
+
+
+def _site_packages(python: Path) -> Path:
+    out = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                         capture_output=True, text=True, check=True)
+    return Path(out.stdout.strip())
+
+
+def _install_sdist_data(python: Path, version: str, quiet: bool) -> None:
+    """Nova's api-paste.ini and notification samples, from its sdist, where its fixtures read them."""
+    site = _site_packages(python)
+    with tempfile.TemporaryDirectory(prefix="novawatch-nova-sdist-") as tmp:
+        _run([str(python), "-m", "pip", "download", *(["-q"] if quiet else []), "--disable-pip-version-check",
+              "--no-deps", "--no-binary", ":all:", "-d", tmp, f"nova=={version}"], quiet)
+        archives = sorted(Path(tmp).glob(f"nova-{version}.tar.gz"))
+        if not archives:
+            raise SetupError(f"pip download of nova=={version} gave no sdist in {tmp}")
+        prefix = f"nova-{version}/"
+        with tarfile.open(archives[0]) as tar:
+            for member in tar.getmembers():
+                if not member.name.startswith(prefix) or not (member.isfile() or member.isdir()):
+                    continue
+                inner = member.name[len(prefix):]
+                for source, target in SDIST_DATA.items():
+                    if inner == source or inner.startswith(source + "/"):
+                        dest = site / (target + inner[len(source):])
+                        if member.isdir():
+                            dest.mkdir(parents=True, exist_ok=True)
+                            continue
+                        dest.parent.mkdir(parents=True, exist_ok=True)
+                        extracted = tar.extractfile(member)
+                        assert extracted is not None
+                        dest.write_bytes(extracted.read())
+    missing = [t for t in SDIST_DATA.values() if not (site / t).exists()]
+    if missing:
+        raise SetupError(f"Nova's sdist lacks {missing}")
+
+
+def ensure_venv(version: str = NOVA_VERSION, root: Path | None = None, *, quiet: bool = True) -> Path:
+    """The Python of a virtual environment with ``nova==version`` and its functional fixtures; built on first use."""
+    target = venv_dir(version, root)
+    python = target / "bin" / "python"
+    ready = target / ".novawatch-ready"
+    key = environment_key(version)
+
+    def is_ready() -> bool:
+        return python.exists() and ready.exists() and ready.read_text().strip() == key
+
+    if is_ready():
+        return python
+    with _locked(target.parent / f"{version}.lock"):
+        if is_ready():
+            return python
+        # Build beside the target and rename: an interrupted install never looks complete.
+        building = target.parent / f"{version}.building"
+        shutil.rmtree(building, ignore_errors=True)
+        shutil.rmtree(target, ignore_errors=True)
+        new_python = building / "bin" / "python"
+        _run([_base_python(), "-m", "venv", str(building)], quiet)
+        _run([str(new_python), "-m", "pip", "install", *(["-q"] if quiet else []), "--disable-pip-version-check",
+              "-c", str(CONSTRAINTS), f"nova=={version}", *PACKAGES], quiet)
+        _install_sdist_data(new_python, version, quiet)
+        (building / ".novawatch-ready").write_text(key + "\n")
+        building.rename(target)
+    # The venv's scripts name the build path; the runner is started with `python runner.py`, which is fine.
+    return python
+
+
+# --- running Nova ----------------------------------------------------------------------------------------
+
+
+def run_nova(python: Path, out: Path, log: Path | None = None) -> dict[str, Any]:
+    """Run the workload in Nova's functional-test cloud; the capture (also written to ``out``)."""
+    cmd = [str(python), str(RUNNER), "--out", str(out)]
+    if log is not None:
+        cmd += ["--log", str(log)]
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    env.pop("PYTHONPATH", None)
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL)
+    if done.returncode != 0 or not out.exists():
+        raise SetupError(f"the Nova runner failed ({done.returncode}):\n{done.stderr[-5000:]}")
+    return read_capture(out)
+
+
+def read_capture(path: Path) -> dict[str, Any]:
+    """A capture file, checked for its format."""
+    try:
+        capture = json.loads(path.read_text())
+    except OSError as exc:
+        raise SetupError(f"cannot read the capture {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise SetupError(f"{path} is not JSON ({exc}); was it written by interop/nova/runner.py?") from None
+    if not isinstance(capture, dict) or capture.get("format") != CAPTURE_FORMAT:
+        found = capture.get("format") if isinstance(capture, dict) else type(capture).__name__
+        raise SetupError(f"{path} is not a {CAPTURE_FORMAT} capture (format {found!r})")
+    result: dict[str, Any] = capture
+    return result
+
+
+# --- the comparison ---------------------------------------------------------------------------------
+
+
+def is_versioned(record: dict[str, Any]) -> bool:
+    """Whether a captured notification went out on a versioned topic (``versioned_notifications.<priority>``)."""
+    return str(record["topic"]).rsplit(".", 1)[0] == "versioned_notifications"
+
+
+def stream(capture: dict[str, Any], mode: str) -> list[dict[str, Any]]:
+    """The notifications emitted after the "before" view, in emission order, of one mode."""
+    start = capture["views"]["before"]["at"]
+    records = [r for r in capture["notifications"] if r["seq"] >= start]
+    if mode == "versioned":
+        records = [r for r in records if is_versioned(r)]
+    elif mode == "legacy":
+        records = [r for r in records if not is_versioned(r)]
+    return records
+
+
+def view_snapshot(view: dict[str, Any]) -> Any:
+    """A Nova API view (hypervisors, servers, soft-deleted servers, flavors) as a ``novawatch.model/1`` snapshot."""
+    from novawatch.sources import nova_views
+
+    flavors = {str(f["id"]): f for f in view.get("flavors", [])}
+    return nova_views.snapshot_from_views(view["hypervisors"], [*view["servers"], *view["soft_deleted_servers"]],
+                                          flavors)
+
+
+@dataclass
+class ModeResult:
+    """What one mode gave: counts, rejections and differences."""
+
+    mode: str
+    notifications: int
+    stats: dict[str, int]
+    rejections: list[str] = field(default_factory=list)
+    differences: list[str] = field(default_factory=list)
+    not_compared: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.rejections and not self.differences
+
+
+def _swap_instances(capture: dict[str, Any]) -> set[str]:
+    """Servers whose flavor had swap at some point (legacy payloads do not carry swap, so a legacy-only model
+    cannot tell their local disk): from the API views and from the versioned payloads of the capture."""
+    views = capture["views"]
+    servers = [s for v in (views["before"], views["after"]) for s in [*v["servers"], *v["soft_deleted_servers"]]]
+    out = {s["id"] for s in servers if isinstance(s.get("flavor"), dict) and (s["flavor"].get("swap") or 0)}
+    for record in capture["notifications"]:
+        data = record["message"].get("payload", {}).get("nova_object.data", {})
+        flavor = data.get("flavor", {}).get("nova_object.data", {}) if isinstance(data, dict) else {}
+        if isinstance(flavor, dict) and (flavor.get("swap") or 0) and "uuid" in data:
+            out.add(data["uuid"])
+    return out
+
+
+def _differences(model: Any, truth: Any, mode: str, swap: set[str]) -> tuple[list[str], list[str]]:
+    """(differences, fields left out of the comparison) between the model's snapshot and the truth."""
+    from novawatch.model import audit_snapshots
+
+    lines, skipped = [], []
+    swap_hosts = {i.host for i in truth.instances if i.uuid in swap} | {i.host for i in model.instances
+                                                                          if i.uuid in swap}
+    for drift in audit_snapshots(model, truth):
+        if drift.problem != "differs":
+            lines.append(drift.describe())
+            continue
+        kept = []
+        for diff in drift.fields:
+            if mode == "legacy":
+                allowed = LEGACY_INSTANCE_FIELDS if drift.kind == "instance" else LEGACY_NODE_FIELDS
+                host = next((n.host for n in truth.nodes if n.uuid == drift.uuid), None)
+                swap_bound = (drift.kind == "instance" and diff.field == "disk_gb" and drift.uuid in swap) or (
+                    drift.kind == "node" and diff.field == "local_gb_used" and host in swap_hosts)
+                if diff.field not in allowed or swap_bound:
+                    skipped.append(f"{drift.kind} {drift.uuid} {diff.field}: model={diff.model!r} "
+                                   f"nova={diff.source!r}")
+                    continue
+            kept.append(diff)
+        if kept:
+            lines.append(f"{drift.kind} {drift.uuid} differs: " + "; ".join(
+                f"{d.field} model={d.model!r} nova={d.source!r}" for d in kept))
+    return lines, skipped
+
+
+def check_mode(capture: dict[str, Any], mode: str) -> ModeResult:
+    """Bootstrap from the "before" view, feed one mode's stream, compare with the "after" view."""
+    from novawatch import snapshot
+    from novawatch.model import Consumer, from_snapshot, to_snapshot
+
+    before = view_snapshot(capture["views"]["before"])
+    truth = view_snapshot(capture["views"]["after"])
+    cluster = from_snapshot(before)
+    consumer = Consumer(cluster)
+    records = stream(capture, mode)
+    for record in records:
+        consumer.process(json.dumps(record["message"]).encode(), record["seq"])
+    stats = consumer.stats
+    model = snapshot.loads(snapshot.dumps(to_snapshot(cluster, reported=False)))
+    differences, skipped = _differences(model, truth, mode, _swap_instances(capture))
+    rejections = [f"#{d.where} {d.event_type}: {d.reason}" for d in consumer.dead_letters]
+    if consumer.dead_letters.total > len(rejections):  # more than the dead-letter store keeps
+        rejections.append(f"... and {consumer.dead_letters.total - len(rejections)} more")
+    return ModeResult(mode, len(records), {"applied": stats.applied, "ignored": stats.ignored,
+                                           "stale": stats.stale, "duplicate": stats.duplicate,
+                                           "rejected": stats.rejected},
+                      rejections, differences, skipped)
+
+
+def step_counts(capture: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each workload step with the number of versioned and legacy notifications it produced."""
+    out = []
+    for step in capture["steps"]:
+        records = capture["notifications"][step["first"]:step["end"]]
+        versioned = sum(1 for r in records if is_versioned(r))
+        out.append({"name": step["name"], "phase": step["phase"], "first": step["first"], "end": step["end"],
+                    "versioned": versioned, "legacy": len(records) - versioned})
+    return out
+
+
+def check(capture: dict[str, Any]) -> dict[str, Any]:
+    """The whole report for a capture: figures, per-mode results, per-step counts."""
+    streamed = stream(capture, "all")
+    versioned = sum(1 for r in streamed if is_versioned(r))
+    results = [check_mode(capture, mode) for mode in MODES]
+    return {
+        "nova_version": capture.get("nova_version"),
+        "captured": {"total": len(capture["notifications"]), "stream": len(streamed), "versioned": versioned,
+                     "legacy": len(streamed) - versioned,
+                     "event_types": dict(Counter(r["message"]["event_type"] for r in streamed).most_common())},
+        "nova_seconds": capture.get("seconds"),
+        "steps": step_counts(capture),
+        "modes": {r.mode: {"notifications": r.notifications, **r.stats, "differences": r.differences,
+                           "rejections": r.rejections, "not_compared": r.not_compared} for r in results},
+        "ok": all(r.ok for r in results),
+    }
+
+
+def _print(report: dict[str, Any], out: Any = sys.stdout) -> None:
+    cap = report["captured"]
+    print(f"Nova {report['nova_version']}: {cap['total']} notifications captured, {cap['stream']} after the "
+          f"bootstrap view ({cap['versioned']} versioned, {cap['legacy']} legacy), "
+          f"{len([s for s in report['steps'] if s['phase'] == 'workload'])} workload steps", file=out)
+    for mode, r in report["modes"].items():
+        print(f"  {mode:<9} {r['notifications']:>4} notifications: applied {r['applied']}, ignored {r['ignored']}, "
+              f"rejected {r['rejected']}; {len(r['differences'])} differences", file=out)
+        # Rejections repeat (one per scheduling, say): one line per event type and reason.
+        grouped: dict[str, list[str]] = {}
+        for line in r["rejections"]:
+            where, _, what = line.partition(" ")
+            grouped.setdefault(what, []).append(where)
+        for what, wheres in grouped.items():
+            shown = ", ".join(wheres[:3]) + (", ..." if len(wheres) > 3 else "")
+            print(f"    rejected {len(wheres)}x {what} ({shown})", file=out)
+        for line in r["differences"]:
+            print(f"    {line}", file=out)
+    print("OK: novawatch's model equals Nova's API in every mode" if report["ok"]
+          else "FAILED: differences or rejections above", file=out)
+
+
+def main(argv: Iterable[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--capture", type=Path, help="check this capture instead of running Nova")
+    parser.add_argument("--save", type=Path, help="write the capture of the Nova run here")
+    parser.add_argument("--log", type=Path, help="write Nova's log of the run here")
+    parser.add_argument("--json", type=Path, help="write the report here (JSON)")
+    parser.add_argument("--verbose", action="store_true", help="show pip's output while building the environment")
+    args = parser.parse_args(list(argv) if argv is not None else None)
+    try:
+        if args.capture is not None:
+            capture = read_capture(args.capture)
+        else:
+            t0 = time.monotonic()
+            python = ensure_venv(quiet=not args.verbose)
+            t1 = time.monotonic()
+            with tempfile.TemporaryDirectory(prefix="novawatch-nova-") as tmp:
+                capture = run_nova(python, args.save or Path(tmp) / "capture.json", args.log)
+            print(f"Nova environment ready in {t1 - t0:.1f} s ({venv_dir()}); Nova's workload ran in "
+                  f"{time.monotonic() - t1:.1f} s", flush=True)
+    except SetupError as exc:
+        print(f"setup failed: {exc}", file=sys.stderr)
+        return 2
+    report = check(capture)
+    _print(report)
+    if args.json is not None:
+        args.json.write_text(json.dumps(report, indent=1) + "\n")
+    return 0 if report["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(REPO / "src"))
+    sys.exit(main())

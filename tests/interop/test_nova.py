@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import datetime
 import importlib.util
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -61,18 +62,17 @@ def test_every_notification_in_emission_order_with_its_topic(capture: dict[str, 
     assert len({r["message"]["message_id"] for r in records}) == len(records)
     # Legacy and versioned interleave: each versioned instance.update has its legacy twin right before it.
     events = [r["message"]["event_type"] for r in records]
-    assert any(a == "compute.instance.update" and b == "instance.update" for a, b in zip(events, events[1:],
-                                                                                          strict=False))
+    assert any(a == "compute.instance.update" and b == "instance.update" for a, b in itertools.pairwise(events))
 
 
 def test_every_workload_step_produced_notifications(capture: dict[str, Any], workload: ModuleType,
                                                     nova_check: ModuleType) -> None:
     steps = [s for s in capture["steps"] if s["phase"] == "workload"]
     assert [s["name"] for s in steps] == [s.name for s in workload.WORKLOAD]
-    assert REQUIRED_ACTIONS <= {s["action"] for s in steps}
+    assert {s["action"] for s in steps} >= REQUIRED_ACTIONS
     assert steps[0]["first"] == capture["views"]["before"]["at"]
     assert steps[-1]["end"] == capture["views"]["after"]["at"] == len(capture["notifications"])
-    for previous, step in zip(steps, steps[1:], strict=False):
+    for previous, step in itertools.pairwise(steps):
         assert step["first"] == previous["end"]
     counts = {s["name"]: s for s in nova_check.step_counts(capture)}
     for step in steps:

@@ -139,3 +139,22 @@ def test_check_script_on_a_bad_capture(nova_check: ModuleType, tmp_path: Path,
     (tmp_path / "other.json").write_text('{"format": "novawatch.model/1"}')
     assert nova_check.main(["--capture", str(tmp_path / "other.json")]) == 2
     assert "is not a novawatch.nova-capture/1 capture" in capsys.readouterr().err
+
+
+def test_catalog_knows_every_field_and_version_nova_sends(capture: dict[str, Any], nova_check: ModuleType) -> None:
+    catalog = nova_check.catalog_conformance(capture)
+    assert catalog["extra_fields"] == []
+    assert catalog["version_differences"] == []
+    assert len(catalog["versioned_payloads"]) >= 10
+    assert "InstanceUpdatePayload 2.1" in catalog["versioned_payloads"]
+
+
+def test_catalog_check_sees_an_unknown_field_and_version(capture: dict[str, Any], nova_check: ModuleType) -> None:
+    tampered = copy.deepcopy(capture)
+    first = next(r for r in tampered["notifications"] if r["message"]["event_type"] == "instance.update")
+    payload = first["message"]["payload"]
+    payload["nova_object.data"]["shiny_new_field"] = 1
+    payload["nova_object.data"]["flavor"]["nova_object.version"] = "1.99"
+    catalog = nova_check.catalog_conformance(tampered)
+    assert catalog["extra_fields"] == ["InstanceUpdatePayload.shiny_new_field"]
+    assert catalog["version_differences"] == ["FlavorPayload: Nova 1.99, catalog 1.4"]

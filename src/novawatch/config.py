@@ -28,7 +28,7 @@ LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 #: Keys whose values are never shown; a key matches when its last ``_``-part is one of these.
 SECRET_KEYS = frozenset({"token", "password", "secret"})
 #: Keys holding URLs whose password part is masked.
-URL_KEYS = frozenset({"url", "database_url", "compute_url"})
+URL_KEYS = frozenset({"url", "database_url", "compute_url", "os_compute_endpoint_override"})
 
 
 class GeneralConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -69,8 +69,13 @@ class ModelConfig(ServiceConfig, kw_only=True, forbid_unknown_fields=True):
     """The data model service: where it bootstraps and audits from, and how often."""
 
     port: int = 9322
-    compute_url: str = "http://127.0.0.1:8774"  # the source of truth for bootstrap and audit; empty: none
-    compute_token: str = ""
+    compute_url: str = "http://127.0.0.1:8774"  # novawatch's compute service or a Nova endpoint; empty: none
+    compute_token: str = ""  # novawatch's bearer token, or X-Auth-Token for a Nova endpoint without Keystone
+    os_cloud: str = ""  # a clouds.yaml entry (Keystone); empty: OS_CLOUD, unless compute_url was changed
+    os_region_name: str = ""  # overrides of the cloud entry, as the openstack CLI's --os-region-name ...
+    os_interface: str = ""  # public | internal | admin
+    os_compute_endpoint_override: str = ""  # the compute endpoint, instead of the catalog's
+    node_refresh_interval: float = 300.0  # seconds between re-reading nodes' capacity from the source; 0: never
     audit_interval: float = 60.0  # seconds; 0 disables the periodic audit
     recent: int = 200  # applied notifications kept for /v1/notifications and the dashboard
     watch_buffer: int = 10000  # changes kept for resuming the watch stream

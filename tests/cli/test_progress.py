@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.console import Console
@@ -97,17 +98,19 @@ def test_replay_draws_a_bar_when_forced_and_gives_the_same_model(
 
 
 class _Source:
-    url = "http://compute.test"
+    label = "http://compute.test"
 
     def __init__(self, failures: int) -> None:
         self.failures = failures
 
-    def snapshot(self) -> Snapshot:
-        from novawatch.api.client import ServiceError
+    def snapshot(self, progress: Any = None) -> Snapshot:
+        from novawatch.sources.errors import SourceError
 
         if self.failures:
             self.failures -= 1
-            raise ServiceError("not yet")
+            raise SourceError("not yet", "unreachable")
+        if progress is not None:
+            progress("bootstrap: 1 hypervisors listed", 1, None)
         node = NodeRecord(uuid="n1", host="h1", hypervisor_hostname="h1", vcpus=4, memory_mb=4096, local_gb=40)
         inst = InstanceRecord(uuid="i1", host="h1", node="h1", project_id="p", display_name="vm", state="active",
                               power_state="running", vcpus=1, memory_mb=512, disk_gb=1)
@@ -120,11 +123,15 @@ def test_bootstrap_reports_its_steps_in_order(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(services, "RETRY_SECONDS", 0.0)
     steps: list[tuple[str, int, int | None]] = []
     runtime = ModelRuntime(None)
-    asyncio.run(_bootstrap(runtime, _Source(failures=1), None, lambda d, n, t: steps.append((d, n, t))))
-    assert [n for _, n, _ in steps] == [0, 0, 1, 2]
-    assert all(t == 2 for _, _, t in steps)
-    assert "waiting for http://compute.test" in steps[1][0]
-    assert steps[2][0] == "bootstrap: loading 1 nodes, 1 instances"
+    asyncio.run(_bootstrap(runtime, _Source(failures=1), None,  # type: ignore[arg-type]
+                           lambda d, n, t: steps.append((d, n, t))))
+    assert steps == [
+        ("bootstrap: listing http://compute.test", 0, None),
+        ("bootstrap: waiting for http://compute.test", 0, None),  # the first try failed
+        ("bootstrap: 1 hypervisors listed", 1, None),  # pages counted as they come (total unknown)
+        ("bootstrap: loading 1 nodes, 1 instances", 0, 2),
+        ("bootstrap: done", 2, 2),
+    ]
     assert len(runtime.cluster.store.instances) == 1
 
 

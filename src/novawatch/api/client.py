@@ -10,7 +10,9 @@ from typing import Any
 import httpx
 import msgspec
 
+from novawatch.config import mask_url
 from novawatch.snapshot import InstanceRecord, NodeRecord, Snapshot
+from novawatch.sources.errors import SourceError
 
 log = logging.getLogger("novawatch.api.client")
 
@@ -36,18 +38,30 @@ class HttpSource:
 
     def __init__(self, url: str, *, token: str | None = None, timeout: float = 30.0) -> None:
         self.url = url.rstrip("/")
+        #: The URL as health and messages show it (a password in it masked).
+        self.label = mask_url(self.url)
         self.client = httpx.Client(base_url=self.url, headers=_headers(token), timeout=timeout)
         self._lookup_timeout = httpx.Timeout(2.0)
 
-    def snapshot(self) -> Snapshot:
-        """The whole truth; raises :class:`ServiceError` when the service cannot be reached."""
+    def snapshot(self, progress: Any = None) -> Snapshot:
+        """The whole truth; raises :class:`SourceError` when the service cannot be reached or refuses."""
         try:
             resp = self.client.get("/v1/snapshot")
-            resp.raise_for_status()
         except httpx.HTTPError as exc:
-            raise ServiceError(f"cannot read the compute service at {self.url}: {exc}; is `novawatch compute "
-                               "serve` running there? (model.compute_url)") from None
-        return _snapshot.decode(resp.content)
+            raise SourceError(f"cannot read the compute service at {self.label}: {exc}; is `novawatch compute "
+                              "serve` running there? (model.compute_url)", "unreachable") from None
+        if resp.status_code in (401, 403):
+            raise SourceError(f"the compute service at {self.label} refused the token (HTTP {resp.status_code}): "
+                              "set model.compute_token (NOVAWATCH_MODEL_COMPUTE_TOKEN) to its compute.token",
+                              "auth")
+        if resp.status_code != 200:
+            raise SourceError(f"the compute service at {self.label} answered HTTP {resp.status_code} to "
+                              "/v1/snapshot: is model.compute_url novawatch's compute service or Nova's "
+                              "endpoint (http://HOST:8774/v2.1)?", "endpoint")
+        try:
+            return _snapshot.decode(resp.content)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise SourceError(f"{self.label}/v1/snapshot is not a snapshot: {exc}", "endpoint") from None
 
     def list_nodes(self) -> Iterator[NodeRecord]:
         return iter(self.snapshot().nodes)
@@ -55,11 +69,15 @@ class HttpSource:
     def list_instances(self) -> Iterator[InstanceRecord]:
         return iter(self.snapshot().instances)
 
+    def find_node(self, host: str) -> NodeRecord | None:
+        """The node of ``host`` (from the whole snapshot: the service has no lookup by host; this is rare)."""
+        return next((n for n in self.snapshot().nodes if n.host == host), None)
+
     def _get(self, path: str, decoder: msgspec.json.Decoder[Any]) -> Any:
         try:
             resp = self.client.get(path, timeout=self._lookup_timeout)
         except httpx.HTTPError as exc:
-            log.warning("source lookup failed: %s", exc, extra={"path": path})
+            log.info("source lookup failed: %s", exc, extra={"path": path})
             return None
         if resp.status_code != 200:
             return None

@@ -130,6 +130,7 @@ class HealthOut(BaseModel):
     bootstrapped: bool
     uptime_seconds: float
     source: str | None
+    source_error: str | None = None
     bus: str | None
 
 

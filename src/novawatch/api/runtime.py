@@ -95,11 +95,27 @@ class ModelRuntime:
         watch_buffer: int = 10000,
     ) -> None:
         self.source = source
-        self.cluster = cluster if cluster is not None else ClusterModel(source)
+        # Deferred: the handlers never call the source on the loop; a SourceWorker resolves their wishes.
+        self.cluster = cluster if cluster is not None else ClusterModel(source, deferred=source is not None)
         self.consumer = Consumer(self.cluster)
         self.view = StoreView(self.cluster)
         self.state = ModelState(self.view, recent=recent, watch_buffer=watch_buffer)
         self._audit_lock = asyncio.Lock()
+        #: One source call at a time (audits, lookups, refreshes share one HTTP session).
+        self.source_lock = asyncio.Lock()
+
+    def publish_node(self, node: Any) -> None:
+        """Tell watchers about a node that changed outside a notification (a lookup, a refresh)."""
+        self.state.publish_node(node.uuid, self.cluster.store.node_record(node))
+
+    def publish_instance(self, inst: Any, before_host: str | None = None) -> None:
+        """Tell watchers about an instance that changed outside a notification, and the nodes it touched."""
+        store = self.cluster.store
+        self.state.publish_instance(inst.uuid, store.instance_record(inst))
+        for host in sorted({h for h in (before_host, inst.host) if h}):
+            node = store.nodes_by_host.get(host)
+            if node is not None:
+                self.publish_node(node)
 
     # --- list -------------------------------------------------------------------------------------
 
@@ -200,12 +216,14 @@ class ModelRuntime:
         """
         async with self._audit_lock:
             try:
-                first = await asyncio.to_thread(fetch)
+                async with self.source_lock:
+                    first = await asyncio.to_thread(fetch)
                 suspects = {(d.kind, d.uuid) for d in audit(self.cluster, SnapshotSource(first))}
                 confirmed: list[Drift] = []
                 if suspects:
                     await asyncio.sleep(AUDIT_CONFIRM_DELAY)
-                    second = SnapshotSource(await asyncio.to_thread(fetch))
+                    async with self.source_lock:
+                        second = SnapshotSource(await asyncio.to_thread(fetch))
                     confirmed = [d for d in audit(self.cluster, second) if (d.kind, d.uuid) in suspects]
                     self._repair(second, confirmed)
             except Exception as exc:

@@ -16,17 +16,22 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from novawatch.api.client import HttpSource, ServiceError
 from novawatch.api.common import required_token
+from novawatch.api.lookups import SourceWorker
 from novawatch.api.model_app import create_model_app
 from novawatch.api.runtime import ModelRuntime
+from novawatch.api.sources import ModelSource, open_model_source
 from novawatch.bus.url import default_url, mask_url, open_subscriber
 from novawatch.config import Config
+from novawatch.sources.errors import SourceError
 
 log = logging.getLogger("novawatch.api.services")
 
 RETRY_SECONDS = 1.0
 MAX_RETRY_SECONDS = 10.0
+#: Credentials and roles do not fix themselves: ask far less often (Keystone may lock a user out after
+#: repeated failed logins).
+MAX_RETRY_SECONDS_REFUSED = 300.0
 
 
 def bus_url(config: Config) -> str:
@@ -56,10 +61,10 @@ def model_service(
     mc = config.model
     token = required_token(mc.host, mc.token, "model")
     url = bus or bus_url(config)
-    source = HttpSource(mc.compute_url, token=mc.compute_token or None) if mc.compute_url else None
+    source = open_model_source(mc)  # SourceError for a cloud entry that cannot be used
     runtime = ModelRuntime(source, recent=mc.recent, watch_buffer=mc.watch_buffer)
     runtime.state.bus = mask_url(url)
-    runtime.state.source = mc.compute_url or None
+    runtime.state.source = source.label if source is not None else None
 
     async def run(ready: asyncio.Event) -> None:
         delay = RETRY_SECONDS
@@ -90,6 +95,9 @@ def model_service(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ready = asyncio.Event()
         tasks = [asyncio.create_task(run(ready), name="novawatch-model-consumer")]
+        if source is not None:
+            worker = SourceWorker(runtime, source, refresh_interval=mc.node_refresh_interval)
+            tasks.append(asyncio.create_task(_after(ready, worker.run()), name="novawatch-model-lookups"))
         if source is not None and mc.audit_interval > 0:
             tasks.append(asyncio.create_task(runtime.audit_forever(source.snapshot, mc.audit_interval),
                                              name="novawatch-model-audit"))
@@ -115,33 +123,54 @@ def model_service(
     return app, runtime
 
 
-async def _bootstrap(runtime: ModelRuntime, source: HttpSource, announce: Callable[[str], None] | None,
+async def _after(ready: asyncio.Event, job: Coroutine[Any, Any, None]) -> None:
+    """Run ``job`` once the model has bootstrapped (lookups before it would race the listing)."""
+    try:
+        await ready.wait()
+    except BaseException:
+        job.close()
+        raise
+    await job
+
+
+async def _bootstrap(runtime: ModelRuntime, source: ModelSource, announce: Callable[[str], None] | None,
                      progress: Progress | None = None) -> None:
     """List the source, retrying until it answers (the compute service may start after the model).
 
-    ``progress`` hears of two steps: listing the source, then loading the model.
+    ``progress`` hears of the listing (items counted as pages arrive) and of loading the model. Each
+    distinct failure is logged once and shown by health (``consumer: waiting for the source: ...``).
     """
     started = time.perf_counter()
     delay = RETRY_SECONDS
+    last_error = None
     if progress is not None:
-        progress(f"bootstrap: listing {source.url}", 0, 2)
+        progress(f"bootstrap: listing {source.label}", 0, None)
     while True:
         try:
-            snapshot = await asyncio.to_thread(source.snapshot)
+            async with runtime.source_lock:
+                snapshot = await asyncio.to_thread(source.snapshot, progress)
             break
-        except ServiceError as exc:
-            runtime.state.consumer_error = f"waiting for the source: {exc}"
+        except SourceError as exc:
+            message = str(exc)
+            runtime.state.consumer_error = f"waiting for the source: {message}"
+            if message != last_error:
+                log.warning("bootstrap: %s (retrying)", message, extra={"kind": exc.kind})
+                last_error = message
             if progress is not None:
-                progress(f"bootstrap: waiting for {source.url}", 0, 2)
+                progress(f"bootstrap: waiting for {source.label}", 0, None)
             await asyncio.sleep(delay)
-            delay = min(MAX_RETRY_SECONDS, delay * 2)
+            limit = MAX_RETRY_SECONDS_REFUSED if exc.kind in ("auth", "forbidden", "config") else MAX_RETRY_SECONDS
+            delay = min(limit, delay * 2)
     runtime.state.consumer_error = None
+    runtime.state.source = source.label
+    runtime.state.source_problems = list(getattr(source, "problems", []) or [])
+    total = len(snapshot.nodes) + len(snapshot.instances)
     if progress is not None:
-        progress(f"bootstrap: loading {len(snapshot.nodes)} nodes, {len(snapshot.instances)} instances", 1, 2)
+        progress(f"bootstrap: loading {len(snapshot.nodes)} nodes, {len(snapshot.instances)} instances", 0, total)
     runtime.load(snapshot)
     if progress is not None:
-        progress("bootstrap: done", 2, 2)
-    line = (f"bootstrapped from {source.url}: {len(snapshot.nodes)} nodes, {len(snapshot.instances)} instances "
+        progress("bootstrap: done", total, total)
+    line = (f"bootstrapped from {source.label}: {len(snapshot.nodes)} nodes, {len(snapshot.instances)} instances "
             f"in {time.perf_counter() - started:.1f}s")
     log.info(line)
     if announce is not None:

@@ -7,6 +7,7 @@ with the outcome and the entities it changed; the API and the dashboard only rea
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -39,6 +40,8 @@ class NotificationNote(msgspec.Struct, kw_only=True):
     host: str | None = None
     reason: str | None = None
 
+
+log = logging.getLogger("novawatch.api.state")
 
 def node_json(node: NodeRecord) -> dict[str, Any]:
     """A node as the API returns it: the snapshot fields plus what is free."""
@@ -109,6 +112,10 @@ class ModelState:
         self.audit_error: str | None = None
         self.consumer_error: str | None = None
         self.source: str | None = None
+        #: The last failure of a source lookup or refresh (the audit's has its own), None once one works.
+        self.source_error: str | None = None
+        #: Documents the source listed but could not convert (skipped at bootstrap), each named.
+        self.source_problems: list[str] = []
         self.bus: str | None = None
 
     # --- writer side --------------------------------------------------------------------------
@@ -164,6 +171,17 @@ class ModelState:
             self.metrics.drift.set(drift)
         self.feed.publish("status", "audit", "audit", self.health())
 
+    def note_source_error(self, message: str) -> None:
+        """A lookup or refresh failed; logged once per distinct message (a failing source repeats itself)."""
+        if message != self.source_error:
+            log.warning("source: %s", message)
+        self.source_error = message
+
+    def note_source_ok(self) -> None:
+        if self.source_error is not None:
+            log.info("source answers again")
+        self.source_error = None
+
     def mark_bootstrapped(self) -> None:
         self.bootstrapped_at = time.time()
         self.feed.publish("status", "bootstrap", "bootstrap", self.health())
@@ -183,9 +201,14 @@ class ModelState:
             problems.append(f"audit: {self.audit_error}")
         if self.drift:
             problems.append(f"{self.drift} entities drifted at the last audit (repaired)")
+        if self.source_error:
+            problems.append(f"source: {self.source_error}")
+        if self.source_problems:
+            problems.append(f"source: {len(self.source_problems)} documents could not be read and were skipped, "
+                            f"e.g. {self.source_problems[0]}")
         if self.consumer_error:
             status = "failing"
-        elif self.audit_error or self.drift:
+        elif self.audit_error or self.drift or self.source_error or self.source_problems:
             status = "degraded"
         else:
             status = "ok"
@@ -205,5 +228,6 @@ class ModelState:
             "bootstrapped": self.bootstrapped_at is not None,
             "uptime_seconds": now - self.started_at,
             "source": self.source,
+            "source_error": self.source_error,
             "bus": self.bus,
         }

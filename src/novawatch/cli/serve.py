@@ -46,9 +46,19 @@ def add_model_commands(model_sub: Any) -> None:
     s = model_sub.add_parser("serve", help="run the data model service (REST API, watch stream, dashboard)")
     _bind_options(s, 9322)
     s.add_argument("--compute-url", metavar="URL",
-                   help="the compute service to bootstrap and audit from (default http://127.0.0.1:8774; "
-                   "'' for none)")
+                   help="where to bootstrap and audit from: novawatch's compute service or a Nova endpoint "
+                   "such as http://nova:8774/v2.1 (default http://127.0.0.1:8774; '' for none)")
+    s.add_argument("--os-cloud", metavar="NAME",
+                   help="bootstrap and audit from this cloud of clouds.yaml, through Keystone (default: "
+                   "$OS_CLOUD unless --compute-url is given)")
+    s.add_argument("--os-region-name", metavar="REGION", help="the cloud's region (overrides clouds.yaml)")
+    s.add_argument("--os-interface", metavar="INTERFACE", choices=("public", "internal", "admin"),
+                   help="which catalog endpoint to use (overrides clouds.yaml)")
+    s.add_argument("--os-compute-endpoint-override", metavar="URL",
+                   help="Nova's endpoint, instead of the one in the catalog")
     s.add_argument("--audit-interval", type=float, metavar="SECONDS", help="seconds between audits (0: never)")
+    s.add_argument("--node-refresh-interval", type=float, metavar="SECONDS",
+                   help="seconds between re-reading nodes' capacity from the source (0: never; default 300)")
     add_progress_option(s)
     add_config_options(s)
     s.set_defaults(func=model_serve)
@@ -118,10 +128,11 @@ def _service_config(args: argparse.Namespace, section: str, options: dict[str, A
 def _build(factory: Callable[[], _T]) -> _T:
     """``factory()``, with a bind address that needs a token as a command error."""
     from novawatch.api.common import BindError
+    from novawatch.sources.errors import SourceError
 
     try:
         return factory()
-    except BindError as exc:
+    except (BindError, SourceError) as exc:
         raise CommandError(str(exc)) from None
 
 
@@ -144,14 +155,18 @@ def _serve(app: Any, host: str, port: int, *, name: str, detail: str, finish: Ca
 def model_serve(args: argparse.Namespace) -> int:
     from novawatch.api.services import model_service
 
-    config = _service_config(args, "model", {"compute_url": args.compute_url,
-                                             "audit_interval": args.audit_interval})
+    config = _service_config(args, "model", {
+        "compute_url": args.compute_url, "audit_interval": args.audit_interval, "os_cloud": args.os_cloud,
+        "os_region_name": args.os_region_name, "os_interface": args.os_interface,
+        "os_compute_endpoint_override": args.os_compute_endpoint_override,
+        "node_refresh_interval": args.node_refresh_interval,
+    })
     bar = StepBar(progress_console(args.progress))
     app, runtime = _build(lambda: model_service(
         config, announce=lambda line: print(f"novawatch model service: {line}", flush=True), progress=bar))
     mc = config.model
     _serve(app, mc.host, mc.port, name="model service",
-           detail=f"bus {runtime.state.bus}, source {mc.compute_url or 'none'}", finish=bar.close)
+           detail=f"bus {runtime.state.bus}, source {runtime.state.source or 'none'}", finish=bar.close)
     return 0
 
 

@@ -286,8 +286,9 @@ def create_nova_app(service: Any, *, token: str | None = None, max_body_bytes: i
         if q.get("status"):
             wanted = {s.upper() for s in q.getlist("status")}
             rows = [i for i in rows if views.server_status(i.vm_state, i.task_state) in wanted]
-        else:
-            # Like Nova, soft-deleted servers are listed only when asked for by status.
+        elif not q.get("soft_deleted"):
+            # Like Nova, soft-deleted servers are listed only when asked for by status, or (an admin's
+            # filter) with soft_deleted, which Nova takes as true for any non-empty value.
             rows = [i for i in rows if i.vm_state != "soft-delete"]
         # Nova lists newest first; uuid breaks ties so that pages are stable.
         rows.sort(key=lambda i: (i.created_at, i.uuid), reverse=True)

@@ -74,7 +74,10 @@ def instance_changed(m: ClusterModel, p: Any, ts: str | None) -> int:
                 bfv = not url or url.endswith("/")
             swap_gb = swap_gb or 0
         inst.bfv, inst.swap_gb = bfv, swap_gb
-    store.place(inst, p.host, p.node, p.vcpus, p.memory_mb, instance_disk_gb(root, ephemeral, 0, bfv) + swap_gb)
+    host = p.host
+    store.place(inst, host, p.node, p.vcpus, p.memory_mb, instance_disk_gb(root, ephemeral, 0, bfv) + swap_gb)
+    if host is not None and host not in store.nodes_by_host:
+        m.want_host(host)
     if state is not None and state != inst.state:
         store.set_state(inst, state)
         power_state = POWER_STATE_OF.get(state)

@@ -66,6 +66,8 @@ def instance_changed(m: ClusterModel, payload: Any, ts: str | None) -> int:
             inst.node = sys.intern(node) if node is not None else None
     else:
         store.place(inst, host, p.node, vcpus, memory_mb, disk_gb)
+        if host is not None and host not in store.nodes_by_host:
+            m.want_host(host)  # a host the model has no node for: the source may know it
     # Fields Nova sends as null keep what the model knows (the snapshot contract has no nulls there).
     state = p.state
     if state == "deleted":

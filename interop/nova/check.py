@@ -184,17 +184,80 @@ def ensure_venv(version: str = NOVA_VERSION, root: Path | None = None, *, quiet:
 # --- running Nova ----------------------------------------------------------------------------------------
 
 
-def run_nova(python: Path, out: Path, log: Path | None = None) -> dict[str, Any]:
-    """Run the workload in Nova's functional-test cloud; the capture (also written to ``out``)."""
-    cmd = [str(python), str(RUNNER), "--out", str(out)]
-    if log is not None:
-        cmd += ["--log", str(log)]
+#: How long Nova's run (the workload and the two hand-overs) may take before the check gives up.
+RUN_TIMEOUT = float(os.environ.get("NOVAWATCH_NOVA_RUN_TIMEOUT", "1200"))
+#: The token the check reads Nova's API with: an admin of project "admin" (see runner.py, --serve).
+ADMIN_TOKEN = "admin:admin"
+VIEWS = ("before", "after")
+
+
+def read_live(url: str) -> dict[str, Any]:
+    """Nova's API read through the data model's own Nova source (what ``model serve --compute-url`` uses):
+    ``{"snapshot": <novawatch.model/1 dict>}``, or ``{"error": <what went wrong>}``."""
+    from novawatch import snapshot
+    from novawatch.sources.cloud import open_endpoint
+    from novawatch.sources.errors import SourceError
+
+    try:
+        source = open_endpoint(url, token=ADMIN_TOKEN)
+        try:
+            snap = source.snapshot()
+            problems = list(source.problems)
+        finally:
+            source.close()
+    except SourceError as exc:
+        return {"error": str(exc)}
+    out: dict[str, Any] = {"snapshot": json.loads(snapshot.dumps(snap))}
+    if problems:
+        out["problems"] = problems
+    return out
+
+
+def run_nova(python: Path, out: Path, log: Path | None = None, *, live: bool = True) -> dict[str, Any]:
+    """Run the workload in Nova's functional-test cloud; the capture (also written to ``out``).
+
+    With ``live`` Nova's API is also served on loopback, and at each view the check reads it through
+    :func:`read_live`; the result goes into the capture as ``views.<view>.source``.
+    """
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     env.pop("PYTHONPATH", None)
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL)
-    if done.returncode != 0 or not out.exists():
-        raise SetupError(f"the Nova runner failed ({done.returncode}):\n{done.stderr[-5000:]}")
-    return read_capture(out)
+    with tempfile.TemporaryDirectory(prefix="novawatch-nova-run-") as tmp:
+        serve = Path(tmp) / "serve"
+        serve.mkdir()
+        cmd = [str(python), str(RUNNER), "--out", str(out)]
+        if log is not None:
+            cmd += ["--log", str(log)]
+        if live:
+            cmd += ["--serve", str(serve)]
+        live_views: dict[str, dict[str, Any]] = {}
+        # Output to files, not pipes: a full pipe would stall the runner while this loop waits on it.
+        with open(Path(tmp) / "stdout", "w+") as stdout, open(Path(tmp) / "stderr", "w+") as stderr:
+            proc = subprocess.Popen(cmd, stdout=stdout, stderr=stderr, env=env, stdin=subprocess.DEVNULL)
+            deadline = time.monotonic() + RUN_TIMEOUT
+            try:
+                while proc.poll() is None:
+                    for view in VIEWS:
+                        ready = serve / f"{view}.url"
+                        if view not in live_views and ready.exists():
+                            live_views[view] = read_live(ready.read_text().strip())
+                            (serve / f"{view}.done").touch()
+                    if time.monotonic() > deadline:
+                        raise SetupError(f"Nova's run took more than {RUN_TIMEOUT:.0f} s")
+                    time.sleep(0.1)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+            stderr.seek(0)
+            errors = stderr.read()
+        if proc.returncode != 0 or not out.exists():
+            raise SetupError(f"the Nova runner failed ({proc.returncode}):\n{errors[-5000:]}")
+    capture = read_capture(out)
+    if live:
+        for view in VIEWS:
+            capture["views"][view]["source"] = live_views.get(view, {"error": "the runner never handed it over"})
+        out.write_text(json.dumps(capture, indent=1) + "\n")
+    return capture
 
 
 def read_capture(path: Path) -> dict[str, Any]:
@@ -299,13 +362,44 @@ def _differences(model: Any, truth: Any, mode: str, swap: set[str]) -> tuple[lis
     return lines, skipped
 
 
+def source_snapshot(view: dict[str, Any]) -> Any:
+    """The view as the data model's Nova source read it live (``views.<view>.source``), else the captured
+    JSON converted by :func:`view_snapshot`."""
+    from novawatch import snapshot
+
+    live = view.get("source", {})
+    if "snapshot" in live:
+        return snapshot.loads(json.dumps(live["snapshot"]).encode())
+    return view_snapshot(view)
+
+
+def source_agreement(capture: dict[str, Any]) -> dict[str, Any]:
+    """For each view: did the live read through the Nova source work, and does it equal the captured JSON
+    converted by nova_views? (``{"before": {"read": bool, "error": ..., "differences": [...]}, ...}``)"""
+    from novawatch.model import audit_snapshots
+
+    out: dict[str, Any] = {}
+    for name in VIEWS:
+        view = capture["views"][name]
+        live = view.get("source")
+        if live is None:
+            out[name] = {"read": False, "error": None, "differences": []}
+            continue
+        if "snapshot" not in live:
+            out[name] = {"read": False, "error": live.get("error", "no snapshot"), "differences": []}
+            continue
+        differences = [d.describe() for d in audit_snapshots(source_snapshot(view), view_snapshot(view))]
+        out[name] = {"read": True, "error": None, "differences": differences, "problems": live.get("problems", [])}
+    return out
+
+
 def check_mode(capture: dict[str, Any], mode: str) -> ModeResult:
     """Bootstrap from the "before" view, feed one mode's stream, compare with the "after" view."""
     from novawatch import snapshot
     from novawatch.model import Consumer, from_snapshot, to_snapshot
 
-    before = view_snapshot(capture["views"]["before"])
-    truth = view_snapshot(capture["views"]["after"])
+    before = source_snapshot(capture["views"]["before"])
+    truth = source_snapshot(capture["views"]["after"])
     cluster = from_snapshot(before)
     consumer = Consumer(cluster)
     records = stream(capture, mode)
@@ -390,6 +484,8 @@ def check(capture: dict[str, Any]) -> dict[str, Any]:
     versioned = sum(1 for r in streamed if is_versioned(r))
     results = [check_mode(capture, mode) for mode in MODES]
     catalog = catalog_conformance(capture)
+    source = source_agreement(capture)
+    source_ok = all(not v["error"] and not v["differences"] and not v.get("problems") for v in source.values())
     return {
         "nova_version": capture.get("nova_version"),
         "captured": {"total": len(capture["notifications"]), "stream": len(streamed), "versioned": versioned,
@@ -400,7 +496,9 @@ def check(capture: dict[str, Any]) -> dict[str, Any]:
         "modes": {r.mode: {"notifications": r.notifications, **r.stats, "differences": r.differences,
                            "rejections": r.rejections, "not_compared": r.not_compared} for r in results},
         "catalog": catalog,
-        "ok": all(r.ok for r in results) and not catalog["extra_fields"] and not catalog["version_differences"],
+        "source": source,
+        "ok": (all(r.ok for r in results) and not catalog["extra_fields"] and not catalog["version_differences"]
+               and source_ok),
     }
 
 
@@ -421,6 +519,14 @@ def _print(report: dict[str, Any], out: Any = sys.stdout) -> None:
             shown = ", ".join(wheres[:3]) + (", ..." if len(wheres) > 3 else "")
             print(f"    rejected {len(wheres)}x {what} ({shown})", file=out)
         for line in r["differences"]:
+            print(f"    {line}", file=out)
+    for name, v in report["source"].items():
+        if v["read"]:
+            print(f"  {name:<9} view read live through the Nova source: {len(v['differences'])} differences from "
+                  "the captured JSON", file=out)
+        elif v["error"]:
+            print(f"  {name:<9} view: the Nova source failed: {v['error']}", file=out)
+        for line in [*v["differences"], *v.get("problems", [])]:
             print(f"    {line}", file=out)
     cat = report["catalog"]
     print(f"  catalog: {len(cat['versioned_payloads'])} versioned payload versions seen, "
@@ -445,6 +551,8 @@ def main(argv: Iterable[str] | None = None) -> int:
     parser.add_argument("--log", type=Path, help="write Nova's log of the run here")
     parser.add_argument("--json", type=Path, help="write the report here (JSON)")
     parser.add_argument("--verbose", action="store_true", help="show pip's output while building the environment")
+    parser.add_argument("--no-live", action="store_true",
+                        help="do not read Nova's API live through the Nova source (captured JSON only)")
     args = parser.parse_args(list(argv) if argv is not None else None)
     try:
         if args.capture is not None:
@@ -454,7 +562,7 @@ def main(argv: Iterable[str] | None = None) -> int:
             python = ensure_venv(quiet=not args.verbose)
             t1 = time.monotonic()
             with tempfile.TemporaryDirectory(prefix="novawatch-nova-") as tmp:
-                capture = run_nova(python, args.save or Path(tmp) / "capture.json", args.log)
+                capture = run_nova(python, args.save or Path(tmp) / "capture.json", args.log, live=not args.no_live)
             print(f"Nova environment ready in {t1 - t0:.1f} s ({venv_dir()}); Nova's workload ran in "
                   f"{time.monotonic() - t1:.1f} s", flush=True)
     except SetupError as exc:

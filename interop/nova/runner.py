@@ -3,7 +3,7 @@
 Executed inside the Nova environment that ``check.py`` builds (``nova`` with its functional-test
 requirements), never in novawatch's::
 
-    .venv-nova/<key>/bin/python interop/nova/runner.py --out capture.json [--log nova.log]
+    .venv-nova/<version>/bin/python interop/nova/runner.py --out capture.json [--log nova.log] [--serve DIR]
 
 The cloud is Nova's in-process one (``nova.test.TestCase``): API (wsgi-intercept), conductor, scheduler,
 two computes ``host1`` and ``host2`` with the fake virt driver, Placement, and Nova's Glance, Neutron and
@@ -16,6 +16,13 @@ real ``oslo_messaging.Notifier`` objects with the ``messagingv2`` driver on the 
 ``publisher_id``, ``event_type``, ``priority``, ``payload``, ``timestamp``), with the topic it was sent
 on (``versioned_notifications.info``, ``notifications.info``, ...). Versioned and legacy messages share
 one sequence number: their emission order.
+
+With ``--serve DIR`` Nova's API is also served over HTTP on a free loopback port while the cloud runs,
+and at each API view (``before``, ``after``) the runner writes ``DIR/<view>.url`` (the compute endpoint)
+and waits for ``DIR/<view>.done``: meanwhile a client (``check.py``) reads the cloud through Nova's real
+API, as ``novawatch model serve --compute-url`` would. Requests authenticate with ``X-Auth-Token:
+USER:PROJECT`` (``admin:...`` is an admin), which stands in for the Keystone token check the
+functional-test cloud leaves out.
 
 The output format (``novawatch.nova-capture/1``) is described in docs/openstack.md.
 """
@@ -95,6 +102,7 @@ class NovaCloud(test.TestCase, integrated_helpers.InstanceHelperMixin):
     capture: Capture
     out_path: Path
     log_path: Path | None = None
+    serve_dir: Path | None = None
 
     def setUp(self) -> None:
         self.flags(compute_driver="fake.FakeDriver")
@@ -416,6 +424,51 @@ class NovaCloud(test.TestCase, integrated_helpers.InstanceHelperMixin):
                                                             "servers": "latest", "flavors": "latest"},
                 "hypervisors": hypervisors, "servers": servers, "soft_deleted_servers": soft, "flavors": flavors}
 
+    # --- Nova's API over HTTP ---------------------------------------------------------------------------
+
+    def _serve_api(self) -> str:
+        """Serve Nova's API (the fixture's WSGI app) on a free loopback port; the compute endpoint URL."""
+        import eventlet
+        import eventlet.wsgi
+
+        app = self.api_fixture.app()
+        roles = {"admin": "reader,member,admin"}
+
+        def token_auth(environ: dict[str, Any], start_response: Any) -> Any:
+            # The fixture's stubbed Keystone context reads the user, project and roles from these headers.
+            token = environ.get("HTTP_X_AUTH_TOKEN", "")
+            user, _, project = token.partition(":")
+            if user and project:
+                environ["HTTP_X_AUTH_USER"] = user
+                environ["HTTP_X_AUTH_PROJECT_ID"] = project
+                environ["HTTP_X_ROLES"] = roles.get(user, "reader,member")
+            elif environ.get("PATH_INFO", "/").strip("/") not in ("", "v2.1", "v2"):
+                start_response("401 Unauthorized", [("Content-Type", "application/json")])
+                return [b'{"error": {"code": 401, "message": "The request you have made requires authentication."}}']
+            return app(environ, start_response)
+
+        sock = eventlet.listen(("127.0.0.1", 0))
+        server = eventlet.spawn(eventlet.wsgi.server, sock, token_auth, log=open(os.devnull, "w"),  # noqa: SIM115
+                                log_output=False)
+
+        def stop() -> None:
+            server.kill()
+            sock.close()
+
+        self.addCleanup(stop)
+        return f"http://127.0.0.1:{sock.getsockname()[1]}/v2.1"
+
+    def _hand_over(self, view: str, url: str) -> None:
+        """Tell the client Nova's API is ready at this view, and wait until it has read what it needs."""
+        assert self.serve_dir is not None
+        done = self.serve_dir / f"{view}.done"
+        ready = self.serve_dir / f"{view}.url"
+        tmp = ready.with_suffix(".tmp")
+        tmp.write_text(url + "\n")
+        tmp.rename(ready)
+        self._until(f"{done} (the client reading Nova's API at the {view!r} view)", done.exists,
+                    timeout=float(os.environ.get("NOVAWATCH_NOVA_HANDOVER_TIMEOUT", "600")))
+
     # --- the run ----------------------------------------------------------------------------------------
 
     def _write_log(self) -> None:
@@ -440,14 +493,19 @@ class NovaCloud(test.TestCase, integrated_helpers.InstanceHelperMixin):
                           "seconds": round(time.monotonic() - t0, 2)})
             print(f"  {phase:<8} {step.name:<40} {len(self.capture) - first:>4} notifications", flush=True)
 
+        url = self._serve_api() if self.serve_dir is not None else None
         self.create_flavors()
         self._settle()
         for step in wl.SETUP:
             run(step, "setup")
         before = self.views()
+        if url is not None:
+            self._hand_over("before", url)
         for step in wl.WORKLOAD:
             run(step, "workload")
         after = self.views()
+        if url is not None:
+            self._hand_over("after", url)
         capture = {
             "format": FORMAT,
             "nova_version": _nova_version(),
@@ -473,10 +531,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="where to write the capture (JSON)")
     parser.add_argument("--log", type=Path, help="where to write Nova's log of the run")
+    parser.add_argument("--serve", type=Path, metavar="DIR",
+                        help="serve Nova's API on loopback and hand it over at each view through files in DIR")
     args = parser.parse_args(argv)
     NovaCloud.capture = Capture()
     NovaCloud.out_path = args.out
     NovaCloud.log_path = args.log
+    NovaCloud.serve_dir = args.serve
     case = NovaCloud("test_workload")
     import unittest
 

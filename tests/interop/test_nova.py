@@ -158,3 +158,15 @@ def test_catalog_check_sees_an_unknown_field_and_version(capture: dict[str, Any]
     catalog = nova_check.catalog_conformance(tampered)
     assert catalog["extra_fields"] == ["InstanceUpdatePayload.shiny_new_field"]
     assert catalog["version_differences"] == ["FlavorPayload: Nova 1.99, catalog 1.4"]
+
+
+def test_nova_api_read_live_through_the_nova_source(capture: dict[str, Any], nova_check: ModuleType) -> None:
+    """The data model's own Nova source (``model serve --compute-url``) read Nova's real API over HTTP at both
+    views, and got what the captured JSON converts to; the model was bootstrapped from that read."""
+    agreement = nova_check.source_agreement(capture)
+    for view in ("before", "after"):
+        assert agreement[view]["read"] is True, agreement[view]
+        assert agreement[view]["differences"] == [] and agreement[view]["problems"] == []
+    live = capture["views"]["after"]["source"]["snapshot"]
+    assert {i["display_name"] for i in live["instances"]} >= {"vm-d", "pre-1"}  # the soft-deleted one too
+    assert next(i for i in live["instances"] if i["display_name"] == "vm-d")["state"] == "soft-delete"

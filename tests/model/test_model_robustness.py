@@ -45,7 +45,7 @@ def broken_corpus() -> list[tuple[str, bytes]]:
         ("uuid not a uuid", _mutate(good, [*_DATA, "uuid"], "not-a-uuid")),
         ("uuid wrong type", _mutate(good, [*_DATA, "uuid"], 12345)),
         ("vcpus wrong type", _mutate(good, [*_DATA, "flavor", "nova_object.data", "vcpus"], "two")),
-        ("state not a state", _mutate(good, [*_DATA, "state"], "melting")),
+        ("state wrong type", _mutate(good, [*_DATA, "state"], ["melting"])),
         ("locked wrong type", _mutate(good, [*_DATA, "locked"], "yes")),
         ("block devices wrong type", _mutate(good, [*_DATA, "block_devices"], {"a": 1})),
         ("unknown major", _mutate(good, ["payload", "nova_object.version"], "99.0")),
@@ -56,6 +56,16 @@ def broken_corpus() -> list[tuple[str, bytes]]:
         ("node wrong type", _mutate(compute_node("compute_node.update", NODES[5], "h", when=1),
                                     [*_DATA, "vcpus"], None)),
         ("bad timestamp", _mutate(good, ["timestamp"], "yesterday")),
+        # issue 13 items 1, 2 and 9: out of UTC's range, out of the calendar, not digits, out of Nova's columns
+        ("timestamp past year 9999 in UTC", _mutate(good, ["timestamp"], "9999-12-31T23:59:59-01:00")),
+        ("timestamp month 13", _mutate(good, ["timestamp"], "2026-13-45 99:99:99.000000")),
+        ("timestamp of letters", _mutate(good, ["timestamp"], "zzzzzzzzzz zzzzzzzz.zzzzzz")),
+        ("memory 2**70", _mutate(good, [*_DATA, "flavor", "nova_object.data", "memory_mb"], 2**70)),
+        ("memory -2**40", _mutate(good, [*_DATA, "flavor", "nova_object.data", "memory_mb"], -(2**40))),
+        ("vcpus negative", _mutate(good, [*_DATA, "flavor", "nova_object.data", "vcpus"], -1)),
+        ("vcpus true", _mutate(good, [*_DATA, "flavor", "nova_object.data", "vcpus"], True)),
+        ("node memory 2**70", _mutate(compute_node("compute_node.update", NODES[5], "h", when=1),
+                                      [*_DATA, "memory_mb"], 2**70)),
         ("hostile size", b'{"event_type": "instance.update", "payload": "' + b"x" * (5 * 1024 * 1024) + b'"}'),
         ("hostile nesting", b'{"event_type": "instance.update", "payload": ' + b"[" * 100_000 + b"]" * 100_000
          + b', "priority": "INFO", "publisher_id": "x:y"}'),
@@ -98,7 +108,11 @@ def test_broken_corpus_is_rejected_with_reasons_and_valid_neighbours_applied() -
     assert all(letter.reason for letter in letters)
     assert all(len(letter.excerpt) <= 256 for letter in letters)
     reasons = " | ".join(letter.reason for letter in letters)
-    for needle in ("not valid JSON", "uuid", "unknown major version 99.0", "over the limit", "timestamp"):
+    for needle in ("not valid JSON", "uuid", "unknown major version 99.0", "over the limit", "timestamp",
+                   "out of range: not a date in UTC", "'2026-13-45 99:99:99.000000' is not a date-time",
+                   "Expected `int` <= 2147483647 - at `payload.flavor.memory_mb`",
+                   "Expected `int` >= 0 - at `payload.flavor.vcpus`", "got `bool` - at `payload.flavor.vcpus`",
+                   "Expected `int` <= 2147483647 - at `payload.memory_mb`"):
         assert needle in reasons
 
 

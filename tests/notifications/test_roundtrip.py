@@ -23,7 +23,7 @@ from novawatch.notifications import decode, encode, encode_envelope
 from novawatch.notifications.catalog import EventSpec, events
 from novawatch.notifications.message import Notification
 from novawatch.objects import NovaObject, Payload
-from novawatch.objects.fields import check_ip
+from novawatch.objects.fields import EnumFormat, check_ip
 
 _JSON = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=False, allow_infinity=False)
@@ -33,8 +33,14 @@ _JSON = st.recursive(
 )
 
 
-def _annotated(base: Any, metas: list[msgspec.Meta]) -> st.SearchStrategy[Any]:
+def _annotated(base: Any, extras: list[Any]) -> st.SearchStrategy[Any]:
+    for extra in extras:
+        if isinstance(extra, EnumFormat):
+            return st.sampled_from(extra.values)
+    metas = [e for e in extras if isinstance(e, msgspec.Meta)]
     for meta in metas:
+        if base is int and (meta.ge is not None or meta.le is not None):
+            return st.integers(meta.ge, meta.le)
         if meta.description == "UUID":
             return st.uuids().map(str)
         if meta.description == "IP address":
@@ -58,7 +64,7 @@ def strategy_for(tp: Any, *, allow_unset: bool) -> st.SearchStrategy[Any]:
         return st.one_of(choices)
     if origin is typing.Annotated:
         base, *extras = typing.get_args(tp)
-        return _annotated(base, [e for e in extras if isinstance(e, msgspec.Meta)])
+        return _annotated(base, extras)
     if origin is typing.Literal:
         return st.sampled_from(typing.get_args(tp))
     if origin is list:

@@ -123,6 +123,9 @@ class HealthOut(BaseModel):
     applied: int
     ignored: int
     rejected: int
+    warnings: int
+    future_timestamps: int
+    reused_ids: int
     lag_seconds: float | None
     last_applied_age_seconds: float | None
     last_audit_age_seconds: float | None

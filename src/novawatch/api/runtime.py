@@ -100,6 +100,7 @@ class ModelRuntime:
         self.consumer = Consumer(self.cluster)
         self.view = StoreView(self.cluster)
         self.state = ModelState(self.view, recent=recent, watch_buffer=watch_buffer)
+        self.state.stats = lambda: self.consumer.stats
         self._audit_lock = asyncio.Lock()
         #: One source call at a time (audits, lookups, refreshes share one HTTP session).
         self.source_lock = asyncio.Lock()
@@ -133,21 +134,30 @@ class ModelRuntime:
 
     # --- watch ------------------------------------------------------------------------------------
 
-    def ingest(self, body: bytes | str, event_type: str | None = None) -> tuple[int, str | None]:
-        """Apply one notification, publish what it changed; (outcome, reason when rejected)."""
+    def ingest(
+        self, body: bytes | str, event_type: str | None = None, legacy: bool | None = None
+    ) -> tuple[int, str | None]:
+        """Apply one notification, publish what it changed; (outcome, reason when rejected or noted).
+
+        ``legacy`` is what the topic it came on says of its format (None when unknown).
+        """
         store = self.cluster.store
         head = peek(body)
         uuid, host = subjects(head)
         before = store.instances.get(uuid) if uuid else None
         before_host = before.host if before is not None else None
         node_before = store.nodes.get(uuid) if uuid else None
+        consumer = self.consumer
+        noted = consumer.noted
         started = time.perf_counter()
-        outcome = self.consumer.process(body)
+        outcome = consumer.process(body, legacy=legacy)
         seconds = time.perf_counter() - started
         reason = None
         if outcome == REJECTED:
-            letters = self.consumer.dead_letters
+            letters = consumer.dead_letters
             reason = list(letters)[-1].reason if len(letters) else "rejected"
+        elif consumer.noted != noted:
+            reason = consumer.last_note  # applied (or ignored) with a warning: the feed says why
         label = "applied" if outcome == APPLIED else "rejected" if outcome == REJECTED else "ignored"
         instances: list[tuple[str, Any]] = []
         nodes: list[tuple[str, Any]] = []
@@ -187,7 +197,7 @@ class ModelRuntime:
     async def handle(self, delivery: Delivery) -> None:
         """Apply a delivery, then acknowledge it; what the model rejects goes to the bus's dead letters."""
         # the model decodes the notification itself: the delivery is never decoded a second time
-        outcome, reason = self.ingest(delivery.document)
+        outcome, reason = self.ingest(delivery.document, legacy=delivery.legacy)
         if outcome == REJECTED:
             await delivery.reject(reason or "rejected by the model")
         else:

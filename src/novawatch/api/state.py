@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from novawatch.api.feed import ChangeFeed
 from novawatch.api.view import StoreView
+from novawatch.model.apply import Stats
 from novawatch.notifications.catalog import spec
 from novawatch.notifications.message import parse_timestamp
 from novawatch.snapshot import InstanceRecord, NodeRecord
@@ -82,6 +83,13 @@ class Metrics:
         self.nodes = Gauge("novawatch_model_nodes", "Nodes in the model", registry=self.registry)
         self.instances = Gauge("novawatch_model_instances", "Instances in the model", registry=self.registry)
         self.watch_seq = Gauge("novawatch_watch_seq", "Sequence number of the newest change", registry=self.registry)
+        self.noted = Gauge(
+            "novawatch_notifications_noted",
+            "Notifications accepted with a note, by kind (warnings: unknown enum values; future_timestamps: "
+            "ordered by arrival; reused_ids: a message id reused for other content); counts since start",
+            ["kind"],
+            registry=self.registry,
+        )
 
 
 def _label(event_type: str) -> str:
@@ -117,6 +125,8 @@ class ModelState:
         #: Documents the source listed but could not convert (skipped at bootstrap), each named.
         self.source_problems: list[str] = []
         self.bus: str | None = None
+        #: The consumer's counts (for the notes on notifications), when a consumer is attached.
+        self.stats: Callable[[], Stats] | None = None
 
     # --- writer side --------------------------------------------------------------------------
 
@@ -206,6 +216,11 @@ class ModelState:
         if self.source_problems:
             problems.append(f"source: {len(self.source_problems)} documents could not be read and were skipped, "
                             f"e.g. {self.source_problems[0]}")
+        stats = self.stats() if self.stats is not None else Stats()
+        noted = {"warnings": stats.warnings, "future_timestamps": stats.future_timestamps,
+                 "reused_ids": stats.reused_ids}
+        for kind, count in noted.items():
+            self.metrics.noted.labels(kind).set(count)
         if self.consumer_error:
             status = "failing"
         elif self.audit_error or self.drift or self.source_error or self.source_problems:
@@ -221,6 +236,7 @@ class ModelState:
             "applied": self.counts.get("applied", 0),
             "ignored": self.counts.get("ignored", 0),
             "rejected": self.counts.get("rejected", 0),
+            **noted,
             "lag_seconds": self.lag_seconds,
             "last_applied_age_seconds": None if self.last_applied_at is None else now - self.last_applied_at,
             "last_audit_age_seconds": None if self.last_audit_at is None else now - self.last_audit_at,

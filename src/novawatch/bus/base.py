@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 
 from novawatch.notifications.codec import Rejected, UnknownEvent, decode
-from novawatch.notifications.event import UNVERSIONED_TOPIC, VERSIONED_TOPIC
+from novawatch.notifications.event import UNVERSIONED_TOPIC, VERSIONED_TOPIC, legacy_topic
 from novawatch.notifications.message import Notification, OsloEnvelope, encode
 from novawatch.objects import NovaObject
 
@@ -87,9 +87,18 @@ class Delivery(abc.ABC):
         """The notification as JSON: ``body`` without oslo.messaging's envelope."""
         return unwrap(self.body)
 
+    @property
+    def legacy(self) -> bool | None:
+        """What the topic says of the format: True on Nova's legacy ``notifications``, False on
+        ``versioned_notifications``, None on another topic (the payload's shape decides then)."""
+        return legacy_topic(self.topic)
+
     def _decode(self) -> Status:
         try:
-            self._notification = self._decoder(self.document)
+            decoder = self._decoder
+            # the default decoder is told the topic's format; a custom one gets the document only
+            doc = self.document
+            self._notification = decode(doc, legacy=self.legacy) if decoder is decode else decoder(doc)
             self._event_type = self._notification.event_type
             self._status = Status.OK
         except UnknownEvent as exc:

@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from novawatch.cli import CommandError
+from novawatch.cli.decode import one_line
 from novawatch.cli.progress import add_progress_option, counting, progress_bar, progress_console
 from novawatch.model.apply import Consumer
 from novawatch.model.audit import audit_snapshots, repair
@@ -89,9 +90,12 @@ def replay(args: argparse.Namespace) -> int:
     print(f"model: {len(store.nodes)} nodes, {len(store.instances)} instances; "
           f"{stats.total} notifications in {elapsed:.3f}s ({rate:,.0f}/s); wrote {args.out}")
     for letter in list(consumer.dead_letters)[:SHOWN_REJECTIONS]:
-        print(f"rejected {letter.where} {letter.event_type or '-'}: {letter.reason}", file=sys.stderr)
+        print(f"rejected {one_line(letter.where)} {one_line(letter.event_type or '-')}: {one_line(letter.reason)}",
+              file=sys.stderr)
     if consumer.dead_letters.total > SHOWN_REJECTIONS:
         print(f"... and {consumer.dead_letters.total - SHOWN_REJECTIONS} more rejected", file=sys.stderr)
+    if consumer.last_note is not None:
+        print(f"last note: {one_line(consumer.last_note)}", file=sys.stderr)
     return 0
 
 

@@ -1,14 +1,16 @@
 """Ordering, de-duplication and tombstones: what keeps the model from going backwards.
 
 Timestamps are compared as text: oslo.messaging writes ``YYYY-MM-DD HH:MM:SS.ffffff`` (fixed width,
-naive UTC), which sorts lexically in time order; anything else readable is normalised to that form.
+naive UTC), which sorts lexically in time order; anything else readable is normalised to that form
+(``novawatch.notifications.timestamp``, which also says what is not a timestamp).
 """
 
 from __future__ import annotations
 
+import zlib
 from collections import OrderedDict, deque
 
-from novawatch.notifications.message import format_timestamp, parse_timestamp
+from novawatch.notifications.timestamp import sort_key
 
 #: Recent message ids remembered for de-duplication.
 DEFAULT_RECENT_IDS = 200_000
@@ -17,33 +19,53 @@ DEFAULT_TOMBSTONES = 200_000
 
 
 def timestamp_key(text: str) -> str | None:
-    """The sortable form of a notification timestamp, or None when it is not a date-time."""
-    if len(text) == 26 and text[10] == " " and text[19] == "." and text[4] == "-":
-        return text
-    moment = parse_timestamp(text)
-    return format_timestamp(moment) if moment is not None else None
+    """The sortable form of a notification timestamp, or None when it is not a date-time in UTC's range."""
+    try:
+        return sort_key(text)
+    except ValueError:
+        return None
+
+
+def fingerprint(data: bytes | str) -> int:
+    """A checksum of a notification's text: what tells a redelivery from other content under the same id."""
+    if isinstance(data, str):
+        data = data.encode("utf-8", "surrogatepass")
+    return zlib.crc32(data)
+
+
+#: What :meth:`RecentIds.seen` says about a message id and content.
+NEW, SAME, REUSED = 0, 1, 2
 
 
 class RecentIds:
-    """A bounded set of the most recent message ids (oldest forgotten first)."""
+    """The most recent message ids with a fingerprint of their content, bounded (oldest forgotten first).
+
+    An id seen again with the same fingerprint is a duplicate (a redelivery); with another, the id was
+    reused for different content, which is not a duplicate.
+    """
 
     __slots__ = ("_order", "_seen", "capacity")
 
     def __init__(self, capacity: int = DEFAULT_RECENT_IDS) -> None:
         self.capacity = capacity
-        self._seen: set[str] = set()
+        self._seen: dict[str, int] = {}
         self._order: deque[str] = deque()
 
-    def seen(self, message_id: str) -> bool:
-        """True when the id was seen recently; otherwise remember it and return False."""
-        if message_id in self._seen:
-            return True
-        self._seen.add(message_id)
+    def seen(self, message_id: str, content: int = 0) -> int:
+        """NEW (now remembered), SAME (a duplicate) or REUSED (another content; now remembered instead)."""
+        seen = self._seen
+        old = seen.get(message_id)
+        if old is not None:
+            if old == content:
+                return SAME
+            seen[message_id] = content
+            return REUSED
+        seen[message_id] = content
         order = self._order
         order.append(message_id)
         if len(order) > self.capacity:
-            self._seen.discard(order.popleft())
-        return False
+            del seen[order.popleft()]
+        return NEW
 
     def __len__(self) -> int:
         return len(self._seen)

@@ -50,6 +50,19 @@ VERSIONED_TOPIC = "versioned_notifications"
 UNVERSIONED_TOPIC = "notifications"
 
 
+def legacy_topic(topic: str | None) -> bool | None:
+    """Whether a topic (or an AMQP routing key ``topic.priority``) carries legacy notifications: True for
+    Nova's ``notifications``, False for ``versioned_notifications``, None when the topic does not say."""
+    if not topic:
+        return None
+    name = topic.partition(".")[0]
+    if name == UNVERSIONED_TOPIC:
+        return True
+    if name == VERSIONED_TOPIC:
+        return False
+    return None
+
+
 class EventType(NamedTuple):
     """A versioned event type: ``instance.volume_swap.start`` is ("instance", "volume_swap", "start")."""
 

@@ -47,12 +47,13 @@ def format_timestamp(moment: datetime) -> str:
 
 
 def parse_timestamp(text: str) -> datetime | None:
-    """Read oslo.messaging's ``2012-10-29 13:42:11.123456`` (or ISO 8601) as aware UTC; None if unreadable."""
+    """Read oslo.messaging's ``2012-10-29 13:42:11.123456`` (or ISO 8601) as aware UTC; None if unreadable
+    or not a date in UTC (``9999-12-31T23:59:59-01:00``)."""
     try:
         moment = datetime.fromisoformat(text)
-    except ValueError:
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except (TypeError, ValueError, OverflowError):
         return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 _encoder = msgspec.json.Encoder()

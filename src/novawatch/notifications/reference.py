@@ -15,8 +15,10 @@ from typing import Any
 
 import msgspec
 
-from novawatch.notifications.catalog import EventSpec, events
+from novawatch.notifications.catalog import SHARED_LEGACY, EventSpec, events
+from novawatch.notifications.timestamp import FUTURE_TOLERANCE
 from novawatch.objects import NovaObject, Payload, info, registered
+from novawatch.objects.fields import EnumFormat
 
 COMMAND = "python -m novawatch.notifications.reference > docs/notifications.md"
 
@@ -26,8 +28,13 @@ def render() -> str:
     return "\n".join(_page()) + "\n"
 
 
+def _all_entries() -> list[EventSpec]:
+    """Every catalog entry, the legacy half of shared event types included, by event type (versioned first)."""
+    return sorted([*events(), *SHARED_LEGACY.values()], key=lambda e: (e.event_type, not e.versioned))
+
+
 def _page() -> Iterator[str]:
-    entries = events()
+    entries = _all_entries()
     yield "# Notification reference"
     yield ""
     yield (
@@ -38,10 +45,13 @@ def _page() -> Iterator[str]:
     versioned = [e for e in entries if e.versioned]
     legacy = [e for e in entries if not e.versioned]
     yield (
-        f"{len(entries)} event types: {len(versioned)} versioned (topic `versioned_notifications`, payload in a "
+        f"{len(events())} event types: {len(versioned)} versioned (topic `versioned_notifications`, payload in a "
         f"`nova_object` envelope, publisher id `binary:host`) and {len(legacy)} legacy (topic `notifications`, "
-        "a plain dict, publisher id `service.host`)."
+        f"a plain dict, publisher id `service.host`); {len(SHARED_LEGACY)} of them Nova sends in both formats "
+        "under the same event type (see [Decoding](#decoding))."
     )
+    yield ""
+    yield from _decoding()
     yield ""
     yield "## Event types"
     yield ""
@@ -71,6 +81,43 @@ def _page() -> Iterator[str]:
     for struct in sorted({e.payload for e in legacy}, key=lambda c: c.__name__):
         yield ""
         yield from _payload_section(struct, versioned=False)
+
+
+def _decoding() -> Iterator[str]:
+    """What the decoder accepts and rejects (``novawatch decode``, the data model and the bus agree)."""
+    yield "## Decoding"
+    yield ""
+    yield ("`novawatch decode`, the data model and the bus subscribers decode with the same code "
+           "(`novawatch.notifications.codec`), so they accept and reject the same notifications:")
+    yield ""
+    yield ("* **Envelope.** `event_type`, `publisher_id` and `payload` are required. `priority` may be absent or "
+           "null (it is then `INFO`), and so may `message_id` and `timestamp`: captured notifications "
+           "(Watcher's and Nova's test fixtures) often lack them. An oslo.messaging `oslo.message` envelope is "
+           "unwrapped first.")
+    yield ("* **Legacy or versioned.** An event type Nova sends in both formats (below: the event types listed "
+           "twice) is legacy when it came on the topic `notifications`, versioned when it came on "
+           "`versioned_notifications`, and, where the topic is not known (a file, stdin, another topic), "
+           "legacy when its payload has no `nova_object.*` key. A payload whose shape contradicts its topic "
+           "is rejected, naming the topic. Any other event type has one format, which its payload must have.")
+    yield ("* **Versions.** Any minor version of a major this reader knows is accepted (unknown fields are "
+           "ignored, fields newer than the sender's minor get their defaults); an unknown major is rejected "
+           "with its reason.")
+    yield ("* **Enums.** Nova adds enum values in minor versions, so a value this reader does not know is kept "
+           "as text and the notification is accepted with a warning (`novawatch decode` prints "
+           "`warning EVENT PAYLOAD VERSION: unknown InstanceState value ...`; the data model counts it and "
+           "keeps the value, e.g. as an instance's state). A value of the wrong type is rejected.")
+    yield ("* **Numbers.** Integers are bounded by the database column Nova keeps them in (Nova's "
+           "`IntegerField` has no bounds of its own): `Integer` columns are 32-bit, `BigInteger` ones 64-bit, "
+           "and sizes and counts (flavor sizes, node capacity and usage) are non-negative. Out of range, or "
+           "`true`/`false`/a float where an integer belongs, is rejected naming the field. JSON has no NaN or "
+           "Infinity, and a number too large for a double (`1e400`) is rejected.")
+    yield ("* **Timestamps.** A `timestamp` must be a date-time (oslo's `YYYY-MM-DD HH:MM:SS.ffffff`, naive UTC, "
+           "or ISO 8601 with or without an offset) that is a date in UTC: `2026-13-45 99:99:99.000000` and "
+           "`9999-12-31T23:59:59-01:00` (year 10000 in UTC) are rejected. One more than "
+           f"{FUTURE_TOLERANCE:.0f} seconds ahead of the reader's clock is accepted with a warning: the data "
+           "model orders it by arrival, as if it had none (see docs/model.md).")
+    yield ("* **Text.** Strings with lone surrogates (`\\ud800`), invalid UTF-8, truncated or trailing JSON, "
+           "documents over 4 MiB and nesting too deep to decode are rejected.")
 
 
 def _version(entry: EventSpec) -> str:
@@ -103,7 +150,7 @@ def _payload_section(cls: type[msgspec.Struct], *, versioned: bool) -> Iterator[
     if doc:
         yield ""
         yield doc.split("\n\n")[0].replace("\n", " ").replace("``", "`")
-    used_by = sorted(e.event_type for e in events() if e.payload is cls)
+    used_by = sorted(e.event_type for e in _all_entries() if e.payload is cls)
     if used_by:
         yield ""
         yield "Sent as: " + ", ".join(f"`{t}`" for t in used_by) + "."
@@ -149,6 +196,9 @@ def describe(tp: Any) -> str:
     origin = typing.get_origin(tp)
     if origin is typing.Annotated:
         base, *extras = typing.get_args(tp)
+        for extra in extras:
+            if isinstance(extra, EnumFormat):
+                return "enum: " + ", ".join(f"`{v}`" for v in extra.values)
         for extra in extras:
             if isinstance(extra, msgspec.Meta) and extra.description:
                 return extra.description

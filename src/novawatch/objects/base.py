@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Generic, NamedTuple, Self, TypeVar
 
 import msgspec
 
-from novawatch.objects.fields import TextFormat, nova_time
+from novawatch.objects.fields import EnumFormat, TextFormat, nova_time
 
 _UTC = _dt.UTC
 _UNSET = msgspec.UNSET
@@ -76,7 +76,8 @@ class NovaObject(msgspec.Struct, Generic[P], kw_only=True):
 
     Decoding checks the name and the major version, enforces the fields the sender's minor
     requires, fills in defaults for newer ones, and leaves the object at the reader's version.
-    Decoding and construction both check the payload's UUID and MAC address fields (``TextFormat``).
+    Decoding and construction both check the payload's UUID and MAC address fields (``TextFormat``), and
+    note enum values this reader does not know (``EnumFormat``) without rejecting them.
     """
 
     # In Nova's wire order (its keys sorted), the order msgspec decodes fastest.
@@ -145,7 +146,7 @@ def parse_version(version: str, name: str = "object") -> tuple[int, int]:
 
 
 class TextCheck(NamedTuple):
-    """The fields of one payload class that hold one :class:`TextFormat`, and a getter of their values."""
+    """The fields of one payload class that hold one :class:`TextFormat` (or enum), and a getter of their values."""
 
     format: TextFormat
     fields: tuple[str, ...]
@@ -233,7 +234,9 @@ def _text_checks(cls: type, fields: Iterable[msgspec.structs.FieldInfo]) -> tupl
     for fmt, names in by_format.items():
         getter = _values_of(tuple(names))
         assert getter is not None
-        checks.append(TextCheck(fmt, tuple(names), getter))
+        # An enum's note names the payload too: a nested object's field is otherwise ambiguous.
+        shown = tuple(f"{cls.__name__}.{n}" for n in names) if isinstance(fmt, EnumFormat) else tuple(names)
+        checks.append(TextCheck(fmt, shown, getter))
     return tuple(checks)
 
 

@@ -3,9 +3,18 @@
 One module per notified object; importing this package fills the event table.
 """
 
-from novawatch.notifications.catalog.table import TABLE, EventSpec, count, event, events, spec
+from novawatch.notifications.catalog.table import (
+    SHARED_LEGACY,
+    TABLE,
+    EventSpec,
+    count,
+    event,
+    events,
+    shared_legacy,
+    spec,
+)
 
-# Importing the modules registers their events; order does not matter.
+# Importing the modules registers their events.
 from novawatch.notifications.catalog import (  # noqa: F401  # isort: skip
     aggregate,
     common,
@@ -25,4 +34,7 @@ from novawatch.notifications.catalog import (  # noqa: F401  # isort: skip
     volume,
 )
 
-__all__ = ["TABLE", "EventSpec", "count", "event", "events", "spec"]
+# Last: it adds the legacy half of versioned event types registered above.
+from novawatch.notifications.catalog import legacy_shared  # noqa: F401  # isort: skip
+
+__all__ = ["SHARED_LEGACY", "TABLE", "EventSpec", "count", "event", "events", "shared_legacy", "spec"]

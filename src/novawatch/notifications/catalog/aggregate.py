@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from novawatch.notifications.catalog.table import event
 from novawatch.objects import Payload
-from novawatch.objects.fields import UUID
+from novawatch.objects.fields import UUID, Count32, Int32
 
 
 class AggregatePayload(Payload, kw_only=True):
@@ -14,7 +14,7 @@ class AggregatePayload(Payload, kw_only=True):
     SCHEMA = {name: ("aggregate", name) for name in ("id", "uuid", "name", "hosts", "metadata")}
 
     # Null in aggregate.create.start: the database has not given it one yet (nullable since 1.1).
-    id: int | None
+    id: Int32 | None
     uuid: UUID
     name: str
     hosts: list[str] | None
@@ -27,14 +27,14 @@ class AggregateCachePayload(Payload, kw_only=True):
     VERSION = "1.0"
     SCHEMA = {"id": ("aggregate", "id"), "uuid": ("aggregate", "uuid"), "name": ("aggregate", "name")}
 
-    id: int
+    id: Int32
     uuid: UUID
     name: str
     host: str
     images_cached: list[str]
     images_failed: list[str]
-    index: int
-    total: int
+    index: Count32
+    total: Count32
 
 
 for _action in ("create", "delete", "add_host", "remove_host", "update_metadata", "update_prop", "cache_images"):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from novawatch.notifications.catalog.table import event
 from novawatch.objects import Payload
-from novawatch.objects.fields import UUID, IPAddress, check_ip
+from novawatch.objects.fields import UUID, Count32, Int32, IPAddress, check_ip
 
 #: The fields whose change makes a ``compute_node.update`` worth sending (the spec's note).
 NOTIFY_ON_CHANGE = (
@@ -28,23 +28,23 @@ class ComputeNodePayload(Payload, kw_only=True):
         )
     }
 
-    id: int
+    id: Int32
     uuid: UUID
     host: str | None
-    vcpus: int
-    memory_mb: int
-    local_gb: int
-    vcpus_used: int
-    memory_mb_used: int
-    local_gb_used: int
+    vcpus: Count32
+    memory_mb: Count32
+    local_gb: Count32
+    vcpus_used: Count32
+    memory_mb_used: Count32
+    local_gb_used: Count32
     hypervisor_type: str
-    hypervisor_version: int
+    hypervisor_version: Int32
     hypervisor_hostname: str | None
-    free_ram_mb: int | None
-    free_disk_gb: int | None
-    current_workload: int | None
-    running_vms: int | None
-    disk_available_least: int | None
+    free_ram_mb: Int32 | None
+    free_disk_gb: Int32 | None
+    current_workload: Count32 | None
+    running_vms: Count32 | None
+    disk_available_least: Int32 | None
     host_ip: IPAddress | None
 
     def __post_init__(self) -> None:
@@ -55,7 +55,7 @@ class ComputeNodeDeletePayload(Payload, kw_only=True):
     VERSION = "1.0"
     SCHEMA = {"id": ("compute_node", "id"), "uuid": ("compute_node", "uuid")}
 
-    id: int
+    id: Int32
     uuid: UUID
 
 

@@ -6,6 +6,7 @@ import msgspec
 
 from novawatch.notifications.catalog.table import event
 from novawatch.objects import Payload, Since
+from novawatch.objects.fields import Count32, Int32
 
 
 class FlavorPayload(Payload, kw_only=True):
@@ -33,18 +34,18 @@ class FlavorPayload(Payload, kw_only=True):
 
     description: str | msgspec.UnsetType | None = msgspec.UNSET
     disabled: bool | msgspec.UnsetType = msgspec.UNSET
-    ephemeral_gb: int | None
+    ephemeral_gb: Count32 | None
     extra_specs: dict[str, str] | msgspec.UnsetType | None = msgspec.UNSET
     flavorid: str | None
     is_public: bool | msgspec.UnsetType = msgspec.UNSET
-    memory_mb: int | None
+    memory_mb: Count32 | None
     name: str | msgspec.UnsetType = msgspec.UNSET
     projects: list[str] | msgspec.UnsetType | None = msgspec.UNSET
-    root_gb: int | None
+    root_gb: Count32 | None
     rxtx_factor: float | msgspec.UnsetType | None = msgspec.UNSET
-    swap: int | msgspec.UnsetType = msgspec.UNSET
-    vcpu_weight: int | msgspec.UnsetType | None = msgspec.UNSET
-    vcpus: int | None
+    swap: Count32 | msgspec.UnsetType = msgspec.UNSET
+    vcpu_weight: Int32 | msgspec.UnsetType | None = msgspec.UNSET
+    vcpus: Count32 | None
 
 
 for _action in ("create", "update", "delete"):

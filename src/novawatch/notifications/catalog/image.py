@@ -23,6 +23,8 @@ from novawatch.objects.fields import (
     ImageSignatureHashType,
     ImageSignatureKeyType,
     InputBus,
+    Int32,
+    Int64,
     MaxPhysAddrMode,
     MemEncryptionModel,
     OSType,
@@ -71,16 +73,16 @@ class ImageMetaPropsPayload(Payload, kw_only=True):
     hw_auto_disk_config: str | Unset = _UNSET
     hw_boot_menu: bool | Unset = _UNSET
     hw_cdrom_bus: DiskBus | Unset = _UNSET
-    hw_cpu_cores: int | Unset = _UNSET
-    hw_cpu_sockets: int | Unset = _UNSET
-    hw_cpu_max_cores: int | Unset = _UNSET
-    hw_cpu_max_sockets: int | Unset = _UNSET
-    hw_cpu_max_threads: int | Unset = _UNSET
+    hw_cpu_cores: Int32 | Unset = _UNSET
+    hw_cpu_sockets: Int32 | Unset = _UNSET
+    hw_cpu_max_cores: Int32 | Unset = _UNSET
+    hw_cpu_max_sockets: Int32 | Unset = _UNSET
+    hw_cpu_max_threads: Int32 | Unset = _UNSET
     hw_cpu_policy: CPUAllocationPolicy | Unset = _UNSET
     hw_cpu_thread_policy: CPUThreadAllocationPolicy | Unset = _UNSET
     hw_cpu_realtime_mask: str | Unset = _UNSET
-    hw_cpu_threads: int | Unset = _UNSET
-    hw_device_id: int | Unset = _UNSET
+    hw_cpu_threads: Int32 | Unset = _UNSET
+    hw_device_id: Int32 | Unset = _UNSET
     hw_disk_bus: DiskBus | Unset = _UNSET
     hw_disk_type: str | Unset = _UNSET
     hw_floppy_bus: DiskBus | Unset = _UNSET
@@ -93,9 +95,9 @@ class ImageMetaPropsPayload(Payload, kw_only=True):
     hw_mem_encryption: bool | Unset = _UNSET
     hw_mem_encryption_model: MemEncryptionModel | Unset = _UNSET
     hw_mem_page_size: str | Unset = _UNSET
-    hw_numa_nodes: int | Unset = _UNSET
-    hw_numa_cpus: list[list[int]] | Unset = _UNSET
-    hw_numa_mem: list[int] | Unset = _UNSET
+    hw_numa_nodes: Int32 | Unset = _UNSET
+    hw_numa_cpus: list[list[Int32]] | Unset = _UNSET
+    hw_numa_mem: list[Int32] | Unset = _UNSET
     hw_pci_numa_affinity_policy: PCINUMAAffinityPolicy | Unset = _UNSET
     hw_pointer_model: PointerModel | Unset = _UNSET
     hw_pmu: bool | Unset = _UNSET
@@ -104,10 +106,10 @@ class ImageMetaPropsPayload(Payload, kw_only=True):
     hw_rescue_device: BlockDeviceType | Unset = _UNSET
     hw_rng_model: RNGModel | Unset = _UNSET
     hw_time_hpet: bool | Unset = _UNSET
-    hw_serial_port_count: int | Unset = _UNSET
+    hw_serial_port_count: Int32 | Unset = _UNSET
     hw_scsi_model: SCSIModel | Unset = _UNSET
     hw_video_model: VideoModel | Unset = _UNSET
-    hw_video_ram: int | Unset = _UNSET
+    hw_video_ram: Int32 | Unset = _UNSET
     hw_vif_model: VIFModel | Unset = _UNSET
     hw_viommu_model: VIOMMUModel | Unset = _UNSET
     hw_vm_mode: VMMode | Unset = _UNSET
@@ -119,15 +121,15 @@ class ImageMetaPropsPayload(Payload, kw_only=True):
     hw_ephemeral_encryption_format: BlockDeviceEncryptionFormatType | Unset = _UNSET
     hw_virtio_packed_ring: bool | Unset = _UNSET
     hw_maxphysaddr_mode: MaxPhysAddrMode | Unset = _UNSET
-    hw_maxphysaddr_bits: int | Unset = _UNSET
+    hw_maxphysaddr_bits: Int32 | Unset = _UNSET
     hw_sound_model: SoundModel | Unset = _UNSET
     hw_usb_model: USBControllerModel | Unset = _UNSET
-    hw_redirected_usb_ports: int | Unset = _UNSET
+    hw_redirected_usb_ports: Int32 | Unset = _UNSET
     img_bittorrent: bool | Unset = _UNSET
     img_bdm_v2: bool | Unset = _UNSET
     img_block_device_mapping: list[dict[str, str | None]] | Unset = _UNSET
     img_cache_in_nova: bool | Unset = _UNSET
-    img_compression_level: int | Unset = _UNSET
+    img_compression_level: Int32 | Unset = _UNSET
     img_hv_requested_version: str | Unset = _UNSET
     img_hv_type: HVType | Unset = _UNSET
     img_config_drive: ConfigDrivePolicy | Unset = _UNSET
@@ -136,7 +138,7 @@ class ImageMetaPropsPayload(Payload, kw_only=True):
     img_owner_id: str | Unset = _UNSET
     img_root_device_name: str | Unset = _UNSET
     img_use_agent: bool | Unset = _UNSET
-    img_version: int | Unset = _UNSET
+    img_version: Int32 | Unset = _UNSET
     img_signature: str | Unset = _UNSET
     img_signature_hash_method: ImageSignatureHashType | Unset = _UNSET
     img_signature_certificate_uuid: UUID | Unset = _UNSET
@@ -179,14 +181,14 @@ class ImageMetaPayload(Payload, kw_only=True):
     protected: bool | None
     checksum: str | None
     owner: str | None
-    size: int | None
-    virtual_size: int | None
+    size: Int64 | None
+    virtual_size: Int64 | None
     container_format: str | None
     disk_format: str | None
     created_at: datetime | None
     updated_at: datetime | None
     tags: list[str] | None
     direct_url: str | None
-    min_ram: int | None
-    min_disk: int | None
+    min_ram: Int32 | None
+    min_disk: Int32 | None
     properties: NovaObject[ImageMetaPropsPayload]

@@ -23,6 +23,7 @@ from novawatch.objects.fields import (
     InstancePowerState,
     InstanceState,
     InstanceTaskState,
+    Int32,
     IPAddress,
     MACAddress,
     check_ip,
@@ -47,7 +48,7 @@ class IpPayload(Payload, kw_only=True):
     mac: MACAddress
     meta: dict[str, str]
     port_uuid: UUID | None
-    version: int
+    version: Int32
 
     def __post_init__(self) -> None:
         check_ip(self.address)
@@ -62,7 +63,7 @@ class BlockDevicePayload(Payload, kw_only=True):
         name: ("bdm", name) for name in ("device_name", "boot_index", "delete_on_termination", "volume_id", "tag")
     }
 
-    boot_index: int | None
+    boot_index: Int32 | None
     delete_on_termination: bool = False
     device_name: str | None
     tag: str | None
@@ -179,7 +180,7 @@ class InstancePayload(Payload, kw_only=True):
     node: str | None
     os_type: str | None
     power_state: InstancePowerState | None
-    progress: int | None
+    progress: Int32 | None
     ramdisk_id: str | None
     request_id: str | Unset | None = _UNSET
     reservation_id: str | None

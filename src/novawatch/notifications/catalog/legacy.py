@@ -13,6 +13,7 @@ from typing import Any
 import msgspec
 
 from novawatch.notifications.catalog.table import event
+from novawatch.objects.fields import Count32, Int32
 
 _UNSET = msgspec.UNSET
 Unset = msgspec.UnsetType
@@ -32,14 +33,14 @@ class LegacyInstancePayload(msgspec.Struct, kw_only=True):
     reservation_id: str | None
     hostname: str | None
     instance_type: str
-    instance_type_id: int | None
+    instance_type_id: Int32 | None
     instance_flavor_id: str
     architecture: str | None
-    memory_mb: int
-    disk_gb: int
-    vcpus: int
-    root_gb: int
-    ephemeral_gb: int
+    memory_mb: Count32
+    disk_gb: Count32
+    vcpus: Count32
+    root_gb: Count32
+    ephemeral_gb: Count32
     host: str | None
     node: str | None
     availability_zone: str | None
@@ -54,14 +55,14 @@ class LegacyInstancePayload(msgspec.Struct, kw_only=True):
     ramdisk_id: str | None
     state: str | None
     state_description: str
-    progress: int | str
+    progress: Int32 | str
     access_ip_v4: str | None
     access_ip_v6: str | None
     image_meta: dict[str, Any]
     metadata: dict[str, str]
     fixed_ips: list[dict[str, Any]] | Unset = _UNSET
     message: str | Unset = _UNSET
-    code: int | Unset = _UNSET
+    code: Int32 | Unset = _UNSET
     # The exception object itself, as oslo.messaging's serializer renders it.
     exception: Any = _UNSET
 
@@ -82,7 +83,7 @@ class LegacyInstanceResizePrepPayload(LegacyInstancePayload, kw_only=True):
     """``compute.instance.resize.prep.*``: with the flavor being resized to."""
 
     new_instance_type: str | Unset = _UNSET
-    new_instance_type_id: int | Unset | None = _UNSET
+    new_instance_type_id: Int32 | Unset | None = _UNSET
 
 
 class LegacyInstanceVolumePayload(LegacyInstancePayload, kw_only=True):

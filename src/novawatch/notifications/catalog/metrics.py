@@ -6,7 +6,7 @@ from datetime import datetime
 
 from novawatch.notifications.catalog.table import event
 from novawatch.objects import NovaObject, Payload, register
-from novawatch.objects.fields import IPAddress, MonitorMetricType, check_ip
+from novawatch.objects.fields import Int64, IPAddress, MonitorMetricType, check_ip
 
 
 @register
@@ -17,8 +17,8 @@ class MetricPayload(Payload, kw_only=True):
     SCHEMA = {name: ("monitor_metric", name) for name in ("name", "value", "numa_membw_values", "timestamp", "source")}
 
     name: MonitorMetricType
-    value: int
-    numa_membw_values: dict[str, int] | None
+    value: Int64
+    numa_membw_values: dict[str, Int64] | None
     timestamp: datetime
     source: str
 

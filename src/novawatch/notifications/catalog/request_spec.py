@@ -14,6 +14,7 @@ from novawatch.objects.fields import (
     CPUAllocationPolicy,
     CPUEmulatorThreadsPolicy,
     CPUThreadAllocationPolicy,
+    Int32,
     PCINUMAAffinityPolicy,
 )
 
@@ -25,9 +26,9 @@ class VirtCPUTopologyPayload(Payload, kw_only=True):
     VERSION = "1.0"
     SCHEMA = {name: ("virt_cpu_topology", name) for name in ("sockets", "cores", "threads")}
 
-    sockets: int | None = 1
-    cores: int | None = 1
-    threads: int | None = 1
+    sockets: Int32 | None = 1
+    cores: Int32 | None = 1
+    threads: Int32 | None = 1
 
 
 @register
@@ -44,15 +45,15 @@ class InstanceNUMACellPayload(Payload, kw_only=True):
     }
     SINCE = {"pcpuset": Since(1, factory=list)}
 
-    id: int
+    id: Int32
     # Sets of CPU ids in Nova; sent as JSON arrays.
-    cpuset: list[int]
-    pcpuset: list[int] | msgspec.UnsetType = msgspec.UNSET
-    cpuset_reserved: list[int] | None
-    memory: int
-    pagesize: int | None
+    cpuset: list[Int32]
+    pcpuset: list[Int32] | msgspec.UnsetType = msgspec.UNSET
+    cpuset_reserved: list[Int32] | None
+    memory: Int32
+    pagesize: Int32 | None
     cpu_topology: NovaObject[VirtCPUTopologyPayload] | None
-    cpu_pinning_raw: dict[str, int] | None
+    cpu_pinning_raw: dict[str, Int32] | None
     cpu_policy: CPUAllocationPolicy | None
     cpu_thread_policy: CPUThreadAllocationPolicy | None
 
@@ -81,7 +82,7 @@ class InstancePCIRequestPayload(Payload, kw_only=True):
         name: ("pci_request", name) for name in ("count", "spec", "alias_name", "request_id", "numa_policy")
     }
 
-    count: int
+    count: Int32
     spec: list[dict[str, str | None]]
     alias_name: str | None
     request_id: UUID | None
@@ -132,7 +133,7 @@ class SchedulerRetriesPayload(Payload, kw_only=True):
     VERSION = "1.0"
     SCHEMA = {"num_attempts": ("retry", "num_attempts")}
 
-    num_attempts: int
+    num_attempts: Int32
     hosts: list[str]
 
 
@@ -173,7 +174,7 @@ class RequestSpecPayload(Payload, kw_only=True):
     image: NovaObject[ImageMetaPayload] | None
     numa_topology: NovaObject[InstanceNUMATopologyPayload] | None
     pci_requests: NovaObject[InstancePCIRequestsPayload] | None
-    num_instances: int = 1
+    num_instances: Int32 = 1
     requested_destination: NovaObject[DestinationPayload] | msgspec.UnsetType | None = msgspec.UNSET
     retry: NovaObject[SchedulerRetriesPayload] | msgspec.UnsetType | None = msgspec.UNSET
     scheduler_hints: dict[str, list[str]] | msgspec.UnsetType | None = msgspec.UNSET

@@ -8,7 +8,7 @@ import msgspec
 
 from novawatch.notifications.catalog.table import event
 from novawatch.objects import Payload, Since
-from novawatch.objects.fields import UUID
+from novawatch.objects.fields import UUID, Int32
 
 
 class ServiceStatusPayload(Payload, kw_only=True):
@@ -35,10 +35,10 @@ class ServiceStatusPayload(Payload, kw_only=True):
     forced_down: bool
     host: str
     last_seen_up: datetime | None
-    report_count: int
+    report_count: Int32
     topic: str | None
     uuid: UUID | msgspec.UnsetType | None = msgspec.UNSET
-    version: int
+    version: Int32
 
 
 event("service.create", ServiceStatusPayload, source="nova-compute")

@@ -25,6 +25,10 @@ class EventSpec(NamedTuple):
 _EVENTS: dict[str, EventSpec] = {}
 #: The table, read-only: ``len(TABLE)`` is :func:`count` without a function call, for hot paths.
 TABLE: Mapping[str, EventSpec] = MappingProxyType(_EVENTS)
+_SHARED: dict[str, EventSpec] = {}
+#: Legacy notifications whose event type Nova also sends versioned (``scheduler.select_destinations.start``
+#: ...): the legacy half of each pair, by event type. The versioned half is in :data:`TABLE`.
+SHARED_LEGACY: Mapping[str, EventSpec] = MappingProxyType(_SHARED)
 
 
 def event(event_type: str, payload: type[msgspec.Struct], priority: str = "INFO", source: str = "nova-compute") -> None:
@@ -38,6 +42,21 @@ def event(event_type: str, payload: type[msgspec.Struct], priority: str = "INFO"
     else:
         decoder = msgspec.json.Decoder(payload)
     _EVENTS[event_type] = EventSpec(event_type, payload, priority, source, versioned, decoder)
+
+
+def shared_legacy_event(event_type: str, payload: type[msgspec.Struct], source: str) -> None:
+    """Add the legacy (plain dict) form of an event type the catalog already has as a versioned one."""
+    versioned = _EVENTS.get(event_type)
+    if versioned is None or not versioned.versioned:
+        raise ValueError(f"{event_type!r} is not a versioned event type of the catalog")
+    if issubclass(payload, Payload) or event_type in _SHARED:
+        raise ValueError(f"{event_type!r}: one plain legacy payload per shared event type")
+    _SHARED[event_type] = EventSpec(event_type, payload, "INFO", source, False, msgspec.json.Decoder(payload))
+
+
+def shared_legacy(event_type: str) -> EventSpec | None:
+    """The legacy half of an event type Nova sends in both formats, or None."""
+    return _SHARED.get(event_type)
 
 
 def count() -> int:

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from novawatch.notifications.catalog.table import event
 from novawatch.objects import Payload
-from novawatch.objects.fields import UUID
+from novawatch.objects.fields import UUID, Int64
 
 
 class VolumeUsagePayload(Payload, kw_only=True):
@@ -27,10 +27,10 @@ class VolumeUsagePayload(Payload, kw_only=True):
     availability_zone: str | None
     instance_uuid: UUID | None
     last_refreshed: datetime | None
-    reads: int
-    read_bytes: int
-    writes: int
-    write_bytes: int
+    reads: Int64
+    read_bytes: Int64
+    writes: Int64
+    write_bytes: Int64
 
 
 event("volume.usage", VolumeUsagePayload)

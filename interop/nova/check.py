@@ -316,7 +316,8 @@ class ModeResult:
 
     @property
     def ok(self) -> bool:
-        return not self.rejections and not self.differences
+        noted = self.stats.get("warnings", 0) + self.stats.get("future_timestamps", 0) + self.stats.get("reused_ids", 0)
+        return not self.rejections and not self.differences and not noted
 
 
 def _swap_instances(capture: dict[str, Any]) -> set[str]:
@@ -404,7 +405,8 @@ def check_mode(capture: dict[str, Any], mode: str) -> ModeResult:
     consumer = Consumer(cluster)
     records = stream(capture, mode)
     for record in records:
-        consumer.process(json.dumps(record["message"]).encode(), record["seq"])
+        # The topic tells the format, as it does for the model service on Nova's RabbitMQ.
+        consumer.process(json.dumps(record["message"]).encode(), record["seq"], legacy=not is_versioned(record))
     stats = consumer.stats
     model = snapshot.loads(snapshot.dumps(to_snapshot(cluster, reported=False)))
     differences, skipped = _differences(model, truth, mode, _swap_instances(capture))
@@ -413,7 +415,9 @@ def check_mode(capture: dict[str, Any], mode: str) -> ModeResult:
         rejections.append(f"... and {consumer.dead_letters.total - len(rejections)} more")
     return ModeResult(mode, len(records), {"applied": stats.applied, "ignored": stats.ignored,
                                            "stale": stats.stale, "duplicate": stats.duplicate,
-                                           "rejected": stats.rejected},
+                                           "rejected": stats.rejected, "warnings": stats.warnings,
+                                           "future_timestamps": stats.future_timestamps,
+                                           "reused_ids": stats.reused_ids},
                       rejections, differences, skipped)
 
 
@@ -439,8 +443,10 @@ def _walk(raw: Any, decoded: Any, extra: set[str], versions: set[str]) -> None:
 def catalog_conformance(capture: dict[str, Any]) -> dict[str, Any]:
     """Every captured notification against novawatch's catalog: event types it does not know, and for
     versioned payloads the fields Nova sent that the catalog lacks and the versions that differ."""
-    from novawatch.notifications import Rejected, UnknownEvent, decode
+    from novawatch.notifications import Rejected, UnknownEvent, decode, take_warnings
 
+    take_warnings()  # forget what earlier decoding in this thread left
+    warnings: Counter[str] = Counter()
     unknown: Counter[str] = Counter()
     rejected: Counter[str] = Counter()
     extra: set[str] = set()
@@ -449,6 +455,7 @@ def catalog_conformance(capture: dict[str, Any]) -> dict[str, Any]:
     for record in capture["notifications"]:
         message = record["message"]
         try:
+            # No topic given: the decoder tells versioned from legacy by the payload's shape, as for a stream file.
             notification = decode(json.dumps(message))
         except UnknownEvent:
             unknown[message["event_type"]] += 1
@@ -456,11 +463,14 @@ def catalog_conformance(capture: dict[str, Any]) -> dict[str, Any]:
         except Rejected:
             rejected[message["event_type"]] += 1
             continue
+        finally:
+            for text in take_warnings():
+                warnings[f"{message['event_type']}: {text}"] += 1
         payload = message["payload"]
         if isinstance(payload, dict) and "nova_object.data" in payload:
             payloads.add(f"{payload.get('nova_object.name')} {payload.get('nova_object.version')}")
             _walk(payload, notification.payload, extra, versions)
-    return {"unknown_event_types": dict(unknown), "rejected_event_types": dict(rejected),
+    return {"unknown_event_types": dict(unknown), "rejected_event_types": dict(rejected), "warnings": dict(warnings),
             "versioned_payloads": sorted(payloads), "extra_fields": sorted(extra),
             "version_differences": sorted(v for v in versions if v not in KNOWN_VERSION_DIFFERENCES),
             "known_version_differences": {v: KNOWN_VERSION_DIFFERENCES[v] for v in sorted(versions)
@@ -498,7 +508,7 @@ def check(capture: dict[str, Any]) -> dict[str, Any]:
         "catalog": catalog,
         "source": source,
         "ok": (all(r.ok for r in results) and not catalog["extra_fields"] and not catalog["version_differences"]
-               and source_ok),
+               and not catalog["rejected_event_types"] and not catalog["warnings"] and source_ok),
     }
 
 
@@ -508,8 +518,10 @@ def _print(report: dict[str, Any], out: Any = sys.stdout) -> None:
           f"bootstrap view ({cap['versioned']} versioned, {cap['legacy']} legacy), "
           f"{len([s for s in report['steps'] if s['phase'] == 'workload'])} workload steps", file=out)
     for mode, r in report["modes"].items():
+        noted = r["warnings"] + r["future_timestamps"] + r["reused_ids"]
         print(f"  {mode:<9} {r['notifications']:>4} notifications: applied {r['applied']}, ignored {r['ignored']}, "
-              f"rejected {r['rejected']}; {len(r['differences'])} differences", file=out)
+              f"rejected {r['rejected']}" + (f", noted {noted} (warnings, timestamps ahead, reused ids)" if noted
+                                             else "") + f"; {len(r['differences'])} differences", file=out)
         # Rejections repeat (one per scheduling, say): one line per event type and reason.
         grouped: dict[str, list[str]] = {}
         for line in r["rejections"]:
@@ -533,6 +545,10 @@ def _print(report: dict[str, Any], out: Any = sys.stdout) -> None:
           f"{len(cat['extra_fields'])} fields the catalog lacks, {len(cat['version_differences'])} version "
           f"differences; event types it does not know: {', '.join(sorted(cat['unknown_event_types'])) or 'none'}",
           file=out)
+    for event_type, count in cat["rejected_event_types"].items():
+        print(f"    decoded without the topic (by payload shape): {count}x {event_type} rejected", file=out)
+    for line, count in cat["warnings"].items():
+        print(f"    decoded without the topic (by payload shape): {count}x warned, {line}", file=out)
     for line in cat["extra_fields"]:
         print(f"    Nova sends {line}, which the catalog lacks", file=out)
     for line in cat["version_differences"]:

@@ -512,7 +512,8 @@ def check(capture: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _print(report: dict[str, Any], out: Any = sys.stdout) -> None:
+def _print(report: dict[str, Any], out: Any = None) -> None:
+    out = out or sys.stdout  # looked up when called: pytest's capsys replaces it
     cap = report["captured"]
     print(f"Nova {report['nova_version']}: {cap['total']} notifications captured, {cap['stream']} after the "
           f"bootstrap view ({cap['versioned']} versioned, {cap['legacy']} legacy), "

@@ -7,7 +7,6 @@ can be a :class:`Source` for bootstrap and audit.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
@@ -70,7 +69,7 @@ class SnapshotError(ValueError):
 def instance_disk_gb(root_gb: int, ephemeral_gb: int, swap_mb: int, booted_from_volume: bool) -> int:
     """Local disk of an instance in GB: root (0 when booted from volume) + ephemeral + swap, rounded up."""
     root = 0 if booted_from_volume else root_gb
-    return root + ephemeral_gb + math.ceil(swap_mb / 1024)
+    return root + ephemeral_gb - (-swap_mb // 1024)
 
 
 def derive_usage(nodes: Iterable[NodeRecord], instances: Iterable[InstanceRecord]) -> None:

@@ -21,11 +21,11 @@ import msgspec
 from novawatch.api.state import ModelState, NotificationNote
 from novawatch.api.view import StoreView
 from novawatch.bus.base import Delivery, Subscriber
-from novawatch.model.apply import REJECTED, Consumer
+from novawatch.model.apply import Consumer
 from novawatch.model.audit import Drift, audit, repair
 from novawatch.model.bootstrap import bootstrap
 from novawatch.model.cluster import ClusterModel
-from novawatch.model.outcome import APPLIED
+from novawatch.model.outcome import APPLIED, REJECTED
 from novawatch.snapshot import Snapshot, SnapshotSource, Source
 
 log = logging.getLogger("novawatch.api.runtime")

@@ -26,9 +26,9 @@ from typing import Any
 import httpx
 
 from novawatch.api.model_app import create_model_app
-from novawatch.api.runtime import ModelRuntime
 from novawatch.api.server import ServerThread
-from novawatch.api.view import NodeQuery
+from novawatch.model.live.runtime import ModelRuntime
+from novawatch.model.live.view import NodeQuery
 from novawatch.snapshot import InstanceRecord, NodeRecord, build
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,6 +13,8 @@ from typing import Any, Protocol
 
 import msgspec
 
+from novawatch.redact import mask
+
 FORMAT = "novawatch.model/1"
 
 
@@ -60,6 +62,19 @@ class Snapshot(msgspec.Struct, kw_only=True):
     format: str = FORMAT
     nodes: list[NodeRecord] = msgspec.field(default_factory=list)
     instances: list[InstanceRecord] = msgspec.field(default_factory=list)
+
+
+class SourceError(RuntimeError):
+    """A source that cannot answer. ``kind`` says which part failed; the message what to check.
+
+    Kinds: ``config`` (clouds.yaml, options), ``auth`` (401: credentials), ``forbidden`` (403, or an
+    answer narrowed by policy: the role), ``catalog`` (no compute endpoint), ``unreachable`` (network,
+    TLS, timeouts), ``endpoint`` (an answer that is not Nova's), ``version`` (microversions).
+    """
+
+    def __init__(self, message: str, kind: str = "endpoint") -> None:
+        super().__init__(mask(message))
+        self.kind = kind
 
 
 class SnapshotError(ValueError):

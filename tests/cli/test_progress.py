@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from novawatch.api.runtime import ModelRuntime
 from novawatch.api.services import _bootstrap
 from novawatch.cli import main
 from novawatch.cli.progress import StepBar, counting, progress_bar, progress_console
+from novawatch.model.live.runtime import ModelRuntime
 from novawatch.simulate import Config, Simulation
 from novawatch.snapshot import InstanceRecord, NodeRecord, Snapshot
 

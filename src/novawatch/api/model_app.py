@@ -1,6 +1,6 @@
 """The data model service's HTTP app: queries, the watch stream, health, metrics and the dashboard.
 
-Everything here reads a :class:`~novawatch.api.state.ModelState`; whoever consumes the bus writes it.
+Everything here reads a :class:`~novawatch.model.live.state.ModelState`; whoever consumes the bus writes it.
 List responses carry ``seq``, the change number they reflect, so a client can list and then watch
 from ``seq`` without missing or double-counting changes (Kubernetes' list-then-watch).
 """
@@ -20,9 +20,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
 from novawatch.api.common import GuardMiddleware, new_app
-from novawatch.api.feed import Change, Expired
-from novawatch.api.state import ModelState, instance_json, node_json
-from novawatch.api.view import InstanceQuery, NodeQuery
+from novawatch.model.live.feed import Expired, WatchEvent
+from novawatch.model.live.state import ModelState, instance_json, node_json
+from novawatch.model.live.view import InstanceQuery, NodeQuery
 
 MAX_LIMIT = 1000
 HEARTBEAT_SECONDS = 15.0
@@ -203,7 +203,7 @@ def _page(seq: int, found: tuple[int, list[Any]], key: str, to_json: Callable[[A
                            key: [to_json(row) for row in page]})
 
 
-def sse_event(change: Change) -> bytes:
+def sse_event(change: WatchEvent) -> bytes:
     """One server-sent event: ``id`` is the sequence number, ``event`` the kind, ``data`` the change."""
     return b"id: %d\nevent: %s\ndata: %s\n\n" % (change.seq, change.kind.encode(), _json.encode(change))
 

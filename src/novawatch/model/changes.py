@@ -15,8 +15,9 @@ anew (bootstrap): rebuild from it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from novawatch.logs import Throttle
@@ -183,13 +184,19 @@ class Changes:
         self._tell(update)
         return update
 
-    def reset(self) -> None:
-        """The store was loaded anew: drop what was recorded and tell the listeners to rebuild."""
+    @contextlib.contextmanager
+    def reloading(self) -> Iterator[None]:
+        """Load the store anew inside this block without recording each entity (a bootstrap lists them all);
+        afterwards the listeners are told to rebuild from the store (an update with ``reset``)."""
         recorder = self.store.recorder
-        if recorder is None:
-            return
-        recorder.take()
-        self._tell(Update(BOOTSTRAP, (), None, reset=True))
+        self.store.recorder = None
+        try:
+            yield
+        finally:
+            if recorder is not None:
+                recorder.take()  # what was recorded before the reload is moot
+                self.store.recorder = recorder
+                self._tell(Update(BOOTSTRAP, (), None, reset=True))
 
     def _tell(self, update: Update) -> None:
         for listener in list(self._listeners):

@@ -18,7 +18,7 @@ import msgspec
 
 from novawatch.model.handlers import HANDLERS
 from novawatch.notifications.catalog import EventSpec
-from novawatch.notifications.catalog.compute_node import ComputeNodePayload
+from novawatch.notifications.catalog.compute_node import ComputeNodeDeletePayload, ComputeNodePayload
 from novawatch.notifications.catalog.flavor import FlavorPayload
 from novawatch.notifications.catalog.instance import BlockDevicePayload, InstancePayload
 from novawatch.notifications.catalog.legacy import LegacyInstancePayload, LegacyInstanceVolumePayload
@@ -37,6 +37,7 @@ USED = Projection({
     ServiceStatusPayload: ("host", "binary", "disabled", "disabled_reason", "forced_down"),
     ComputeNodePayload: ("uuid", "host", "hypervisor_hostname", "vcpus", "memory_mb", "local_gb", "vcpus_used",
                          "memory_mb_used", "local_gb_used", "running_vms"),
+    ComputeNodeDeletePayload: ("uuid",),
     LegacyInstancePayload: ("instance_id", "tenant_id", "display_name", "host", "node", "state", "state_description",
                             "memory_mb", "vcpus", "root_gb", "ephemeral_gb", "image_ref_url"),
     LegacyInstanceVolumePayload: ("volume_id",),

@@ -83,7 +83,7 @@ class NodeOrder:
                 start, stop = 0, bisect_left(entries, (-minimum + 1,))
             total += stop - start
             if self.by_name and self.descending:
-                parts.append(entries[i] for i in range(stop - 1, start - 1, -1))
+                parts.append(islice(reversed(entries), len(entries) - stop, len(entries) - start))
             else:
                 parts.append(islice(entries, start, stop))
         merged = heapq.merge(*parts, reverse=self.by_name and self.descending)

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from prometheus_client import generate_latest
+from tests.api.helpers import sample
 from tests.simkit import simulate_collected
 
 from novawatch.bus import open_publisher, open_subscriber
@@ -29,8 +30,6 @@ from novawatch.model.live.runtime import ModelRuntime
 from novawatch.notifications.event import UNVERSIONED_TOPIC, VERSIONED_TOPIC
 from novawatch.simulate import Config
 from novawatch.snapshot import dumps
-
-from tests.api.helpers import sample
 
 TIMEOUT = 120.0
 

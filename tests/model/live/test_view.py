@@ -11,11 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # modelkit
-from modelkit import NODES, UUIDS, instance, service  # noqa: E402
+from modelkit import NODES, UUIDS, instance, service
 
-from novawatch.model import Consumer, from_snapshot  # noqa: E402
-from novawatch.model.live.view import NODE_SORTS, NodeQuery, StoreView  # noqa: E402
-from novawatch.snapshot import NodeRecord, build  # noqa: E402
+from novawatch.model import Consumer, from_snapshot
+from novawatch.model.live.view import NODE_SORTS, NodeQuery, StoreView
+from novawatch.snapshot import NodeRecord, build
 
 HOSTS = [f"host-{i:02d}" for i in range(12)]
 SORTS = [s for name in NODE_SORTS for s in (name, f"-{name}")]

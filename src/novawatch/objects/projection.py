@@ -50,11 +50,10 @@ class Projection:
         unknown = wanted - {f.name for f in declared}
         if unknown:
             raise TypeError(f"{cls.__name__} has no field {', '.join(sorted(unknown))} to keep")
-        hints = typing.get_type_hints(cls, include_extras=True)
         fields: list[tuple[str, Any, Any]] = []
         for field in declared:  # in the payload's own order, the one msgspec decodes fastest
             if field.name in wanted:
-                fields.append((field.name, self._type(hints[field.name]), _default(field)))
+                fields.append((field.name, self._type(field.type), _default(field)))
         if issubclass(cls, Payload):
             namespace = {"VERSION": cls.VERSION, "NAMESPACE": cls.NAMESPACE, "SCHEMA": {},
                          "SINCE": {k: v for k, v in cls.SINCE.items() if k in wanted}}

@@ -153,14 +153,13 @@ class Store:
 
     def edit_node(self, uuid: str) -> Node | None:
         """The node ``uuid`` (None if unknown), about to be changed by the caller."""
-        node = self.nodes.get(uuid)
-        if node is not None and self.recorder is not None:
-            self.recorder.node(node)
-        return node
+        return self._editing(self.nodes.get(uuid))
 
     def edit_node_of(self, host: str) -> Node | None:
         """The node of ``host`` (None if unknown), about to be changed by the caller."""
-        node = self.nodes_by_host.get(host)
+        return self._editing(self.nodes_by_host.get(host))
+
+    def _editing(self, node: Node | None) -> Node | None:
         if node is not None and self.recorder is not None:
             self.recorder.node(node)
         return node

@@ -38,6 +38,13 @@ def compute_instance(service: Any, uuid: str) -> InstanceRecord | None:
     return _source(service).get_instance(uuid)
 
 
+def found(record: NodeRecord | InstanceRecord | None, missing: str) -> Response:
+    """The record as JSON, or a 404 saying ``missing``."""
+    if record is None:
+        raise HTTPException(404, missing)
+    return respond(record)
+
+
 def router(api: ComputeAPI) -> APIRouter:
     """The source's routes over ``api``."""
     routes = APIRouter(tags=["source"])
@@ -50,16 +57,10 @@ def router(api: ComputeAPI) -> APIRouter:
 
     @routes.get("/v1/snapshot/nodes/{uuid}", responses=responses(404))
     async def snapshot_node(uuid: UuidPath) -> Response:
-        record = compute_node(service, uuid)
-        if record is None:
-            raise HTTPException(404, f"no compute node {uuid!r}")
-        return respond(record)
+        return found(compute_node(service, uuid), f"no compute node {uuid!r}")
 
     @routes.get("/v1/snapshot/instances/{uuid}", responses=responses(404))
     async def snapshot_instance(uuid: UuidPath) -> Response:
-        record = compute_instance(service, uuid)
-        if record is None:
-            raise HTTPException(404, f"no instance {uuid!r}")
-        return respond(record)
+        return found(compute_instance(service, uuid), f"no instance {uuid!r}")
 
     return routes

@@ -25,9 +25,9 @@ import pytest_asyncio
 from bushelpers import TIMEOUT, delete_exchanges, delete_queues, new_group, unique
 from oslokit import BROKEN, Nova, OsloDriver, Producer, capture
 
-from novawatch.api.runtime import ModelRuntime
 from novawatch.bus import Subscriber, open_subscriber
 from novawatch.model import to_snapshot
+from novawatch.model.live.runtime import ModelRuntime
 from novawatch.simulate import Config, Simulation
 from novawatch.snapshot import Snapshot, dumps
 

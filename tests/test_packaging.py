@@ -8,8 +8,6 @@ each run (a few seconds), so a new undeclared import still fails here.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import os
 import re
@@ -18,10 +16,10 @@ import signal
 import subprocess
 import sys
 import tomllib
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+from interop.venvs import base_python, locked, run
 from packaging.requirements import Requirement
 from tests.api.helpers import free_port, wait_for
 
@@ -158,23 +156,6 @@ def _key() -> str:
     return digest.hexdigest()[:16]
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    # Two test sessions on one machine must not build the same environment at once.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def _run(cmd: list[str]) -> None:
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, stdin=subprocess.DEVNULL)
-    assert done.returncode == 0, f"{' '.join(cmd)} failed:\n{(done.stderr or done.stdout)[-3000:]}"
-
-
 def plain_install() -> Path:
     """A virtual environment with ``pip install -c constraints.txt <repo>`` (no extras, not editable) and
     novawatch reinstalled from the current source; its ``bin`` folder."""
@@ -182,19 +163,18 @@ def plain_install() -> Path:
     target = INSTALLS / key
     python = target / "bin" / "python"
     pip = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-    with _locked(INSTALLS / ".lock"):
+    with locked(INSTALLS / ".lock"):
         if not (target / ".novawatch-ready").exists():
             for stale in INSTALLS.iterdir():
                 if stale.is_dir():
                     shutil.rmtree(stale, ignore_errors=True)
             # Built in place (its scripts name their interpreter by path); the marker, written last, is what
             # makes an interrupted build look incomplete.
-            base_python = getattr(sys, "_base_executable", None) or sys.executable
-            _run([base_python, "-m", "venv", str(target)])
-            _run([*pip, "-c", str(CONSTRAINTS), str(REPO)])
+            run([base_python(), "-m", "venv", str(target)])
+            run([*pip, "-c", str(CONSTRAINTS), str(REPO)])
             (target / ".novawatch-ready").write_text(key + "\n")
         else:  # the dependencies are cached; novawatch itself is what may have changed
-            _run([*pip, "--no-deps", "--force-reinstall", str(REPO)])
+            run([*pip, "--no-deps", "--force-reinstall", str(REPO)])
     return target / "bin"
 
 

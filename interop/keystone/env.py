@@ -12,46 +12,26 @@ the ``admin`` role on project ``admin``, region ``RegionOne``, the identity endp
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
+if str(REPO) not in sys.path:  # run as a script: interop.venvs is found from the repository's root
+    sys.path.insert(0, str(REPO))
+from interop.venvs import SetupError, cached, run  # noqa: E402
+
 KEYSTONE_VERSION = "30.0.0"
 REGION = "RegionOne"
-
-
-class SetupError(RuntimeError):
-    """Keystone could not be installed, set up or started; the message has the command's output."""
 
 
 def venv_dir(version: str = KEYSTONE_VERSION) -> Path:
     base = Path(os.environ.get("NOVAWATCH_KEYSTONE_VENVS") or REPO / ".venv-keystone")
     return base / version
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def _run(cmd: list[str], what: str, timeout: float = 900) -> None:
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    if done.returncode != 0:
-        raise SetupError(f"{what} failed ({done.returncode}):\n{(done.stderr or done.stdout)[-3000:]}")
 
 
 CONF = """[DEFAULT]
@@ -78,36 +58,25 @@ def _write_conf(state: Path) -> Path:
 def _manage(venv: Path, conf: Path, *args: str) -> None:
     # Through the venv's python, not bin/keystone-manage: the environment is built under another name and
     # renamed into place, which leaves the scripts' shebangs pointing at the old one.
-    _run([str(venv / "bin" / "python"), "-c", "import sys; from keystone.cmd.manage import main; sys.exit(main())",
-          "--config-file", str(conf), *args], f"keystone-manage {args[0]}")
+    run([str(venv / "bin" / "python"), "-c", "import sys; from keystone.cmd.manage import main; sys.exit(main())",
+         "--config-file", str(conf), *args], timeout=900)
 
 
 def ensure_venv(version: str = KEYSTONE_VERSION) -> Path:
     """The Keystone environment (with its set-up template); built on first use. Returns its directory."""
-    target = venv_dir(version)
-    if (target / ".novawatch-ready").exists():
-        return target
-    with _locked(target.parent / f"{version}.lock"):
-        if (target / ".novawatch-ready").exists():
-            return target
-        building = target.parent / f"{version}.building"
-        shutil.rmtree(building, ignore_errors=True)
-        shutil.rmtree(target, ignore_errors=True)
-        base_python = getattr(sys, "_base_executable", None) or sys.executable
-        _run([base_python, "-m", "venv", str(building)], "python -m venv")
-        _run([str(building / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-              f"keystone=={version}"], f"pip install keystone=={version}")
+    def fill(folder: Path) -> None:
+        run([str(folder / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+             f"keystone=={version}"])
         # The template: what db_sync, fernet_setup and credential_setup make (the slow part of a start).
-        template = building / "template"
+        template = folder / "template"
         template.mkdir()
         conf = _write_conf(template)
         user = ["--keystone-user", str(os.getuid()), "--keystone-group", str(os.getgid())]
-        _manage(building, conf, "db_sync")
-        _manage(building, conf, "fernet_setup", *user)
-        _manage(building, conf, "credential_setup", *user)
-        (building / ".novawatch-ready").write_text(version + "\n")
-        building.rename(target)
-    return target
+        _manage(folder, conf, "db_sync")
+        _manage(folder, conf, "fernet_setup", *user)
+        _manage(folder, conf, "credential_setup", *user)
+
+    return cached(venv_dir(version), version, fill)
 
 
 @dataclass

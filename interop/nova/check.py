@@ -23,25 +23,26 @@ setup failure (the environment could not be built, or Nova's workload failed).
 from __future__ import annotations
 
 import argparse
-import contextlib
-import fcntl
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
+if str(REPO) not in sys.path:  # run as a script: interop.venvs is found from the repository's root
+    sys.path.insert(0, str(REPO))
+from interop.venvs import SetupError, cached, run  # noqa: E402
+
 NOVA_VERSION = "34.0.0"
 RUNNER = HERE / "runner.py"
 CONSTRAINTS = HERE / "constraints.txt"
@@ -73,10 +74,6 @@ KNOWN_VERSION_DIFFERENCES = {
 }
 
 
-class SetupError(RuntimeError):
-    """The Nova environment could not be created, or the Nova workload failed."""
-
-
 # --- the Nova virtual environment --------------------------------------------------------------------
 
 
@@ -92,29 +89,6 @@ def environment_key(version: str = NOVA_VERSION) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    # Two test sessions (or CI jobs) on one machine must not build the same environment at once.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def _base_python() -> str:
-    return getattr(sys, "_base_executable", None) or sys.executable
-
-
-def _run(step: list[str], quiet: bool) -> None:
-    done = subprocess.run(step, capture_output=quiet, text=True, stdin=subprocess.DEVNULL)
-    if done.returncode != 0:
-        tail = (done.stderr or done.stdout or "")[-3000:] if quiet else ""
-        raise SetupError(f"{' '.join(step[:5])} ... failed ({done.returncode}):\n{tail}")
-
-
 def _site_packages(python: Path) -> Path:
     out = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                          capture_output=True, text=True, check=True)
@@ -125,8 +99,8 @@ def _install_sdist_data(python: Path, version: str, quiet: bool) -> None:
     """Nova's api-paste.ini and notification samples, from its sdist, where its fixtures read them."""
     site = _site_packages(python)
     with tempfile.TemporaryDirectory(prefix="novawatch-nova-sdist-") as tmp:
-        _run([str(python), "-m", "pip", "download", *(["-q"] if quiet else []), "--disable-pip-version-check",
-              "--no-deps", "--no-binary", ":all:", "-d", tmp, f"nova=={version}"], quiet)
+        run([str(python), "-m", "pip", "download", *(["-q"] if quiet else []), "--disable-pip-version-check",
+             "--no-deps", "--no-binary", ":all:", "-d", tmp, f"nova=={version}"], quiet=quiet)
         archives = sorted(Path(tmp).glob(f"nova-{version}.tar.gz"))
         if not archives:
             raise SetupError(f"pip download of nova=={version} gave no sdist in {tmp}")
@@ -153,32 +127,14 @@ def _install_sdist_data(python: Path, version: str, quiet: bool) -> None:
 
 def ensure_venv(version: str = NOVA_VERSION, root: Path | None = None, *, quiet: bool = True) -> Path:
     """The Python of a virtual environment with ``nova==version`` and its functional fixtures; built on first use."""
-    target = venv_dir(version, root)
-    python = target / "bin" / "python"
-    ready = target / ".novawatch-ready"
-    key = environment_key(version)
+    def fill(folder: Path) -> None:
+        python = folder / "bin" / "python"
+        run([str(python), "-m", "pip", "install", *(["-q"] if quiet else []), "--disable-pip-version-check",
+             "-c", str(CONSTRAINTS), f"nova=={version}", *PACKAGES], quiet=quiet)
+        _install_sdist_data(python, version, quiet)
 
-    def is_ready() -> bool:
-        return python.exists() and ready.exists() and ready.read_text().strip() == key
-
-    if is_ready():
-        return python
-    with _locked(target.parent / f"{version}.lock"):
-        if is_ready():
-            return python
-        # Build beside the target and rename: an interrupted install never looks complete.
-        building = target.parent / f"{version}.building"
-        shutil.rmtree(building, ignore_errors=True)
-        shutil.rmtree(target, ignore_errors=True)
-        new_python = building / "bin" / "python"
-        _run([_base_python(), "-m", "venv", str(building)], quiet)
-        _run([str(new_python), "-m", "pip", "install", *(["-q"] if quiet else []), "--disable-pip-version-check",
-              "-c", str(CONSTRAINTS), f"nova=={version}", *PACKAGES], quiet)
-        _install_sdist_data(new_python, version, quiet)
-        (building / ".novawatch-ready").write_text(key + "\n")
-        building.rename(target)
-    # The venv's scripts name the build path; the runner is started with `python runner.py`, which is fine.
-    return python
+    target = cached(venv_dir(version, root), environment_key(version), fill, quiet=quiet)
+    return target / "bin" / "python"
 
 
 # --- running Nova ----------------------------------------------------------------------------------------

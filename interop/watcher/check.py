@@ -19,21 +19,21 @@ known explanation (kind ``unexplained``) or with ``--strict`` when there is any,
 from __future__ import annotations
 
 import argparse
-import contextlib
-import fcntl
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
+if str(REPO) not in sys.path:  # run as a script: interop.venvs is found from the repository's root
+    sys.path.insert(0, str(REPO))
+from interop.venvs import SetupError, cached, run  # noqa: E402
+
 WATCHER_VERSION = "17.0.0"
 RUNNER = HERE / "runner.py"
 
@@ -48,10 +48,6 @@ WATCHER_EVENTS = frozenset({
 })
 
 
-class SetupError(RuntimeError):
-    """The Watcher environment could not be created or the runner failed."""
-
-
 # --- the Watcher virtual environment ---------------------------------------------------------------
 
 
@@ -61,46 +57,13 @@ def venv_dir(version: str = WATCHER_VERSION, root: Path | None = None) -> Path:
     return base / version
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    # Two test sessions (or CI jobs) on one machine must not build the same environment at once.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def ensure_venv(version: str = WATCHER_VERSION, root: Path | None = None, *, quiet: bool = True) -> Path:
     """The Python of a virtual environment with ``python-watcher==version``; created on first use."""
-    target = venv_dir(version, root)
-    python = target / "bin" / "python"
-    ready = target / ".novawatch-ready"
-    if ready.exists() and python.exists():
-        return python
-    with _locked(target.parent / f"{version}.lock"):
-        if ready.exists() and python.exists():
-            return python
-        # Build beside the target and rename: an interrupted install never looks complete.
-        building = target.parent / f"{version}.building"
-        shutil.rmtree(building, ignore_errors=True)
-        shutil.rmtree(target, ignore_errors=True)
-        base_python = getattr(sys, "_base_executable", None) or sys.executable
-        steps = [
-            [base_python, "-m", "venv", str(building)],
-            [str(building / "bin" / "python"), "-m", "pip", "install", *(["-q"] if quiet else []),
-             "--disable-pip-version-check", f"python-watcher=={version}"],
-        ]
-        for step in steps:
-            done = subprocess.run(step, capture_output=quiet, text=True)
-            if done.returncode != 0:
-                tail = (done.stderr or done.stdout or "")[-3000:] if quiet else ""
-                raise SetupError(f"{' '.join(step[:4])} ... failed ({done.returncode}):\n{tail}")
-        (building / ".novawatch-ready").write_text(version + "\n")
-        building.rename(target)
-    return python
+    def fill(folder: Path) -> None:
+        run([str(folder / "bin" / "python"), "-m", "pip", "install", *(["-q"] if quiet else []),
+             "--disable-pip-version-check", f"python-watcher=={version}"], quiet=quiet)
+
+    return cached(venv_dir(version, root), version, fill, quiet=quiet) / "bin" / "python"
 
 
 # --- running both models ------------------------------------------------------------------------

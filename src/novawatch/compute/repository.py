@@ -31,7 +31,7 @@ T = TypeVar("T", bound=db.Base)
 #: Tables whose integer ids the repository assigns (so every backend gives the same ids).
 _COUNTED: tuple[type[db.Base], ...] = (
     db.Service, db.ComputeNode, db.Flavor, db.Instance, db.BlockDeviceMapping,
-    db.InstanceFault, db.InstanceAction, db.Migration,
+    db.InstanceFault, db.InstanceAction, db.Migration, db.InstanceActionEvent, db.KeyPair, db.InstanceGroup,
 )
 
 

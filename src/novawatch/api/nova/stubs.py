@@ -1,9 +1,10 @@
 """Just enough Image (Glance v2) and Identity (Keystone v3) API for the ``openstack`` CLI's compute commands.
 
 ``openstack server show`` looks the server's image up in Glance, ``server create --image`` finds the
-image there, and ``server list`` insists on an Identity v3 endpoint. novawatch has no image or identity
-service: this fake Glance knows every image id it is asked about (images are opaque to the fake
-hypervisor), and the fake Keystone answers version discovery only.
+image there, ``server list`` insists on an Identity v3 endpoint, and ``quota show PROJECT`` or ``usage
+list`` look projects up in it. novawatch has no image or identity service: this fake Glance knows every
+image id it is asked about (images are opaque to the fake hypervisor) and lists one image, ``cirros``;
+the fake Keystone answers version discovery and lists the projects the compute service knows.
 """
 
 from __future__ import annotations
@@ -11,17 +12,31 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+
+from novawatch.api.nova.context import DEFAULT_PROJECT, Ctx, NovaRequest
 
 IMAGE_PREFIX = "/image"
 IDENTITY_PREFIX = "/identity"
 #: The image the compute service boots by default, listed by the fake Glance.
 DEFAULT_IMAGE = "155d900f-4e14-4e4c-a73d-069cbf4541e6"
-DEFAULT_IMAGE_NAME = "cirros-0.6.2-x86_64-disk"
+#: Its name, as the compute service's notifications give it (``ImageMetaPayload.name``).
+DEFAULT_IMAGE_NAME = "cirros"
+#: The name the fake Keystone gives the default project.
+DEFAULT_PROJECT_NAME = "novawatch"
+
+router = APIRouter()
 
 
-def image_doc(image_id: str, base: str) -> dict[str, Any]:
+def _base(request: Request) -> str:
+    return str(request.base_url)
+
+
+# --- Glance ----------------------------------------------------------------------------------------------
+
+
+def image_doc(image_id: str) -> dict[str, Any]:
     """A Glance v2 image record (every id exists: the fake hypervisor never reads an image)."""
     name = DEFAULT_IMAGE_NAME if image_id == DEFAULT_IMAGE else f"image-{image_id[:8]}"
     return {"id": image_id, "name": name, "status": "active", "visibility": "public", "protected": False,
@@ -31,53 +46,90 @@ def image_doc(image_id: str, base: str) -> dict[str, Any]:
             "self": f"/v2/images/{image_id}", "file": f"/v2/images/{image_id}/file", "schema": "/v2/schemas/image"}
 
 
-def add_stub_routes(app: FastAPI) -> None:
-    """The fake Glance under ``/image`` and the fake Keystone discovery under ``/identity``."""
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
 
-    def base(request: Request) -> str:
-        return str(request.base_url)
 
-    @app.get(IMAGE_PREFIX)
-    @app.get(IMAGE_PREFIX + "/")
-    async def image_versions(request: Request) -> JSONResponse:
-        return JSONResponse({"versions": [{"id": "v2.16", "status": "CURRENT",
-                                           "links": [{"rel": "self", "href": f"{base(request)}image/v2/"}]}]},
-                            status_code=300)
+@router.get(IMAGE_PREFIX)
+@router.get(IMAGE_PREFIX + "/")
+async def image_versions(request: Request) -> JSONResponse:
+    return JSONResponse({"versions": [{"id": "v2.16", "status": "CURRENT",
+                                       "links": [{"rel": "self", "href": f"{_base(request)}image/v2/"}]}]},
+                        status_code=300)
 
-    @app.get(IMAGE_PREFIX + "/v2/images")
-    async def list_images(request: Request) -> JSONResponse:
-        q = request.query_params
-        images = [image_doc(DEFAULT_IMAGE, base(request))]
-        wanted = q.get("name") or q.get("id")
-        if wanted and wanted not in (DEFAULT_IMAGE, DEFAULT_IMAGE_NAME):
-            # A name we do not know: an id-like name is an image too (clients look ids up by name first).
-            images = [image_doc(wanted, base(request))] if len(wanted) == 36 and wanted.count("-") == 4 else []
-        return JSONResponse({"images": images, "schema": "/v2/schemas/images", "first": "/v2/images"})
 
-    @app.get(IMAGE_PREFIX + "/v2/images/{image_id}")
-    async def show_image(image_id: str, request: Request) -> JSONResponse:
-        if image_id == DEFAULT_IMAGE_NAME:
-            image_id = DEFAULT_IMAGE
-        try:
-            uuid.UUID(image_id)
-        except ValueError:
-            # As Glance: only an id names an image here (the client then looks for it by name), and Nova
-            # would refuse any other imageRef.
-            return JSONResponse({"code": "404 Not Found", "title": "Not Found",
-                                 "message": f"No image found with ID {image_id}"}, status_code=404)
-        return JSONResponse(image_doc(image_id, base(request)))
+@router.get(IMAGE_PREFIX + "/v2/images")
+async def list_images(request: Request) -> JSONResponse:
+    q = request.query_params
+    images = [image_doc(DEFAULT_IMAGE)]
+    wanted = q.get("name") or q.get("id")
+    if wanted and wanted not in (DEFAULT_IMAGE, DEFAULT_IMAGE_NAME):
+        # A name we do not know: an id-like name is an image too (clients look ids up by name first).
+        images = [image_doc(wanted)] if len(wanted) == 36 and _is_uuid(wanted) else []
+    return JSONResponse({"images": images, "schema": "/v2/schemas/images", "first": "/v2/images"})
 
-    def identity_version(request: Request) -> dict[str, Any]:
-        return {"id": "v3.14", "status": "stable", "updated": "2020-04-07T00:00:00Z",
-                "links": [{"rel": "self", "href": f"{base(request)}identity/v3/"}],
-                "media-types": [{"base": "application/json", "type": "application/vnd.openstack.identity-v3+json"}]}
 
-    @app.get(IDENTITY_PREFIX)
-    @app.get(IDENTITY_PREFIX + "/")
-    async def identity_versions(request: Request) -> JSONResponse:
-        return JSONResponse({"versions": {"values": [identity_version(request)]}}, status_code=300)
+@router.get(IMAGE_PREFIX + "/v2/images/{image_id}")
+async def show_image(image_id: str) -> JSONResponse:
+    if not _is_uuid(image_id):
+        # As Glance: only an id names an image here (the client then looks for it by name), and Nova
+        # would refuse any other imageRef.
+        return JSONResponse({"code": "404 Not Found", "title": "Not Found",
+                             "message": f"No image found with ID {image_id}"}, status_code=404)
+    return JSONResponse(image_doc(image_id))
 
-    @app.get(IDENTITY_PREFIX + "/v3")
-    @app.get(IDENTITY_PREFIX + "/v3/")
-    async def identity_v3(request: Request) -> JSONResponse:
-        return JSONResponse({"version": identity_version(request)})
+
+# --- Keystone ----------------------------------------------------------------------------------------------
+
+
+def _identity_version(request: Request) -> dict[str, Any]:
+    return {"id": "v3.14", "status": "stable", "updated": "2020-04-07T00:00:00Z",
+            "links": [{"rel": "self", "href": f"{_base(request)}identity/v3/"}],
+            "media-types": [{"base": "application/json", "type": "application/vnd.openstack.identity-v3+json"}]}
+
+
+@router.get(IDENTITY_PREFIX)
+@router.get(IDENTITY_PREFIX + "/")
+async def identity_versions(request: Request) -> JSONResponse:
+    return JSONResponse({"versions": {"values": [_identity_version(request)]}}, status_code=300)
+
+
+@router.get(IDENTITY_PREFIX + "/v3")
+@router.get(IDENTITY_PREFIX + "/v3/")
+async def identity_v3(request: Request) -> JSONResponse:
+    return JSONResponse({"version": _identity_version(request)})
+
+
+def project_doc(project_id: str, nova: NovaRequest) -> dict[str, Any]:
+    """A Keystone v3 project: the default project is called ``novawatch``, the others by their id."""
+    name = DEFAULT_PROJECT_NAME if project_id == DEFAULT_PROJECT else project_id
+    return {"id": project_id, "name": name, "domain_id": "default", "enabled": True, "is_domain": False,
+            "parent_id": "default", "description": "", "tags": [], "options": {},
+            "links": {"self": f"{nova.base}identity/v3/projects/{project_id}"}}
+
+
+def known_projects(nova: NovaRequest) -> list[str]:
+    """The default project and every project that owns something in the compute service."""
+    return sorted({DEFAULT_PROJECT, *nova.service.project_ids()})
+
+
+@router.get(IDENTITY_PREFIX + "/v3/projects")
+async def list_projects(nova: Ctx) -> JSONResponse:
+    projects = [project_doc(p, nova) for p in known_projects(nova)]
+    name = nova.query.get("name")
+    if name is not None:
+        projects = [p for p in projects if p["name"] == name]
+    return JSONResponse({"projects": projects, "links": {"self": f"{nova.base}identity/v3/projects",
+                                                         "next": None, "previous": None}})
+
+
+@router.get(IDENTITY_PREFIX + "/v3/projects/{project_id}")
+async def show_project(project_id: str, nova: Ctx) -> JSONResponse:
+    if project_id not in known_projects(nova):
+        return JSONResponse({"error": {"code": 404, "title": "Not Found",
+                                       "message": f"Could not find project: {project_id}."}}, status_code=404)
+    return JSONResponse({"project": project_doc(project_id, nova)})

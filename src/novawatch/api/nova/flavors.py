@@ -1,0 +1,72 @@
+"""Flavors: list, show, create, and their extra specs (``os-extra_specs``)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, StringConstraints
+
+from novawatch.api.inputs import NovaName, storable
+from novawatch.api.nova import views
+from novawatch.api.nova.context import PREFIX, Ctx, NovaRequest
+from novawatch.api.nova.faults import NovaError
+from novawatch.api.nova.schemas import Body, Bool, FlavorId, NonNegative, Positive, blank, parse
+
+router = APIRouter(prefix=PREFIX)
+
+
+class FlavorCreate(Body):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    name: NovaName
+    ram: Positive
+    vcpus: Positive
+    disk: NonNegative
+    ephemeral: NonNegative | None = Field(default=None, alias="OS-FLV-EXT-DATA:ephemeral")
+    swap: Annotated[NonNegative | None, BeforeValidator(blank)] = None
+    id: FlavorId | None = None
+    is_public: Bool | None = Field(default=None, alias="os-flavor-access:is_public")
+    description: Annotated[str, StringConstraints(max_length=65535), AfterValidator(storable)] | None = None
+
+
+def sorted_flavors(nova: NovaRequest) -> list[Any]:
+    """Every flavor, smallest memory first (Nova's default sort is by ``flavorid``; clients sort again)."""
+    return sorted(nova.service.flavors.values(), key=lambda f: (f.memory_mb, f.flavorid))
+
+
+def by_id(nova: NovaRequest, flavor_id: str) -> Any:
+    """The flavor with this ``flavorid``, or Nova's 404."""
+    for f in nova.service.flavors.values():
+        if f.flavorid == flavor_id:
+            return f
+    raise NovaError(404, f"Flavor {flavor_id} could not be found.")
+
+
+@router.get("/flavors")
+async def list_flavors(nova: Ctx) -> JSONResponse:
+    return JSONResponse({"flavors": [views.flavor_brief(f, nova.base, nova.version) for f in sorted_flavors(nova)]})
+
+
+@router.get("/flavors/detail")
+async def list_flavors_detail(nova: Ctx) -> JSONResponse:
+    return JSONResponse({"flavors": [views.flavor_detail(f, nova.base, nova.version) for f in sorted_flavors(nova)]})
+
+
+@router.get("/flavors/{flavor_id}")
+async def show_flavor(flavor_id: str, nova: Ctx) -> JSONResponse:
+    return JSONResponse({"flavor": views.flavor_detail(by_id(nova, flavor_id), nova.base, nova.version)})
+
+
+@router.post("/flavors")
+async def create_flavor(nova: Ctx) -> JSONResponse:
+    """Create a public flavor (``flavor.create``); novawatch assigns its id."""
+    new = parse(FlavorCreate, await nova.body("flavor"), "flavor")
+    service = nova.service
+    if any(f.name == new.name for f in service.flavors.values()):
+        raise NovaError(409, f"Flavor with name {new.name} already exists.")
+    row = nova.run("create flavor", lambda: service.create_flavor(
+        new.name, vcpus=new.vcpus, memory_mb=new.ram, root_gb=new.disk, ephemeral_gb=new.ephemeral or 0,
+        swap=new.swap or 0))
+    return JSONResponse({"flavor": views.flavor_detail(row, nova.base, nova.version)})

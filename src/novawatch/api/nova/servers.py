@@ -1,0 +1,199 @@
+"""Servers: list (with Nova's filters), show, boot, update (rename) and delete."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+import regex
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, Response
+from pydantic import AfterValidator, Field, StringConstraints
+
+from novawatch.api.inputs import Fqdn, NovaName, Printable, Tag
+from novawatch.api.nova import views
+from novawatch.api.nova.context import PREFIX, Ctx, NovaRequest
+from novawatch.api.nova.faults import NovaError
+from novawatch.api.nova.schemas import Body, BootIndex, Metadata, Positive, Ref, parse
+
+router = APIRouter(prefix=PREFIX)
+
+
+# --- bodies ----------------------------------------------------------------------------------------------
+
+
+class BlockDevice(Body):
+    boot_index: BootIndex | None = None
+    source_type: Literal["volume", "image", "snapshot", "blank"] | None = None
+    destination_type: Literal["local", "volume"] | None = None
+    volume_size: Positive | None = None
+    uuid: Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"^[a-zA-Z0-9._-]*$")] | None = None
+
+
+def _networks(value: Any) -> Any:
+    """``auto``, ``none`` (2.37+), or a list of up to 16 requested networks (each an object)."""
+    if value in ("auto", "none") or value is None:
+        return value
+    if isinstance(value, list):
+        if len(value) > 16:
+            raise ValueError(f"{len(value)} networks requested: novawatch attaches at most 16 ports")
+        if not all(isinstance(item, dict) for item in value):
+            raise ValueError("each requested network must be an object")
+        return value
+    raise ValueError("must be 'auto', 'none' or a list of networks")
+
+
+class ServerCreate(Body):
+    name: NovaName
+    flavorRef: Ref
+    imageRef: Annotated[str, StringConstraints(max_length=255)] | None = None
+    block_device_mapping_v2: Annotated[list[BlockDevice], Field(max_length=64)] | None = None
+    networks: Annotated[Any, AfterValidator(_networks)] = None
+    host: Fqdn | None = None
+    availability_zone: NovaName | None = None
+    metadata: Metadata | None = None
+    tags: Annotated[list[Tag], Field(max_length=50)] | None = None
+    description: Printable | None = None
+
+
+# --- image references -------------------------------------------------------------------------------------
+
+
+def image_arg(value: Any, field: str) -> str:
+    """An image id from a request body (Nova's schema: ``format: uuid``) in canonical form, or Nova's 400."""
+    from novawatch.compute.core import ComputeError, image_id
+
+    try:
+        return image_id(value)
+    except ComputeError:
+        raise NovaError(400, f"Invalid input for field/attribute {field}. Value: {value}. "
+                        f"{value!r} is not a 'uuid'") from None
+
+
+# --- listing -------------------------------------------------------------------------------------------------
+
+#: Seconds a ``name`` filter (a regular expression, as in Nova) may take over one listing.
+NAME_FILTER_SECONDS = 0.5
+
+
+def name_filter(pattern: str) -> Callable[[str], bool]:
+    """Nova's ``name`` filter: a regular expression searched in display names, within a time budget.
+
+    The ``regex`` engine stops a pathological pattern (catastrophic backtracking) instead of letting it
+    hold the event loop, and with it the whole service.
+    """
+    if len(pattern) > 255:
+        raise NovaError(400, "Invalid input for query parameters name: at most 255 characters")
+    try:
+        compiled = regex.compile(pattern)
+    except (regex.error, ValueError, OverflowError, RecursionError):
+        raise NovaError(400, f"Invalid name filter {pattern!r}: not a regular expression") from None
+    deadline = time.monotonic() + NAME_FILTER_SECONDS
+
+    def matches(name: str) -> bool:
+        try:
+            return compiled.search(name, timeout=max(deadline - time.monotonic(), 0.001)) is not None
+        except TimeoutError:
+            raise NovaError(400, f"The name filter {pattern!r} takes too long to evaluate; use a simpler "
+                            "regular expression") from None
+
+    return matches
+
+
+def filtered_servers(nova: NovaRequest) -> list[Any]:
+    """The servers a listing's query selects, newest first, paged by ``marker`` and ``limit``."""
+    q = nova.query
+    rows = [i for i in nova.service.instances.values() if not i.deleted]
+    if q.get("host"):
+        rows = [i for i in rows if i.host == q["host"]]
+    if q.get("node"):
+        rows = [i for i in rows if i.node == q["node"]]
+    project = q.get("project_id") or q.get("tenant_id")
+    if project:
+        rows = [i for i in rows if i.project_id == project]
+    if q.get("name"):
+        matches = name_filter(q["name"])
+        rows = [i for i in rows if matches(i.display_name or "")]
+    if q.get("status"):
+        wanted = {s.upper() for s in q.getlist("status")}
+        rows = [i for i in rows if views.server_status(i.vm_state, i.task_state) in wanted]
+    elif not q.get("soft_deleted"):
+        # Like Nova, soft-deleted servers are listed only when asked for by status, or (an admin's
+        # filter) with soft_deleted, which Nova takes as true for any non-empty value.
+        rows = [i for i in rows if i.vm_state != "soft-delete"]
+    # Nova lists newest first; uuid breaks ties so that pages are stable.
+    rows.sort(key=lambda i: (i.created_at, i.uuid), reverse=True)
+    marker = q.get("marker")
+    if marker:
+        ids = [i.uuid for i in rows]
+        if marker not in ids:
+            raise NovaError(400, f"marker [{marker}] not found")
+        rows = rows[ids.index(marker) + 1:]
+    limit = q.get("limit")
+    if limit is not None:
+        if not limit.isdigit():
+            raise NovaError(400, f"Invalid input for query parameters limit. Value: {limit}.")
+        rows = rows[: int(limit)]
+    return rows
+
+
+# --- routes ----------------------------------------------------------------------------------------------------
+
+
+@router.get("/servers")
+async def list_servers(nova: Ctx) -> JSONResponse:
+    return JSONResponse({"servers": [views.server_brief(i, nova.base) for i in filtered_servers(nova)]})
+
+
+@router.get("/servers/detail")
+async def list_servers_detail(nova: Ctx) -> JSONResponse:
+    return JSONResponse({"servers": [nova.server_view(i) for i in filtered_servers(nova)]})
+
+
+@router.get("/servers/{server_id}")
+async def show_server(server_id: str, nova: Ctx) -> JSONResponse:
+    return JSONResponse({"server": nova.server_view(nova.instance(server_id))})
+
+
+@router.post("/servers")
+async def create_server(nova: Ctx) -> JSONResponse:
+    """Boot. Synchronous underneath: the server is ACTIVE (or ERROR) by the time this answers."""
+    server = parse(ServerCreate, await nova.body("server"), "server")
+    service = nova.service
+    name = server.name
+    chosen = nova.flavor_ref(server.flavorRef)
+    boot_volume_gb: int | None = None
+    for bdm in server.block_device_mapping_v2 or []:
+        if bdm.boot_index == 0 and bdm.destination_type == "volume":
+            boot_volume_gb = bdm.volume_size or chosen.root_gb or 1
+    image_ref = image_arg(server.imageRef, "imageRef") if server.imageRef else ""
+    if not image_ref and boot_volume_gb is None:
+        raise NovaError(400, "Block Device Mapping is Invalid: You specified more local devices than the "
+                        "limit allows (give imageRef or a boot volume in block_device_mapping_v2)")
+    networks = server.networks if server.networks is not None else "auto"
+    ports = 0 if networks == "none" else len(networks) if isinstance(networks, list) else 1
+    host = server.host
+    zone = server.availability_zone
+    if host is None and zone is not None and ":" in zone:
+        # "zone:host" or "zone:host:node" forces the host (an admin feature of Nova's).
+        host = zone.split(":")[1] or None
+    if host is not None and host not in service.services:
+        raise NovaError(400, f"Compute host {host} could not be found.")
+    kwargs: dict[str, Any] = {"project_id": nova.project_id, "boot_volume_gb": boot_volume_gb, "ports": ports,
+                              "metadata": dict(server.metadata or {}), "tags": list(server.tags or []),
+                              "host": host}
+    if image_ref:
+        kwargs["image_ref"] = image_ref
+    inst = nova.run("boot", lambda: service.boot(name, chosen, **kwargs))
+    out = {"server": {"id": inst.uuid, "links": views.links(nova.base, "servers", inst.uuid),
+                      "OS-DCF:diskConfig": "MANUAL", "security_groups": [{"name": "default"}],
+                      "adminPass": "novawatch"}}
+    return JSONResponse(out, status_code=202, headers={"Location": f"{nova.base}v2.1/servers/{inst.uuid}"})
+
+
+@router.delete("/servers/{server_id}")
+async def delete_server(server_id: str, nova: Ctx) -> Response:
+    nova.instance(server_id)
+    nova.run("delete", lambda: nova.service.delete(server_id))
+    return Response(status_code=204)

@@ -10,9 +10,9 @@ from computehelpers import boot, make_cloud
 from sqlalchemy import inspect, text
 
 from novawatch import snapshot
+from novawatch.compute import db
 from novawatch.compute.clock import Ids, SimClock
 from novawatch.compute.invariants import violations
-from novawatch.compute import db
 from novawatch.compute.repository import VERSION_TABLE, make_engine, reset, upgrade
 from novawatch.compute.service import open_service
 from novawatch.compute.source import ComputeSource

@@ -1,19 +1,17 @@
 """Key pairs: create (generate), import and delete a user's keys, with Nova's ``keypair.*`` notifications.
 
 As Nova's ``KeypairAPI``: each action sends the legacy notification (a plain dict on ``notifications``)
-around the versioned one, from the API host; a user has at most :data:`KEY_PAIRS_QUOTA` key pairs.
+around the versioned one, from the API host; a user has at most ``quotas.KEY_PAIRS`` key pairs.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from novawatch.compute import db, keys
+from novawatch.compute import db, keys, quotas
 from novawatch.compute.core import ComputeCore
 from novawatch.compute.errors import Conflict, NotFound, OverQuota
 
-#: Nova's default ``[quota] key_pairs``: key pairs per user.
-KEY_PAIRS_QUOTA = 100
 KEY_TYPES = ("ssh", "x509")
 
 
@@ -48,7 +46,7 @@ class KeypairActions(ComputeCore):
         """
         if key_type not in KEY_TYPES:
             raise keys.InvalidKey(f"type must be one of {', '.join(KEY_TYPES)}")
-        if self.keypair_count(user_id) >= KEY_PAIRS_QUOTA:
+        if self.keypair_count(user_id) >= quotas.KEY_PAIRS:
             raise OverQuota("Maximum number of key pairs exceeded")
         if any(k.name == name for k in self.keypairs(user_id)):
             raise Conflict(f"Key pair '{name}' already exists.")

@@ -206,8 +206,11 @@ class Operations(ComputeCore):
                   metadata_={k: v for k, v in inst.metadata_.items() if k != key})
         return inst
 
-    def rename(self, uuid: str, name: str | None = None, description: str | None = None) -> db.Instance:
+    def rename(self, uuid: str, name: str | None = None, description: str | None = None, *,
+               clear_description: bool = False) -> db.Instance:
         """Change the display name and/or description (an ``instance.update`` naming the old display name).
+
+        ``clear_description`` removes the description (Nova's ``"description": null``).
 
         As Nova's ``Instance.save()`` in the API: the update comes from the API host, published as
         ``nova-compute``, whatever the instance's state.
@@ -216,7 +219,7 @@ class Operations(ComputeCore):
         old_name = inst.display_name
         if name is not None:
             inst.display_name = name
-        if description is not None:
+        if description is not None or clear_description:
             inst.display_description = description
         inst.updated_at = self.now()
         if self.state_updates:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 
 from novawatch.compute import db
 from novawatch.compute.core import ComputeCore
@@ -69,3 +69,17 @@ class RecordQueries(ComputeCore):
         for column in (db.Instance.project_id, db.InstanceGroup.project_id, db.Volume.project_id):
             found.update(p for p in self.repo.session.scalars(select(column).distinct()) if p)
         return found
+
+    def quota_usage(self, project_id: str, user_id: str) -> dict[str, int]:
+        """What a project (and, for key pairs, a user) uses of each quota, as Nova counts it.
+
+        Instances, cores and RAM of the project's servers that are not deleted (soft-deleted ones count);
+        the project's server groups; the user's key pairs.
+        """
+        mine = [i for i in self.instances.values() if i.project_id == project_id and not i.deleted]
+        groups = self.repo.session.scalar(select(func.count()).select_from(db.InstanceGroup)
+                                          .where(db.InstanceGroup.project_id == project_id)) or 0
+        keypairs = self.repo.session.scalar(select(func.count()).select_from(db.KeyPair)
+                                            .where(db.KeyPair.user_id == user_id)) or 0
+        return {"instances": len(mine), "cores": sum(i.vcpus for i in mine), "ram": sum(i.memory_mb for i in mine),
+                "server_groups": int(groups), "key_pairs": int(keypairs)}

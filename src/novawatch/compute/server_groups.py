@@ -2,7 +2,7 @@
 
 A group's policy (``affinity``, ``anti-affinity`` and their ``soft-`` forms) is a record only: servers
 do not join groups (a boot's ``group`` scheduler hint is not honoured). A project has at most
-:data:`SERVER_GROUPS_QUOTA` groups (Nova's default).
+:data:`quotas.SERVER_GROUPS` groups (Nova's default).
 """
 
 from __future__ import annotations
@@ -11,11 +11,10 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from novawatch.compute import db
+from novawatch.compute import db, quotas
 from novawatch.compute.core import ComputeCore
 from novawatch.compute.errors import ComputeError, NotFound, OverQuota
 
-SERVER_GROUPS_QUOTA = 10
 POLICIES = ("affinity", "anti-affinity", "soft-affinity", "soft-anti-affinity")
 
 
@@ -74,7 +73,7 @@ class ServerGroupActions(ComputeCore):
             raise ComputeError("Only anti-affinity policy supports rules.")
         count = self.repo.session.scalar(select(func.count()).select_from(db.InstanceGroup)
                                          .where(db.InstanceGroup.project_id == project_id)) or 0
-        if count >= SERVER_GROUPS_QUOTA:
+        if count >= quotas.SERVER_GROUPS:
             raise OverQuota("Quota exceeded, too many server groups.")
         now = self.now()
         row = db.InstanceGroup(id=self.repo.next_id(db.InstanceGroup), uuid=self.ids(), name=name, user_id=user_id,

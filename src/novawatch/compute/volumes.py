@@ -53,6 +53,7 @@ class Volumes:
     def attach(self, vol: db.Volume, instance_uuid: str) -> None:
         vol.status = "in-use"
         vol.instance_uuid = instance_uuid
+        vol.updated_at = self._now()
 
     def unreserve(self, vol: db.Volume) -> None:
         vol.status = "available"
@@ -61,6 +62,7 @@ class Volumes:
     def detach(self, vol: db.Volume) -> None:
         vol.status = "available"
         vol.instance_uuid = None
+        vol.updated_at = self._now()
 
     def remove(self, vol: db.Volume) -> None:
         """Delete a volume at a user's request: only an ``available`` or ``error`` one (Cinder's rule)."""

@@ -18,29 +18,41 @@ from fastapi import FastAPI
 
 from novawatch.api.common import Receive, Scope, Send
 from novawatch.api.nova import (
+    availability_zones,
+    block_storage,
     faults,
     flavors,
     hypervisors,
+    instance_actions,
     interfaces,
+    keypairs,
+    migrations,
+    quotas,
     server_actions,
+    server_groups,
+    server_metadata,
     servers,
     services,
     stubs,
+    usage,
     versions,
     volume_attachments,
 )
 from novawatch.api.nova.context import PREFIX, Nova
 from novawatch.api.nova.guard import NovaGuard
-from novawatch.api.nova.stubs import IDENTITY_PREFIX, IMAGE_PREFIX
+from novawatch.api.nova.stubs import IDENTITY_PREFIX, IMAGE_PREFIX, NETWORK_PREFIX
 
 #: The routers, in the order their routes are matched (a fixed path before a parameter in the same place).
-ROUTERS = (versions.router, servers.router, server_actions.router, volume_attachments.router, interfaces.router,
-           flavors.router, hypervisors.router, services.router, stubs.router)
+ROUTERS = (versions.router, servers.router, server_actions.router, server_metadata.router, volume_attachments.router,
+           interfaces.router, instance_actions.router, flavors.router, hypervisors.router, services.router,
+           keypairs.router, server_groups.router, migrations.router, quotas.router, usage.router,
+           availability_zones.router, block_storage.router, stubs.router)
 
 _DISCOVERY_PATHS = frozenset({"/", PREFIX, PREFIX + "/", IMAGE_PREFIX, IMAGE_PREFIX + "/", IDENTITY_PREFIX,
-                              IDENTITY_PREFIX + "/", IDENTITY_PREFIX + "/v3", IDENTITY_PREFIX + "/v3/"})
+                              IDENTITY_PREFIX + "/", IDENTITY_PREFIX + "/v3", IDENTITY_PREFIX + "/v3/",
+                              NETWORK_PREFIX, NETWORK_PREFIX + "/", *block_storage.DISCOVERY_PATHS})
 #: Path prefixes the Nova app serves when mounted beside novawatch's own API.
-SERVED_PREFIXES = (PREFIX, IMAGE_PREFIX, IDENTITY_PREFIX)
+SERVED_PREFIXES = (PREFIX, IMAGE_PREFIX, IDENTITY_PREFIX, NETWORK_PREFIX, block_storage.VOLUME_PREFIX)
 
 ASGIApp = Callable[[Scope, Receive, Send], Any]
 

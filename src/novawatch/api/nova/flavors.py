@@ -70,3 +70,21 @@ async def create_flavor(nova: Ctx) -> JSONResponse:
         new.name, vcpus=new.vcpus, memory_mb=new.ram, root_gb=new.disk, ephemeral_gb=new.ephemeral or 0,
         swap=new.swap or 0))
     return JSONResponse({"flavor": views.flavor_detail(row, nova.base, nova.version)})
+
+
+@router.get("/flavors/{flavor_id}/os-extra_specs")
+async def list_extra_specs(flavor_id: str, nova: Ctx) -> JSONResponse:
+    """A flavor's extra specs (``openstack flavor show`` reads them); novawatch's flavors keep theirs fixed."""
+    return JSONResponse({"extra_specs": _specs(by_id(nova, flavor_id))})
+
+
+@router.get("/flavors/{flavor_id}/os-extra_specs/{key}")
+async def show_extra_spec(flavor_id: str, key: str, nova: Ctx) -> JSONResponse:
+    specs = _specs(by_id(nova, flavor_id))
+    if key not in specs:
+        raise NovaError(404, f"Flavor {flavor_id} has no extra specs with key {key}.")
+    return JSONResponse({key: specs[key]})
+
+
+def _specs(flavor: Any) -> dict[str, str]:
+    return {str(k): str(v) for k, v in (flavor.extra_specs or {}).items()}

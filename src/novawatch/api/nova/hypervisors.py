@@ -96,6 +96,19 @@ async def list_hypervisors_detail(nova: Ctx) -> JSONResponse:
     return JSONResponse({"hypervisors": hypervisor_list(nova, detail=True)})
 
 
+@router.get("/os-hypervisors/statistics")
+async def hypervisor_statistics(nova: Ctx) -> JSONResponse:
+    """Sums over the nodes of enabled compute services (``openstack hypervisor stats show``; Nova drops it in 2.88)."""
+    service = nova.service
+    nodes = [n for n in service.nodes.values()
+             if (svc := service.services.get(n.host)) is not None and not svc.disabled]
+    stats = {"count": len(nodes)}
+    for key in ("vcpus", "vcpus_used", "memory_mb", "memory_mb_used", "local_gb", "local_gb_used", "free_ram_mb",
+                "free_disk_gb", "current_workload", "running_vms", "disk_available_least"):
+        stats[key] = sum(view(n, service.services.get(n.host), nova, detail=True)[key] for n in nodes)
+    return JSONResponse({"hypervisor_statistics": stats})
+
+
 @router.get("/os-hypervisors/{hypervisor_id}")
 async def show_hypervisor(hypervisor_id: str, nova: Ctx) -> JSONResponse:
     node = node_by_id(nova, hypervisor_id)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
+from pydantic import BeforeValidator, Field
 
-from novawatch.api.inputs import Fqdn, NovaName
+from novawatch.api.inputs import MAX_INT, Fqdn, NovaName
 from novawatch.api.nova.context import PREFIX, Ctx, NovaRequest
 from novawatch.api.nova.faults import NovaError
 from novawatch.api.nova.schemas import Body, M, Metadata, Reason, Ref, parse
@@ -37,6 +38,16 @@ class ResizeArgs(Body):
 class CreateImageArgs(Body):
     name: NovaName
     metadata: Metadata | None = None
+
+
+def _length(value: Any) -> Any:
+    """An integer, or a string of one (Nova's ``length``: ``^-?[0-9]+$``)."""
+    if isinstance(value, str) and value.lstrip("-").isdigit() and value.isascii():
+        return int(value)
+    return value
+
+
+ConsoleLength = Annotated[int, BeforeValidator(_length), Field(ge=-1, le=MAX_INT, strict=True)]
 
 
 def action_args(model: type[M], args: Any, action: str) -> M:
@@ -187,4 +198,25 @@ async def _create_image(nova: NovaRequest, uuid: str, args: Any) -> Response:
 
 @action("migrate")
 async def _migrate(nova: NovaRequest, uuid: str, args: Any) -> Response:
-    raise NovaError(400, "Cold migration without a new flavor is not supported by novawatch; use resize")
+    """Cold migration (``openstack server migrate``): a destination ``host`` from 2.56; confirm it after."""
+    if args is not None and not nova.at_least("2.56"):
+        raise NovaError(400, "Invalid input for field/attribute migrate. Value: {args}. None is the only value "
+                        "before microversion 2.56 (give a host from 2.56)".replace("{args}", str(args)))
+    host = action_args(HostArgs, args, "migrate").host
+    if host is not None and host not in nova.service.services:
+        raise NovaError(400, f"Compute host {host} could not be found.")
+    nova.run("migrate", lambda: nova.service.migrate(uuid, host=host))
+    return Response(status_code=202)
+
+
+class ConsoleArgs(Body):
+    length: ConsoleLength | None = None
+
+
+@action("os-getConsoleOutput")
+async def _console_output(nova: NovaRequest, uuid: str, args: Any) -> Response:
+    """The last ``length`` lines of the console log (all of them when absent or -1)."""
+    length = parse(ConsoleArgs, args, "os-getConsoleOutput").length
+    lines = None if length is None or length < 0 else length
+    output = nova.service.console_output(uuid, lines)
+    return JSONResponse({"output": output})

@@ -57,6 +57,11 @@ class ServerCreate(Body):
     description: Printable | None = None
 
 
+class ServerUpdate(Body):
+    name: NovaName | None = None
+    description: Printable | None = None
+
+
 # --- image references -------------------------------------------------------------------------------------
 
 
@@ -101,10 +106,39 @@ def name_filter(pattern: str) -> Callable[[str], bool]:
     return matches
 
 
+_TRUE = ("1", "t", "true", "on", "y", "yes")
+
+
+def _bool(text: str | None) -> bool:
+    """oslo's ``bool_from_string`` with its default, False."""
+    return (text or "").strip().lower() in _TRUE
+
+
+def listed(nova: NovaRequest) -> list[Any]:
+    """The servers a listing starts from, as Nova's database query chooses them (an admin's view).
+
+    Without ``deleted``, the servers not deleted, less the soft-deleted ones unless ``soft_deleted`` is given
+    (any non-empty value). With ``deleted=true`` (or ``status=DELETED``), the deleted ones and, unless
+    ``soft_deleted`` is given empty, the soft-deleted ones. The ``status`` filter applies on top: so
+    ``status=SOFT_DELETED`` alone lists nothing, and with ``deleted=true`` lists the soft-deleted servers.
+    """
+    q = nova.query
+    service = nova.service
+    statuses = {s.upper() for s in q.getlist("status")}
+    deleted = _bool(q.get("deleted")) or statuses == {"DELETED"}
+    live = [i for i in service.instances.values() if not i.deleted]
+    if deleted:
+        soft = "soft_deleted" not in q or bool(q.get("soft_deleted"))
+        return [*service.deleted_instances(), *(i for i in live if soft and i.vm_state == "soft-delete")]
+    if q.get("soft_deleted"):
+        return live
+    return [i for i in live if i.vm_state != "soft-delete"]
+
+
 def filtered_servers(nova: NovaRequest) -> list[Any]:
     """The servers a listing's query selects, newest first, paged by ``marker`` and ``limit``."""
     q = nova.query
-    rows = [i for i in nova.service.instances.values() if not i.deleted]
+    rows = listed(nova)
     if q.get("host"):
         rows = [i for i in rows if i.host == q["host"]]
     if q.get("node"):
@@ -118,10 +152,6 @@ def filtered_servers(nova: NovaRequest) -> list[Any]:
     if q.get("status"):
         wanted = {s.upper() for s in q.getlist("status")}
         rows = [i for i in rows if views.server_status(i.vm_state, i.task_state) in wanted]
-    elif not q.get("soft_deleted"):
-        # Like Nova, soft-deleted servers are listed only when asked for by status, or (an admin's
-        # filter) with soft_deleted, which Nova takes as true for any non-empty value.
-        rows = [i for i in rows if i.vm_state != "soft-delete"]
     # Nova lists newest first; uuid breaks ties so that pages are stable.
     rows.sort(key=lambda i: (i.created_at, i.uuid), reverse=True)
     marker = q.get("marker")
@@ -190,6 +220,36 @@ async def create_server(nova: Ctx) -> JSONResponse:
                       "OS-DCF:diskConfig": "MANUAL", "security_groups": [{"name": "default"}],
                       "adminPass": "novawatch"}}
     return JSONResponse(out, status_code=202, headers={"Location": f"{nova.base}v2.1/servers/{inst.uuid}"})
+
+
+#: What ``PUT /servers/{id}`` leaves out of the server before 2.75 (Nova shows the base view there).
+_EXTENDED = ("OS-EXT-SRV-ATTR:", "OS-EXT-STS:", "OS-EXT-AZ:", "OS-SRV-USG:", "os-extended-volumes:")
+_EXTENDED_KEYS = ("config_drive", "key_name", "security_groups", "host_status", "server_groups")
+
+
+def _base_view(server: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in server.items() if not k.startswith(_EXTENDED) and k not in _EXTENDED_KEYS}
+    out["addresses"] = {net: [{"version": a["version"], "addr": a["addr"]} for a in addrs]
+                        for net, addrs in server["addresses"].items()}
+    return out
+
+
+@router.put("/servers/{server_id}")
+async def update_server(server_id: str, nova: Ctx) -> JSONResponse:
+    """Rename (``name``) or describe (``description``, 2.19+): one ``instance.update`` naming the old name."""
+    body = await nova.body("server")
+    if "description" in body and not nova.at_least("2.19"):
+        raise NovaError(400, "Invalid input for field/attribute server. Additional properties are not allowed "
+                        "('description' was unexpected): descriptions need microversion 2.19")
+    update = parse(ServerUpdate, body, "server")
+    if "name" in body and update.name is None:
+        raise NovaError(400, "Invalid input for field/attribute name. Value: None. None is not of type 'string'")
+    uuid = nova.instance(server_id).uuid
+    description = update.description if "description" in body else None
+    nova.run("update", lambda: nova.service.rename(uuid, update.name, description,
+                                                   clear_description="description" in body and description is None))
+    server = nova.server_view(nova.instance(uuid))
+    return JSONResponse({"server": server if nova.at_least("2.75") else _base_view(server)})
 
 
 @router.delete("/servers/{server_id}")

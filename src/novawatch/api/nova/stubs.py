@@ -1,10 +1,13 @@
-"""Just enough Image (Glance v2) and Identity (Keystone v3) API for the ``openstack`` CLI's compute commands.
+"""Just enough Image (Glance v2), Identity (Keystone v3) and Network (Neutron v2.0) API for the ``openstack``
+CLI's compute commands.
 
 ``openstack server show`` looks the server's image up in Glance, ``server create --image`` finds the
-image there, ``server list`` insists on an Identity v3 endpoint, and ``quota show PROJECT`` or ``usage
-list`` look projects up in it. novawatch has no image or identity service: this fake Glance knows every
-image id it is asked about (images are opaque to the fake hypervisor) and lists one image, ``cirros``;
-the fake Keystone answers version discovery and lists the projects the compute service knows.
+image there, ``server list`` insists on an Identity v3 endpoint, ``quota show PROJECT`` or ``usage
+list`` look projects up in it, and ``quota show`` and ``availability zone list`` ask the network service
+too. novawatch has none of these services: this fake Glance knows every image id it is asked about
+(images are opaque to the fake hypervisor) and lists one image, ``cirros``; the fake Keystone answers
+version discovery and lists the projects the compute service knows; the fake Neutron answers quotas
+(all -1) and availability zones (none).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from novawatch.api.nova.context import DEFAULT_PROJECT, Ctx, NovaRequest
 
 IMAGE_PREFIX = "/image"
 IDENTITY_PREFIX = "/identity"
+NETWORK_PREFIX = "/network"
 #: The image the compute service boots by default, listed by the fake Glance.
 DEFAULT_IMAGE = "155d900f-4e14-4e4c-a73d-069cbf4541e6"
 #: Its name, as the compute service's notifications give it (``ImageMetaPayload.name``).
@@ -133,3 +137,33 @@ async def show_project(project_id: str, nova: Ctx) -> JSONResponse:
         return JSONResponse({"error": {"code": 404, "title": "Not Found",
                                        "message": f"Could not find project: {project_id}."}}, status_code=404)
     return JSONResponse({"project": project_doc(project_id, nova)})
+
+
+# --- Neutron ----------------------------------------------------------------------------------------------
+
+_NETWORK_QUOTAS = ("network", "subnet", "subnetpool", "port", "router", "floatingip", "security_group",
+                   "security_group_rule", "rbac_policy")
+
+
+@router.get(NETWORK_PREFIX)
+@router.get(NETWORK_PREFIX + "/")
+async def network_versions(request: Request) -> JSONResponse:
+    return JSONResponse({"versions": [{"id": "v2.0", "status": "CURRENT",
+                                       "links": [{"rel": "self", "href": f"{_base(request)}network/v2.0/"}]}]})
+
+
+@router.get(NETWORK_PREFIX + "/v2.0/quotas/{project_id}")
+async def network_quotas(project_id: str) -> JSONResponse:
+    """No network quotas: every one is -1 (unlimited)."""
+    return JSONResponse({"quota": dict.fromkeys(_NETWORK_QUOTAS, -1)})
+
+
+@router.get(NETWORK_PREFIX + "/v2.0/quotas/{project_id}/details")
+@router.get(NETWORK_PREFIX + "/v2.0/quotas/{project_id}/details.json")
+async def network_quota_usage(project_id: str) -> JSONResponse:
+    return JSONResponse({"quota": {k: {"limit": -1, "used": 0, "reserved": 0} for k in _NETWORK_QUOTAS}})
+
+
+@router.get(NETWORK_PREFIX + "/v2.0/availability_zones")
+async def network_zones() -> JSONResponse:
+    return JSONResponse({"availability_zones": []})

@@ -7,7 +7,7 @@ this module needs nothing from ``compute`` but duck typing.
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from novawatch.api.nova.microversion import Version, v
@@ -195,3 +195,56 @@ def service_state(svc: Any) -> str:
 
 def service_status(svc: Any) -> str:
     return "disabled" if svc is not None and svc.disabled else "enabled"
+
+
+def primitive_time(moment: datetime | None) -> str | None:
+    """A date-time as Nova's JSON shows database times it does not format (``2014-05-07T12:06:13.681238``)."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f") if moment is not None else None
+
+
+def paged(rows: list[Any], key: Any, marker: str | None, limit: str | None) -> list[Any]:
+    """``rows`` after the one whose ``key(row)`` is ``marker``, at most ``limit`` of them (Nova's 400s otherwise)."""
+    from novawatch.api.nova.faults import NovaError
+
+    if marker:
+        keys = [str(key(r)) for r in rows]
+        if marker not in keys:
+            raise NovaError(400, f"marker [{marker}] not found")
+        rows = rows[keys.index(marker) + 1:]
+    if limit is not None:
+        if not limit.isdigit():
+            raise NovaError(400, f"Invalid input for query parameters limit. Value: {limit}. "
+                            f"'{limit}' does not match '^[0-9]*$'")
+        rows = rows[: int(limit)]
+    return rows
+
+
+def _query_time(query: Any, name: str) -> datetime | None:
+    from novawatch.api.nova.faults import NovaError
+
+    text = query.get(name)
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise NovaError(400, f"Invalid input for query parameters {name}. Value: {text}. "
+                        f"'{text}' is not a 'date-time'") from None
+    # Database times are naive UTC.
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo is not None else moment
+
+
+def changed_between(rows: list[Any], query: Any, *, before: bool = True) -> list[Any]:
+    """The rows whose ``updated_at`` is at or after ``changes-since`` and (when ``before``) at or before
+    ``changes-before``, as the query gives them (Nova's 400s for bad times or an empty window)."""
+    from novawatch.api.nova.faults import NovaError
+
+    since = _query_time(query, "changes-since")
+    until = _query_time(query, "changes-before") if before else None
+    if since is not None and until is not None and until < since:
+        raise NovaError(400, "The value of changes-since must be less than or equal to changes-before.")
+    if since is not None:
+        rows = [r for r in rows if r.updated_at is not None and r.updated_at >= since]
+    if until is not None:
+        rows = [r for r in rows if r.updated_at is not None and r.updated_at <= until]
+    return rows

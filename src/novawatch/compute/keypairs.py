@@ -20,21 +20,19 @@ class KeypairActions(ComputeCore):
 
     def keypairs(self, user_id: str) -> list[db.KeyPair]:
         """The user's key pairs, by name."""
-        return list(self.repo.session.scalars(
-            select(db.KeyPair).where(db.KeyPair.user_id == user_id).order_by(db.KeyPair.name)))
+        return self.repo.query(select(db.KeyPair).where(db.KeyPair.user_id == user_id).order_by(db.KeyPair.name))
 
     def keypair(self, user_id: str, name: str) -> db.KeyPair:
         """One of the user's key pairs, or :class:`NotFound` in Nova's words."""
-        row = self.repo.session.scalars(
-            select(db.KeyPair).where(db.KeyPair.user_id == user_id, db.KeyPair.name == name)).first()
+        row: db.KeyPair | None = next(iter(self.repo.query(
+            select(db.KeyPair).where(db.KeyPair.user_id == user_id, db.KeyPair.name == name))), None)
         if row is None:
             raise NotFound(f"Keypair {name} not found for user {user_id}")
         return row
 
     def keypair_count(self, user_id: str) -> int:
         """How many key pairs the user has (the ``key_pairs`` quota's usage)."""
-        return int(self.repo.session.scalar(
-            select(func.count()).select_from(db.KeyPair).where(db.KeyPair.user_id == user_id)) or 0)
+        return self.repo.count(select(func.count()).select_from(db.KeyPair).where(db.KeyPair.user_id == user_id))
 
     def create_keypair(self, user_id: str, name: str, key_type: str = "ssh", public_key: str | None = None, *,
                        project_id: str | None = None) -> tuple[db.KeyPair, str | None]:

@@ -1,7 +1,7 @@
 """What the compute service recorded, read back: instance actions, migrations, usage, projects.
 
-These read the database (deleted instances and finished migrations are not kept in memory); the
-service commits after each API action, so the reads see everything but the action in progress.
+These read the database (deleted instances and finished migrations are not kept in memory), this
+transaction's changes included.
 """
 
 from __future__ import annotations
@@ -23,31 +23,28 @@ class RecordQueries(ComputeCore):
         inst = self.instances.get(uuid)
         if inst is not None or not deleted:
             return inst
-        return self.repo.session.scalars(select(db.Instance).where(db.Instance.uuid == uuid)).first()
+        return next(iter(self.repo.query(select(db.Instance).where(db.Instance.uuid == uuid))), None)
 
     def deleted_instances(self) -> list[db.Instance]:
         """Every deleted instance (their rows stay in the database, as Nova's do until archived)."""
-        return list(self.repo.session.scalars(select(db.Instance).where(db.Instance.deleted.is_(True))
-                                              .order_by(db.Instance.id)))
+        return self.repo.query(select(db.Instance).where(db.Instance.deleted.is_(True)).order_by(db.Instance.id))
 
     def instance_actions(self, uuid: str) -> list[db.InstanceAction]:
         """The actions recorded on an instance, newest first (as Nova lists them)."""
-        return list(self.repo.session.scalars(
-            select(db.InstanceAction).where(db.InstanceAction.instance_uuid == uuid)
-            .order_by(db.InstanceAction.start_time.desc(), db.InstanceAction.id.desc())))
+        return self.repo.query(select(db.InstanceAction).where(db.InstanceAction.instance_uuid == uuid)
+                               .order_by(db.InstanceAction.start_time.desc(), db.InstanceAction.id.desc()))
 
     def action_events(self, action_id: int) -> list[db.InstanceActionEvent]:
         """The events of an action, in the order they were recorded."""
-        return list(self.repo.session.scalars(
-            select(db.InstanceActionEvent).where(db.InstanceActionEvent.action_id == action_id)
-            .order_by(db.InstanceActionEvent.id)))
+        return self.repo.query(select(db.InstanceActionEvent).where(db.InstanceActionEvent.action_id == action_id)
+                               .order_by(db.InstanceActionEvent.id))
 
     def migration_records(self, **where: Any) -> list[db.Migration]:
         """Every migration (in progress or done) whose columns equal ``where``, newest first."""
         query = select(db.Migration).order_by(db.Migration.created_at.desc(), db.Migration.id.desc())
         for column, value in where.items():
             query = query.where(getattr(db.Migration, column) == value)
-        return list(self.repo.session.scalars(query))
+        return self.repo.query(query)
 
     def instances_in_window(self, start: datetime, stop: datetime, project_id: str | None = None) -> list[db.Instance]:
         """Instances (deleted ones included) that ran at some time between ``start`` and ``stop`` (naive UTC).
@@ -61,13 +58,13 @@ class RecordQueries(ComputeCore):
                  .order_by(db.Instance.id))
         if project_id is not None:
             query = query.where(db.Instance.project_id == project_id)
-        return list(self.repo.session.scalars(query))
+        return self.repo.query(query)
 
     def project_ids(self) -> set[str]:
         """Every project that owns an instance (deleted or not), a server group or a volume."""
         found: set[str] = set()
         for column in (db.Instance.project_id, db.InstanceGroup.project_id, db.Volume.project_id):
-            found.update(p for p in self.repo.session.scalars(select(column).distinct()) if p)
+            found.update(p for p in self.repo.query(select(column).distinct()) if p)
         return found
 
     def quota_usage(self, project_id: str, user_id: str) -> dict[str, int]:
@@ -77,9 +74,8 @@ class RecordQueries(ComputeCore):
         the project's server groups; the user's key pairs.
         """
         mine = [i for i in self.instances.values() if i.project_id == project_id and not i.deleted]
-        groups = self.repo.session.scalar(select(func.count()).select_from(db.InstanceGroup)
-                                          .where(db.InstanceGroup.project_id == project_id)) or 0
-        keypairs = self.repo.session.scalar(select(func.count()).select_from(db.KeyPair)
-                                            .where(db.KeyPair.user_id == user_id)) or 0
+        groups = self.repo.count(select(func.count()).select_from(db.InstanceGroup)
+                                 .where(db.InstanceGroup.project_id == project_id))
+        keypairs = self.repo.count(select(func.count()).select_from(db.KeyPair).where(db.KeyPair.user_id == user_id))
         return {"instances": len(mine), "cores": sum(i.vcpus for i in mine), "ram": sum(i.memory_mb for i in mine),
-                "server_groups": int(groups), "key_pairs": int(keypairs)}
+                "server_groups": groups, "key_pairs": keypairs}

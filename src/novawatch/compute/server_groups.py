@@ -55,11 +55,12 @@ class ServerGroupActions(ComputeCore):
         query = select(db.InstanceGroup).order_by(db.InstanceGroup.id)
         if project_id is not None:
             query = query.where(db.InstanceGroup.project_id == project_id)
-        return list(self.repo.session.scalars(query))
+        return self.repo.query(query)
 
     def server_group(self, uuid: str) -> db.InstanceGroup:
         """A group by uuid, or :class:`NotFound` in Nova's words."""
-        row = self.repo.session.scalars(select(db.InstanceGroup).where(db.InstanceGroup.uuid == uuid)).first()
+        row: db.InstanceGroup | None = next(iter(self.repo.query(
+            select(db.InstanceGroup).where(db.InstanceGroup.uuid == uuid))), None)
         if row is None:
             raise NotFound(f"Instance group {uuid} could not be found.")
         return row
@@ -71,8 +72,8 @@ class ServerGroupActions(ComputeCore):
             raise ComputeError(f"Invalid policy {policy!r}: one of {', '.join(POLICIES)}")
         if rules and policy != "anti-affinity":
             raise ComputeError("Only anti-affinity policy supports rules.")
-        count = self.repo.session.scalar(select(func.count()).select_from(db.InstanceGroup)
-                                         .where(db.InstanceGroup.project_id == project_id)) or 0
+        count = self.repo.count(select(func.count()).select_from(db.InstanceGroup)
+                                .where(db.InstanceGroup.project_id == project_id))
         if count >= quotas.SERVER_GROUPS:
             raise OverQuota("Quota exceeded, too many server groups.")
         now = self.now()

@@ -293,11 +293,29 @@ def test_actions_migrations_quotas_limits_zones(wall_cloud: NovaCloud) -> None:
     assert [e.event for e in create.events] == ["conductor_schedule_and_build_instances"]
 
     quota = conn.compute.get_quota_set(cloud.service.instances[server.id].project_id)
+    assert quota.id == cloud.service.instances[server.id].project_id
     assert quota.instances == -1 and quota.key_pairs == 100
     limits = conn.compute.get_limits()
     assert limits.absolute.instances_used == 1 and limits.absolute.keypairs == 100
     zones = list(conn.compute.availability_zones(details=True))
     assert [z.name for z in zones] == ["nova"] and set(zones[0].hosts) == {"host-1", "host-2", "host-3"}
+
+    # usage over the last hour: the one server, still running
+    import datetime
+
+    now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+    [usage] = list(conn.compute.usages(start=now - datetime.timedelta(hours=1), end=now, detailed=True))
+    assert usage.project_id == quota.id and usage.total_hours > 0
+    one = conn.compute.get_usage(quota.id, start=now - datetime.timedelta(hours=1), end=now)
+    assert [s["instance_id"] for s in one.server_usages] == [server.id]
+
+    # flavor extra specs
+    pinned = cloud.service.create_flavor("m1.pinned", vcpus=1, memory_mb=1024, root_gb=10,
+                                         extra_specs={"hw:cpu_policy": "dedicated"})
+    cloud.service.commit()
+    flavor = conn.compute.get_flavor(pinned.flavorid)
+    assert conn.compute.fetch_flavor_extra_specs(flavor).extra_specs == {"hw:cpu_policy": "dedicated"}
+    assert conn.compute.get_flavor_extra_specs_property(flavor, "hw:cpu_policy") == "dedicated"
 
 
 def test_volumes_through_the_block_storage_api(cloud: NovaCloud) -> None:

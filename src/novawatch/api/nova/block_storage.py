@@ -50,9 +50,9 @@ def _version(request: Request) -> dict[str, Any]:
 @router.get(V3)
 @router.get(V3 + "/")
 async def volume_versions(request: Request) -> JSONResponse:
-    """Cinder's version discovery: v3 only, without microversions."""
-    return JSONResponse({"versions": [_version(request)]}, status_code=300 if request.url.path.rstrip("/") ==
-                        VOLUME_PREFIX else 200)
+    """Cinder's version discovery: v3 only, without microversions (300 at the root, as Cinder answers)."""
+    root = request.url.path.rstrip("/") == VOLUME_PREFIX
+    return JSONResponse({"versions": [_version(request)]}, status_code=300 if root else 200)
 
 
 def view(vol: Any, nova: NovaRequest, *, detail: bool = True) -> dict[str, Any]:

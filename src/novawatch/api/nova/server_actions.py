@@ -200,8 +200,8 @@ async def _create_image(nova: NovaRequest, uuid: str, args: Any) -> Response:
 async def _migrate(nova: NovaRequest, uuid: str, args: Any) -> Response:
     """Cold migration (``openstack server migrate``): a destination ``host`` from 2.56; confirm it after."""
     if args is not None and not nova.at_least("2.56"):
-        raise NovaError(400, "Invalid input for field/attribute migrate. Value: {args}. None is the only value "
-                        "before microversion 2.56 (give a host from 2.56)".replace("{args}", str(args)))
+        raise NovaError(400, f"Invalid input for field/attribute migrate. Value: {args}. None is the only value "
+                        "before microversion 2.56 (a host can be given from 2.56)")
     host = action_args(HostArgs, args, "migrate").host
     if host is not None and host not in nova.service.services:
         raise NovaError(400, f"Compute host {host} could not be found.")

@@ -10,6 +10,7 @@ import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
+from novawatch.api.nova.faults import NovaError
 from novawatch.api.nova.microversion import Version, v
 
 #: Nova's server status from (vm_state, task_state) (``nova/api/openstack/common.py:_STATE_MAP``).
@@ -204,8 +205,6 @@ def primitive_time(moment: datetime | None) -> str | None:
 
 def paged(rows: list[Any], key: Any, marker: str | None, limit: str | None) -> list[Any]:
     """``rows`` after the one whose ``key(row)`` is ``marker``, at most ``limit`` of them (Nova's 400s otherwise)."""
-    from novawatch.api.nova.faults import NovaError
-
     if marker:
         keys = [str(key(r)) for r in rows]
         if marker not in keys:
@@ -220,8 +219,6 @@ def paged(rows: list[Any], key: Any, marker: str | None, limit: str | None) -> l
 
 
 def _query_time(query: Any, name: str) -> datetime | None:
-    from novawatch.api.nova.faults import NovaError
-
     text = query.get(name)
     if text is None:
         return None
@@ -237,8 +234,6 @@ def _query_time(query: Any, name: str) -> datetime | None:
 def changed_between(rows: list[Any], query: Any, *, before: bool = True) -> list[Any]:
     """The rows whose ``updated_at`` is at or after ``changes-since`` and (when ``before``) at or before
     ``changes-before``, as the query gives them (Nova's 400s for bad times or an empty window)."""
-    from novawatch.api.nova.faults import NovaError
-
     since = _query_time(query, "changes-since")
     until = _query_time(query, "changes-before") if before else None
     if since is not None and until is not None and until < since:

@@ -42,7 +42,8 @@ from novawatch.api.nova.context import PREFIX, Nova
 from novawatch.api.nova.guard import NovaGuard
 from novawatch.api.nova.stubs import IDENTITY_PREFIX, IMAGE_PREFIX, NETWORK_PREFIX
 
-#: The routers, in the order their routes are matched (a fixed path before a parameter in the same place).
+#: Each resource module's ``router(nova) -> APIRouter``, in the order their routes are matched (a fixed path
+#: before a parameter in the same place).
 ROUTERS = (versions.router, servers.router, server_actions.router, server_metadata.router, volume_attachments.router,
            interfaces.router, instance_actions.router, flavors.router, hypervisors.router, services.router,
            keypairs.router, server_groups.router, migrations.router, quotas.router, usage.router,
@@ -61,10 +62,9 @@ def create_nova_app(service: Any, *, token: str | None = None, max_body_bytes: i
     """The Nova-compatible API (an ASGI app) over a running compute service."""
     app = FastAPI(title="novawatch Nova-compatible compute API", docs_url=None, redoc_url=None, openapi_url=None)
     nova = Nova(service)
-    app.state.nova = nova
     faults.install(app)
     for router in ROUTERS:
-        app.include_router(router)
+        app.include_router(router(nova))
     return NovaGuard(app, token=token, max_body_bytes=max_body_bytes, unavailable=nova.api.unavailable,
                      open_paths=_DISCOVERY_PATHS)
 

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import Field
 
 from novawatch.api.inputs import Printable
-from novawatch.api.nova.context import Ctx, NovaRequest
+from novawatch.api.nova.context import Nova, NovaRequest
 from novawatch.api.nova.faults import NovaError
 from novawatch.api.nova.schemas import Body, Positive, parse
 from novawatch.api.nova.views import paged, primitive_time
@@ -27,8 +27,6 @@ V3 = VOLUME_PREFIX + "/v3"
 DISCOVERY_PATHS = frozenset({VOLUME_PREFIX, VOLUME_PREFIX + "/", V3, V3 + "/"})
 #: The largest volume novawatch makes (GB), as the compute service's own API allows.
 MAX_SIZE_GB = 100000
-
-router = APIRouter()
 
 
 class VolumeCreate(Body):
@@ -43,16 +41,6 @@ def _version(request: Request) -> dict[str, Any]:
             "links": [{"rel": "self", "href": f"{request.base_url}volume/v3/"}],
             "media-types": [{"base": "application/json",
                              "type": "application/vnd.openstack.volume+json;version=3"}]}
-
-
-@router.get(VOLUME_PREFIX)
-@router.get(VOLUME_PREFIX + "/")
-@router.get(V3)
-@router.get(V3 + "/")
-async def volume_versions(request: Request) -> JSONResponse:
-    """Cinder's version discovery: v3 only, without microversions (300 at the root, as Cinder answers)."""
-    root = request.url.path.rstrip("/") == VOLUME_PREFIX
-    return JSONResponse({"versions": [_version(request)]}, status_code=300 if root else 200)
 
 
 def view(vol: Any, nova: NovaRequest, *, detail: bool = True) -> dict[str, Any]:
@@ -101,66 +89,80 @@ def listed(nova: NovaRequest) -> list[Any]:
     return paged(rows, lambda v: v.id, q.get("marker"), q.get("limit"))
 
 
-@router.get(V3 + "/volumes")
-async def list_volumes(nova: Ctx) -> JSONResponse:
-    return JSONResponse({"volumes": [view(v, nova, detail=False) for v in listed(nova)]})
-
-
-@router.get(V3 + "/volumes/detail")
-async def list_volumes_detail(nova: Ctx) -> JSONResponse:
-    return JSONResponse({"volumes": [view(v, nova) for v in listed(nova)]})
-
-
-@router.get(V3 + "/volumes/{volume_id}")
-async def show_volume(volume_id: str, nova: Ctx) -> JSONResponse:
-    return JSONResponse({"volume": view(volume(nova, volume_id), nova)})
-
-
-@router.post(V3 + "/volumes")
-async def create_volume(nova: Ctx) -> JSONResponse:
-    """A new available volume (``openstack volume create --size N NAME``)."""
-    new = parse(VolumeCreate, await nova.body("volume"), "volume")
-    project = nova.project_id
-    vol = nova.run("create volume", lambda: nova.service.create_volume(new.size, name=new.name, project_id=project))
-    return JSONResponse({"volume": view(vol, nova)}, status_code=202)
-
-
-@router.delete(V3 + "/volumes/{volume_id}")
-async def delete_volume(volume_id: str, nova: Ctx) -> Response:
-    """Delete an available volume (400 when it is attached, as Cinder)."""
-    volume(nova, volume_id)
-    nova.run("delete volume", lambda: nova.service.delete_volume(volume_id))
-    return Response(status_code=202)
-
-
 #: Cinder's quotas; novawatch enforces none of them.
 _QUOTAS = ("volumes", "gigabytes", "snapshots", "backups", "backup_gigabytes", "per_volume_gigabytes", "groups")
 
 
-@router.get(V3 + "/os-quota-sets/{project_id}")
-async def volume_quotas(project_id: str, nova: Ctx) -> JSONResponse:
-    """Every quota -1 (unlimited); with ``usage=true`` also what the project uses (``openstack quota show``)."""
-    mine = [v for v in nova.service.volumes.by_id.values() if v.project_id == project_id]
-    quota: dict[str, Any] = {"id": project_id, **dict.fromkeys(_QUOTAS, -1)}
-    if nova.query.get("usage", "").lower() in ("true", "1", "yes"):
-        in_use = {"volumes": len(mine), "gigabytes": sum(v.size for v in mine)}
-        quota.update({k: {"limit": -1, "in_use": in_use.get(k, 0), "reserved": 0, "allocated": 0} for k in _QUOTAS})
-    return JSONResponse({"quota_set": quota})
+def router(shared: Nova) -> APIRouter:
+    """The block storage routes, closures over the app's :class:`Nova`."""
+    routes = APIRouter()
 
+    @routes.get(VOLUME_PREFIX)
+    @routes.get(VOLUME_PREFIX + "/")
+    @routes.get(V3)
+    @routes.get(V3 + "/")
+    async def volume_versions(request: Request) -> JSONResponse:
+        """Cinder's version discovery: v3 only, without microversions (300 at the root, as Cinder answers)."""
+        root = request.url.path.rstrip("/") == VOLUME_PREFIX
+        return JSONResponse({"versions": [_version(request)]}, status_code=300 if root else 200)
 
-@router.get(V3 + "/os-availability-zone")
-async def volume_zones() -> JSONResponse:
-    """One zone, ``nova`` (``openstack availability zone list``)."""
-    return JSONResponse({"availabilityZoneInfo": [{"zoneName": "nova", "zoneState": {"available": True}}]})
+    @routes.get(V3 + "/volumes")
+    async def list_volumes(request: Request) -> JSONResponse:
+        nova = shared.at(request)
+        return JSONResponse({"volumes": [view(v, nova, detail=False) for v in listed(nova)]})
 
+    @routes.get(V3 + "/volumes/detail")
+    async def list_volumes_detail(request: Request) -> JSONResponse:
+        nova = shared.at(request)
+        return JSONResponse({"volumes": [view(v, nova) for v in listed(nova)]})
 
-@router.get(V3 + "/limits")
-async def volume_limits(nova: Ctx) -> JSONResponse:
-    """No volume quotas: every limit is -1 (unlimited), with what the project uses."""
-    mine = [v for v in nova.service.volumes.by_id.values() if v.project_id in (None, nova.project_id)]
-    return JSONResponse({"limits": {"rate": [], "absolute": {
-        "maxTotalVolumes": -1, "maxTotalVolumeGigabytes": -1, "maxTotalSnapshots": -1, "maxTotalBackups": -1,
-        "maxTotalBackupGigabytes": -1, "totalVolumesUsed": len(mine),
-        "totalGigabytesUsed": sum(v.size for v in mine), "totalSnapshotsUsed": 0, "totalBackupsUsed": 0,
-        "totalBackupGigabytesUsed": 0}}})
+    @routes.get(V3 + "/volumes/{volume_id}")
+    async def show_volume(volume_id: str, request: Request) -> JSONResponse:
+        nova = shared.at(request)
+        return JSONResponse({"volume": view(volume(nova, volume_id), nova)})
 
+    @routes.post(V3 + "/volumes")
+    async def create_volume(request: Request) -> JSONResponse:
+        """A new available volume (``openstack volume create --size N NAME``)."""
+        nova = shared.at(request)
+        new = parse(VolumeCreate, await nova.body("volume"), "volume")
+        project = nova.project_id
+        vol = nova.run("create volume", lambda: nova.service.create_volume(new.size, name=new.name, project_id=project))
+        return JSONResponse({"volume": view(vol, nova)}, status_code=202)
+
+    @routes.delete(V3 + "/volumes/{volume_id}")
+    async def delete_volume(volume_id: str, request: Request) -> Response:
+        """Delete an available volume (400 when it is attached, as Cinder)."""
+        nova = shared.at(request)
+        volume(nova, volume_id)
+        nova.run("delete volume", lambda: nova.service.delete_volume(volume_id))
+        return Response(status_code=202)
+
+    @routes.get(V3 + "/os-quota-sets/{project_id}")
+    async def volume_quotas(project_id: str, request: Request) -> JSONResponse:
+        """Every quota -1 (unlimited); with ``usage=true`` also what the project uses (``openstack quota show``)."""
+        nova = shared.at(request)
+        mine = [v for v in nova.service.volumes.by_id.values() if v.project_id == project_id]
+        quota: dict[str, Any] = {"id": project_id, **dict.fromkeys(_QUOTAS, -1)}
+        if nova.query.get("usage", "").lower() in ("true", "1", "yes"):
+            in_use = {"volumes": len(mine), "gigabytes": sum(v.size for v in mine)}
+            quota.update({k: {"limit": -1, "in_use": in_use.get(k, 0), "reserved": 0, "allocated": 0} for k in _QUOTAS})
+        return JSONResponse({"quota_set": quota})
+
+    @routes.get(V3 + "/os-availability-zone")
+    async def volume_zones() -> JSONResponse:
+        """One zone, ``nova`` (``openstack availability zone list``)."""
+        return JSONResponse({"availabilityZoneInfo": [{"zoneName": "nova", "zoneState": {"available": True}}]})
+
+    @routes.get(V3 + "/limits")
+    async def volume_limits(request: Request) -> JSONResponse:
+        """No volume quotas: every limit is -1 (unlimited), with what the project uses."""
+        nova = shared.at(request)
+        mine = [v for v in nova.service.volumes.by_id.values() if v.project_id in (None, nova.project_id)]
+        return JSONResponse({"limits": {"rate": [], "absolute": {
+            "maxTotalVolumes": -1, "maxTotalVolumeGigabytes": -1, "maxTotalSnapshots": -1, "maxTotalBackups": -1,
+            "maxTotalBackupGigabytes": -1, "totalVolumesUsed": len(mine),
+            "totalGigabytesUsed": sum(v.size for v in mine), "totalSnapshotsUsed": 0, "totalBackupsUsed": 0,
+            "totalBackupGigabytesUsed": 0}}})
+
+    return routes

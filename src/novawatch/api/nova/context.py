@@ -1,7 +1,8 @@
 """What every route of the Nova API shares: the compute service, the request's microversion, and lookups.
 
-A route takes ``nova: Ctx`` (a :class:`NovaRequest`, built per request by FastAPI's dependency
-injection from the app's :class:`Nova`) and reads ``nova.service``, ``nova.version``, ``nova.base``.
+Each router module's ``router(shared: Nova) -> APIRouter`` closes over the app's :class:`Nova`; a route
+takes the ``Request`` and reads ``nova = shared.at(request)`` (a :class:`NovaRequest`): ``nova.service``,
+``nova.version``, ``nova.base``.
 Lookups that fail raise :class:`NovaError` with Nova's own words.
 """
 
@@ -9,9 +10,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Any, TypeVar
 
-from fastapi import Depends, Request
+from fastapi import Request
 
 from novawatch.api.compute_app import ComputeAPI
 from novawatch.api.nova.faults import NovaError
@@ -28,11 +29,15 @@ T = TypeVar("T")
 
 
 class Nova:
-    """The Nova API's hold on the compute service: one per app, in ``app.state.nova``."""
+    """The Nova API's hold on the compute service: one per app, given to every router module."""
 
     def __init__(self, service: Any) -> None:
         self.service = service
         self.api = ComputeAPI(service)
+
+    def at(self, request: Request) -> NovaRequest:
+        """``request`` as a route sees it."""
+        return NovaRequest(self, request)
 
 
 class NovaRequest:
@@ -133,11 +138,3 @@ class NovaRequest:
         return views.server_detail(inst, service.flavors[inst.instance_type_id], service.bdms.get(inst.uuid, []),
                                    self.base, self.version)
 
-
-def nova_request(request: Request) -> NovaRequest:
-    """FastAPI dependency: the :class:`NovaRequest` of ``request``."""
-    return NovaRequest(request.app.state.nova, request)
-
-
-#: A route's parameter type for the request's :class:`NovaRequest`.
-Ctx = Annotated[NovaRequest, Depends(nova_request)]

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from novawatch.api.nova.context import PREFIX, Ctx, NovaRequest
+from novawatch.api.nova.context import PREFIX, Nova, NovaRequest
 from novawatch.api.nova.faults import NovaError
 from novawatch.api.nova.views import service_state, service_status
-
-router = APIRouter(prefix=PREFIX)
 
 _TRUE = ("1", "true", "yes", "on")
 
@@ -85,58 +83,64 @@ def hypervisor_list(nova: NovaRequest, *, detail: bool, pattern: str | None = No
                  servers=servers_on(nova, n) if with_servers else None) for n in nodes]
 
 
-@router.get("/os-hypervisors")
-async def list_hypervisors(nova: Ctx) -> JSONResponse:
-    return JSONResponse({"hypervisors": hypervisor_list(nova, detail=False)})
+def router(shared: Nova) -> APIRouter:
+    """The hypervisors routes, closures over the app's :class:`Nova`."""
+    routes = APIRouter(prefix=PREFIX)
 
+    @routes.get("/os-hypervisors")
+    async def list_hypervisors(request: Request) -> JSONResponse:
+        nova = shared.at(request)
+        return JSONResponse({"hypervisors": hypervisor_list(nova, detail=False)})
 
-@router.get("/os-hypervisors/detail")
-async def list_hypervisors_detail(nova: Ctx) -> JSONResponse:
-    """What Watcher's collector reads: capacity, usage, state, status and the service's host."""
-    return JSONResponse({"hypervisors": hypervisor_list(nova, detail=True)})
+    @routes.get("/os-hypervisors/detail")
+    async def list_hypervisors_detail(request: Request) -> JSONResponse:
+        """What Watcher's collector reads: capacity, usage, state, status and the service's host."""
+        nova = shared.at(request)
+        return JSONResponse({"hypervisors": hypervisor_list(nova, detail=True)})
 
+    @routes.get("/os-hypervisors/statistics")
+    async def hypervisor_statistics(request: Request) -> JSONResponse:
+        """Sums over the nodes of enabled compute services (``openstack hypervisor stats show``; gone in 2.88)."""
+        nova = shared.at(request)
+        service = nova.service
+        nodes = [n for n in service.nodes.values()
+                 if (svc := service.services.get(n.host)) is not None and not svc.disabled]
+        stats = {"count": len(nodes)}
+        for key in ("vcpus", "vcpus_used", "memory_mb", "memory_mb_used", "local_gb", "local_gb_used", "free_ram_mb",
+                    "free_disk_gb", "current_workload", "running_vms", "disk_available_least"):
+            stats[key] = sum(view(n, service.services.get(n.host), nova, detail=True)[key] for n in nodes)
+        return JSONResponse({"hypervisor_statistics": stats})
 
-@router.get("/os-hypervisors/statistics")
-async def hypervisor_statistics(nova: Ctx) -> JSONResponse:
-    """Sums over the nodes of enabled compute services (``openstack hypervisor stats show``; Nova drops it in 2.88)."""
-    service = nova.service
-    nodes = [n for n in service.nodes.values()
-             if (svc := service.services.get(n.host)) is not None and not svc.disabled]
-    stats = {"count": len(nodes)}
-    for key in ("vcpus", "vcpus_used", "memory_mb", "memory_mb_used", "local_gb", "local_gb_used", "free_ram_mb",
-                "free_disk_gb", "current_workload", "running_vms", "disk_available_least"):
-        stats[key] = sum(view(n, service.services.get(n.host), nova, detail=True)[key] for n in nodes)
-    return JSONResponse({"hypervisor_statistics": stats})
+    @routes.get("/os-hypervisors/{hypervisor_id}")
+    async def show_hypervisor(hypervisor_id: str, request: Request) -> JSONResponse:
+        nova = shared.at(request)
+        node = node_by_id(nova, hypervisor_id)
+        with_servers = nova.query.get("with_servers", "").lower() in _TRUE
+        return JSONResponse({"hypervisor": view(node, nova.service.services.get(node.host), nova, detail=True,
+                                                servers=servers_on(nova, node) if with_servers else None)})
 
+    @routes.get("/os-hypervisors/{hypervisor_id}/uptime")
+    async def hypervisor_uptime(hypervisor_id: str, request: Request) -> JSONResponse:
+        nova = shared.at(request)
+        node = node_by_id(nova, hypervisor_id)
+        body = view(node, nova.service.services.get(node.host), nova, detail=False)
+        body["uptime"] = " 00:00:00 up 0 min,  0 users,  load average: 0.00, 0.00, 0.00"
+        return JSONResponse({"hypervisor": body})
 
-@router.get("/os-hypervisors/{hypervisor_id}")
-async def show_hypervisor(hypervisor_id: str, nova: Ctx) -> JSONResponse:
-    node = node_by_id(nova, hypervisor_id)
-    with_servers = nova.query.get("with_servers", "").lower() in _TRUE
-    return JSONResponse({"hypervisor": view(node, nova.service.services.get(node.host), nova, detail=True,
-                                            servers=servers_on(nova, node) if with_servers else None)})
+    @routes.get("/os-hypervisors/{pattern}/search")
+    async def search_hypervisors(pattern: str, request: Request) -> JSONResponse:
+        """Before 2.53: hypervisors whose hostname contains ``pattern``."""
+        nova = shared.at(request)
+        return JSONResponse({"hypervisors": hypervisor_list(nova, detail=False, pattern=pattern)})
 
+    @routes.get("/os-hypervisors/{pattern}/servers")
+    async def hypervisor_servers(pattern: str, request: Request) -> JSONResponse:
+        nova = shared.at(request)
+        return JSONResponse({"hypervisors": hypervisor_list(nova, detail=False, pattern=pattern, with_servers=True)})
 
-@router.get("/os-hypervisors/{hypervisor_id}/uptime")
-async def hypervisor_uptime(hypervisor_id: str, nova: Ctx) -> JSONResponse:
-    node = node_by_id(nova, hypervisor_id)
-    body = view(node, nova.service.services.get(node.host), nova, detail=False)
-    body["uptime"] = " 00:00:00 up 0 min,  0 users,  load average: 0.00, 0.00, 0.00"
-    return JSONResponse({"hypervisor": body})
+    @routes.get("/os-aggregates")
+    async def list_aggregates() -> JSONResponse:
+        """novawatch has no host aggregates (``openstack hypervisor show`` asks)."""
+        return JSONResponse({"aggregates": []})
 
-
-@router.get("/os-hypervisors/{pattern}/search")
-async def search_hypervisors(pattern: str, nova: Ctx) -> JSONResponse:
-    """Before 2.53: hypervisors whose hostname contains ``pattern``."""
-    return JSONResponse({"hypervisors": hypervisor_list(nova, detail=False, pattern=pattern)})
-
-
-@router.get("/os-hypervisors/{pattern}/servers")
-async def hypervisor_servers(pattern: str, nova: Ctx) -> JSONResponse:
-    return JSONResponse({"hypervisors": hypervisor_list(nova, detail=False, pattern=pattern, with_servers=True)})
-
-
-@router.get("/os-aggregates")
-async def list_aggregates() -> JSONResponse:
-    """novawatch has no host aggregates (``openstack hypervisor show`` asks)."""
-    return JSONResponse({"aggregates": []})
+    return routes

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from novawatch.api.nova.context import PREFIX, Ctx, NovaRequest
+from novawatch.api.nova.context import PREFIX, Nova, NovaRequest
 from novawatch.api.nova.faults import NovaError
 from novawatch.api.nova.views import changed_between, host_id, paged, primitive_time
-
-router = APIRouter(prefix=PREFIX)
 
 
 def action_view(action: Any, nova: NovaRequest) -> dict[str, Any]:
@@ -49,25 +47,32 @@ def server(nova: NovaRequest, server_id: str) -> Any:
     return inst
 
 
-@router.get("/servers/{server_id}/os-instance-actions")
-async def list_instance_actions(server_id: str, nova: Ctx) -> JSONResponse:
-    """Newest first (``openstack server event list``)."""
-    inst = server(nova, server_id)
-    actions = nova.service.instance_actions(inst.uuid)
-    if nova.at_least("2.58"):
-        actions = changed_between(actions, nova.query, before=nova.at_least("2.66"))
-        actions = paged(actions, lambda a: a.request_id, nova.query.get("marker"), nova.query.get("limit"))
-    return JSONResponse({"instanceActions": [action_view(a, nova) for a in actions]})
+def router(shared: Nova) -> APIRouter:
+    """The instance actions routes, closures over the app's :class:`Nova`."""
+    routes = APIRouter(prefix=PREFIX)
 
+    @routes.get("/servers/{server_id}/os-instance-actions")
+    async def list_instance_actions(server_id: str, request: Request) -> JSONResponse:
+        """Newest first (``openstack server event list``)."""
+        nova = shared.at(request)
+        inst = server(nova, server_id)
+        actions = nova.service.instance_actions(inst.uuid)
+        if nova.at_least("2.58"):
+            actions = changed_between(actions, nova.query, before=nova.at_least("2.66"))
+            actions = paged(actions, lambda a: a.request_id, nova.query.get("marker"), nova.query.get("limit"))
+        return JSONResponse({"instanceActions": [action_view(a, nova) for a in actions]})
 
-@router.get("/servers/{server_id}/os-instance-actions/{request_id}")
-async def show_instance_action(server_id: str, request_id: str, nova: Ctx) -> JSONResponse:
-    """One action with its events (``openstack server event show``)."""
-    inst = server(nova, server_id)
-    action = next((a for a in nova.service.instance_actions(inst.uuid) if a.request_id == request_id), None)
-    if action is None:
-        raise NovaError(404, f"Action {request_id} not found")
-    body = action_view(action, nova)
-    body["events"] = [event_view(e, action.project_id or inst.project_id, nova)
-                      for e in nova.service.action_events(action.id)]
-    return JSONResponse({"instanceAction": body})
+    @routes.get("/servers/{server_id}/os-instance-actions/{request_id}")
+    async def show_instance_action(server_id: str, request_id: str, request: Request) -> JSONResponse:
+        """One action with its events (``openstack server event show``)."""
+        nova = shared.at(request)
+        inst = server(nova, server_id)
+        action = next((a for a in nova.service.instance_actions(inst.uuid) if a.request_id == request_id), None)
+        if action is None:
+            raise NovaError(404, f"Action {request_id} not found")
+        body = action_view(action, nova)
+        body["events"] = [event_view(e, action.project_id or inst.project_id, nova)
+                          for e in nova.service.action_events(action.id)]
+        return JSONResponse({"instanceAction": body})
+
+    return routes

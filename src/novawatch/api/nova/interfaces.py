@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from novawatch.api.nova.context import PREFIX, Ctx, NovaRequest
+from novawatch.api.nova.context import PREFIX, Nova, NovaRequest
 from novawatch.api.nova.faults import NovaError
-
-router = APIRouter(prefix=PREFIX)
 
 
 def view(vif: dict[str, Any], nova: NovaRequest) -> dict[str, Any]:
@@ -38,29 +36,36 @@ def vif(nova: NovaRequest, server_id: str, port_id: str) -> dict[str, Any]:
     raise NovaError(404, f"Port {port_id} is not attached")
 
 
-@router.get("/servers/{server_id}/os-interface")
-async def list_interfaces(server_id: str, nova: Ctx) -> JSONResponse:
-    return JSONResponse({"interfaceAttachments": [view(item, nova) for item in vifs(nova, server_id)]})
+def router(shared: Nova) -> APIRouter:
+    """The interfaces routes, closures over the app's :class:`Nova`."""
+    routes = APIRouter(prefix=PREFIX)
 
+    @routes.get("/servers/{server_id}/os-interface")
+    async def list_interfaces(server_id: str, request: Request) -> JSONResponse:
+        nova = shared.at(request)
+        return JSONResponse({"interfaceAttachments": [view(item, nova) for item in vifs(nova, server_id)]})
 
-@router.get("/servers/{server_id}/os-interface/{port_id}")
-async def show_interface(server_id: str, port_id: str, nova: Ctx) -> JSONResponse:
-    return JSONResponse({"interfaceAttachment": view(vif(nova, server_id, port_id), nova)})
+    @routes.get("/servers/{server_id}/os-interface/{port_id}")
+    async def show_interface(server_id: str, port_id: str, request: Request) -> JSONResponse:
+        nova = shared.at(request)
+        return JSONResponse({"interfaceAttachment": view(vif(nova, server_id, port_id), nova)})
 
+    @routes.post("/servers/{server_id}/os-interface")
+    async def attach_interface(server_id: str, request: Request) -> JSONResponse:
+        """Attach a new port on novawatch's one network (``port_id``/``net_id`` in the body are not honoured)."""
+        nova = shared.at(request)
+        await nova.body()
+        nova.instance(server_id)
+        port = nova.run("attach interface", lambda: nova.service.attach_interface(server_id))
+        if port is None:
+            raise NovaError(500, "Failed to attach network adapter device (the hypervisor failed the attach)")
+        return JSONResponse({"interfaceAttachment": view(vif(nova, server_id, port), nova)})
 
-@router.post("/servers/{server_id}/os-interface")
-async def attach_interface(server_id: str, nova: Ctx) -> JSONResponse:
-    """Attach a new port on novawatch's one network (``port_id``/``net_id`` in the body are not honoured)."""
-    await nova.body()
-    nova.instance(server_id)
-    port = nova.run("attach interface", lambda: nova.service.attach_interface(server_id))
-    if port is None:
-        raise NovaError(500, "Failed to attach network adapter device (the hypervisor failed the attach)")
-    return JSONResponse({"interfaceAttachment": view(vif(nova, server_id, port), nova)})
+    @routes.delete("/servers/{server_id}/os-interface/{port_id}")
+    async def detach_interface(server_id: str, port_id: str, request: Request) -> Response:
+        nova = shared.at(request)
+        vif(nova, server_id, port_id)
+        nova.run("detach interface", lambda: nova.service.detach_interface(server_id, port_id))
+        return Response(status_code=202)
 
-
-@router.delete("/servers/{server_id}/os-interface/{port_id}")
-async def detach_interface(server_id: str, port_id: str, nova: Ctx) -> Response:
-    vif(nova, server_id, port_id)
-    nova.run("detach interface", lambda: nova.service.detach_interface(server_id, port_id))
-    return Response(status_code=202)
+    return routes

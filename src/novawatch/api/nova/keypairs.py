@@ -9,16 +9,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import StringConstraints
 
-from novawatch.api.nova.context import PREFIX, Ctx, NovaRequest
+from novawatch.api.nova.context import PREFIX, Nova, NovaRequest
 from novawatch.api.nova.faults import NovaError
 from novawatch.api.nova.schemas import PROJECT_ID, Body, parse
 from novawatch.api.nova.views import paged, primitive_time
-
-router = APIRouter(prefix=PREFIX)
 
 #: Nova's ``keypair_name_special_chars``.
 KeypairName = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"^[_\- a-zA-Z0-9]+$")]
@@ -54,39 +52,46 @@ def whose(nova: NovaRequest, given: str | None = None) -> str:
     return user
 
 
-@router.get("/os-keypairs")
-async def list_keypairs(nova: Ctx) -> JSONResponse:
-    rows = nova.service.keypairs(whose(nova))
-    if nova.at_least("2.35"):
-        rows = paged(rows, lambda r: r.name, nova.query.get("marker"), nova.query.get("limit"))
-    return JSONResponse({"keypairs": [{"keypair": view(r, nova)} for r in rows]})
+def router(shared: Nova) -> APIRouter:
+    """The keypairs routes, closures over the app's :class:`Nova`."""
+    routes = APIRouter(prefix=PREFIX)
 
+    @routes.get("/os-keypairs")
+    async def list_keypairs(request: Request) -> JSONResponse:
+        nova = shared.at(request)
+        rows = nova.service.keypairs(whose(nova))
+        if nova.at_least("2.35"):
+            rows = paged(rows, lambda r: r.name, nova.query.get("marker"), nova.query.get("limit"))
+        return JSONResponse({"keypairs": [{"keypair": view(r, nova)} for r in rows]})
 
-@router.get("/os-keypairs/{name}")
-async def show_keypair(name: str, nova: Ctx) -> JSONResponse:
-    return JSONResponse({"keypair": view(nova.service.keypair(whose(nova), name), nova, detail=True)})
+    @routes.get("/os-keypairs/{name}")
+    async def show_keypair(name: str, request: Request) -> JSONResponse:
+        nova = shared.at(request)
+        return JSONResponse({"keypair": view(nova.service.keypair(whose(nova), name), nova, detail=True)})
 
+    @routes.post("/os-keypairs")
+    async def create_keypair(request: Request) -> JSONResponse:
+        """Import ``public_key``, or generate a key pair and answer its private key (once: it is not kept)."""
+        nova = shared.at(request)
+        body = await nova.body("keypair")
+        if "type" in body and not nova.at_least("2.2"):
+            raise NovaError(400, "Invalid input for field/attribute keypair. Additional properties are not allowed "
+                            "('type' was unexpected): key types need microversion 2.2")
+        new = parse(KeypairCreate, body, "keypair")
+        user = whose(nova, new.user_id if nova.at_least("2.10") else None)
+        project = nova.project_id
+        row, private_key = nova.run("create key pair", lambda: nova.service.create_keypair(
+            user, new.name.strip(), new.type, new.public_key, project_id=project))
+        out = view(row, nova, user=True)
+        if private_key is not None:
+            out["private_key"] = private_key
+        return JSONResponse({"keypair": out}, status_code=201 if nova.at_least("2.2") else 200)
 
-@router.post("/os-keypairs")
-async def create_keypair(nova: Ctx) -> JSONResponse:
-    """Import ``public_key``, or generate a key pair and answer its private key (once: it is not kept)."""
-    body = await nova.body("keypair")
-    if "type" in body and not nova.at_least("2.2"):
-        raise NovaError(400, "Invalid input for field/attribute keypair. Additional properties are not allowed "
-                        "('type' was unexpected): key types need microversion 2.2")
-    new = parse(KeypairCreate, body, "keypair")
-    user = whose(nova, new.user_id if nova.at_least("2.10") else None)
-    project = nova.project_id
-    row, private_key = nova.run("create key pair", lambda: nova.service.create_keypair(
-        user, new.name.strip(), new.type, new.public_key, project_id=project))
-    out = view(row, nova, user=True)
-    if private_key is not None:
-        out["private_key"] = private_key
-    return JSONResponse({"keypair": out}, status_code=201 if nova.at_least("2.2") else 200)
+    @routes.delete("/os-keypairs/{name}")
+    async def delete_keypair(name: str, request: Request) -> Response:
+        nova = shared.at(request)
+        user, project = whose(nova), nova.project_id
+        nova.run("delete key pair", lambda: nova.service.delete_keypair(user, name, project_id=project))
+        return Response(status_code=204 if nova.at_least("2.2") else 202)
 
-
-@router.delete("/os-keypairs/{name}")
-async def delete_keypair(name: str, nova: Ctx) -> Response:
-    user, project = whose(nova), nova.project_id
-    nova.run("delete key pair", lambda: nova.service.delete_keypair(user, name, project_id=project))
-    return Response(status_code=204 if nova.at_least("2.2") else 202)
+    return routes

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from novawatch.api.nova.context import PREFIX, Ctx, NovaRequest
+from novawatch.api.nova.context import PREFIX, Nova, NovaRequest
 from novawatch.api.nova.views import changed_between, paged, primitive_time
-
-router = APIRouter(prefix=PREFIX)
 
 _LIVE_IN_PROGRESS = ("queued", "preparing", "running", "post-migrating")
 
@@ -61,7 +59,14 @@ def _filtered(nova: NovaRequest) -> list[Any]:
     return rows
 
 
-@router.get("/os-migrations")
-async def list_migrations(nova: Ctx) -> JSONResponse:
-    """``openstack server migration list``."""
-    return JSONResponse({"migrations": [view(m, nova) for m in _filtered(nova)]})
+def router(shared: Nova) -> APIRouter:
+    """The migrations routes, closures over the app's :class:`Nova`."""
+    routes = APIRouter(prefix=PREFIX)
+
+    @routes.get("/os-migrations")
+    async def list_migrations(request: Request) -> JSONResponse:
+        """``openstack server migration list``."""
+        nova = shared.at(request)
+        return JSONResponse({"migrations": [view(m, nova) for m in _filtered(nova)]})
+
+    return routes

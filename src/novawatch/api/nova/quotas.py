@@ -9,14 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from novawatch.api.nova.context import PREFIX, Ctx, NovaRequest
+from novawatch.api.nova.context import PREFIX, Nova, NovaRequest
 from novawatch.api.nova.faults import NovaError
 from novawatch.compute.quotas import LIMITS
-
-router = APIRouter(prefix=PREFIX)
 
 _NETWORK = ("fixed_ips", "floating_ips", "security_group_rules", "security_groups")
 _FILES = ("injected_files", "injected_file_content_bytes", "injected_file_path_bytes")
@@ -52,41 +50,47 @@ def _project(project_id: str) -> str:
     return project_id
 
 
-@router.get("/os-quota-sets/{project_id}")
-async def show_quotas(project_id: str, nova: Ctx) -> JSONResponse:
-    return JSONResponse({"quota_set": {"id": _project(project_id), **{k: LIMITS[k] for k in shown(nova)}}})
+def router(shared: Nova) -> APIRouter:
+    """The quotas routes, closures over the app's :class:`Nova`."""
+    routes = APIRouter(prefix=PREFIX)
 
+    @routes.get("/os-quota-sets/{project_id}")
+    async def show_quotas(project_id: str, request: Request) -> JSONResponse:
+        nova = shared.at(request)
+        return JSONResponse({"quota_set": {"id": _project(project_id), **{k: LIMITS[k] for k in shown(nova)}}})
 
-@router.get("/os-quota-sets/{project_id}/detail")
-async def show_quota_usage(project_id: str, nova: Ctx) -> JSONResponse:
-    """Limits with ``in_use`` and ``reserved`` (``openstack quota show --usage``)."""
-    in_use = used(nova, _project(project_id))
-    return JSONResponse({"quota_set": {"id": project_id, **{
-        k: {"limit": LIMITS[k], "in_use": in_use[k], "reserved": 0} for k in shown(nova)}}})
+    @routes.get("/os-quota-sets/{project_id}/detail")
+    async def show_quota_usage(project_id: str, request: Request) -> JSONResponse:
+        """Limits with ``in_use`` and ``reserved`` (``openstack quota show --usage``)."""
+        nova = shared.at(request)
+        in_use = used(nova, _project(project_id))
+        return JSONResponse({"quota_set": {"id": project_id, **{
+            k: {"limit": LIMITS[k], "in_use": in_use[k], "reserved": 0} for k in shown(nova)}}})
 
+    @routes.get("/os-quota-sets/{project_id}/defaults")
+    async def show_default_quotas(project_id: str, request: Request) -> JSONResponse:
+        nova = shared.at(request)
+        return JSONResponse({"quota_set": {"id": _project(project_id), **{k: LIMITS[k] for k in shown(nova)}}})
 
-@router.get("/os-quota-sets/{project_id}/defaults")
-async def show_default_quotas(project_id: str, nova: Ctx) -> JSONResponse:
-    return JSONResponse({"quota_set": {"id": _project(project_id), **{k: LIMITS[k] for k in shown(nova)}}})
+    @routes.put("/os-quota-sets/{project_id}")
+    async def update_quotas(project_id: str) -> JSONResponse:
+        raise NovaError(403, "novawatch's quotas are fixed (docs/openstack.md, \"Quotas and limits\"); they cannot "
+                        "be changed")
 
+    @routes.get("/limits")
+    async def show_limits(request: Request) -> JSONResponse:
+        """Absolute limits and usage of the caller's project, or of ``tenant_id`` (``openstack limits show``)."""
+        nova = shared.at(request)
+        project = _project(nova.query.get("tenant_id") or nova.project_id)
+        names = shown(nova)
+        absolute: dict[str, Any] = {}
+        for name in names:
+            for limit_name in _LIMIT_NAMES.get(name, []):
+                if limit_name == "maxImageMeta" and nova.at_least("2.39"):
+                    continue
+                absolute[limit_name] = LIMITS[name]
+        in_use = used(nova, project)
+        absolute.update({label: in_use[name] for label, name in _USED_NAMES.items() if name in names})
+        return JSONResponse({"limits": {"rate": [], "absolute": absolute}})
 
-@router.put("/os-quota-sets/{project_id}")
-async def update_quotas(project_id: str, nova: Ctx) -> JSONResponse:
-    raise NovaError(403, "novawatch's quotas are fixed (docs/openstack.md, \"Quotas and limits\"); they cannot "
-                    "be changed")
-
-
-@router.get("/limits")
-async def show_limits(nova: Ctx) -> JSONResponse:
-    """Absolute limits and usage of the caller's project, or of ``tenant_id`` (``openstack limits show``)."""
-    project = _project(nova.query.get("tenant_id") or nova.project_id)
-    names = shown(nova)
-    absolute: dict[str, Any] = {}
-    for name in names:
-        for limit_name in _LIMIT_NAMES.get(name, []):
-            if limit_name == "maxImageMeta" and nova.at_least("2.39"):
-                continue
-            absolute[limit_name] = LIMITS[name]
-    in_use = used(nova, project)
-    absolute.update({label: in_use[name] for label, name in _USED_NAMES.items() if name in names})
-    return JSONResponse({"limits": {"rate": [], "absolute": absolute}})
+    return routes

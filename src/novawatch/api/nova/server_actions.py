@@ -5,18 +5,15 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BeforeValidator, Field
 
 from novawatch.api.inputs import MAX_INT, Fqdn, NovaName
-from novawatch.api.nova.context import PREFIX, Ctx, NovaRequest
+from novawatch.api.nova.context import PREFIX, Nova, NovaRequest
 from novawatch.api.nova.faults import NovaError
 from novawatch.api.nova.schemas import Body, M, Metadata, Reason, Ref, parse
 from novawatch.api.nova.servers import image_arg
-
-router = APIRouter(prefix=PREFIX)
-
 
 # --- bodies ----------------------------------------------------------------------------------------------
 
@@ -93,19 +90,6 @@ def action(*names: str) -> Callable[[Handler], Handler]:
         return handler
 
     return register
-
-
-@router.post("/servers/{server_id}/action")
-async def server_action(server_id: str, nova: Ctx) -> Response:
-    body = await nova.body()
-    if not isinstance(body, dict) or len(body) != 1:
-        raise NovaError(400, "Server actions take a body with exactly one action, e.g. {\"os-stop\": null}")
-    name, args = next(iter(body.items()))
-    uuid = nova.instance(server_id).uuid
-    handler = ACTIONS.get(name)
-    if handler is None:
-        raise NovaError(404, f"There is no such action: {name}")
-    return await handler(nova, uuid, args)
 
 
 def _simple(name: str, method: str, status: int) -> Handler:
@@ -220,3 +204,23 @@ async def _console_output(nova: NovaRequest, uuid: str, args: Any) -> Response:
     lines = None if length is None or length < 0 else length
     output = nova.service.console_output(uuid, lines)
     return JSONResponse({"output": output})
+
+
+def router(shared: Nova) -> APIRouter:
+    """The server actions routes, closures over the app's :class:`Nova`."""
+    routes = APIRouter(prefix=PREFIX)
+
+    @routes.post("/servers/{server_id}/action")
+    async def server_action(server_id: str, request: Request) -> Response:
+        nova = shared.at(request)
+        body = await nova.body()
+        if not isinstance(body, dict) or len(body) != 1:
+            raise NovaError(400, "Server actions take a body with exactly one action, e.g. {\"os-stop\": null}")
+        name, args = next(iter(body.items()))
+        uuid = nova.instance(server_id).uuid
+        handler = ACTIONS.get(name)
+        if handler is None:
+            raise NovaError(404, f"There is no such action: {name}")
+        return await handler(nova, uuid, args)
+
+    return routes

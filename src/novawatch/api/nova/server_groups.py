@@ -9,16 +9,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import Field
 
 from novawatch.api.inputs import NovaName
-from novawatch.api.nova.context import PREFIX, Ctx, NovaRequest
+from novawatch.api.nova.context import PREFIX, Nova, NovaRequest
 from novawatch.api.nova.faults import NovaError
 from novawatch.api.nova.schemas import Body, Positive, parse
-
-router = APIRouter(prefix=PREFIX)
 
 Policy = Literal["anti-affinity", "affinity", "soft-anti-affinity", "soft-affinity"]
 
@@ -58,48 +56,55 @@ def view(group: Any, nova: NovaRequest) -> dict[str, Any]:
     return body
 
 
-@router.get("/os-server-groups")
-async def list_server_groups(nova: Ctx) -> JSONResponse:
-    q = nova.query
-    groups = nova.service.server_groups(None if "all_projects" in q else nova.project_id)
-    offset, limit = q.get("offset", "0"), q.get("limit")
-    for name, value in (("offset", offset), ("limit", limit)):
-        if value is not None and not value.isdigit():
-            raise NovaError(400, f"Invalid input for query parameters {name}. Value: {value}.")
-    groups = groups[int(offset):]
-    if limit is not None:
-        groups = groups[: int(limit)]
-    return JSONResponse({"server_groups": [view(g, nova) for g in groups]})
+def router(shared: Nova) -> APIRouter:
+    """The server groups routes, closures over the app's :class:`Nova`."""
+    routes = APIRouter(prefix=PREFIX)
 
+    @routes.get("/os-server-groups")
+    async def list_server_groups(request: Request) -> JSONResponse:
+        nova = shared.at(request)
+        q = nova.query
+        groups = nova.service.server_groups(None if "all_projects" in q else nova.project_id)
+        offset, limit = q.get("offset", "0"), q.get("limit")
+        for name, value in (("offset", offset), ("limit", limit)):
+            if value is not None and not value.isdigit():
+                raise NovaError(400, f"Invalid input for query parameters {name}. Value: {value}.")
+        groups = groups[int(offset):]
+        if limit is not None:
+            groups = groups[: int(limit)]
+        return JSONResponse({"server_groups": [view(g, nova) for g in groups]})
 
-@router.get("/os-server-groups/{group_id}")
-async def show_server_group(group_id: str, nova: Ctx) -> JSONResponse:
-    return JSONResponse({"server_group": view(nova.service.server_group(group_id), nova)})
+    @routes.get("/os-server-groups/{group_id}")
+    async def show_server_group(group_id: str, request: Request) -> JSONResponse:
+        nova = shared.at(request)
+        return JSONResponse({"server_group": view(nova.service.server_group(group_id), nova)})
 
+    @routes.post("/os-server-groups")
+    async def create_server_group(request: Request) -> JSONResponse:
+        nova = shared.at(request)
+        body = await nova.body("server_group")
+        rules: dict[str, str] | None
+        if nova.at_least("2.64"):
+            new = parse(GroupCreate, body, "server_group")
+            name, policy = new.name, new.policy
+            given = new.rules.max_server_per_host if new.rules is not None else None
+            rules = {"max_server_per_host": str(given)} if given is not None else {}
+        else:
+            old = parse(LegacyGroupCreate, body, "server_group")
+            name, policy, rules = old.name, old.policies[0], None
+            if policy.startswith("soft-") and not nova.at_least("2.15"):
+                raise NovaError(400, f"Invalid input for field/attribute policies. Value: ['{policy}']. "
+                                f"'{policy}' is not one of ['anti-affinity', 'affinity'] (soft policies need 2.15)")
+        user, project = nova.user_id, nova.project_id
+        group = nova.run("create server group", lambda: nova.service.create_server_group(
+            name, policy, rules=rules, user_id=user, project_id=project))
+        return JSONResponse({"server_group": view(group, nova)})
 
-@router.post("/os-server-groups")
-async def create_server_group(nova: Ctx) -> JSONResponse:
-    body = await nova.body("server_group")
-    rules: dict[str, str] | None
-    if nova.at_least("2.64"):
-        new = parse(GroupCreate, body, "server_group")
-        name, policy = new.name, new.policy
-        given = new.rules.max_server_per_host if new.rules is not None else None
-        rules = {"max_server_per_host": str(given)} if given is not None else {}
-    else:
-        old = parse(LegacyGroupCreate, body, "server_group")
-        name, policy, rules = old.name, old.policies[0], None
-        if policy.startswith("soft-") and not nova.at_least("2.15"):
-            raise NovaError(400, f"Invalid input for field/attribute policies. Value: ['{policy}']. "
-                            f"'{policy}' is not one of ['anti-affinity', 'affinity'] (soft policies need 2.15)")
-    user, project = nova.user_id, nova.project_id
-    group = nova.run("create server group", lambda: nova.service.create_server_group(
-        name, policy, rules=rules, user_id=user, project_id=project))
-    return JSONResponse({"server_group": view(group, nova)})
+    @routes.delete("/os-server-groups/{group_id}")
+    async def delete_server_group(group_id: str, request: Request) -> Response:
+        nova = shared.at(request)
+        nova.service.server_group(group_id)
+        nova.run("delete server group", lambda: nova.service.delete_server_group(group_id))
+        return Response(status_code=204)
 
-
-@router.delete("/os-server-groups/{group_id}")
-async def delete_server_group(group_id: str, nova: Ctx) -> Response:
-    nova.service.server_group(group_id)
-    nova.run("delete server group", lambda: nova.service.delete_server_group(group_id))
-    return Response(status_code=204)
+    return routes

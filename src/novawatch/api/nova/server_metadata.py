@@ -8,17 +8,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import Field
 
 from novawatch.api.inputs import MetaKey, MetaValue
-from novawatch.api.nova.context import PREFIX, Ctx, NovaRequest
+from novawatch.api.nova.context import PREFIX, Nova, NovaRequest
 from novawatch.api.nova.faults import NovaError
 from novawatch.api.nova.schemas import Body, Metadata, parse
 from novawatch.compute import quotas
-
-router = APIRouter(prefix=PREFIX)
 
 _CHANGEABLE = ("active", "paused", "suspended", "stopped")
 
@@ -52,47 +50,54 @@ def _set(nova: NovaRequest, server_id: str, metadata: dict[str, str], *, replace
     return items(nova.instance(uuid))
 
 
-@router.get("/servers/{server_id}/metadata")
-async def list_metadata(server_id: str, nova: Ctx) -> JSONResponse:
-    return JSONResponse({"metadata": items(nova.instance(server_id))})
+def router(shared: Nova) -> APIRouter:
+    """The server metadata routes, closures over the app's :class:`Nova`."""
+    routes = APIRouter(prefix=PREFIX)
 
+    @routes.get("/servers/{server_id}/metadata")
+    async def list_metadata(server_id: str, request: Request) -> JSONResponse:
+        nova = shared.at(request)
+        return JSONResponse({"metadata": items(nova.instance(server_id))})
 
-@router.post("/servers/{server_id}/metadata")
-async def merge_metadata(server_id: str, nova: Ctx) -> JSONResponse:
-    """Add or change items (``openstack server set --property``)."""
-    body = parse(MetadataBody, await nova.body())
-    return JSONResponse({"metadata": _set(nova, server_id, dict(body.metadata), replace=False)})
+    @routes.post("/servers/{server_id}/metadata")
+    async def merge_metadata(server_id: str, request: Request) -> JSONResponse:
+        """Add or change items (``openstack server set --property``)."""
+        nova = shared.at(request)
+        body = parse(MetadataBody, await nova.body())
+        return JSONResponse({"metadata": _set(nova, server_id, dict(body.metadata), replace=False)})
 
+    @routes.put("/servers/{server_id}/metadata")
+    async def replace_metadata(server_id: str, request: Request) -> JSONResponse:
+        """Replace every item."""
+        nova = shared.at(request)
+        body = parse(MetadataBody, await nova.body())
+        return JSONResponse({"metadata": _set(nova, server_id, dict(body.metadata), replace=True)})
 
-@router.put("/servers/{server_id}/metadata")
-async def replace_metadata(server_id: str, nova: Ctx) -> JSONResponse:
-    """Replace every item."""
-    body = parse(MetadataBody, await nova.body())
-    return JSONResponse({"metadata": _set(nova, server_id, dict(body.metadata), replace=True)})
+    @routes.get("/servers/{server_id}/metadata/{key}")
+    async def show_metadata_item(server_id: str, key: str, request: Request) -> JSONResponse:
+        nova = shared.at(request)
+        found = items(nova.instance(server_id))
+        if key not in found:
+            raise NovaError(404, "Metadata item was not found")
+        return JSONResponse({"meta": {key: found[key]}})
 
+    @routes.put("/servers/{server_id}/metadata/{key}")
+    async def set_metadata_item(server_id: str, key: str, request: Request) -> JSONResponse:
+        nova = shared.at(request)
+        meta = parse(MetaItem, await nova.body()).meta
+        if key not in meta:
+            raise NovaError(400, "Request body and URI mismatch")
+        _set(nova, server_id, dict(meta), replace=False)
+        return JSONResponse({"meta": dict(meta)})
 
-@router.get("/servers/{server_id}/metadata/{key}")
-async def show_metadata_item(server_id: str, key: str, nova: Ctx) -> JSONResponse:
-    found = items(nova.instance(server_id))
-    if key not in found:
-        raise NovaError(404, "Metadata item was not found")
-    return JSONResponse({"meta": {key: found[key]}})
+    @routes.delete("/servers/{server_id}/metadata/{key}")
+    async def delete_metadata_item(server_id: str, key: str, request: Request) -> Response:
+        """Remove one item (``openstack server unset --property``)."""
+        nova = shared.at(request)
+        if key not in items(nova.instance(server_id)):
+            raise NovaError(404, "Metadata item was not found")
+        uuid = _changeable(nova, server_id, "delete metadata").uuid
+        nova.run("delete metadata", lambda: nova.service.delete_metadata(uuid, key))
+        return Response(status_code=204)
 
-
-@router.put("/servers/{server_id}/metadata/{key}")
-async def set_metadata_item(server_id: str, key: str, nova: Ctx) -> JSONResponse:
-    meta = parse(MetaItem, await nova.body()).meta
-    if key not in meta:
-        raise NovaError(400, "Request body and URI mismatch")
-    _set(nova, server_id, dict(meta), replace=False)
-    return JSONResponse({"meta": dict(meta)})
-
-
-@router.delete("/servers/{server_id}/metadata/{key}")
-async def delete_metadata_item(server_id: str, key: str, nova: Ctx) -> Response:
-    """Remove one item (``openstack server unset --property``)."""
-    if key not in items(nova.instance(server_id)):
-        raise NovaError(404, "Metadata item was not found")
-    uuid = _changeable(nova, server_id, "delete metadata").uuid
-    nova.run("delete metadata", lambda: nova.service.delete_metadata(uuid, key))
-    return Response(status_code=204)
+    return routes

@@ -7,18 +7,15 @@ from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 import regex
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import AfterValidator, Field, StringConstraints
 
 from novawatch.api.inputs import Fqdn, NovaName, Printable, Tag
 from novawatch.api.nova import views
-from novawatch.api.nova.context import PREFIX, Ctx, NovaRequest
+from novawatch.api.nova.context import PREFIX, Nova, NovaRequest
 from novawatch.api.nova.faults import NovaError
 from novawatch.api.nova.schemas import Body, BootIndex, Metadata, Positive, Ref, parse
-
-router = APIRouter(prefix=PREFIX)
-
 
 # --- bodies ----------------------------------------------------------------------------------------------
 
@@ -168,59 +165,7 @@ def filtered_servers(nova: NovaRequest) -> list[Any]:
     return rows
 
 
-# --- routes ----------------------------------------------------------------------------------------------------
-
-
-@router.get("/servers")
-async def list_servers(nova: Ctx) -> JSONResponse:
-    return JSONResponse({"servers": [views.server_brief(i, nova.base) for i in filtered_servers(nova)]})
-
-
-@router.get("/servers/detail")
-async def list_servers_detail(nova: Ctx) -> JSONResponse:
-    return JSONResponse({"servers": [nova.server_view(i) for i in filtered_servers(nova)]})
-
-
-@router.get("/servers/{server_id}")
-async def show_server(server_id: str, nova: Ctx) -> JSONResponse:
-    return JSONResponse({"server": nova.server_view(nova.instance(server_id))})
-
-
-@router.post("/servers")
-async def create_server(nova: Ctx) -> JSONResponse:
-    """Boot. Synchronous underneath: the server is ACTIVE (or ERROR) by the time this answers."""
-    server = parse(ServerCreate, await nova.body("server"), "server")
-    service = nova.service
-    name = server.name
-    chosen = nova.flavor_ref(server.flavorRef)
-    boot_volume_gb: int | None = None
-    for bdm in server.block_device_mapping_v2 or []:
-        if bdm.boot_index == 0 and bdm.destination_type == "volume":
-            boot_volume_gb = bdm.volume_size or chosen.root_gb or 1
-    image_ref = image_arg(server.imageRef, "imageRef") if server.imageRef else ""
-    if not image_ref and boot_volume_gb is None:
-        raise NovaError(400, "Block Device Mapping is Invalid: You specified more local devices than the "
-                        "limit allows (give imageRef or a boot volume in block_device_mapping_v2)")
-    networks = server.networks if server.networks is not None else "auto"
-    ports = 0 if networks == "none" else len(networks) if isinstance(networks, list) else 1
-    host = server.host
-    zone = server.availability_zone
-    if host is None and zone is not None and ":" in zone:
-        # "zone:host" or "zone:host:node" forces the host (an admin feature of Nova's).
-        host = zone.split(":")[1] or None
-    if host is not None and host not in service.services:
-        raise NovaError(400, f"Compute host {host} could not be found.")
-    kwargs: dict[str, Any] = {"project_id": nova.project_id, "boot_volume_gb": boot_volume_gb, "ports": ports,
-                              "metadata": dict(server.metadata or {}), "tags": list(server.tags or []),
-                              "host": host}
-    if image_ref:
-        kwargs["image_ref"] = image_ref
-    inst = nova.run("boot", lambda: service.boot(name, chosen, **kwargs))
-    out = {"server": {"id": inst.uuid, "links": views.links(nova.base, "servers", inst.uuid),
-                      "OS-DCF:diskConfig": "MANUAL", "security_groups": [{"name": "default"}],
-                      "adminPass": "novawatch"}}
-    return JSONResponse(out, status_code=202, headers={"Location": f"{nova.base}v2.1/servers/{inst.uuid}"})
-
+# --- updates -----------------------------------------------------------------------------------------------
 
 #: What ``PUT /servers/{id}`` leaves out of the server before 2.75 (Nova shows the base view there).
 _EXTENDED = ("OS-EXT-SRV-ATTR:", "OS-EXT-STS:", "OS-EXT-AZ:", "OS-SRV-USG:", "os-extended-volumes:")
@@ -234,26 +179,84 @@ def _base_view(server: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-@router.put("/servers/{server_id}")
-async def update_server(server_id: str, nova: Ctx) -> JSONResponse:
-    """Rename (``name``) or describe (``description``, 2.19+): one ``instance.update`` naming the old name."""
-    body = await nova.body("server")
-    if "description" in body and not nova.at_least("2.19"):
-        raise NovaError(400, "Invalid input for field/attribute server. Additional properties are not allowed "
-                        "('description' was unexpected): descriptions need microversion 2.19")
-    update = parse(ServerUpdate, body, "server")
-    if "name" in body and update.name is None:
-        raise NovaError(400, "Invalid input for field/attribute name. Value: None. None is not of type 'string'")
-    uuid = nova.instance(server_id).uuid
-    description = update.description if "description" in body else None
-    nova.run("update", lambda: nova.service.rename(uuid, update.name, description,
-                                                   clear_description="description" in body and description is None))
-    server = nova.server_view(nova.instance(uuid))
-    return JSONResponse({"server": server if nova.at_least("2.75") else _base_view(server)})
+def router(shared: Nova) -> APIRouter:
+    """The servers routes, closures over the app's :class:`Nova`."""
+    routes = APIRouter(prefix=PREFIX)
 
+    @routes.get("/servers")
+    async def list_servers(request: Request) -> JSONResponse:
+        nova = shared.at(request)
+        return JSONResponse({"servers": [views.server_brief(i, nova.base) for i in filtered_servers(nova)]})
 
-@router.delete("/servers/{server_id}")
-async def delete_server(server_id: str, nova: Ctx) -> Response:
-    nova.instance(server_id)
-    nova.run("delete", lambda: nova.service.delete(server_id))
-    return Response(status_code=204)
+    @routes.get("/servers/detail")
+    async def list_servers_detail(request: Request) -> JSONResponse:
+        nova = shared.at(request)
+        return JSONResponse({"servers": [nova.server_view(i) for i in filtered_servers(nova)]})
+
+    @routes.get("/servers/{server_id}")
+    async def show_server(server_id: str, request: Request) -> JSONResponse:
+        nova = shared.at(request)
+        return JSONResponse({"server": nova.server_view(nova.instance(server_id))})
+
+    @routes.post("/servers")
+    async def create_server(request: Request) -> JSONResponse:
+        """Boot. Synchronous underneath: the server is ACTIVE (or ERROR) by the time this answers."""
+        nova = shared.at(request)
+        server = parse(ServerCreate, await nova.body("server"), "server")
+        service = nova.service
+        name = server.name
+        chosen = nova.flavor_ref(server.flavorRef)
+        boot_volume_gb: int | None = None
+        for bdm in server.block_device_mapping_v2 or []:
+            if bdm.boot_index == 0 and bdm.destination_type == "volume":
+                boot_volume_gb = bdm.volume_size or chosen.root_gb or 1
+        image_ref = image_arg(server.imageRef, "imageRef") if server.imageRef else ""
+        if not image_ref and boot_volume_gb is None:
+            raise NovaError(400, "Block Device Mapping is Invalid: You specified more local devices than the "
+                            "limit allows (give imageRef or a boot volume in block_device_mapping_v2)")
+        networks = server.networks if server.networks is not None else "auto"
+        ports = 0 if networks == "none" else len(networks) if isinstance(networks, list) else 1
+        host = server.host
+        zone = server.availability_zone
+        if host is None and zone is not None and ":" in zone:
+            # "zone:host" or "zone:host:node" forces the host (an admin feature of Nova's).
+            host = zone.split(":")[1] or None
+        if host is not None and host not in service.services:
+            raise NovaError(400, f"Compute host {host} could not be found.")
+        kwargs: dict[str, Any] = {"project_id": nova.project_id, "boot_volume_gb": boot_volume_gb, "ports": ports,
+                                  "metadata": dict(server.metadata or {}), "tags": list(server.tags or []),
+                                  "host": host}
+        if image_ref:
+            kwargs["image_ref"] = image_ref
+        inst = nova.run("boot", lambda: service.boot(name, chosen, **kwargs))
+        out = {"server": {"id": inst.uuid, "links": views.links(nova.base, "servers", inst.uuid),
+                          "OS-DCF:diskConfig": "MANUAL", "security_groups": [{"name": "default"}],
+                          "adminPass": "novawatch"}}
+        return JSONResponse(out, status_code=202, headers={"Location": f"{nova.base}v2.1/servers/{inst.uuid}"})
+
+    @routes.put("/servers/{server_id}")
+    async def update_server(server_id: str, request: Request) -> JSONResponse:
+        """Rename (``name``) or describe (``description``, 2.19+): one ``instance.update`` naming the old name."""
+        nova = shared.at(request)
+        body = await nova.body("server")
+        if "description" in body and not nova.at_least("2.19"):
+            raise NovaError(400, "Invalid input for field/attribute server. Additional properties are not allowed "
+                            "('description' was unexpected): descriptions need microversion 2.19")
+        update = parse(ServerUpdate, body, "server")
+        if "name" in body and update.name is None:
+            raise NovaError(400, "Invalid input for field/attribute name. Value: None. None is not of type 'string'")
+        uuid = nova.instance(server_id).uuid
+        description = update.description if "description" in body else None
+        nova.run("update", lambda: nova.service.rename(uuid, update.name, description,
+                                                       clear_description="description" in body and description is None))
+        server = nova.server_view(nova.instance(uuid))
+        return JSONResponse({"server": server if nova.at_least("2.75") else _base_view(server)})
+
+    @routes.delete("/servers/{server_id}")
+    async def delete_server(server_id: str, request: Request) -> Response:
+        nova = shared.at(request)
+        nova.instance(server_id)
+        nova.run("delete", lambda: nova.service.delete(server_id))
+        return Response(status_code=204)
+
+    return routes

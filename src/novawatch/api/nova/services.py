@@ -8,17 +8,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import StringConstraints
 
 from novawatch.api.inputs import Fqdn
-from novawatch.api.nova.context import PREFIX, Ctx, NovaRequest
+from novawatch.api.nova.context import PREFIX, Nova, NovaRequest
 from novawatch.api.nova.faults import NovaError
 from novawatch.api.nova.schemas import Body, Bool, Reason, parse
 from novawatch.api.nova.views import isotime, service_state, service_status
-
-router = APIRouter(prefix=PREFIX)
 
 
 class ServiceUpdate(Body):
@@ -68,30 +66,6 @@ def service_by_id(nova: NovaRequest, ident: str) -> Any:
     raise NovaError(404, f"Service {ident} could not be found.")
 
 
-@router.get("/os-services")
-async def list_services(nova: Ctx) -> JSONResponse:
-    return JSONResponse({"services": [view(s, nova) for s in service_rows(nova)]})
-
-
-@router.put("/os-services/{ident}")
-async def update_service(ident: str, nova: Ctx) -> JSONResponse:
-    """From 2.53 ``PUT /os-services/{uuid}``; before, ``PUT /os-services/enable|disable|...`` by host."""
-    args = await nova.body()
-    if nova.at_least("2.53"):
-        svc = service_by_id(nova, ident)
-        update = parse(ServiceUpdate, args)
-        return JSONResponse({"service": view(_update(nova, svc, update), nova)})
-    legacy = parse(LegacyServiceUpdate, args)
-    return JSONResponse({"service": _legacy_action(nova, ident, legacy)})
-
-
-@router.delete("/os-services/{ident}")
-async def delete_service(ident: str, nova: Ctx) -> Response:
-    host = service_by_id(nova, ident).host
-    nova.run("delete service", lambda: nova.service.delete_service(host))
-    return Response(status_code=204)
-
-
 def _update(nova: NovaRequest, svc: Any, update: ServiceUpdate) -> Any:
     status, forced = update.status, update.forced_down
     if status is None and forced is None:
@@ -128,3 +102,34 @@ def _legacy_action(nova: NovaRequest, action: str, args: LegacyServiceUpdate) ->
         nova.run("force down", lambda: service.force_down_service(host, forced))
         return {"host": host, "binary": binary, "forced_down": forced}
     raise NovaError(404, f"Unknown action {action}")
+
+
+def router(shared: Nova) -> APIRouter:
+    """The services routes, closures over the app's :class:`Nova`."""
+    routes = APIRouter(prefix=PREFIX)
+
+    @routes.get("/os-services")
+    async def list_services(request: Request) -> JSONResponse:
+        nova = shared.at(request)
+        return JSONResponse({"services": [view(s, nova) for s in service_rows(nova)]})
+
+    @routes.put("/os-services/{ident}")
+    async def update_service(ident: str, request: Request) -> JSONResponse:
+        """From 2.53 ``PUT /os-services/{uuid}``; before, ``PUT /os-services/enable|disable|...`` by host."""
+        nova = shared.at(request)
+        args = await nova.body()
+        if nova.at_least("2.53"):
+            svc = service_by_id(nova, ident)
+            update = parse(ServiceUpdate, args)
+            return JSONResponse({"service": view(_update(nova, svc, update), nova)})
+        legacy = parse(LegacyServiceUpdate, args)
+        return JSONResponse({"service": _legacy_action(nova, ident, legacy)})
+
+    @routes.delete("/os-services/{ident}")
+    async def delete_service(ident: str, request: Request) -> Response:
+        nova = shared.at(request)
+        host = service_by_id(nova, ident).host
+        nova.run("delete service", lambda: nova.service.delete_service(host))
+        return Response(status_code=204)
+
+    return routes

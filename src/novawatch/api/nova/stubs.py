@@ -18,7 +18,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from novawatch.api.nova.context import DEFAULT_PROJECT, Ctx, NovaRequest
+from novawatch.api.nova.context import DEFAULT_PROJECT, Nova, NovaRequest
 
 IMAGE_PREFIX = "/image"
 IDENTITY_PREFIX = "/identity"
@@ -29,8 +29,6 @@ DEFAULT_IMAGE = "155d900f-4e14-4e4c-a73d-069cbf4541e6"
 DEFAULT_IMAGE_NAME = "cirros"
 #: The name the fake Keystone gives the default project.
 DEFAULT_PROJECT_NAME = "novawatch"
-
-router = APIRouter()
 
 
 def _base(request: Request) -> str:
@@ -58,35 +56,6 @@ def _is_uuid(text: str) -> bool:
     return True
 
 
-@router.get(IMAGE_PREFIX)
-@router.get(IMAGE_PREFIX + "/")
-async def image_versions(request: Request) -> JSONResponse:
-    return JSONResponse({"versions": [{"id": "v2.16", "status": "CURRENT",
-                                       "links": [{"rel": "self", "href": f"{_base(request)}image/v2/"}]}]},
-                        status_code=300)
-
-
-@router.get(IMAGE_PREFIX + "/v2/images")
-async def list_images(request: Request) -> JSONResponse:
-    q = request.query_params
-    images = [image_doc(DEFAULT_IMAGE)]
-    wanted = q.get("name") or q.get("id")
-    if wanted and wanted not in (DEFAULT_IMAGE, DEFAULT_IMAGE_NAME):
-        # A name we do not know: an id-like name is an image too (clients look ids up by name first).
-        images = [image_doc(wanted)] if len(wanted) == 36 and _is_uuid(wanted) else []
-    return JSONResponse({"images": images, "schema": "/v2/schemas/images", "first": "/v2/images"})
-
-
-@router.get(IMAGE_PREFIX + "/v2/images/{image_id}")
-async def show_image(image_id: str) -> JSONResponse:
-    if not _is_uuid(image_id):
-        # As Glance: only an id names an image here (the client then looks for it by name), and Nova
-        # would refuse any other imageRef.
-        return JSONResponse({"code": "404 Not Found", "title": "Not Found",
-                             "message": f"No image found with ID {image_id}"}, status_code=404)
-    return JSONResponse(image_doc(image_id))
-
-
 # --- Keystone ----------------------------------------------------------------------------------------------
 
 
@@ -94,18 +63,6 @@ def _identity_version(request: Request) -> dict[str, Any]:
     return {"id": "v3.14", "status": "stable", "updated": "2020-04-07T00:00:00Z",
             "links": [{"rel": "self", "href": f"{_base(request)}identity/v3/"}],
             "media-types": [{"base": "application/json", "type": "application/vnd.openstack.identity-v3+json"}]}
-
-
-@router.get(IDENTITY_PREFIX)
-@router.get(IDENTITY_PREFIX + "/")
-async def identity_versions(request: Request) -> JSONResponse:
-    return JSONResponse({"versions": {"values": [_identity_version(request)]}}, status_code=300)
-
-
-@router.get(IDENTITY_PREFIX + "/v3")
-@router.get(IDENTITY_PREFIX + "/v3/")
-async def identity_v3(request: Request) -> JSONResponse:
-    return JSONResponse({"version": _identity_version(request)})
 
 
 def project_doc(project_id: str, nova: NovaRequest) -> dict[str, Any]:
@@ -121,49 +78,88 @@ def known_projects(nova: NovaRequest) -> list[str]:
     return sorted({DEFAULT_PROJECT, *nova.service.project_ids()})
 
 
-@router.get(IDENTITY_PREFIX + "/v3/projects")
-async def list_projects(nova: Ctx) -> JSONResponse:
-    projects = [project_doc(p, nova) for p in known_projects(nova)]
-    name = nova.query.get("name")
-    if name is not None:
-        projects = [p for p in projects if p["name"] == name]
-    return JSONResponse({"projects": projects, "links": {"self": f"{nova.base}identity/v3/projects",
-                                                         "next": None, "previous": None}})
-
-
-@router.get(IDENTITY_PREFIX + "/v3/projects/{project_id}")
-async def show_project(project_id: str, nova: Ctx) -> JSONResponse:
-    if project_id not in known_projects(nova):
-        return JSONResponse({"error": {"code": 404, "title": "Not Found",
-                                       "message": f"Could not find project: {project_id}."}}, status_code=404)
-    return JSONResponse({"project": project_doc(project_id, nova)})
-
-
 # --- Neutron ----------------------------------------------------------------------------------------------
 
 _NETWORK_QUOTAS = ("network", "subnet", "subnetpool", "port", "router", "floatingip", "security_group",
                    "security_group_rule", "rbac_policy")
 
 
-@router.get(NETWORK_PREFIX)
-@router.get(NETWORK_PREFIX + "/")
-async def network_versions(request: Request) -> JSONResponse:
-    return JSONResponse({"versions": [{"id": "v2.0", "status": "CURRENT",
-                                       "links": [{"rel": "self", "href": f"{_base(request)}network/v2.0/"}]}]})
+def router(shared: Nova) -> APIRouter:
+    """The stubs routes, closures over the app's :class:`Nova`."""
+    routes = APIRouter()
 
+    @routes.get(IMAGE_PREFIX)
+    @routes.get(IMAGE_PREFIX + "/")
+    async def image_versions(request: Request) -> JSONResponse:
+        return JSONResponse({"versions": [{"id": "v2.16", "status": "CURRENT",
+                                           "links": [{"rel": "self", "href": f"{_base(request)}image/v2/"}]}]},
+                            status_code=300)
 
-@router.get(NETWORK_PREFIX + "/v2.0/quotas/{project_id}")
-async def network_quotas(project_id: str) -> JSONResponse:
-    """No network quotas: every one is -1 (unlimited)."""
-    return JSONResponse({"quota": dict.fromkeys(_NETWORK_QUOTAS, -1)})
+    @routes.get(IMAGE_PREFIX + "/v2/images")
+    async def list_images(request: Request) -> JSONResponse:
+        q = request.query_params
+        images = [image_doc(DEFAULT_IMAGE)]
+        wanted = q.get("name") or q.get("id")
+        if wanted and wanted not in (DEFAULT_IMAGE, DEFAULT_IMAGE_NAME):
+            # A name we do not know: an id-like name is an image too (clients look ids up by name first).
+            images = [image_doc(wanted)] if len(wanted) == 36 and _is_uuid(wanted) else []
+        return JSONResponse({"images": images, "schema": "/v2/schemas/images", "first": "/v2/images"})
 
+    @routes.get(IMAGE_PREFIX + "/v2/images/{image_id}")
+    async def show_image(image_id: str) -> JSONResponse:
+        if not _is_uuid(image_id):
+            # As Glance: only an id names an image here (the client then looks for it by name), and Nova
+            # would refuse any other imageRef.
+            return JSONResponse({"code": "404 Not Found", "title": "Not Found",
+                                 "message": f"No image found with ID {image_id}"}, status_code=404)
+        return JSONResponse(image_doc(image_id))
 
-@router.get(NETWORK_PREFIX + "/v2.0/quotas/{project_id}/details")
-@router.get(NETWORK_PREFIX + "/v2.0/quotas/{project_id}/details.json")
-async def network_quota_usage(project_id: str) -> JSONResponse:
-    return JSONResponse({"quota": {k: {"limit": -1, "used": 0, "reserved": 0} for k in _NETWORK_QUOTAS}})
+    @routes.get(IDENTITY_PREFIX)
+    @routes.get(IDENTITY_PREFIX + "/")
+    async def identity_versions(request: Request) -> JSONResponse:
+        return JSONResponse({"versions": {"values": [_identity_version(request)]}}, status_code=300)
 
+    @routes.get(IDENTITY_PREFIX + "/v3")
+    @routes.get(IDENTITY_PREFIX + "/v3/")
+    async def identity_v3(request: Request) -> JSONResponse:
+        return JSONResponse({"version": _identity_version(request)})
 
-@router.get(NETWORK_PREFIX + "/v2.0/availability_zones")
-async def network_zones() -> JSONResponse:
-    return JSONResponse({"availability_zones": []})
+    @routes.get(IDENTITY_PREFIX + "/v3/projects")
+    async def list_projects(request: Request) -> JSONResponse:
+        nova = shared.at(request)
+        projects = [project_doc(p, nova) for p in known_projects(nova)]
+        name = nova.query.get("name")
+        if name is not None:
+            projects = [p for p in projects if p["name"] == name]
+        return JSONResponse({"projects": projects, "links": {"self": f"{nova.base}identity/v3/projects",
+                                                             "next": None, "previous": None}})
+
+    @routes.get(IDENTITY_PREFIX + "/v3/projects/{project_id}")
+    async def show_project(project_id: str, request: Request) -> JSONResponse:
+        nova = shared.at(request)
+        if project_id not in known_projects(nova):
+            return JSONResponse({"error": {"code": 404, "title": "Not Found",
+                                           "message": f"Could not find project: {project_id}."}}, status_code=404)
+        return JSONResponse({"project": project_doc(project_id, nova)})
+
+    @routes.get(NETWORK_PREFIX)
+    @routes.get(NETWORK_PREFIX + "/")
+    async def network_versions(request: Request) -> JSONResponse:
+        return JSONResponse({"versions": [{"id": "v2.0", "status": "CURRENT",
+                                           "links": [{"rel": "self", "href": f"{_base(request)}network/v2.0/"}]}]})
+
+    @routes.get(NETWORK_PREFIX + "/v2.0/quotas/{project_id}")
+    async def network_quotas(project_id: str) -> JSONResponse:
+        """No network quotas: every one is -1 (unlimited)."""
+        return JSONResponse({"quota": dict.fromkeys(_NETWORK_QUOTAS, -1)})
+
+    @routes.get(NETWORK_PREFIX + "/v2.0/quotas/{project_id}/details")
+    @routes.get(NETWORK_PREFIX + "/v2.0/quotas/{project_id}/details.json")
+    async def network_quota_usage(project_id: str) -> JSONResponse:
+        return JSONResponse({"quota": {k: {"limit": -1, "used": 0, "reserved": 0} for k in _NETWORK_QUOTAS}})
+
+    @routes.get(NETWORK_PREFIX + "/v2.0/availability_zones")
+    async def network_zones() -> JSONResponse:
+        return JSONResponse({"availability_zones": []})
+
+    return routes

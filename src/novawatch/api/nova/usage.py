@@ -10,14 +10,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from novawatch.api.nova.context import PREFIX, Ctx, NovaRequest
+from novawatch.api.nova.context import PREFIX, Nova, NovaRequest
 from novawatch.api.nova.faults import NovaError
 from novawatch.api.nova.views import paged, primitive_time
-
-router = APIRouter(prefix=PREFIX)
 
 _FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%d %H:%M:%S.%f")
 
@@ -88,17 +86,24 @@ def usages(nova: NovaRequest, start: datetime, stop: datetime, project_id: str |
     return list(summaries.values()), rows
 
 
-@router.get("/os-simple-tenant-usage")
-async def list_usage(nova: Ctx) -> JSONResponse:
-    """Every project's usage (``openstack usage list``); Nova lists servers only with ``detailed=1``."""
-    start, stop = period(nova)
-    found, _ = usages(nova, start, stop, None, nova.query.get("detailed") == "1")
-    return JSONResponse({"tenant_usages": found})
+def router(shared: Nova) -> APIRouter:
+    """The usage routes, closures over the app's :class:`Nova`."""
+    routes = APIRouter(prefix=PREFIX)
 
+    @routes.get("/os-simple-tenant-usage")
+    async def list_usage(request: Request) -> JSONResponse:
+        """Every project's usage (``openstack usage list``); Nova lists servers only with ``detailed=1``."""
+        nova = shared.at(request)
+        start, stop = period(nova)
+        found, _ = usages(nova, start, stop, None, nova.query.get("detailed") == "1")
+        return JSONResponse({"tenant_usages": found})
 
-@router.get("/os-simple-tenant-usage/{project_id}")
-async def show_usage(project_id: str, nova: Ctx) -> JSONResponse:
-    """One project's usage with its servers (``openstack usage show --project``)."""
-    start, stop = period(nova)
-    found, _ = usages(nova, start, stop, project_id, True)
-    return JSONResponse({"tenant_usage": found[0] if found else {}})
+    @routes.get("/os-simple-tenant-usage/{project_id}")
+    async def show_usage(project_id: str, request: Request) -> JSONResponse:
+        """One project's usage with its servers (``openstack usage show --project``)."""
+        nova = shared.at(request)
+        start, stop = period(nova)
+        found, _ = usages(nova, start, stop, project_id, True)
+        return JSONResponse({"tenant_usage": found[0] if found else {}})
+
+    return routes

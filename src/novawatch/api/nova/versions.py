@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from novawatch.api.nova.context import PREFIX, Ctx
+from novawatch.api.nova.context import PREFIX, Nova
 from novawatch.api.nova.microversion import MAX_VERSION, MIN_VERSION
-
-router = APIRouter()
 
 
 def version_document(base: str) -> dict[str, Any]:
@@ -23,14 +21,21 @@ def version_document(base: str) -> dict[str, Any]:
                              "type": "application/vnd.openstack.compute+json;version=2.1"}]}
 
 
-@router.get("/")
-async def versions(nova: Ctx) -> JSONResponse:
-    """Every version served (only v2.1)."""
-    return JSONResponse({"versions": [version_document(nova.base)]})
+def router(shared: Nova) -> APIRouter:
+    """The versions routes, closures over the app's :class:`Nova`."""
+    routes = APIRouter()
 
+    @routes.get("/")
+    async def versions(request: Request) -> JSONResponse:
+        """Every version served (only v2.1)."""
+        nova = shared.at(request)
+        return JSONResponse({"versions": [version_document(nova.base)]})
 
-@router.get(PREFIX)
-@router.get(PREFIX + "/")
-async def version_v21(nova: Ctx) -> JSONResponse:
-    """The v2.1 version document."""
-    return JSONResponse({"version": version_document(nova.base)})
+    @routes.get(PREFIX)
+    @routes.get(PREFIX + "/")
+    async def version_v21(request: Request) -> JSONResponse:
+        """The v2.1 version document."""
+        nova = shared.at(request)
+        return JSONResponse({"version": version_document(nova.base)})
+
+    return routes

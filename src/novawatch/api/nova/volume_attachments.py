@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import AfterValidator, StringConstraints
 
 from novawatch.api.inputs import storable
-from novawatch.api.nova.context import PREFIX, Ctx, NovaRequest
+from novawatch.api.nova.context import PREFIX, Nova, NovaRequest
 from novawatch.api.nova.faults import NovaError
 from novawatch.api.nova.schemas import Body, parse
-
-router = APIRouter(prefix=PREFIX)
 
 
 class VolumeAttachment(Body):
@@ -56,44 +54,51 @@ def require_volume(nova: NovaRequest, volume_id: str) -> None:
         raise NovaError(404, f"Volume {volume_id} could not be found.") from None
 
 
-@router.get("/servers/{server_id}/os-volume_attachments")
-async def list_volume_attachments(server_id: str, nova: Ctx) -> JSONResponse:
-    nova.instance(server_id)
-    return JSONResponse({"volumeAttachments": [view(b, server_id, nova) for b in attachments(nova, server_id)]})
+def router(shared: Nova) -> APIRouter:
+    """The volume attachments routes, closures over the app's :class:`Nova`."""
+    routes = APIRouter(prefix=PREFIX)
 
+    @routes.get("/servers/{server_id}/os-volume_attachments")
+    async def list_volume_attachments(server_id: str, request: Request) -> JSONResponse:
+        nova = shared.at(request)
+        nova.instance(server_id)
+        return JSONResponse({"volumeAttachments": [view(b, server_id, nova) for b in attachments(nova, server_id)]})
 
-@router.get("/servers/{server_id}/os-volume_attachments/{volume_id}")
-async def show_volume_attachment(server_id: str, volume_id: str, nova: Ctx) -> JSONResponse:
-    return JSONResponse({"volumeAttachment": view(attachment(nova, server_id, volume_id), server_id, nova)})
+    @routes.get("/servers/{server_id}/os-volume_attachments/{volume_id}")
+    async def show_volume_attachment(server_id: str, volume_id: str, request: Request) -> JSONResponse:
+        nova = shared.at(request)
+        return JSONResponse({"volumeAttachment": view(attachment(nova, server_id, volume_id), server_id, nova)})
 
+    @routes.post("/servers/{server_id}/os-volume_attachments")
+    async def attach_volume(server_id: str, request: Request) -> JSONResponse:
+        nova = shared.at(request)
+        volume_id = parse(VolumeAttachment, await nova.body("volumeAttachment"), "volumeAttachment").volumeId
+        nova.instance(server_id)
+        require_volume(nova, volume_id)
+        bdm = nova.run("attach volume", lambda: nova.service.attach_volume(server_id, volume_id))
+        if bdm is None:
+            # The hypervisor failed the attach (volume_attach.error was sent): Nova's attach is
+            # asynchronous too, so the request itself still succeeds; the attachment is gone.
+            return JSONResponse({"volumeAttachment": {"id": volume_id, "serverId": server_id,
+                                                      "volumeId": volume_id, "device": None}})
+        return JSONResponse({"volumeAttachment": view(bdm, server_id, nova)})
 
-@router.post("/servers/{server_id}/os-volume_attachments")
-async def attach_volume(server_id: str, nova: Ctx) -> JSONResponse:
-    volume_id = parse(VolumeAttachment, await nova.body("volumeAttachment"), "volumeAttachment").volumeId
-    nova.instance(server_id)
-    require_volume(nova, volume_id)
-    bdm = nova.run("attach volume", lambda: nova.service.attach_volume(server_id, volume_id))
-    if bdm is None:
-        # The hypervisor failed the attach (volume_attach.error was sent): Nova's attach is
-        # asynchronous too, so the request itself still succeeds; the attachment is gone.
-        return JSONResponse({"volumeAttachment": {"id": volume_id, "serverId": server_id,
-                                                  "volumeId": volume_id, "device": None}})
-    return JSONResponse({"volumeAttachment": view(bdm, server_id, nova)})
+    @routes.put("/servers/{server_id}/os-volume_attachments/{volume_id}")
+    async def swap_volume(server_id: str, volume_id: str, request: Request) -> Response:
+        """Swap the attached ``volume_id`` for ``volumeAttachment.volumeId`` (the swap-volume spec)."""
+        nova = shared.at(request)
+        new = parse(VolumeAttachment, await nova.body("volumeAttachment"), "volumeAttachment").volumeId
+        attachment(nova, server_id, volume_id)
+        require_volume(nova, new)
+        if new != volume_id:
+            nova.run("swap volume", lambda: nova.service.swap_volume(server_id, volume_id, new))
+        return Response(status_code=202)
 
+    @routes.delete("/servers/{server_id}/os-volume_attachments/{volume_id}")
+    async def detach_volume(server_id: str, volume_id: str, request: Request) -> Response:
+        nova = shared.at(request)
+        attachment(nova, server_id, volume_id)
+        nova.run("detach volume", lambda: nova.service.detach_volume(server_id, volume_id))
+        return Response(status_code=202)
 
-@router.put("/servers/{server_id}/os-volume_attachments/{volume_id}")
-async def swap_volume(server_id: str, volume_id: str, nova: Ctx) -> Response:
-    """Swap the attached ``volume_id`` for ``volumeAttachment.volumeId`` (the swap-volume spec)."""
-    new = parse(VolumeAttachment, await nova.body("volumeAttachment"), "volumeAttachment").volumeId
-    attachment(nova, server_id, volume_id)
-    require_volume(nova, new)
-    if new != volume_id:
-        nova.run("swap volume", lambda: nova.service.swap_volume(server_id, volume_id, new))
-    return Response(status_code=202)
-
-
-@router.delete("/servers/{server_id}/os-volume_attachments/{volume_id}")
-async def detach_volume(server_id: str, volume_id: str, nova: Ctx) -> Response:
-    attachment(nova, server_id, volume_id)
-    nova.run("detach volume", lambda: nova.service.detach_volume(server_id, volume_id))
-    return Response(status_code=202)
+    return routes

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from .computeserved import IMAGE, TIMEOUT, Served, served
+from .helpers import wait_for
 
 NOVA_53 = {"OpenStack-API-Version": "compute 2.53"}
 
@@ -223,7 +224,9 @@ def test_a_lost_database_is_503_until_it_is_back(postgres_server: Any, tmp_path:
             assert httpx.get(cloud.nova + "/servers").status_code == 503
 
             admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
-            cloud.healthy()  # the service reloaded its state by itself
+            # the service reloads its state by itself; the outbox's relay retries what the lost connection left
+            wait_for(lambda: httpx.get(cloud.url + "/v1/health").json()["status"] == "ok", TIMEOUT,
+                     "the compute service to be healthy again")
             names = {i["display_name"] for i in httpx.get(cloud.url + "/v1/instances").json()["instances"]}
             assert names == {"before"}
             published = cloud.published()

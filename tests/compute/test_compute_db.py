@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 from computehelpers import boot, make_cloud
 from sqlalchemy import inspect, text
 
 from novawatch import snapshot
+from novawatch.compute import db
 from novawatch.compute.clock import Ids, SimClock
 from novawatch.compute.invariants import violations
-from novawatch.compute.repository import make_engine, reset, upgrade
+from novawatch.compute.repository import VERSION_TABLE, make_engine, reset, upgrade
 from novawatch.compute.service import open_service
 from novawatch.compute.source import ComputeSource
 from novawatch.notifications import Notifier
@@ -19,7 +22,7 @@ from novawatch.notifications.drivers import MemoryDriver
 TABLES = {
     "services", "compute_nodes", "flavors", "instances", "volumes", "block_device_mappings",
     "instance_info_caches", "instance_faults", "instance_actions", "migrations", "notification_outbox",
-    "novawatch_compute_version",
+    "instance_actions_events", "key_pairs", "instance_groups", "novawatch_compute_version",
 }
 
 
@@ -30,8 +33,20 @@ def test_upgrade_head_creates_the_schema(db_url: str) -> None:
     upgrade(engine)  # idempotent
     assert set(inspect(engine).get_table_names()) >= TABLES
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM novawatch_compute_version")).scalar() == "0002"
+        assert conn.execute(text("SELECT version_num FROM novawatch_compute_version")).scalar() == "0004"
     engine.dispose()
+
+
+def test_the_migrations_build_the_models_schema(db_url: str) -> None:
+    """What Alembic's migrations create is what the ORM models declare: nothing missing, nothing extra."""
+    engine = make_engine(db_url)
+    reset(engine)
+    upgrade(engine)
+    with engine.connect() as conn:
+        differences = compare_metadata(MigrationContext.configure(conn), db.Base.metadata)
+    engine.dispose()
+    # Alembic's own version table is the only table the models do not declare.
+    assert [d for d in differences if not (d[0] == "remove_table" and d[1].name == VERSION_TABLE)] == []
 
 
 def test_state_survives_a_restart(db_url: str) -> None:

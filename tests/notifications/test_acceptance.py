@@ -186,9 +186,22 @@ def test_a_versioned_only_event_type_without_envelope_is_rejected_saying_so() ->
 
 
 def test_legacy_only_event_types_nova_sends_are_unknown_not_rejected() -> None:
-    for event_type in ("servergroup.create", "aggregate.addhost.start", "compute.metrics.update"):
+    for event_type in ("servergroup.update", "aggregate.addhost.start", "compute.metrics.update"):
         with pytest.raises(UnknownEvent):
             decode(dump(legacy_notification(event_type, {"name": "x"}, "api.host1")))
+
+
+def test_the_server_group_apis_legacy_notifications_decode() -> None:
+    """What Nova 34's InstanceGroup.create/destroy/add_members send from the ``servergroup`` notifier."""
+    created = {"name": "web", "user_id": "fake", "project_id": "p1", "policy": "anti-affinity",
+               "_rules": {"max_server_per_host": "2"}, "server_group_id": "788608ec-ebdc-45c5-bc7f-e5f24ab92c80"}
+    n = decode(dump(legacy_notification("servergroup.create", created, "servergroup.host1")))
+    assert n.payload.policy == "anti-affinity" and n.payload.rules == {"max_server_per_host": "2"}
+    added = {"server_group_id": "788608ec-ebdc-45c5-bc7f-e5f24ab92c80", "instance_uuids": ["u-1"]}
+    assert decode(dump(legacy_notification("servergroup.addmember", added, "servergroup.host1"))) \
+        .payload.instance_uuids == ["u-1"]
+    with pytest.raises(Rejected):
+        decode(dump(legacy_notification("servergroup.delete", {"name": "x"}, "servergroup.host1")))
 
 
 @pytest.mark.parametrize(("topic", "legacy"), [

@@ -16,8 +16,10 @@ from sqlalchemy import exc as sa_exc
 
 from novawatch.compute.errors import (
     ComputeError,
+    Conflict,
     InvalidState,
     NotFound,
+    OverQuota,
     StorageError,
     StorageRefused,
     StorageUnavailable,
@@ -45,6 +47,8 @@ STATUS: tuple[Mapping, ...] = (
     Mapping(NotFound, 404, ""),
     Mapping(VolumeUnavailable, 409, "detach it first, or use another volume"),
     Mapping(InvalidState, 409, "wait for the current task to end or change the state first"),
+    Mapping(Conflict, 409, ""),
+    Mapping(OverQuota, 403, "delete some first (GET /v2.1/limits shows the quotas)"),
     Mapping(NoValidHost, 409, "choose another host or free capacity"),
     Mapping(ClaimError, 409, "choose another host or free capacity"),
     Mapping(ComputeError, 400, ""),

@@ -30,9 +30,13 @@ class AttachActions(ComputeCore):
 
     # -- volumes ---------------------------------------------------------------------------------
 
-    def create_volume(self, size: int) -> db.Volume:
-        """A new available volume of ``size`` GB."""
-        return self.volumes.create(size)
+    def create_volume(self, size: int, *, name: str | None = None, project_id: str | None = None) -> db.Volume:
+        """A new available volume of ``size`` GB (the fake Cinder's; it sends nothing)."""
+        return self.volumes.create(size, name=name, project_id=project_id)
+
+    def delete_volume(self, volume_id: str) -> None:
+        """Delete an available volume (the fake Cinder's; it sends nothing)."""
+        self.volumes.remove(self.volumes.get(volume_id))
 
     def attach_volume(self, uuid: str, volume_id: str) -> db.BlockDeviceMapping | None:
         """Attach a volume: ``volume_attach.start`` then ``.end``, or ``.error`` (mapping removed) on failure."""

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from novawatch.compute import db
+from novawatch.compute import db, instance_actions
 from novawatch.compute.clock import Clock, Ids
 from novawatch.compute.emitter import API, COMPUTE, CONDUCTOR, Emitter, InstanceContext
 from novawatch.compute.errors import ComputeError, InvalidState, NotFound
@@ -73,12 +73,15 @@ class ComputeCore:
             self.attach_outbox(outbox)
         #: Why the state could not be loaded from the database (None: loaded); see :meth:`reload`.
         self.unavailable: str | None = None
+        #: The id of the API request the current action serves (recorded with its instance action).
+        self.request_id: str | None = None
         self._open(repo)
 
     def _open(self, repo: Repository) -> None:
         """Build the in-memory state (indexes, claims, fake backends) from what ``repo``'s database holds."""
         self.repo = repo
         self._request_spec: Payload | None = None
+        self._action: instance_actions.Recorded | None = None
         self.tracker = ResourceTracker(self.emit.compute_node)
         self.scheduler = Scheduler(self.tracker)
         self.network = Network(self.ids)
@@ -220,11 +223,9 @@ class ComputeCore:
     # -- records -------------------------------------------------------------------------------
 
     def record_action(self, inst: db.Instance, action: str) -> None:
-        """Record a user action on the instance (``os-instance-actions``)."""
-        self.repo.add(db.InstanceAction(
-            id=self.repo.next_id(db.InstanceAction), instance_uuid=inst.uuid, action=action,
-            user_id=inst.user_id, project_id=inst.project_id, start_time=self.now(),
-        ))
+        """Record a user action on the instance and its first event (``os-instance-actions``)."""
+        self._action = instance_actions.record(self.repo, inst, action, now=self.now(), request_id=self.request_id,
+                                               api_host=self.api_host)
 
     def _add_bdm(self, inst: db.Instance, vol: db.Volume, device: str, *, boot_index: int | None = None,
                  delete_on_termination: bool = False) -> db.BlockDeviceMapping:
@@ -245,6 +246,8 @@ class ComputeCore:
             code=int(getattr(exc, "code", 500)), message=str(exc)[:255], details=type(exc).__name__,
             host=host, created_at=self.now(),
         ))
+        if self._action is not None and self._action.action.instance_uuid == inst.uuid:
+            instance_actions.failed(self._action, exc, self.now())
 
     def select_destination(self, inst: db.Instance, flavor: db.Flavor, *, exclude: tuple[str, ...] = (),
                            only_host: str | None = None) -> db.ComputeNode:

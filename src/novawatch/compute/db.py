@@ -10,7 +10,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -156,6 +169,10 @@ class Volume(Base):
     status: Mapped[str] = mapped_column(String(32), default="available")
     instance_uuid: Mapped[str | None] = mapped_column(String(36), default=None)
     created_at: Mapped[datetime | None] = mapped_column(default=None)
+    #: Given through the block storage API (``openstack volume create NAME``); volumes made otherwise have none.
+    name: Mapped[str | None] = mapped_column(String(255), default=None)
+    project_id: Mapped[str | None] = mapped_column(String(255), default=None)
+    updated_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class BlockDeviceMapping(Base):
@@ -215,6 +232,24 @@ class InstanceAction(Base):
     start_time: Mapped[datetime | None] = mapped_column(default=None)
     finish_time: Mapped[datetime | None] = mapped_column(default=None)
     message: Mapped[str | None] = mapped_column(String(255), default=None)
+    updated_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class InstanceActionEvent(Base):
+    """What one service did for an action (``compute_stop_instance``...), with its result."""
+
+    __tablename__ = "instance_actions_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    action_id: Mapped[int] = mapped_column(Integer, index=True)
+    event: Mapped[str] = mapped_column(String(255))
+    host: Mapped[str | None] = mapped_column(String(255), default=None)
+    start_time: Mapped[datetime | None] = mapped_column(default=None)
+    finish_time: Mapped[datetime | None] = mapped_column(default=None)
+    #: ``Success`` or ``Error``.
+    result: Mapped[str | None] = mapped_column(String(255), default=None)
+    traceback: Mapped[str | None] = mapped_column(Text, default=None)
+    details: Mapped[str | None] = mapped_column(Text, default=None)
 
 
 class Migration(Base):
@@ -233,6 +268,45 @@ class Migration(Base):
     dest_node: Mapped[str | None] = mapped_column(String(255))
     old_instance_type_id: Mapped[int | None] = mapped_column(Integer, default=None)
     new_instance_type_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    created_at: Mapped[datetime | None] = mapped_column(default=None)
+    updated_at: Mapped[datetime | None] = mapped_column(default=None)
+    #: Who asked for the move (``os-migrations`` shows them from 2.80).
+    user_id: Mapped[str | None] = mapped_column(String(255), default=None)
+    project_id: Mapped[str | None] = mapped_column(String(255), default=None)
+
+
+class KeyPair(Base):
+    """A user's SSH key or X.509 certificate (the public half)."""
+
+    __tablename__ = "key_pairs"
+    __table_args__ = (UniqueConstraint("user_id", "name", name="uniq_key_pairs0user_id0name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(String(255))
+    user_id: Mapped[str] = mapped_column(String(255))
+    fingerprint: Mapped[str | None] = mapped_column(String(255))
+    public_key: Mapped[str | None] = mapped_column(Text)
+    #: ``ssh`` or ``x509``.
+    type: Mapped[str] = mapped_column(String(32), default="ssh")
+    created_at: Mapped[datetime | None] = mapped_column(default=None)
+    updated_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class InstanceGroup(Base):
+    """A server group: a placement policy over its member instances."""
+
+    __tablename__ = "instance_groups"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    name: Mapped[str | None] = mapped_column(String(255))
+    user_id: Mapped[str | None] = mapped_column(String(255))
+    project_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    #: ``affinity``, ``anti-affinity``, ``soft-affinity`` or ``soft-anti-affinity``.
+    policy: Mapped[str] = mapped_column(String(255))
+    rules: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: Member instance uuids, in the order they joined.
+    members: Mapped[list[Any]] = mapped_column(default=list)
     created_at: Mapped[datetime | None] = mapped_column(default=None)
     updated_at: Mapped[datetime | None] = mapped_column(default=None)
 

@@ -25,6 +25,18 @@ class NotFound(ComputeError):
     code = 404
 
 
+class Conflict(ComputeError):
+    """Something of that name already exists (Nova's 409)."""
+
+    code = 409
+
+
+class OverQuota(ComputeError):
+    """The request would go over a quota (Nova's 403)."""
+
+    code = 403
+
+
 class StorageError(Exception):
     """The database failed the transaction: it was rolled back, the service reloaded, nothing was sent."""
 

@@ -31,7 +31,8 @@ def expected_usage(svc: ComputeCore) -> dict[str, tuple[int, int, int, int]]:
         moving = svc.instances.get(mig.instance_uuid)
         if moving is None:
             continue
-        if mig.migration_type == "resize" and mig.status == "finished" and mig.old_instance_type_id is not None:
+        if mig.migration_type in ("resize", "migration") and mig.status == "finished" \
+                and mig.old_instance_type_id is not None:
             u = svc.usage(moving, svc.flavors[mig.old_instance_type_id])
             add(mig.source_compute, u.vcpus, u.memory_mb, u.disk_gb, 0)
         elif mig.migration_type == "live-migration" and mig.status == "running":

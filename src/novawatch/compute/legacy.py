@@ -108,6 +108,9 @@ def legacy_payload(event_type: str, ctx: InstanceContext) -> tuple[str, msgspec.
         end = inst.updated_at or datetime(1970, 1, 1)
         info.update(audit_period_beginning=_iso(end.replace(day=1, hour=0, minute=0, second=0, microsecond=0)),
                     audit_period_ending=_iso(end))
+    if values.get("old_display_name"):
+        # Nova adds it to compute.instance.update only when the name changed.
+        info["old_display_name"] = values["old_display_name"]
     if "volume_id" in values:
         info["volume_id"] = values["volume_id"]
     new_flavor = values.get("_new_flavor")

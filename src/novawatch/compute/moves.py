@@ -26,6 +26,7 @@ class MoveActions(ComputeCore):
             status="pre-migrating", source_compute=inst.host, dest_compute=dest.host, source_node=inst.node,
             dest_node=dest.hypervisor_hostname, old_instance_type_id=inst.instance_type_id,
             new_instance_type_id=(new_flavor or self.flavor_of(inst)).id, created_at=now, updated_at=now,
+            user_id=inst.user_id, project_id=inst.project_id,
         )
         self.repo.add(mig)
         self.migrations[inst.uuid] = mig
@@ -52,6 +53,14 @@ class MoveActions(ComputeCore):
 
     # -- resize ----------------------------------------------------------------------------------
 
+    def migrate(self, uuid: str, *, host: str | None = None) -> db.Instance:
+        """Cold migration: a resize to the instance's own flavor on another host (Nova's ``migrate``).
+
+        The same notifications as a resize; the instance ends in ``resized`` awaiting confirm or revert.
+        """
+        inst = self.instance(uuid)
+        return self._resize(inst, self.flavor_of(inst), host=host, kind="migration")
+
     def resize(self, uuid: str, flavor: db.Flavor, *, host: str | None = None) -> db.Instance:
         """Resize to ``flavor`` on another host; the instance ends in ``resized`` awaiting confirm or revert.
 
@@ -59,11 +68,15 @@ class MoveActions(ComputeCore):
         destination), finish_resize on the destination (new flavor, ``resized``).
         """
         inst = self.instance(uuid)
-        self.require(inst, "resize", _MOVABLE)
-        self._busy(inst)
         if flavor.id == inst.instance_type_id:
+            self.require(inst, "resize", _MOVABLE)
             raise InvalidState("the new flavor is the instance's flavor")
-        self.record_action(inst, "resize")
+        return self._resize(inst, flavor, host=host, kind="resize")
+
+    def _resize(self, inst: db.Instance, flavor: db.Flavor, *, host: str | None, kind: str) -> db.Instance:
+        self.require(inst, kind, _MOVABLE)
+        self._busy(inst)
+        self.record_action(inst, "resize" if kind == "resize" else "migrate")
         source_host = inst.host
         old_flavor = self.flavor_of(inst)
         self.save(inst, source=API, sender=self.api_host, task_state="resize_prep", progress=0)
@@ -72,7 +85,7 @@ class MoveActions(ComputeCore):
         except NoValidHost as exc:
             self.conductor_error(inst, "migrate_server", exc, task_state=None)
             return inst
-        mig = self._new_migration(inst, "resize", dest, flavor)
+        mig = self._new_migration(inst, kind, dest, flavor)
         dest_host = dest.host
         stopped = inst.vm_state == "stopped"
         new_flavor: dict[str, Any] = {"new_flavor": _flavor_payload(flavor), "_new_flavor": flavor}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from novawatch.compute import db
-from novawatch.compute.core import API, ComputeCore, InvalidState, image_id
+from novawatch.compute.core import API, ComputeCore, InvalidState, NotFound, image_id
 from novawatch.compute.failures import InjectedFailure
 
 
@@ -196,3 +196,55 @@ class Operations(ComputeCore):
         merged = dict(metadata) if replace else {**inst.metadata_, **metadata}
         self.save(inst, source=API, sender=self.api_host, metadata_=merged)
         return inst
+
+    def delete_metadata(self, uuid: str, key: str) -> db.Instance:
+        """Remove one metadata item (an ``instance.update`` from the API); :class:`NotFound` when it is not there."""
+        inst = self.instance(uuid)
+        if key not in inst.metadata_:
+            raise NotFound("Metadata item was not found")
+        self.save(inst, source=API, sender=self.api_host,
+                  metadata_={k: v for k, v in inst.metadata_.items() if k != key})
+        return inst
+
+    def rename(self, uuid: str, name: str | None = None, description: str | None = None, *,
+               clear_description: bool = False) -> db.Instance:
+        """Change the display name and/or description (an ``instance.update`` naming the old display name).
+
+        ``clear_description`` removes the description (Nova's ``"description": null``).
+
+        As Nova's ``Instance.save()`` in the API: the update comes from the API host, published as
+        ``nova-compute``, whatever the instance's state.
+        """
+        inst = self.instance(uuid)
+        old_name = inst.display_name
+        if name is not None:
+            inst.display_name = name
+        if description is not None or clear_description:
+            inst.display_description = description
+        inst.updated_at = self.now()
+        if self.state_updates:
+            renamed = old_name if inst.display_name != old_name else None
+            self.emit.instance("instance.update",
+                               self.context(inst, _old_states=(inst.vm_state, inst.task_state),
+                                            old_display_name=renamed),
+                               host=self.api_host)
+        return inst
+
+    def console_output(self, uuid: str, length: int | None = None) -> str:
+        """The guest's console log, its last ``length`` lines when given (the fake hypervisor's: the boot).
+
+        :class:`InvalidState` when the instance has no host (Nova's ``InstanceNotReady``).
+        """
+        inst = self.instance(uuid)
+        if inst.host is None:
+            raise InvalidState(f"Instance {uuid} is not ready")
+        name = f"instance-{inst.id:08x}"
+        launched = inst.launched_at.strftime("%Y-%m-%d %H:%M:%S") if inst.launched_at else "-"
+        lines = [f"novawatch fake hypervisor: {name} ({inst.display_name}) on {inst.host}",
+                 f"[    0.000000] booting {inst.image_ref or 'from volume'} with {inst.vcpus} vCPU, "
+                 f"{inst.memory_mb} MB RAM",
+                 f"[    0.000001] launched at {launched} UTC",
+                 f"{inst.hostname or name} login: "]
+        if length is not None:
+            lines = lines[-length:] if length > 0 else []
+        return "\n".join(lines)

@@ -31,7 +31,7 @@ T = TypeVar("T", bound=db.Base)
 #: Tables whose integer ids the repository assigns (so every backend gives the same ids).
 _COUNTED: tuple[type[db.Base], ...] = (
     db.Service, db.ComputeNode, db.Flavor, db.Instance, db.BlockDeviceMapping,
-    db.InstanceFault, db.InstanceAction, db.Migration,
+    db.InstanceFault, db.InstanceAction, db.Migration, db.InstanceActionEvent, db.KeyPair, db.InstanceGroup,
 )
 
 
@@ -121,6 +121,16 @@ class Repository:
         """Every row of ``model`` matching ``where``, in id order (deterministic on every backend)."""
         order = model.id if hasattr(model, "id") else model.instance_uuid  # type: ignore[attr-defined]
         return list(self.session.scalars(select(model).where(*where).order_by(order)))
+
+    def query(self, statement: Any) -> list[Any]:
+        """The rows of a query that sees this transaction's changes too (pending ones are flushed first)."""
+        self.session.flush()
+        return list(self.session.scalars(statement))
+
+    def count(self, statement: Any) -> int:
+        """The value of a ``count()`` query, pending changes included."""
+        self.session.flush()
+        return int(self.session.scalar(statement) or 0)
 
     def commit(self) -> None:
         self.session.commit()

@@ -18,6 +18,11 @@ from novawatch.notifications.drivers import MemoryDriver
 
 Step = Callable[[ComputeService, dict[str, Any]], object]
 
+#: The public key of Nova's keypair notification samples.
+_PUBLIC_KEY = ("ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAgQDx8nkQv/zgGgB4rMYmIf+6A4l6Rr+o/6lHBQdW5aYd44bd8JttDCE/F/pNRr0lRE"
+               "+PiqSPO8nDPHw0010JeMH9gYgnnFlyY3/OcJ02RhIPyyxYpv9FhY+2YiUkpwFOcLImyrxEsYXpD/0d3ac30bNH6Sw9JD9UZHYcpSxsIbE"
+               "CHw== Generated-by-Nova")
+
 
 @dataclass(frozen=True)
 class Row:
@@ -99,6 +104,9 @@ ROWS: tuple[Row, ...] = (
     Row("trigger crash dump", _call("trigger_crash_dump"), _fresh),
     Row("tags update", _call("set_tags", ["web"]), _fresh),
     Row("metadata update", _call("update_metadata", {"owner": "ops"}), _fresh),
+    Row("metadata item delete", _call("delete_metadata", "owner"),
+        _then(_fresh, _call("update_metadata", {"owner": "ops"}))),
+    Row("rename", _call("rename", "renamed"), _fresh),
     Row("shelve", _call("shelve"), _fresh),
     Row("shelve offload", _call("shelve_offload"), _then(_fresh, _call("shelve"))),
     Row("unshelve (offloaded)", _call("unshelve"), _then(_fresh, _call("shelve"), _call("shelve_offload"))),
@@ -107,6 +115,8 @@ ROWS: tuple[Row, ...] = (
     Row("resize (fails)", _call("resize", "$medium"), _fresh, fails="resize"),
     Row("resize confirm", _call("confirm_resize"), _then(_fresh, _call("resize", "$medium"))),
     Row("resize revert", _call("revert_resize"), _then(_fresh, _call("resize", "$medium"))),
+    Row("cold migrate", _call("migrate"), _fresh),
+    Row("cold migrate confirm", _call("confirm_resize"), _then(_fresh, _call("migrate"))),
     Row("live migration start (pre)", _call("live_migrate"), _fresh),
     Row("live migration start (fails: rollback)", _call("live_migrate"), _fresh, fails="live_migrate"),
     Row("live migration complete (post)", _call("live_migration_complete"), _then(_fresh, _call("live_migrate"))),
@@ -135,6 +145,15 @@ ROWS: tuple[Row, ...] = (
     Row("delete", _call("delete"), _fresh),
     Row("delete (never scheduled)", lambda svc, ctx: svc.delete(ctx["unscheduled"]),
         lambda svc, ctx: ctx.__setitem__("unscheduled", svc.boot("nowhere", ctx["huge"]).uuid)),
+    Row("key pair create (generated)", lambda svc, ctx: svc.create_keypair("fake", "k1")),
+    Row("key pair import", lambda svc, ctx: svc.create_keypair("fake", "k1", public_key=_PUBLIC_KEY)),
+    Row("key pair delete", lambda svc, ctx: svc.delete_keypair("fake", "k1"),
+        lambda svc, ctx: svc.create_keypair("fake", "k1", public_key=_PUBLIC_KEY)),
+    Row("server group create", lambda svc, ctx: svc.create_server_group("g1", "anti-affinity", user_id="fake",
+                                                                       project_id="p1")),
+    Row("server group delete", lambda svc, ctx: svc.delete_server_group(ctx["group"]),
+        lambda svc, ctx: ctx.__setitem__("group", svc.create_server_group(
+            "g1", "anti-affinity", user_id="fake", project_id="p1").uuid)),
 )
 
 

@@ -15,12 +15,15 @@ from novawatch.compute.clock import Clock, Ids, WallClock
 from novawatch.compute.emitter import Emitter
 from novawatch.compute.errors import StorageError, StorageRefused, StorageUnavailable
 from novawatch.compute.failures import FailureInjector
+from novawatch.compute.keypairs import KeypairActions
 from novawatch.compute.legacy import legacy_payload
 from novawatch.compute.lifecycle import LifecycleActions
 from novawatch.compute.moves import MoveActions
 from novawatch.compute.operations import Operations
 from novawatch.compute.outbox import Outbox
+from novawatch.compute.records import RecordQueries
 from novawatch.compute.repository import Repository, make_engine, reset, upgrade
+from novawatch.compute.server_groups import ServerGroupActions
 from novawatch.compute.services import ServiceActions
 from novawatch.logs import Throttle
 from novawatch.notifications import Notifier
@@ -29,7 +32,8 @@ log = logging.getLogger("novawatch.compute")
 _throttle = Throttle()
 
 
-class ComputeService(ServiceActions, LifecycleActions, Operations, MoveActions, AttachActions):
+class ComputeService(ServiceActions, LifecycleActions, Operations, MoveActions, AttachActions, KeypairActions,
+                     ServerGroupActions, RecordQueries):
     """Nova's compute API, conductor, scheduler and compute managers with a fake hypervisor, in one object.
 
     Changes are flushed to the database by :meth:`commit` (call it after each action, or every N actions).

@@ -31,9 +31,10 @@ class Volumes:
         self._now = now
         self.by_id: dict[str, db.Volume] = {v.id: v for v in repo.all(db.Volume)}
 
-    def create(self, size: int) -> db.Volume:
+    def create(self, size: int, *, name: str | None = None, project_id: str | None = None) -> db.Volume:
         """A new, available volume of ``size`` GB."""
-        vol = db.Volume(id=self._ids(), size=size, status="available", instance_uuid=None, created_at=self._now())
+        vol = db.Volume(id=self._ids(), size=size, status="available", instance_uuid=None, created_at=self._now(),
+                        name=name, project_id=project_id)
         self.repo.add(vol)
         self.by_id[vol.id] = vol
         return vol
@@ -52,6 +53,7 @@ class Volumes:
     def attach(self, vol: db.Volume, instance_uuid: str) -> None:
         vol.status = "in-use"
         vol.instance_uuid = instance_uuid
+        vol.updated_at = self._now()
 
     def unreserve(self, vol: db.Volume) -> None:
         vol.status = "available"
@@ -60,6 +62,14 @@ class Volumes:
     def detach(self, vol: db.Volume) -> None:
         vol.status = "available"
         vol.instance_uuid = None
+        vol.updated_at = self._now()
+
+    def remove(self, vol: db.Volume) -> None:
+        """Delete a volume at a user's request: only an ``available`` or ``error`` one (Cinder's rule)."""
+        if vol.status not in ("available", "error"):
+            raise VolumeError(f"Invalid volume: Volume status must be available or error and must not be "
+                              f"attached (volume {vol.id} is {vol.status}).")
+        self.delete(vol)
 
     def delete(self, vol: db.Volume) -> None:
         self.by_id.pop(vol.id, None)

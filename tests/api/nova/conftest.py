@@ -14,9 +14,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from novacloud import TOKEN, NovaCloud, cloud, running_cloud
+from novacloud import TOKEN, NovaCloud, cloud, running_cloud, wall_cloud
 
-__all__ = ["TOKEN", "NovaCloud", "cloud"]
+__all__ = ["TOKEN", "NovaCloud", "cloud", "wall_cloud"]
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from novawatch import snapshot
 from novawatch.api.compute_app import create_compute_app
 from novawatch.api.nova import mount_nova
 from novawatch.api.server import ServerThread
-from novawatch.compute.clock import Ids, SimClock
+from novawatch.compute.clock import Clock, Ids, SimClock, WallClock
 from novawatch.compute.service import ComputeService, open_service
 from novawatch.compute.source import ComputeSource
 from novawatch.model import Consumer, from_snapshot, to_snapshot
@@ -59,9 +59,11 @@ class NovaCloud:
 
 
 
-def start_cloud(tmp: Path, *, token: str | None = None, hosts: int = 3) -> tuple[NovaCloud, ServerThread]:
+def start_cloud(tmp: Path, *, token: str | None = None, hosts: int = 3,
+                clock: Clock | None = None) -> tuple[NovaCloud, ServerThread]:
+    """A compute service with two flavors and ``hosts`` hosts, served; on a simulated clock unless ``clock``."""
     memory = MemoryDriver()
-    clock = SimClock()
+    clock = clock or SimClock()
     notifier = Notifier([memory], notification_format="both", clock=clock.tick, message_ids=Ids(7))
     service = open_service(tmp / "compute.sqlite3", notifier, clock=clock, ids=Ids(8), fresh=True)
     service.create_flavor("m1.small", vcpus=1, memory_mb=2048, root_gb=20)
@@ -78,9 +80,9 @@ def start_cloud(tmp: Path, *, token: str | None = None, hosts: int = 3) -> tuple
 
 
 @contextlib.contextmanager
-def running_cloud(tmp: Path, *, token: str | None = None) -> Iterator[NovaCloud]:
+def running_cloud(tmp: Path, *, token: str | None = None, clock: Clock | None = None) -> Iterator[NovaCloud]:
     """:func:`start_cloud`, stopped and closed afterwards."""
-    c, server = start_cloud(tmp, token=token)
+    c, server = start_cloud(tmp, token=token, clock=clock)
     try:
         yield c
     finally:
@@ -93,3 +95,22 @@ def cloud(tmp_path: Path) -> Iterator[NovaCloud]:
     """A served compute service in no-auth (loopback) mode; import it into a conftest or test module."""
     with running_cloud(tmp_path) as c:
         yield c
+
+
+@pytest.fixture
+def wall_cloud(tmp_path: Path) -> Iterator[NovaCloud]:
+    """A served compute service on the wall clock (what clients that send times, as ``usage list``, need)."""
+    with running_cloud(tmp_path, clock=WallClock()) as c:
+        yield c
+
+
+def clouds_yaml(path: Path, url: str, name: str = "novawatch") -> Path:
+    """The ``clouds.yaml`` of docs/openstack.md for a service at ``url`` (no authentication)."""
+    path.write_text(
+        f"clouds:\n  {name}:\n    auth_type: none\n"
+        f"    compute_endpoint_override: {url}/v2.1\n"
+        f"    image_endpoint_override: {url}/image\n"
+        f"    identity_endpoint_override: {url}/identity\n"
+        f"    block_storage_endpoint_override: {url}/volume/v3\n"
+        f"    network_endpoint_override: {url}/network\n")
+    return path

@@ -212,3 +212,126 @@ def test_token_mode(token_cloud: NovaCloud) -> None:
     with pytest.raises(exceptions.HttpException):
         wrong.compute.delete_server(server.id)
     assert conn.compute.get_server(server.id).status == "ACTIVE"
+
+
+# --- the Compute API commands added for issue 14 -------------------------------------------------------------
+
+
+def test_keypairs_generated_imported_and_deleted(cloud: NovaCloud) -> None:
+    """A key pair the service generates (no public key given, microversion < 2.92), as Nova's KeypairAPI does."""
+    from cryptography.hazmat.primitives import serialization
+
+    conn = cloud.connection()
+    made = conn.compute.create_keypair(name="gen")
+    assert made.private_key.startswith("-----BEGIN RSA PRIVATE KEY-----")
+    assert made.public_key.startswith("ssh-rsa ") and made.public_key.endswith(" Generated-by-Nova")
+    # the private key is the public key's other half, and the fingerprint is Nova's (MD5 of the key blob)
+    private = serialization.load_pem_private_key(made.private_key.encode(), password=None)
+    assert private.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH) \
+        .decode() == made.public_key.rsplit(" ", 1)[0]
+    assert made.fingerprint.count(":") == 15
+    assert [e for e in cloud.events() if e.startswith("keypair.")] == [
+        "keypair.create.start", "keypair.create.start", "keypair.create.end", "keypair.create.end"]
+    versioned = [s.notification for s in cloud.memory.sent if hasattr(s.notification.payload, "data")]
+    assert versioned[0].payload.data.fingerprint is None and versioned[0].payload.data.public_key is None
+    assert versioned[1].payload.data.fingerprint == made.fingerprint
+    assert versioned[0].publisher_id == "nova-api:controller"
+    legacy = [s.notification for s in cloud.memory.sent if not hasattr(s.notification.payload, "data")]
+    assert legacy[0].publisher_id == "api.controller" and legacy[0].payload.key_name == "gen"
+
+    with pytest.raises(exceptions.ConflictException):
+        conn.compute.create_keypair(name="gen")
+    with pytest.raises(exceptions.BadRequestException):
+        conn.compute.create_keypair(name="bad", public_key="ssh-rsa not-a-key")
+    assert sorted(k.name for k in conn.compute.keypairs()) == ["gen"]
+    assert conn.compute.get_keypair("gen").user_id == "fake"
+    conn.compute.delete_keypair("gen")
+    with pytest.raises(exceptions.NotFoundException):
+        conn.compute.get_keypair("gen")
+    assert snapshot.dumps(cloud.replayed()) == snapshot.dumps(cloud.truth())
+
+
+def test_server_groups_metadata_rename_and_console(cloud: NovaCloud) -> None:
+    conn = cloud.connection()
+    group = conn.compute.create_server_group(name="spread", policy="anti-affinity")
+    assert group.policy == "anti-affinity" and group.member_ids == []
+    assert [g.name for g in conn.compute.server_groups()] == ["spread"]
+    with pytest.raises(exceptions.BadRequestException):
+        conn.compute.create_server_group(name="x", policy="affinity", rules={"max_server_per_host": 2})
+    conn.compute.delete_server_group(group)
+    assert list(conn.compute.server_groups()) == []
+
+    server = _boot(conn, "web-1")
+    conn.compute.set_server_metadata(server, owner="ops", tier="web")
+    conn.compute.delete_server_metadata(server, ["tier"])
+    assert conn.compute.get_server_metadata(server).metadata == {"owner": "ops"}
+    conn.compute.update_server(server, name="web-renamed")
+    got = conn.compute.get_server(server.id)
+    assert got.name == "web-renamed" and got.metadata == {"owner": "ops"}
+    output = conn.compute.get_server_console_output(server, length=1)["output"]
+    assert output == "web-1 login: "
+    conn.compute.lock_server(server)
+    with pytest.raises(exceptions.ConflictException):
+        conn.compute.set_server_metadata(server, owner="dev")
+    conn.compute.unlock_server(server)
+    assert snapshot.dumps(cloud.replayed()) == snapshot.dumps(cloud.truth())
+
+
+def test_actions_migrations_quotas_limits_zones(wall_cloud: NovaCloud) -> None:
+    cloud = wall_cloud
+    conn = cloud.connection()
+    server = _boot(conn, "mover")
+    conn.compute.migrate_server(server)
+    conn.compute.confirm_server_resize(server)
+    got = conn.compute.get_server(server.id)
+    assert got.status == "ACTIVE"
+    [mig] = list(conn.compute.migrations())
+    assert mig.migration_type == "migration" and mig.status == "confirmed" and mig.dest_compute == got.compute_host
+    actions = list(conn.compute.server_actions(server))
+    assert [a.action for a in actions] == ["confirmResize", "migrate", "create"]
+    create = conn.compute.get_server_action(actions[-1].request_id, server)
+    assert [e.event for e in create.events] == ["conductor_schedule_and_build_instances"]
+
+    quota = conn.compute.get_quota_set(cloud.service.instances[server.id].project_id)
+    assert quota.id == cloud.service.instances[server.id].project_id
+    assert quota.instances == -1 and quota.key_pairs == 100
+    limits = conn.compute.get_limits()
+    assert limits.absolute.instances_used == 1 and limits.absolute.keypairs == 100
+    zones = list(conn.compute.availability_zones(details=True))
+    assert [z.name for z in zones] == ["nova"] and set(zones[0].hosts) == {"host-1", "host-2", "host-3"}
+
+    # usage over the last hour: the one server, still running
+    import datetime
+
+    now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+    [usage] = list(conn.compute.usages(start=now - datetime.timedelta(hours=1), end=now, detailed=True))
+    assert usage.project_id == quota.id and usage.total_hours > 0
+    one = conn.compute.get_usage(quota.id, start=now - datetime.timedelta(hours=1), end=now)
+    assert [s["instance_id"] for s in one.server_usages] == [server.id]
+
+    # flavor extra specs
+    pinned = cloud.service.create_flavor("m1.pinned", vcpus=1, memory_mb=1024, root_gb=10,
+                                         extra_specs={"hw:cpu_policy": "dedicated"})
+    cloud.service.commit()
+    flavor = conn.compute.get_flavor(pinned.flavorid)
+    assert conn.compute.fetch_flavor_extra_specs(flavor).extra_specs == {"hw:cpu_policy": "dedicated"}
+    assert conn.compute.get_flavor_extra_specs_property(flavor, "hw:cpu_policy") == "dedicated"
+
+
+def test_volumes_through_the_block_storage_api(cloud: NovaCloud) -> None:
+    base = cloud.server.url
+    conn = cloud.connection(block_storage_endpoint_override=f"{base}/volume/v3")
+    vol = conn.block_storage.create_volume(size=3, name="data")
+    assert vol.status == "available" and vol.size == 3
+    assert [v.name for v in conn.block_storage.volumes()] == ["data"]
+    server = _boot(conn, "with-volume")
+    conn.compute.create_volume_attachment(server, volume_id=vol.id)
+    attached = conn.block_storage.get_volume(vol.id)
+    assert attached.status == "in-use" and attached.attachments[0]["server_id"] == server.id
+    with pytest.raises(exceptions.BadRequestException):
+        conn.block_storage.delete_volume(vol)
+    conn.compute.delete_volume_attachment(vol.id, server)
+    conn.block_storage.delete_volume(vol)
+    assert list(conn.block_storage.volumes()) == []
+    with pytest.raises(exceptions.NotFoundException):
+        conn.block_storage.get_volume(vol.id)

@@ -1,6 +1,7 @@
-"""The request bodies of the Nova-compatible API, checked as Nova 34's API schemas check them.
+"""What the request bodies of the Nova-compatible API are made of, checked as Nova 34's API schemas check them.
 
-Only the fields novawatch uses are declared; others are let through and ignored (clients send more than
+Each resource's module declares its bodies (subclasses of :class:`Body`) from these types. Only the fields
+novawatch uses are declared; others are let through and ignored (clients send more than
 novawatch honours). Limits follow ``nova/api/validation/parameter_types.py``: names of 1-255 printable
 characters, integers up to ``0x7FFFFFFF`` (given as numbers or strings of digits, never booleans), host
 names of letters, digits, ``-._``. A refusal names the field, the value and the rule, in Nova's words:
@@ -10,19 +11,15 @@ names of letters, digits, ``-._``. A refusal names the field, the value and the 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError
 
 from novawatch.api.common import clean
 from novawatch.api.inputs import (
     MAX_INT,
-    Fqdn,
     MetaKey,
     MetaValue,
-    NovaName,
-    Printable,
-    Tag,
     storable,
     strict_int,
 )
@@ -65,7 +62,7 @@ def _boot_index(value: Any) -> Any:
     raise ValueError(f"{value!r} is not an integer")
 
 
-def _blank(value: Any) -> Any:
+def blank(value: Any) -> Any:
     """"" (what older clients send for "none") is none."""
     return None if value == "" else value
 
@@ -80,122 +77,16 @@ FlavorId = Annotated[str, BeforeValidator(_ref), StringConstraints(
     min_length=1, max_length=255, pattern=r"^[a-zA-Z0-9._-]([a-zA-Z0-9. _-]*[a-zA-Z0-9._-])?$")]
 
 
-class _Body(BaseModel):
+#: A reason given with an action (lock, disable): 1-255 characters the database can store.
+Reason = Annotated[str, StringConstraints(min_length=1, max_length=255), AfterValidator(storable)]
+#: Metadata as Nova's schemas take it (``metadata_items`` quota: at most 128 items).
+Metadata = Annotated[dict[MetaKey, MetaValue], Field(max_length=128)]
+
+
+class Body(BaseModel):
     """A part of a body: the declared fields are checked, the others ignored."""
 
     model_config = ConfigDict(extra="allow")
-
-
-# --- servers --------------------------------------------------------------------------------------------------
-
-
-class BlockDevice(_Body):
-    boot_index: BootIndex | None = None
-    source_type: Literal["volume", "image", "snapshot", "blank"] | None = None
-    destination_type: Literal["local", "volume"] | None = None
-    volume_size: Positive | None = None
-    uuid: Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"^[a-zA-Z0-9._-]*$")] | None = None
-
-
-def _networks(value: Any) -> Any:
-    """``auto``, ``none`` (2.37+), or a list of up to 16 requested networks (each an object)."""
-    if value in ("auto", "none") or value is None:
-        return value
-    if isinstance(value, list):
-        if len(value) > 16:
-            raise ValueError(f"{len(value)} networks requested: novawatch attaches at most 16 ports")
-        if not all(isinstance(item, dict) for item in value):
-            raise ValueError("each requested network must be an object")
-        return value
-    raise ValueError("must be 'auto', 'none' or a list of networks")
-
-
-class ServerCreate(_Body):
-    name: NovaName
-    flavorRef: Ref
-    imageRef: Annotated[str, StringConstraints(max_length=255)] | None = None
-    block_device_mapping_v2: Annotated[list[BlockDevice], Field(max_length=64)] | None = None
-    networks: Annotated[Any, AfterValidator(_networks)] = None
-    host: Fqdn | None = None
-    availability_zone: NovaName | None = None
-    metadata: Annotated[dict[MetaKey, MetaValue], Field(max_length=128)] | None = None
-    tags: Annotated[list[Tag], Field(max_length=50)] | None = None
-    description: Printable | None = None
-
-
-class ServerCreateBody(_Body):
-    server: ServerCreate
-
-
-# --- server actions -------------------------------------------------------------------------------------------
-
-
-Reason = Annotated[str, StringConstraints(min_length=1, max_length=255), AfterValidator(storable)]
-
-
-class LockArgs(_Body):
-    locked_reason: Reason | None = None
-
-
-class HostArgs(_Body):
-    """``unshelve``, ``os-migrateLive``, ``evacuate``: an optional destination host."""
-
-    host: Fqdn | None = None
-
-
-class ResizeArgs(_Body):
-    flavorRef: Ref
-
-
-class CreateImageArgs(_Body):
-    name: NovaName
-    metadata: Annotated[dict[MetaKey, MetaValue], Field(max_length=128)] | None = None
-
-
-class VolumeAttachment(_Body):
-    volumeId: Annotated[str, StringConstraints(min_length=1, max_length=255), AfterValidator(storable)]
-    device: Annotated[str, StringConstraints(max_length=255, pattern=r"^[a-zA-Z0-9._/-]*$")] | None = None
-
-
-# --- flavors -------------------------------------------------------------------------------------------------
-
-
-class FlavorCreate(_Body):
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
-
-    name: NovaName
-    ram: Positive
-    vcpus: Positive
-    disk: NonNegative
-    ephemeral: NonNegative | None = Field(default=None, alias="OS-FLV-EXT-DATA:ephemeral")
-    swap: Annotated[NonNegative | None, BeforeValidator(_blank)] = None
-    id: FlavorId | None = None
-    is_public: Bool | None = Field(default=None, alias="os-flavor-access:is_public")
-    description: Annotated[str, StringConstraints(max_length=65535), AfterValidator(storable)] | None = None
-
-
-class FlavorCreateBody(_Body):
-    flavor: FlavorCreate
-
-
-# --- services ------------------------------------------------------------------------------------------------
-
-
-class ServiceUpdate(_Body):
-    """``PUT /os-services/{uuid}`` (2.53+)."""
-
-    status: Literal["enabled", "disabled"] | None = None
-    disabled_reason: Reason | None = None
-    forced_down: Bool | None = None
-
-
-class LegacyServiceUpdate(_Body):
-    """``PUT /os-services/enable|disable|disable-log-reason|force-down`` (before 2.53)."""
-
-    host: Fqdn
-    binary: Annotated[str, StringConstraints(min_length=1, max_length=255)] = "nova-compute"
-    disabled_reason: Reason | None = None
-    forced_down: Bool | None = None
 
 
 # --- checking ------------------------------------------------------------------------------------------------

@@ -7,9 +7,10 @@ this module needs nothing from ``compute`` but duck typing.
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+from novawatch.api.nova.faults import NovaError
 from novawatch.api.nova.microversion import Version, v
 
 #: Nova's server status from (vm_state, task_state) (``nova/api/openstack/common.py:_STATE_MAP``).
@@ -185,32 +186,7 @@ def _usg(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
 
 
-# --- attachments -------------------------------------------------------------------------------------
-
-
-def volume_attachment(bdm: Any, server_id: str, version: Version) -> dict[str, Any]:
-    body: dict[str, Any] = {"id": bdm.volume_id, "serverId": server_id, "volumeId": bdm.volume_id,
-                            "device": bdm.device_name}
-    if version >= v("2.70"):
-        body["tag"] = bdm.tag
-    if version >= v("2.79"):
-        body["delete_on_termination"] = bool(bdm.delete_on_termination)
-    return body
-
-
-def interface_attachment(vif: dict[str, Any], version: Version) -> dict[str, Any]:
-    net = vif.get("network") or {}
-    body: dict[str, Any] = {
-        "port_id": vif.get("id"), "net_id": net.get("id"), "mac_addr": vif.get("address"), "port_state": "ACTIVE",
-        "fixed_ips": [{"subnet_id": None, "ip_address": ip.get("address")}
-                      for subnet in net.get("subnets", []) for ip in subnet.get("ips", [])],
-    }
-    if version >= v("2.70"):
-        body["tag"] = None
-    return body
-
-
-# --- hypervisors and services ------------------------------------------------------------------------------
+# --- services (of hypervisors, services, availability zones) ------------------------------------------
 
 
 def service_state(svc: Any) -> str:
@@ -222,42 +198,48 @@ def service_status(svc: Any) -> str:
     return "disabled" if svc is not None and svc.disabled else "enabled"
 
 
-def hypervisor(node: Any, svc: Any, version: Version, *, detail: bool,
-               servers: list[Any] | None = None) -> dict[str, Any]:
-    """``os-hypervisors`` entry: ids are uuids from 2.53 on; the capacity fields are served (max < 2.88)."""
-    uuids = version >= v("2.53")
-    body: dict[str, Any] = {
-        "id": node.uuid if uuids else node.id, "hypervisor_hostname": node.hypervisor_hostname,
-        "state": service_state(svc), "status": service_status(svc),
-    }
-    if detail:
-        free_ram = node.memory_mb - node.memory_mb_used
-        free_disk = node.local_gb - node.local_gb_used
-        body.update({
-            "hypervisor_type": node.hypervisor_type, "hypervisor_version": node.hypervisor_version,
-            "host_ip": node.host_ip,
-            "service": {"host": node.host, "id": (svc.uuid if uuids else svc.id) if svc is not None else None,
-                        "disabled_reason": svc.disabled_reason if svc is not None else None},
-            "vcpus": node.vcpus, "vcpus_used": node.vcpus_used, "memory_mb": node.memory_mb,
-            "memory_mb_used": node.memory_mb_used, "local_gb": node.local_gb, "local_gb_used": node.local_gb_used,
-            "free_ram_mb": free_ram, "free_disk_gb": free_disk, "current_workload": node.current_workload or 0,
-            "running_vms": node.running_vms or 0,
-            "disk_available_least": node.disk_available_least if node.disk_available_least is not None
-            else free_disk,
-            "cpu_info": "{}" if version < v("2.28") else {},
-        })
-    if servers is not None:
-        body["servers"] = [{"name": f"instance-{i.id:08x}", "uuid": i.uuid} for i in servers]
-    return body
+def primitive_time(moment: datetime | None) -> str | None:
+    """A date-time as Nova's JSON shows database times it does not format (``2014-05-07T12:06:13.681238``)."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f") if moment is not None else None
 
 
-def service(svc: Any, version: Version) -> dict[str, Any]:
-    """``os-services`` entry: uuid ids from 2.53 on, ``forced_down`` from 2.11 on."""
-    body: dict[str, Any] = {
-        "id": svc.uuid if version >= v("2.53") else svc.id, "binary": svc.binary, "host": svc.host,
-        "zone": svc.availability_zone or "nova", "status": service_status(svc), "state": service_state(svc),
-        "updated_at": isotime(svc.updated_at), "disabled_reason": svc.disabled_reason,
-    }
-    if version >= v("2.11"):
-        body["forced_down"] = bool(svc.forced_down)
-    return body
+def paged(rows: list[Any], key: Any, marker: str | None, limit: str | None) -> list[Any]:
+    """``rows`` after the one whose ``key(row)`` is ``marker``, at most ``limit`` of them (Nova's 400s otherwise)."""
+    if marker:
+        keys = [str(key(r)) for r in rows]
+        if marker not in keys:
+            raise NovaError(400, f"marker [{marker}] not found")
+        rows = rows[keys.index(marker) + 1:]
+    if limit is not None:
+        if not limit.isdigit():
+            raise NovaError(400, f"Invalid input for query parameters limit. Value: {limit}. "
+                            f"'{limit}' does not match '^[0-9]*$'")
+        rows = rows[: int(limit)]
+    return rows
+
+
+def _query_time(query: Any, name: str) -> datetime | None:
+    text = query.get(name)
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise NovaError(400, f"Invalid input for query parameters {name}. Value: {text}. "
+                        f"'{text}' is not a 'date-time'") from None
+    # Database times are naive UTC.
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo is not None else moment
+
+
+def changed_between(rows: list[Any], query: Any, *, before: bool = True) -> list[Any]:
+    """The rows whose ``updated_at`` is at or after ``changes-since`` and (when ``before``) at or before
+    ``changes-before``, as the query gives them (Nova's 400s for bad times or an empty window)."""
+    since = _query_time(query, "changes-since")
+    until = _query_time(query, "changes-before") if before else None
+    if since is not None and until is not None and until < since:
+        raise NovaError(400, "The value of changes-since must be less than or equal to changes-before.")
+    if since is not None:
+        rows = [r for r in rows if r.updated_at is not None and r.updated_at >= since]
+    if until is not None:
+        rows = [r for r in rows if r.updated_at is not None and r.updated_at <= until]
+    return rows

@@ -33,3 +33,23 @@ class ServerGroupPayload(Payload, kw_only=True):
 
 for _action in ("create", "delete", "add_member"):
     event(f"server_group.{_action}", ServerGroupPayload, source="nova-api")
+
+
+class LegacyServerGroupPayload(msgspec.Struct, kw_only=True):
+    """``servergroup.create/delete/addmember``: what changed (the fields set on create), by group uuid.
+
+    Nova sends these from the ``servergroup`` notifier (publisher ``servergroup.<host>``) just before the
+    versioned ``server_group.*``. Keys not listed are ignored.
+    """
+
+    server_group_id: str
+    name: str | msgspec.UnsetType | None = msgspec.UNSET
+    user_id: str | msgspec.UnsetType | None = msgspec.UNSET
+    project_id: str | msgspec.UnsetType | None = msgspec.UNSET
+    policy: str | msgspec.UnsetType | None = msgspec.UNSET
+    rules: dict[str, str] | msgspec.UnsetType = msgspec.field(default=msgspec.UNSET, name="_rules")
+    instance_uuids: list[str] | msgspec.UnsetType = msgspec.UNSET
+
+
+for _action in ("create", "delete", "addmember"):
+    event(f"servergroup.{_action}", LegacyServerGroupPayload, source="servergroup")

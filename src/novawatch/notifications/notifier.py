@@ -9,7 +9,7 @@ from typing import Any
 
 import msgspec
 
-from novawatch.notifications.catalog import spec
+from novawatch.notifications.catalog import shared_legacy, spec
 from novawatch.notifications.drivers import Driver
 from novawatch.notifications.event import UNVERSIONED_TOPIC, VERSIONED_TOPIC, NotificationFormat, Priority
 from novawatch.notifications.message import Notification, encode, format_timestamp
@@ -61,6 +61,9 @@ class Notifier:
     ) -> Notification[Any] | None:
         """Send one notification; None when ``notification_format`` excludes its kind."""
         entry = spec(event_type)
+        if entry is not None and entry.payload is not type(payload):
+            # The legacy half of an event type Nova sends in both formats (scheduler.select_destinations.*).
+            entry = shared_legacy(event_type) or entry
         if entry is None or entry.payload is not type(payload):
             raise ValueError(f"{event_type} with a {type(payload).__name__} is not in the catalog")
         if entry.versioned:

@@ -205,7 +205,7 @@ INSTANCE_EVENTS = (
     "instance.resize_confirm.start", "instance.resize_confirm.end",
     "instance.resize_revert.start", "instance.resize_revert.end",
     "instance.live_migration_pre.start", "instance.live_migration_pre.end",
-    "instance.live_migration_post.start", "instance.live_migration_post.end",
+    "instance.live_migration_post.start",
     "instance.live_migration_post_dest.start", "instance.live_migration_post_dest.end",
     "instance.live_migration_rollback.start", "instance.live_migration_rollback.end",
     "instance.live_migration_rollback_dest.start", "instance.live_migration_rollback_dest.end",
@@ -222,6 +222,12 @@ INSTANCE_EVENTS = (
     "instance.share_detach.start", "instance.share_detach.end", "instance.share_detach.error",
     "instance.exists",
 )
+
+#: Instance events the model leaves alone on purpose: ``instance.live_migration_post.end`` is sent by Nova's
+#: source host with its own copy of the instance as it was before the destination took it over (still on the
+#: source, still migrating); the destination's ``live_migration_post_dest.end`` and ``instance.update`` carry
+#: the truth, and applying the later source copy would move the instance back.
+STALE_COPIES = ("instance.live_migration_post.end",)
 
 HANDLERS: dict[str, Any] = {
     **dict.fromkeys(INSTANCE_EVENTS, instance_changed),

@@ -127,6 +127,8 @@ class NovawatchCloud:
         if action == "boot":
             flavor = self.flavors[args["flavor"]]
             kwargs: dict[str, Any] = {"host": step.host}
+            if args.get("fails_once"):
+                svc.failures.fail_next["boot"] = 1
             if args.get("volume"):
                 kwargs["boot_volume_gb"] = flavor.root_gb or 1
             else:
@@ -142,7 +144,10 @@ class NovawatchCloud:
         elif action == "migrate":
             svc.migrate(uuid, host=step.host)
         elif action == "live_migrate":
-            inst = svc.live_migrate(uuid, host=step.host)
+            if args.get("fails"):
+                svc.failures.fail_next["live_migrate"] = 1
+            block = args.get("block_migration")
+            inst = svc.live_migrate(uuid, host=step.host, block_migration=None if block == "auto" else block)
             if inst.task_state == "migrating":  # what os-migrateLive does: the migration runs to its end
                 svc.live_migration_complete(uuid)
         elif action in ("attach_volume", "detach_volume"):
@@ -322,8 +327,7 @@ def report(nova: dict[str, Any], ours: dict[str, Any] | None = None) -> dict[str
     known: dict[str, str] = {}
     for s in steps:
         for line in s.differences:
-            what = line.split(" ", 3)[-1]
-            reason = next((r for k, r in KNOWN_DIFFERENCES.items() if k in what), None)
+            reason = next((r for k, r in KNOWN_DIFFERENCES.items() if k in line), None)
             if reason is None:
                 unexplained.append(f"{s.name}: {line}")
             else:

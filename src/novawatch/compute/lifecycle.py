@@ -161,24 +161,27 @@ class LifecycleActions(ComputeCore):
         return None
 
     def _abort_build(self, inst: db.Instance, node: db.ComputeNode, exc: BaseException, *, retry: bool) -> None:
-        # Nova tears the half-built guest down (shutdown.*), reports create.error with the fault, frees the
-        # network and the claim, and either hands the instance back to the conductor for another host
-        # (task state scheduling) or, without retry, records the fault and leaves it in error.
+        # Nova tears the half-built guest down (shutdown.*), aborts the claim (a save: no host), reports
+        # create.error with the fault, frees the network (a save), and either hands the instance back to the
+        # conductor for another host (task state scheduling, no host nor zone) or, without retry, records the
+        # fault and leaves it in error.
         host = node.host
         self.notify(inst, "shutdown", "start", host=host)
         self.notify(inst, "shutdown", "end", host=host)
+        self.tracker.drop(node.uuid, inst.uuid)
+        self.save(inst, sender=host, host=None, node=None)
         self.notify(inst, "create", "error", host=host, fault=exc)
         self.set_network_info(inst, [])
-        self.tracker.drop(node.uuid, inst.uuid)
+        self.save(inst, sender=host)
         for bdm in self.bdms.get(inst.uuid, []):
             if bdm.volume_id is not None:
                 self.volumes.get(bdm.volume_id).status = "reserved"
         if retry:
-            self.save(inst, sender=host, host=None, node=None, launched_on=None, task_state="scheduling")
+            self.save(inst, sender=host, launched_on=None, availability_zone=None, task_state="scheduling")
             return
         self.record_fault(inst, exc, host)
         self._release_boot_volumes(inst)
-        self.save(inst, sender=host, host=None, node=None, launched_on=None, vm_state="error", task_state=None)
+        self.save(inst, sender=host, launched_on=None, availability_zone=None, vm_state="error", task_state=None)
 
     def _release_boot_volumes(self, inst: db.Instance) -> None:
         for bdm in self.bdms.get(inst.uuid, []):

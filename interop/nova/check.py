@@ -116,6 +116,11 @@ def _site_packages(python: Path) -> Path:
     return Path(out.stdout.strip())
 
 
+def nova_samples_dir(python: Path) -> Path:
+    """Nova's own ``doc/notification_samples`` (from its sdist) in the Nova environment of ``python``."""
+    return _site_packages(python) / SDIST_DATA["doc/notification_samples"]
+
+
 def _install_sdist_data(python: Path, version: str, quiet: bool) -> None:
     """Nova's api-paste.ini and notification samples, from its sdist, where its fixtures read them."""
     site = _site_packages(python)

@@ -17,7 +17,7 @@ from novawatch.compute.clock import Clock, Ids
 from novawatch.compute.emitter import API, COMPUTE, CONDUCTOR, Emitter, InstanceContext, Scheduling
 from novawatch.compute.errors import ComputeError, InvalidState, NotFound
 from novawatch.compute.failures import FailureInjector, InjectedFailure
-from novawatch.compute.network import Network, update_instance_cache_with_nw_info
+from novawatch.compute.network import CALLER, Caller, Network, update_instance_cache_with_nw_info
 from novawatch.compute.outbox import Outbox
 from novawatch.compute.repository import Repository
 from novawatch.compute.resource_tracker import ResourceTracker, Usage
@@ -240,7 +240,11 @@ class ComputeCore:
 
     def set_network_info(self, inst: db.Instance, network_info: list[dict[str, Any]]) -> None:
         """Store the instance's network info through the ``update_instance_cache_with_nw_info`` hook point."""
-        update_instance_cache_with_nw_info(inst, network_info)
+        token = CALLER.set(Caller(self.request_id, self.flavors.get(inst.instance_type_id)))
+        try:
+            update_instance_cache_with_nw_info(inst, network_info)
+        finally:
+            CALLER.reset(token)
 
     # -- records -------------------------------------------------------------------------------
 

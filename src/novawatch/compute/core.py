@@ -263,8 +263,10 @@ class ComputeCore:
         ))
 
     def _device_name(self, inst: db.Instance) -> str:
-        """The next free ``/dev/vdX`` of the instance."""
+        """The next free ``/dev/vdX`` of the instance (``/dev/vda`` is an image-booted instance's root disk)."""
         used = {b.device_name for b in self.bdms.get(inst.uuid, [])}
+        if not inst.booted_from_volume:
+            used.add("/dev/vda")
         for letter in "abcdefghijklmnopqrstuvwxyz":
             name = f"/dev/vd{letter}"
             if name not in used:

@@ -65,13 +65,8 @@ LEGACY_NODE_FIELDS = frozenset({"host", "hypervisor_hostname", "vcpus", "memory_
 
 
 #: Version differences between Nova 34's emission and the catalog that are known, with the reason. Any other
-#: difference (or a field Nova sends that the catalog lacks) fails the check.
-KNOWN_VERSION_DIFFERENCES = {
-    "ImageMetaPropsPayload: Nova 1.20, catalog 1.19": (
-        "the catalog follows the project's reference samples, which say 1.19; Nova 34's code and its own "
-        "doc/notification_samples say 1.20 (1.20 added 'intel-tdx' to hw_mem_encryption_model, which the "
-        "catalog's enum already has); a reader accepts either minor version"),
-}
+#: difference (or a field Nova sends that the catalog lacks) fails the check. None: the catalog is at Nova 34's.
+KNOWN_VERSION_DIFFERENCES: dict[str, str] = {}
 
 
 # --- the Nova virtual environment --------------------------------------------------------------------
@@ -93,6 +88,11 @@ def _site_packages(python: Path) -> Path:
     out = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                          capture_output=True, text=True, check=True)
     return Path(out.stdout.strip())
+
+
+def nova_samples_dir(python: Path) -> Path:
+    """Nova's own ``doc/notification_samples`` (from its sdist) in the Nova environment of ``python``."""
+    return _site_packages(python) / SDIST_DATA["doc/notification_samples"]
 
 
 def _install_sdist_data(python: Path, version: str, quiet: bool) -> None:
@@ -442,14 +442,30 @@ def step_counts(capture: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def parity_module() -> Any:
+    """``parity.py`` beside this script (the step-by-step comparison with novawatch's compute service)."""
+    import importlib.util
+
+    name = "novawatch_interop_nova_parity"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, HERE / "parity.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
 def check(capture: dict[str, Any]) -> dict[str, Any]:
-    """The whole report for a capture: figures, per-mode results, per-step counts."""
+    """The whole report for a capture: figures, per-mode results, per-step counts, and the parity of
+    novawatch's compute service with Nova on the same steps."""
     streamed = stream(capture, "all")
     versioned = sum(1 for r in streamed if is_versioned(r))
     results = [check_mode(capture, mode) for mode in MODES]
     catalog = catalog_conformance(capture)
     source = source_agreement(capture)
     source_ok = all(not v["error"] and not v["differences"] and not v.get("problems") for v in source.values())
+    parity = parity_module().report(capture)
     return {
         "nova_version": capture.get("nova_version"),
         "captured": {"total": len(capture["notifications"]), "stream": len(streamed), "versioned": versioned,
@@ -461,8 +477,10 @@ def check(capture: dict[str, Any]) -> dict[str, Any]:
                            "rejections": r.rejections, "not_compared": r.not_compared} for r in results},
         "catalog": catalog,
         "source": source,
+        "parity": parity,
         "ok": (all(r.ok for r in results) and not catalog["extra_fields"] and not catalog["version_differences"]
-               and not catalog["rejected_event_types"] and not catalog["warnings"] and source_ok),
+               and not catalog["rejected_event_types"] and not catalog["warnings"] and source_ok
+               and not parity["differences"]),
     }
 
 
@@ -510,8 +528,18 @@ def _print(report: dict[str, Any], out: Any = None) -> None:
         print(f"    version differs: {line}", file=out)
     for line, reason in cat["known_version_differences"].items():
         print(f"    version differs (known): {line} -- {reason}", file=out)
-    print("OK: novawatch's model equals Nova's API in every mode" if report["ok"]
-          else "FAILED: differences or rejections above", file=out)
+    par = report["parity"]
+    steps = par["steps"]
+    print(f"  parity: novawatch's compute service ran the same {len(steps)} steps: "
+          f"{par['notifications']['nova']} notifications of Nova's, {par['notifications']['novawatch']} of "
+          f"novawatch's compared (event types in order, payload names, versions, keys and value types): "
+          f"{len(par['differences'])} differences", file=out)
+    for line in par["differences"]:
+        print(f"    {line}", file=out)
+    for line, reason in par["known_differences"].items():
+        print(f"    differs (known): {line} -- {reason}", file=out)
+    print("OK: novawatch's model equals Nova's API in every mode, and its compute service sends what Nova sends"
+          if report["ok"] else "FAILED: differences or rejections above", file=out)
 
 
 def main(argv: Iterable[str] | None = None) -> int:

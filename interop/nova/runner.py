@@ -227,6 +227,8 @@ class NovaCloud(test.TestCase, integrated_helpers.InstanceHelperMixin):
         if step.host:
             server["host"] = step.host  # microversion 2.74: the scheduler still checks it
             api = self.admin_api
+        if step.args.get("fails_once"):
+            self._fail_first_spawn(name)
         start = len(self.capture)
         created = api.post_server({"server": server})
         self.servers[name] = created["id"]
@@ -258,10 +260,51 @@ class NovaCloud(test.TestCase, integrated_helpers.InstanceHelperMixin):
         self._wait_events(start, "instance.resize_finish.end")
         self._wait_server(step.server or "", status="VERIFY_RESIZE")
 
+    def _fail_first_spawn(self, name: str) -> None:
+        """The fake hypervisor fails the first spawn of server ``name`` (Nova then reschedules the build)."""
+        from nova.virt import fake as fake_virt
+
+        spawn = fake_virt.FakeDriver.spawn
+        failed: list[str] = []
+
+        def failing_spawn(driver: Any, context: Any, instance: Any, *args: Any, **kwargs: Any) -> Any:
+            if instance.display_name == name and not failed:
+                failed.append(instance.host)
+                raise RuntimeError(f"the hypervisor failed to spawn {name} (injected by the workload)")
+            return spawn(driver, context, instance, *args, **kwargs)
+
+        self.stub_out("nova.virt.fake.FakeDriver.spawn", failing_spawn)
+
+    def _fail_live_migration(self, name: str) -> None:
+        """The fake hypervisor reports the live migration of ``name`` failed: the source rolls it back."""
+        from nova.virt import fake as fake_virt
+
+        migrate = fake_virt.FakeDriver.live_migration
+
+        def failing(driver: Any, context: Any, instance: Any, dest: Any, post_method: Any, recover_method: Any,
+                    block_migration: Any = False, migrate_data: Any = None) -> None:
+            if instance.display_name != name:
+                return migrate(driver, context, instance, dest, post_method, recover_method, block_migration,
+                               migrate_data)
+            recover_method(context, instance, dest, migrate_data)
+            return None
+
+        self.stub_out("nova.virt.fake.FakeDriver.live_migration", failing)
+
     def act_live_migrate(self, step: wl.Step) -> None:
         name = step.server or ""
         before = self._server(name)["OS-EXT-SRV-ATTR:host"]
-        start = self._action(step, {"os-migrateLive": {"host": step.host, "block_migration": "auto"}},
+        block = step.args.get("block_migration", "auto")
+        if step.args.get("fails"):
+            self._fail_live_migration(name)
+            start = self._action(step, {"os-migrateLive": {"host": step.host, "block_migration": block}},
+                                 self.admin_api)
+            self._wait_events(start, "instance.live_migration_rollback.end")
+            server = self._wait_server(name, status="ACTIVE")
+            if server["OS-EXT-SRV-ATTR:host"] != before:
+                raise StepFailed(f"{name} left {before} although its live migration failed")
+            return
+        start = self._action(step, {"os-migrateLive": {"host": step.host, "block_migration": block}},
                              self.admin_api)
         self._wait_events(start, "instance.live_migration_post.end", "instance.live_migration_post_dest.end")
         server = self._wait_server(name, status="ACTIVE")

@@ -34,9 +34,13 @@ HOSTS = ("host1", "host2")
 
 #: Every action a step may name, with the arguments it takes (besides ``server``).
 ACTIONS: dict[str, tuple[str, ...]] = {
-    "boot": ("flavor", "image", "volume", "fails"),  # fails=True: the server is expected to end in ERROR
+    # fails=True: the server is expected to end in ERROR; fails_once=True: the hypervisor fails its first build
+    # (the server is rescheduled to another host and ends ACTIVE).
+    "boot": ("flavor", "image", "volume", "fails", "fails_once"),
     "resize": ("flavor",), "confirm_resize": (), "revert_resize": (),
-    "migrate": (), "live_migrate": (),
+    # live_migrate fails=True: the hypervisor reports the migration failed (it is rolled back on the source);
+    # block_migration: Nova's block_migration (default "auto").
+    "migrate": (), "live_migrate": ("fails", "block_migration"),
     "shelve": (), "shelve_offload": (), "unshelve": (),
     "attach_volume": ("volume",), "swap_volume": ("volume", "new_volume"), "detach_volume": ("volume",),
     "stop": (), "start": (), "pause": (), "unpause": (), "suspend": (), "resume": (),
@@ -100,11 +104,14 @@ WORKLOAD: tuple[Step, ...] = (
     _s("boot vm-d", "boot", "vm-d", flavor="medium", image="default"),
     _s("boot vm-e on host2", "boot", "vm-e", host="host2", flavor="small", image="default"),
     _s("boot vm-f, which no host can take", "boot", "vm-f", flavor="huge", image="default", fails=True),
+    _s("boot vm-g, whose first build fails (rescheduled)", "boot", "vm-g", flavor="small", image="default",
+       fails_once=True),
     _s("resize vm-a to medium", "resize", "vm-a", flavor="medium"),
     _s("confirm resize of vm-a", "confirm_resize", "vm-a"),
     _s("resize vm-b to large", "resize", "vm-b", flavor="large"),
     _s("revert resize of vm-b", "revert_resize", "vm-b"),
     _s("live-migrate vm-a", "live_migrate", "vm-a"),
+    _s("live-migrate vm-c, which fails (rolled back)", "live_migrate", "vm-c", fails=True, block_migration=False),
     _s("cold-migrate vm-b", "migrate", "vm-b"),
     _s("confirm migration of vm-b", "confirm_resize", "vm-b"),
     _s("shelve vm-d", "shelve", "vm-d"),

@@ -20,6 +20,7 @@ import msgspec
 import pytest
 import pytest_asyncio
 
+from novakit import as_nova34
 from novawatch.bus import Delivery, Status, Subscriber
 from novawatch.notifications.codec import decode
 from novawatch.notifications.message import Notification, format_timestamp
@@ -39,8 +40,13 @@ def sample_files() -> list[Path]:
 
 @pytest.fixture(scope="session")
 def samples() -> list[dict[str, Any]]:
-    """Nova's sample notifications, as dicts."""
-    return [json.loads(path.read_bytes()) for path in sample_files()]
+    """Nova's sample notifications, as dicts, as Nova 34 sends them (``novakit.as_nova34``)."""
+    out = []
+    for path in sample_files():
+        sample = json.loads(path.read_bytes())
+        as_nova34(sample)
+        out.append(sample)
+    return out
 
 
 @pytest.fixture(scope="session")

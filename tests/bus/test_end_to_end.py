@@ -53,7 +53,9 @@ def model_after(initial: Snapshot, bodies: list[bytes]) -> bytes:
 def publish_stream(publisher: Publisher, bodies: tuple[bytes, ...] | list[bytes]) -> None:
     for body in bodies:
         head = json.loads(body)
-        topic = UNVERSIONED_TOPIC if head["event_type"].startswith("compute.") else VERSIONED_TOPIC
+        # Nova's topic by the payload's format: legacy events are not all compute.* (scheduler.*, compute_task.*)
+        versioned = isinstance(head.get("payload"), dict) and "nova_object.data" in head["payload"]
+        topic = VERSIONED_TOPIC if versioned else UNVERSIONED_TOPIC
         publisher.publish_body(topic, head["priority"], body)
 
 

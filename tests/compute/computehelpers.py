@@ -17,6 +17,7 @@ from novawatch.compute.failures import FailureInjector
 from novawatch.compute.service import ComputeService, open_service
 from novawatch.notifications import Notifier, decode
 from novawatch.notifications.drivers import MemoryDriver
+from novawatch.notifications.event import VERSIONED_TOPIC
 
 TIMEOUT = 120.0  # generous: every wait is for a condition
 
@@ -42,7 +43,9 @@ class Cloud:
         return events
 
     def versioned(self) -> list[str]:
-        return [e for e in self.take() if not e.startswith("compute.instance.")]
+        """The versioned event types emitted since the last call (by topic: some legacy ones share the name)."""
+        topics = [s.topic for s in self.memory.sent]
+        return [e for e, topic in zip(self.take(), topics, strict=True) if topic == VERSIONED_TOPIC]
 
 
 def make_cloud(url: str, *, fmt: str = "both", hosts: int = 3, seed: int = 1) -> Cloud:

@@ -45,9 +45,20 @@ def test_boot_without_room_errors_cleanly(cloud: Cloud) -> None:
     inst = cloud.service.boot("big", huge)
     assert _states(cloud, inst.uuid) == ("error", None, "pending")
     assert inst.host is None
+    # No node has room: Placement finds no candidate, so the scheduler gives up before it notifies (as Nova's).
+    assert cloud.versioned() == ["instance.update", "compute_task.build_instances.error"]
+    assert _faults(cloud) == 1
+
+
+def test_boot_when_every_host_with_room_is_down_notifies_the_scheduler_start(cloud: Cloud) -> None:
+    for host in list(cloud.service.services):
+        cloud.service.force_down_service(host, True)
+    cloud.take()
+    inst = cloud.service.boot("vm", cloud.service.flavor_by_name("m1.small"))
+    assert _states(cloud, inst.uuid) == ("error", None, "pending")
+    # Placement offered candidates, the scheduler's filters refused them all: a start and no end.
     assert cloud.versioned() == ["scheduler.select_destinations.start", "instance.update",
                                  "compute_task.build_instances.error"]
-    assert _faults(cloud) == 1
 
 
 def test_boot_failure_is_recorded_and_releases_the_claim(cloud: Cloud) -> None:

@@ -34,6 +34,7 @@ def test_upgrade_head_creates_the_schema(db_url: str) -> None:
     assert set(inspect(engine).get_table_names()) >= TABLES
     with engine.connect() as conn:
         assert conn.execute(text("SELECT version_num FROM novawatch_compute_version")).scalar() == "0004"
+        assert "created_at" in {c["name"] for c in inspect(conn).get_columns("flavors")}
     engine.dispose()
 
 

@@ -13,6 +13,9 @@ from types import ModuleType
 
 import pytest
 
+# The suite runs with --import-mode=importlib, which does not put test folders on sys.path (novakit).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 INTEROP = Path(__file__).resolve().parents[2] / "interop"
 CHECK = INTEROP / "watcher" / "check.py"
 NOVA_CHECK = INTEROP / "nova" / "check.py"

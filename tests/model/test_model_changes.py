@@ -85,7 +85,7 @@ def test_an_instance_moving_hosts_changes_it_and_both_nodes_with_old_and_new_rec
     (create,) = mirror.updates
     assert [(c.kind, c.op) for c in create.changes] == [(INSTANCE, "add"), (NODE, "update")]
     assert create.changes[1].old.memory_mb_used == 0 and create.changes[1].new.memory_mb_used == 2048
-    consumer.process(instance("instance.live_migration_post.end", UUIDS[0], when=2, host="b",
+    consumer.process(instance("instance.live_migration_post_dest.end", UUIDS[0], when=2, host="b",
                               flavor=(2, 2048, 10, 0, 0)))
     move = mirror.updates[-1].changes
     assert [(c.kind, c.key, c.op) for c in move] == [(INSTANCE, UUIDS[0], "update"), (NODE, NODES[0], "update"),

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from modelkit import NODES, UUIDS, VOLS, compute_node, instance, sample, samples_dir, service
 
 from novawatch.model import ClusterModel, Consumer, from_snapshot, to_snapshot
-from novawatch.model.handlers import HANDLERS
+from novawatch.model.handlers import HANDLERS, STALE_COPIES
 from novawatch.model.outcome import APPLIED, DUPLICATE, IGNORED, REJECTED, STALE
 from novawatch.notifications.catalog import events
 from novawatch.snapshot import InstanceRecord, NodeRecord, Snapshot, SnapshotSource, dumps
@@ -47,7 +48,8 @@ def test_every_sample_is_accepted() -> None:
 def test_every_catalog_instance_and_node_event_has_a_handler() -> None:
     needed = [e.event_type for e in events() if e.event_type.split(".")[0] in ("instance", "service", "compute_node")]
     assert needed, "catalog is empty"
-    assert [e for e in needed if e not in HANDLERS] == []
+    assert [e for e in needed if e not in HANDLERS and e not in STALE_COPIES] == []
+    assert not STALE_COPIES & set(HANDLERS)
 
 
 def test_events_the_model_does_not_need_are_ignored() -> None:
@@ -284,3 +286,44 @@ def test_snapshot_round_trip_through_bootstrap() -> None:
     first = snap(consumer)
     again = to_snapshot(from_snapshot(first))
     assert dumps(again) == dumps(first)
+
+
+def test_the_source_hosts_stale_copy_after_a_live_migration_does_not_move_the_instance_back(tmp_path: Any) -> None:
+    """Nova's live_migration_post.end comes from the source with the instance as the source last had it."""
+    from novawatch.compute.clock import Ids, SimClock
+    from novawatch.compute.repository import make_engine, upgrade
+    from novawatch.compute.service import start_service
+    from novawatch.model import from_snapshot
+    from novawatch.notifications import Notifier
+    from novawatch.notifications.drivers import MemoryDriver
+
+    memory, clock = MemoryDriver(), SimClock()
+    engine = make_engine(f"sqlite:///{tmp_path / 'compute.db'}")
+    upgrade(engine)
+    svc = start_service(engine, Notifier([memory], clock=clock.tick, message_ids=Ids(1)), clock=clock, ids=Ids(2))
+    try:
+        for host in ("h1", "h2"):
+            svc.create_service(host)
+        inst = svc.boot("vm", svc.create_flavor("f", vcpus=1, memory_mb=512, root_gb=1), host="h1")
+        snapshot_before = svc_snapshot(svc)
+        memory.clear()
+        svc.live_migrate(inst.uuid)
+        svc.live_migration_complete(inst.uuid)
+        bodies = [s.body for s in memory.sent]
+        end = next(json.loads(b) for b in bodies if json.loads(b)["event_type"] == "instance.live_migration_post.end")
+        assert (end["payload"]["nova_object.data"]["host"], end["payload"]["nova_object.data"]["task_state"]) == (
+            "h1", "migrating")
+        consumer = Consumer(from_snapshot(snapshot_before))
+        for body in bodies:
+            consumer.process(body)
+        (record,) = snap(consumer).instances
+        assert (record.host, record.task_state) == ("h2", None)
+    finally:
+        svc.close()
+
+
+def svc_snapshot(svc: Any) -> Any:
+    from novawatch.compute.source import ComputeSource
+
+    svc.commit()
+    return ComputeSource(svc.repo.engine).snapshot()

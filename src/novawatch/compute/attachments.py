@@ -14,14 +14,6 @@ _ATTACHABLE = ("active", "paused", "stopped", "suspended", "resized", "shelved",
 class AttachActions(ComputeCore):
     """Volumes (through the fake Cinder) and ports (through the fake Neutron)."""
 
-    def _device_name(self, inst: db.Instance) -> str:
-        used = {b.device_name for b in self.bdms.get(inst.uuid, [])}
-        for letter in "bcdefghijklmnopqrstuvwxyz":
-            name = f"/dev/vd{letter}"
-            if name not in used:
-                return name
-        raise InvalidState(f"instance {inst.uuid} has no free device name")
-
     def _on_host(self, inst: db.Instance, action: str) -> str:
         self.require(inst, action, _ATTACHABLE[:5])
         if inst.host is None:

@@ -12,18 +12,17 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from novawatch.compute import db, instance_actions
+from novawatch.compute import db, images, instance_actions
 from novawatch.compute.clock import Clock, Ids
-from novawatch.compute.emitter import API, COMPUTE, CONDUCTOR, Emitter, InstanceContext
+from novawatch.compute.emitter import API, COMPUTE, CONDUCTOR, Emitter, InstanceContext, Scheduling
 from novawatch.compute.errors import ComputeError, InvalidState, NotFound
 from novawatch.compute.failures import FailureInjector, InjectedFailure
-from novawatch.compute.network import Network, update_instance_cache_with_nw_info
+from novawatch.compute.network import CALLER, Caller, Network, update_instance_cache_with_nw_info
 from novawatch.compute.outbox import Outbox
 from novawatch.compute.repository import Repository
 from novawatch.compute.resource_tracker import ResourceTracker, Usage
-from novawatch.compute.scheduler import Scheduler
+from novawatch.compute.scheduler import NoValidHost, Scheduler
 from novawatch.compute.volumes import Volumes
-from novawatch.objects import Payload
 from novawatch.snapshot import instance_disk_gb
 
 log = logging.getLogger("novawatch.compute")
@@ -64,6 +63,8 @@ class ComputeCore:
         self.failures = failures or FailureInjector(0.0)
         #: Nova's ``notify_on_state_change = vm_and_task_state``: every instance save sends ``instance.update``.
         self.state_updates = state_updates
+        #: Nova's ``[scheduler] max_attempts``: hosts a build may try before it fails (1: no reschedule).
+        self.max_attempts = 3
         #: The hosts the API and conductor, and the scheduler, notifications come from.
         self.api_host = "controller"
         self.scheduler_host = "controller"
@@ -73,15 +74,22 @@ class ComputeCore:
             self.attach_outbox(outbox)
         #: Why the state could not be loaded from the database (None: loaded); see :meth:`reload`.
         self.unavailable: str | None = None
-        #: The id of the API request the current action serves (recorded with its instance action).
-        self.request_id: str | None = None
+        #: The id of the Compute API request being served (set by the API around each action; None otherwise).
+        self.api_request_id: str | None = None
         self._open(repo)
 
     def _open(self, repo: Repository) -> None:
         """Build the in-memory state (indexes, claims, fake backends) from what ``repo``'s database holds."""
         self.repo = repo
-        self._request_spec: Payload | None = None
+        #: The scheduling of the action in progress (what a conductor error reports).
+        self._scheduling: Scheduling | None = None
+        #: The instance action being recorded (its events and failure go with it).
         self._action: instance_actions.Recorded | None = None
+        #: The API request the action in progress belongs to (Nova's ``context.request_id``).
+        self.request_id: str | None = None
+        #: Per instance, the ``updated_at`` its notifications report: Nova's copy of the instance lags one
+        #: save behind the database (a save's notification shows the time of the save before it).
+        self._reported_update: dict[str, datetime | None] = {}
         self.tracker = ResourceTracker(self.emit.compute_node)
         self.scheduler = Scheduler(self.tracker)
         self.network = Network(self.ids)
@@ -92,6 +100,8 @@ class ComputeCore:
         self.instances: dict[str, db.Instance] = {}
         self.bdms: dict[str, list[db.BlockDeviceMapping]] = {}
         self.migrations: dict[str, db.Migration] = {}
+        #: Live migrations in progress that are block migrations (a failure has disks to clean up).
+        self._block_migration: dict[str, bool] = {}
         self._load()
 
     def attach_outbox(self, outbox: Outbox) -> None:
@@ -173,8 +183,11 @@ class ComputeCore:
 
     # -- instance saves and notifications ------------------------------------------------------
 
-    def context(self, inst: db.Instance, fault: BaseException | None = None, **values: Any) -> InstanceContext:
+    def context(self, inst: db.Instance, fault: BaseException | None = None, *,
+                overrides: dict[str, Any] | None = None, **values: Any) -> InstanceContext:
         """What the emitter needs about ``inst`` (flavor, network info, volumes, initiator, fault, extras)."""
+        shown = dict(overrides or {})
+        shown.setdefault("updated_at", self._reported_update.get(inst.uuid, inst.updated_at))
         return InstanceContext(
             instance=inst,
             flavor=self.flavor_of(inst),
@@ -184,19 +197,28 @@ class ComputeCore:
             project_id=inst.project_id,
             fault=fault,
             values=values,
+            request_id=self.request_id,
+            overrides=shown,
         )
 
     def save(self, inst: db.Instance, *, source: str = COMPUTE, sender: str | None = None,
-             old_states: tuple[str | None, str | None] | None = None, **changes: Any) -> None:
+             old_states: tuple[str | None, str | None] | None = None, touch: bool = True, **changes: Any) -> None:
         """Apply ``changes`` to the instance and, like Nova's ``Instance.save()``, send ``instance.update``.
 
         ``sender`` is the host the update comes from (the instance's host, after the changes, by default);
         ``old_states`` are the (vm, task) states last saved when the caller changed them in memory before.
+        ``touch=False`` sends the update without a database save (Nova's conductor announcing a new
+        instance): ``updated_at`` stays as it is.
         """
         old = old_states or (inst.vm_state, inst.task_state)
         for name, value in changes.items():
             setattr(inst, name, value)
-        inst.updated_at = self.now()
+        if source == API and old_states is None:
+            # Nova's API saves with an expected task state and reports the states it saved as the old ones.
+            old = (inst.vm_state, inst.task_state)
+        if touch:
+            self._reported_update[inst.uuid] = inst.updated_at
+            inst.updated_at = self.now()
         if self.state_updates:
             # Nova's send_update names its publisher after the notifier service "compute" wherever the
             # save runs (the API process included); only the conductor passes its own service name.
@@ -207,10 +229,14 @@ class ComputeCore:
                                legacy_service="conductor" if conductor else "compute")
 
     def notify(self, inst: db.Instance, action: str, phase: str | None = None, *, host: str | None = None,
-               source: str = COMPUTE, fault: BaseException | None = None, **values: Any) -> None:
-        """Send ``instance.<action>[.<phase>]`` (and its legacy twin) about ``inst``."""
+               source: str = COMPUTE, fault: BaseException | None = None, overrides: dict[str, Any] | None = None,
+               **values: Any) -> None:
+        """Send ``instance.<action>[.<phase>]`` (and its legacy twin) about ``inst``.
+
+        ``overrides`` are attributes the notification reports in place of the instance's (a stale copy's).
+        """
         event_type = f"instance.{action}.{phase}" if phase else f"instance.{action}"
-        self.emit.instance(event_type, self.context(inst, fault, **values),
+        self.emit.instance(event_type, self.context(inst, fault, overrides=overrides, **values),
                            host=host or inst.host or self._api_host(), source=source)
 
     def _api_host(self) -> str:
@@ -218,16 +244,40 @@ class ComputeCore:
 
     def set_network_info(self, inst: db.Instance, network_info: list[dict[str, Any]]) -> None:
         """Store the instance's network info through the ``update_instance_cache_with_nw_info`` hook point."""
-        update_instance_cache_with_nw_info(inst, network_info)
+        token = CALLER.set(Caller(self.request_id, self.flavors.get(inst.instance_type_id)))
+        try:
+            update_instance_cache_with_nw_info(inst, network_info)
+        finally:
+            CALLER.reset(token)
 
     # -- records -------------------------------------------------------------------------------
 
-    def record_action(self, inst: db.Instance, action: str) -> None:
-        """Record a user action on the instance and its first event (``os-instance-actions``)."""
+    def new_request(self) -> str:
+        """Start a new request: the id its notifications and instance action carry; the Compute API's own
+        request id (``X-OpenStack-Request-Id``) when an API request is being served, else a new ``req-<uuid>``."""
+        self.request_id = self.api_request_id or "req-" + self.ids()
+        return self.request_id
+
+    def record_action(self, inst: db.Instance, action: str, *, new_request: bool = True) -> None:
+        """Record a user action on the instance and its first event (``os-instance-actions``); unless told
+        otherwise it starts a new request."""
+        if new_request:
+            self.new_request()
         self._action = instance_actions.record(self.repo, inst, action, now=self.now(), request_id=self.request_id,
                                                api_host=self.api_host)
 
-    def _add_bdm(self, inst: db.Instance, vol: db.Volume, device: str, *, boot_index: int | None = None,
+    def _device_name(self, inst: db.Instance) -> str:
+        """The next free ``/dev/vdX`` of the instance (``/dev/vda`` is an image-booted instance's root disk)."""
+        used = {b.device_name for b in self.bdms.get(inst.uuid, [])}
+        if not inst.booted_from_volume:
+            used.add("/dev/vda")
+        for letter in "abcdefghijklmnopqrstuvwxyz":
+            name = f"/dev/vd{letter}"
+            if name not in used:
+                return name
+        raise InvalidState(f"instance {inst.uuid} has no free device name")
+
+    def _add_bdm(self, inst: db.Instance, vol: db.Volume, device: str | None, *, boot_index: int | None = None,
                  delete_on_termination: bool = False) -> db.BlockDeviceMapping:
         bdm = db.BlockDeviceMapping(
             id=self.repo.next_id(db.BlockDeviceMapping), instance_uuid=inst.uuid, volume_id=vol.id,
@@ -249,31 +299,54 @@ class ComputeCore:
         if self._action is not None and self._action.action.instance_uuid == inst.uuid:
             instance_actions.failed(self._action, exc, self.now())
 
-    def select_destination(self, inst: db.Instance, flavor: db.Flavor, *, exclude: tuple[str, ...] = (),
-                           only_host: str | None = None) -> db.ComputeNode:
-        """Ask the scheduler for a node: ``scheduler.select_destinations.start``, then ``.end`` when one was found.
+    def scheduling(self, inst: db.Instance, flavor: db.Flavor, **wanted: Any) -> Scheduling:
+        """A request to the scheduler for ``inst`` with ``flavor``; ``wanted`` sets :class:`Scheduling` fields."""
+        image = None if inst.booted_from_volume or not inst.image_ref else images.lookup(inst.image_ref)
+        volume_gb = next((b.volume_size or 0 for b in self.bdms.get(inst.uuid, []) if b.boot_index == 0), 0)
+        return Scheduling(instance=inst, flavor=flavor, image=image, volume_gb=volume_gb,
+                          request_id=self.request_id, user_id=inst.user_id, project_id=inst.project_id,
+                          created_at=self.now(), **wanted)
 
-        Raises :class:`NoValidHost` (after the start notification only, as Nova does).
+    def schedule(self, req: Scheduling, *, rebuild: bool = False) -> db.ComputeNode:
+        """Ask the scheduler for a node, as Nova's conductor does.
+
+        Placement's candidates first: when there are none, :class:`NoValidHost` without a notification
+        (Nova's scheduler gives up before it notifies). Then ``scheduler.select_destinations.start``, the
+        filters, and ``.end`` once one was picked (NoValidHost after the start only, as Nova does). A
+        rebuild skips Placement: it stays on the instance's host.
         """
-        self._request_spec = None
-        if only_host is not None:
-            # A forced host skips the scheduler in Nova: no select_destinations notifications.
-            return self.scheduler.select(self.nodes, self.services, self.usage(inst, flavor), exclude=exclude,
-                                         only_host=only_host)
-        request = self._request_spec = self.emit.request_spec(inst, flavor, list(exclude) or None)
-        self.emit.scheduler("start", request, self.scheduler_host)
-        node = self.scheduler.select(self.nodes, self.services, self.usage(inst, flavor), exclude=exclude)
-        self.emit.scheduler("end", request, self.scheduler_host)
+        self._scheduling = req
+        inst = req.instance
+        if rebuild:
+            node = self.nodes.get(inst.host or "")
+            candidates = [] if node is None else [(inst.host or "", node)]
+        else:
+            candidates = self.scheduler.candidates(self.nodes, self.services, self.usage(inst, req.flavor),
+                                                   only_host=req.host or req.force_host)
+            if not candidates:
+                raise NoValidHost()
+        self.emit.scheduler("start", req, self.scheduler_host)
+        node = self.scheduler.pick(candidates, self.services, exclude=req.ignore_hosts or ())
+        self.emit.scheduler("end", req, self.scheduler_host)
         return node
+
+    def alternates(self, req: Scheduling, chosen: db.ComputeNode) -> list[db.ComputeNode]:
+        """The scheduler's alternates to ``chosen`` for a reschedule: up to ``max_attempts - 1`` other hosts
+        that passed, best first."""
+        candidates = self.scheduler.candidates(self.nodes, self.services, self.usage(req.instance, req.flavor),
+                                               only_host=req.host or req.force_host)
+        ranked = self.scheduler.rank(candidates, self.services, exclude=req.ignore_hosts or ())
+        return [n for n in ranked if n.uuid != chosen.uuid][: max(self.max_attempts - 1, 0)]
 
     def conductor_error(self, inst: db.Instance, task: str, exc: BaseException, **changes: Any) -> None:
         """What Nova's ``set_vm_state_and_notify`` does when the conductor fails a task (e.g. no valid host).
 
-        An ``instance.update`` with the new states, the fault, then ``compute_task.<task>.error``.
+        An ``instance.update`` with the new states, the fault, then ``compute_task.<task>`` (legacy) and
+        ``compute_task.<task>.error`` with the request spec of the failed scheduling.
         """
-        self.save(inst, source=CONDUCTOR, sender=self.api_host, **changes)
+        self.save(inst, source=COMPUTE, sender=self.api_host, **changes)
         self.record_fault(inst, exc, None)
-        self.emit.compute_task_error(f"compute_task.{task}.error", inst, exc, self.api_host, self._request_spec)
+        self.emit.compute_task_error(task, inst, exc, self.api_host, self._scheduling)
 
     def exists(self, inst: db.Instance, host: str | None) -> None:
         """``instance.exists`` for the current audit period, which Nova sends inline before some actions."""

@@ -104,6 +104,7 @@ class Flavor(Base):
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     description: Mapped[str | None] = mapped_column(Text, default=None)
     extra_specs: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class Instance(Base):
@@ -125,7 +126,7 @@ class Instance(Base):
     node: Mapped[str | None] = mapped_column(String(255))
     launched_on: Mapped[str | None] = mapped_column(String(255), default=None)
     os_type: Mapped[str | None] = mapped_column(String(255), default=None)
-    architecture: Mapped[str | None] = mapped_column(String(255), default="x86_64")
+    architecture: Mapped[str | None] = mapped_column(String(255), default=None)
     availability_zone: Mapped[str | None] = mapped_column(String(255), default=None)
     instance_type_id: Mapped[int] = mapped_column(Integer)
     old_flavor_id: Mapped[int | None] = mapped_column(Integer, default=None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
 from collections.abc import Mapping
 
 
@@ -15,12 +16,14 @@ class InjectedFailure(Exception):
 class FailureInjector:
     """Decides, from its own seeded RNG, whether an action's backend call fails.
 
-    ``rate`` applies to every action; ``per_action`` overrides it by action name.
+    ``rate`` applies to every action; ``per_action`` overrides it by action name; ``fail_next[action]`` makes
+    that many next calls of ``action`` fail whatever the rates say (a failure that happens once).
     """
 
     def __init__(self, rate: float = 0.0, seed: int | None = 0, per_action: Mapping[str, float] | None = None) -> None:
         self.rate = rate
         self.per_action = dict(per_action or {})
+        self.fail_next: Counter[str] = Counter()
         self._rng = random.Random(seed)
         self.injected = 0
 
@@ -29,6 +32,10 @@ class FailureInjector:
 
     def check(self, action: str, what: str = "driver") -> None:
         """Raise :class:`InjectedFailure` with the configured probability for ``action``."""
+        if self.fail_next[action] > 0:
+            self.fail_next[action] -= 1
+            self.injected += 1
+            raise InjectedFailure(f"injected {what} failure during {action}")
         rate = self.rate_for(action)
         # Draw only when failures are possible, so that a zero rate does not consume randomness.
         if rate > 0.0 and self._rng.random() < rate:

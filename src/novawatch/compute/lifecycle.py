@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-from novawatch.compute import db
+from novawatch.compute import db, images
 from novawatch.compute.core import API, COMPUTE, CONDUCTOR, ComputeCore, InvalidState, NotFound, image_id
 from novawatch.compute.failures import InjectedFailure
+from novawatch.compute.images import DEFAULT_IMAGE
 from novawatch.compute.scheduler import NoValidHost
+
+
+class MaxRetriesExceeded(NoValidHost):
+    """Every host the scheduler offered failed to build the instance (Nova's ``MaxRetriesExceeded``)."""
+
+    def __init__(self, instance_uuid: str) -> None:
+        Exception.__init__(self, f"Exceeded maximum number of retries. Exhausted all hosts available for "
+                                 f"retrying build failures for instance {instance_uuid}.")
 
 
 class LifecycleActions(ComputeCore):
@@ -46,7 +55,7 @@ class LifecycleActions(ComputeCore):
         name: str,
         flavor: db.Flavor,
         *,
-        image_ref: str = "155d900f-4e14-4e4c-a73d-069cbf4541e6",
+        image_ref: str = DEFAULT_IMAGE,
         project_id: str = "6f70656e737461636b20342065766572",
         user_id: str = "fake",
         boot_volume_gb: int | None = None,
@@ -54,54 +63,89 @@ class LifecycleActions(ComputeCore):
         metadata: dict[str, str] | None = None,
         tags: list[str] | None = None,
         host: str | None = None,
+        force_host: bool = False,
+        description: str | None = None,
     ) -> db.Instance:
         """Create an instance and build it on a scheduled host.
 
+        ``host`` asks the scheduler for that host (Nova's ``host`` since microversion 2.74); with
+        ``force_host`` the host is forced past the filters (Nova's ``availability_zone: "nova:HOST"``), and
+        a failed build is not rescheduled. Otherwise a build that fails on a host is retried on the
+        scheduler's alternates, up to ``max_attempts`` hosts, as Nova does.
+
         Returns the instance; it is ``active`` on success and ``error`` (with a fault) when no host has
-        room or the hypervisor fails to spawn it.
+        room or every attempt to spawn it failed.
         """
-        image = "" if boot_volume_gb else image_id(image_ref)
+        image = None if boot_volume_gb else images.lookup(image_id(image_ref))
+        self.new_request()
         now = self.now()
         inst = db.Instance(
             id=self.repo.next_id(db.Instance), uuid=self.ids(), user_id=user_id, project_id=project_id,
-            reservation_id="r-" + self.ids()[:8], display_name=name, display_description=name, hostname=name,
-            host=None, node=None, os_type=None, architecture="x86_64", availability_zone=None,
+            reservation_id="r-" + self.ids()[:8], display_name=name, display_description=description,
+            hostname=name, host=None, node=None, os_type=None,
+            architecture=None if image is None else image.architecture, availability_zone=None,
             instance_type_id=flavor.id, vcpus=flavor.vcpus, memory_mb=flavor.memory_mb, root_gb=flavor.root_gb,
-            ephemeral_gb=flavor.ephemeral_gb, image_ref=image, key_name=None,
-            kernel_id="", ramdisk_id="", created_at=now, updated_at=now, vm_state="building",
+            ephemeral_gb=flavor.ephemeral_gb, image_ref="" if image is None else image.id, key_name=None,
+            kernel_id="", ramdisk_id="", created_at=now, updated_at=None, vm_state="building",
             power_state="pending", task_state="scheduling", progress=0, metadata_=dict(metadata or {}),
-            system_metadata={}, tags=list(tags or []), locked=False, auto_disk_config=False,
-            booted_from_volume=boot_volume_gb is not None, deleted=False,
+            system_metadata=images.system_metadata(image, flavor.root_gb), tags=list(tags or []), locked=False,
+            auto_disk_config=False, booted_from_volume=boot_volume_gb is not None, deleted=False,
         )
         inst.info_cache = db.InstanceInfoCache(instance_uuid=inst.uuid, network_info=[], updated_at=now)
         self.repo.add(inst)
         self.instances[inst.uuid] = inst
         self.bdms[inst.uuid] = []
-        self.record_action(inst, "create")
+        self.record_action(inst, "create", new_request=False)
         if boot_volume_gb is not None:
             vol = self.volumes.create(boot_volume_gb)
             self.volumes.reserve(vol)
-            self._add_bdm(inst, vol, "/dev/vda", boot_index=0, delete_on_termination=True)
+            # The device name is the compute host's to choose, when it builds the block devices.
+            self._add_bdm(inst, vol, None, boot_index=0, delete_on_termination=True)
+        req = self.scheduling(inst, flavor, host=None if force_host else host, node=None if force_host else host,
+                              force_host=host if force_host else None)
         try:
-            node = self.select_destination(inst, flavor, only_host=host)
+            node = self.schedule(req)
         except NoValidHost as exc:
             self._release_boot_volumes(inst)
             self.conductor_error(inst, "build_instances", exc, vm_state="error", task_state=None)
             return inst
-        # The conductor's first save (building/scheduling -> the same) starts the update stream.
-        self.save(inst, source=CONDUCTOR, sender=self.api_host)
-        self._build(inst, flavor, node, ports)
+        # Alternates for a reschedule: the other hosts that passed, best first (none for a forced host).
+        hosts = [] if force_host or host is not None else self.alternates(req, node)
+        retry = not force_host and self.max_attempts > 1
+        # The conductor announces the instance (no save of its own: updated_at stays unset).
+        inst.availability_zone = self.services[node.host or ""].availability_zone
+        self.save(inst, source=CONDUCTOR, sender=self.api_host, touch=False)
+        while True:
+            failure = self._build(inst, flavor, node, ports, retry=retry)
+            if failure is None or not retry:
+                return inst  # built, or left in error by the compute host (no retry)
+            if not hosts:
+                break
+            # The conductor takes the next alternate and saves the instance's new zone.
+            node = hosts.pop(0)
+            inst.availability_zone = self.services[node.host or ""].availability_zone
+            self.save(inst, sender=self.api_host)
+        # Every host failed: Nova's conductor gives up (MaxRetriesExceeded).
+        self._release_boot_volumes(inst)
+        self.conductor_error(inst, "build_instances", MaxRetriesExceeded(inst.uuid), vm_state="error",
+                             task_state=None)
         return inst
 
-    def _build(self, inst: db.Instance, flavor: db.Flavor, node: db.ComputeNode, ports: int) -> None:
+    def _build(self, inst: db.Instance, flavor: db.Flavor, node: db.ComputeNode, ports: int, *,
+               retry: bool) -> BaseException | None:
+        """Nova's ``_do_build_and_run_instance`` on ``node``: None when the instance runs, else the failure
+        (the instance is then back in ``scheduling`` for a reschedule, or in ``error`` without retry)."""
         host = node.host
         self.save(inst, sender=host, task_state=None)
         self.notify(inst, "create", "start", host=host)
         self.tracker.claim(node, inst.uuid, self.usage(inst, flavor))
-        self.save(inst, sender=host, host=host, node=node.hypervisor_hostname, launched_on=host,
-                  availability_zone=self.services[host or ""].availability_zone)
-        self.save(inst, task_state="networking")
+        self.save(inst, sender=host, host=host, node=node.hypervisor_hostname, launched_on=host)
+        # Nova's network allocation sets the task state on its copy before the save notifies.
+        self.save(inst, old_states=("building", "networking"), task_state="networking")
         self.set_network_info(inst, [self.network.allocate_port() for _ in range(ports)])
+        for bdm in self.bdms[inst.uuid]:
+            if bdm.volume_id is not None and bdm.device_name is None:
+                bdm.device_name = self._device_name(inst)
         self.save(inst, task_state="block_device_mapping")
         for bdm in self.bdms[inst.uuid]:
             if bdm.volume_id is not None:
@@ -110,24 +154,34 @@ class LifecycleActions(ComputeCore):
         try:
             self.check("boot")
         except InjectedFailure as exc:
-            self._abort_build(inst, node, exc)
-            return
+            self._abort_build(inst, node, exc, retry=retry)
+            return exc
         self.save(inst, vm_state="active", task_state=None, power_state="running", launched_at=self.now())
         self.notify(inst, "create", "end", host=host)
+        return None
 
-    def _abort_build(self, inst: db.Instance, node: db.ComputeNode, exc: BaseException) -> None:
-        # Nova tears the half-built guest down (shutdown.*), aborts the claim (host and node cleared),
-        # reports create.error with the fault, and leaves the instance in error (no reschedule here).
+    def _abort_build(self, inst: db.Instance, node: db.ComputeNode, exc: BaseException, *, retry: bool) -> None:
+        # Nova tears the half-built guest down (shutdown.*), aborts the claim (a save: no host), reports
+        # create.error with the fault, frees the network (a save), and either hands the instance back to the
+        # conductor for another host (task state scheduling, no host nor zone) or, without retry, records the
+        # fault and leaves it in error.
         host = node.host
         self.notify(inst, "shutdown", "start", host=host)
         self.notify(inst, "shutdown", "end", host=host)
         self.tracker.drop(node.uuid, inst.uuid)
         self.save(inst, sender=host, host=None, node=None)
         self.notify(inst, "create", "error", host=host, fault=exc)
-        self.record_fault(inst, exc, host)
         self.set_network_info(inst, [])
+        self.save(inst, sender=host)
+        for bdm in self.bdms.get(inst.uuid, []):
+            if bdm.volume_id is not None:
+                self.volumes.get(bdm.volume_id).status = "reserved"
+        if retry:
+            self.save(inst, sender=host, launched_on=None, availability_zone=None, task_state="scheduling")
+            return
+        self.record_fault(inst, exc, host)
         self._release_boot_volumes(inst)
-        self.save(inst, sender=host, vm_state="error", task_state=None, availability_zone=None)
+        self.save(inst, sender=host, launched_on=None, availability_zone=None, vm_state="error", task_state=None)
 
     def _release_boot_volumes(self, inst: db.Instance) -> None:
         for bdm in self.bdms.get(inst.uuid, []):
@@ -162,8 +216,10 @@ class LifecycleActions(ComputeCore):
     def _terminate(self, inst: db.Instance, action: str) -> None:
         host = inst.host
         self.save(inst, source=API, sender=self.api_host, task_state="deleting")
-        if host is None:
-            # Nothing runs anywhere: the API deletes the record itself ("local delete").
+        svc = self.services.get(host or "")
+        if host is None or (svc is not None and svc.forced_down):
+            # Nothing runs anywhere, or its compute service is down: the API deletes the record itself
+            # ("local delete"); Nova's compute cleans the guest up when it comes back.
             self.notify(inst, "delete", "start", host=self.api_host, source=API)
             self._destroy(inst, host=self.api_host, source=API)
             self.notify(inst, "delete", "end", host=self.api_host, source=API)
@@ -194,8 +250,10 @@ class LifecycleActions(ComputeCore):
                 self.volumes.detach(vol)
                 if bdm.delete_on_termination:
                     self.volumes.delete(vol)
-        self.save(inst, source=source, sender=host, vm_state="deleted", task_state=None, power_state="pending",
-                  terminated_at=now, deleted_at=now)
+        self.save(inst, source=source, sender=host, old_states=(inst.vm_state, inst.task_state), vm_state="deleted",
+                  task_state=None, power_state="pending", terminated_at=now)
+        # The record is destroyed after that save: delete.end is the first to show deleted_at.
+        inst.deleted_at = now
         inst.deleted = True
         del self.instances[inst.uuid]
         node = self.nodes.get(inst.host) if inst.host else None

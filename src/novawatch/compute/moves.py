@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from novawatch.compute import db
-from novawatch.compute.core import API, CONDUCTOR, ComputeCore, InvalidState, image_id, migration_key
+from novawatch.compute import db, images
+from novawatch.compute.core import API, CONDUCTOR, ComputeCore, InvalidState, NotFound, image_id, migration_key
 from novawatch.compute.failures import InjectedFailure
 from novawatch.compute.scheduler import NoValidHost
 
@@ -40,8 +40,11 @@ class MoveActions(ComputeCore):
         return mig
 
     def _pick(self, inst: db.Instance, flavor: db.Flavor, host: str | None) -> db.ComputeNode:
-        exclude = (inst.host,) if inst.host else ()
-        return self.select_destination(inst, flavor, exclude=exclude, only_host=host)
+        """Schedule a move: the instance stays in its cell, leaves its own host, goes to ``host`` if given."""
+        node = None if host is None else self.nodes.get(host)
+        req = self.scheduling(inst, flavor, host=host, node=None if node is None else node.hypervisor_hostname,
+                              in_cell=True, ignore_hosts=[inst.host] if inst.host else None)
+        return self.schedule(req)
 
     def _flavor_fields(self, flavor: db.Flavor) -> dict[str, Any]:
         return {"instance_type_id": flavor.id, "vcpus": flavor.vcpus, "memory_mb": flavor.memory_mb,
@@ -59,6 +62,12 @@ class MoveActions(ComputeCore):
         The same notifications as a resize; the instance ends in ``resized`` awaiting confirm or revert.
         """
         inst = self.instance(uuid)
+        self.require(inst, "migration", _MOVABLE)
+        self._busy(inst)
+        if host is not None and host not in self.services:
+            raise NotFound(f"compute host {host} not found")
+        if host is not None and host == inst.host:
+            raise InvalidState(f"instance {inst.uuid} is already on host {host}")
         return self._resize(inst, self.flavor_of(inst), host=host, kind="migration")
 
     def resize(self, uuid: str, flavor: db.Flavor, *, host: str | None = None) -> db.Instance:
@@ -177,9 +186,12 @@ class MoveActions(ComputeCore):
                 self.tracker.drop(source.uuid, migration_key(mig))
                 self.tracker.claim(source, inst.uuid, self.usage(inst, old_flavor), force=True)
         self._end_migration(inst, "reverted")
-        self.save(inst, sender=source_host, host=source_host, node=mig.source_node, launched_at=self.now(),
+        # finish_revert_resize: back on the source with the old flavor, then the guest is spawned again
+        # (launched_at), then the state is restored: three saves.
+        self.save(inst, sender=source_host, host=source_host, node=mig.source_node,
                   **self._flavor_fields(old_flavor))
         self.set_network_info(inst, inst.info_cache.network_info)
+        self.save(inst, sender=source_host, launched_at=self.now())
         self.save(inst, sender=source_host, vm_state="stopped" if inst.power_state == "shutdown" else "active",
                   task_state=None)
         self.notify(inst, "resize_revert", "end", host=source_host)
@@ -188,11 +200,13 @@ class MoveActions(ComputeCore):
 
     # -- live migration ------------------------------------------------------------------------
 
-    def live_migrate(self, uuid: str, *, host: str | None = None) -> db.Instance:
+    def live_migrate(self, uuid: str, *, host: str | None = None, block_migration: bool | None = None) -> db.Instance:
         """Start a live migration: the destination claims and prepares (``live_migration_pre``).
 
         The migration then runs until :meth:`live_migration_complete`, :meth:`live_migration_abort`
         or :meth:`live_migration_force_complete`; a hypervisor failure here rolls it back.
+        ``block_migration`` (None: Nova's ``auto``, which is a block migration here, as the hosts share no
+        storage) decides whether a failed migration has something to clean up on the destination.
         """
         inst = self.instance(uuid)
         self.require(inst, "live_migrate", ("active", "paused"))
@@ -206,6 +220,7 @@ class MoveActions(ComputeCore):
             self.conductor_error(inst, "migrate_server", exc, task_state=None)
             return inst
         mig = self._new_migration(inst, "live-migration", dest)
+        self._block_migration[inst.uuid] = block_migration is not False
         self.tracker.claim(dest, migration_key(mig), self.usage(inst, flavor, instance=False))
         self.notify(inst, "live_migration_pre", "start", host=dest.host)
         self.notify(inst, "live_migration_pre", "end", host=dest.host)
@@ -223,6 +238,10 @@ class MoveActions(ComputeCore):
         inst = self.instance(uuid)
         mig = self._running_live_migration(inst)
         source_host, dest_host = mig.source_compute, mig.dest_compute
+        # The source reports the end with its own copy of the instance, as it was before the destination
+        # took it over (Nova's _post_live_migration): still on the source, still migrating.
+        stale = {"host": inst.host, "node": inst.node, "task_state": inst.task_state,
+                 "updated_at": self._reported_update.get(inst.uuid, inst.updated_at)}
         self.notify(inst, "live_migration_post", "start", host=source_host)
         self.notify(inst, "live_migration_post_dest", "start", host=dest_host)
         dest = self.nodes[dest_host or ""]
@@ -233,10 +252,11 @@ class MoveActions(ComputeCore):
             if source is not None:
                 self.tracker.drop(source.uuid, inst.uuid)
         self._end_migration(inst, "completed")
+        self._block_migration.pop(inst.uuid, None)
         self.save(inst, sender=dest_host, task_state=None, host=dest_host, node=mig.dest_node, progress=0)
         self.set_network_info(inst, inst.info_cache.network_info)
         self.notify(inst, "live_migration_post_dest", "end", host=dest_host)
-        self.notify(inst, "live_migration_post", "end", host=source_host)
+        self.notify(inst, "live_migration_post", "end", host=source_host, overrides=stale)
         return inst
 
     def live_migration_force_complete(self, uuid: str) -> db.Instance:
@@ -249,13 +269,13 @@ class MoveActions(ComputeCore):
         return self.live_migration_complete(uuid)
 
     def live_migration_abort(self, uuid: str) -> db.Instance:
-        """Abort the running live migration; it is rolled back."""
+        """Abort the running live migration; it is rolled back (nothing to clean up on the destination)."""
         inst = self.instance(uuid)
         mig = self._running_live_migration(inst)
         self.record_action(inst, "live_migration_cancel")
         self.notify(inst, "live_migration_abort", "start", host=inst.host)
         self.notify(inst, "live_migration_abort", "end", host=inst.host)
-        self._rollback(inst, mig, status="cancelled")
+        self._rollback(inst, mig, status="cancelled", cleanup=False)
         return inst
 
     def _running_live_migration(self, inst: db.Instance) -> db.Migration:
@@ -264,17 +284,22 @@ class MoveActions(ComputeCore):
             raise InvalidState(f"instance {inst.uuid} has no live migration in progress")
         return mig
 
-    def _rollback(self, inst: db.Instance, mig: db.Migration, status: str = "error") -> None:
+    def _rollback(self, inst: db.Instance, mig: db.Migration, status: str = "error", *,
+                  cleanup: bool | None = None) -> None:
+        """Nova's ``_rollback_live_migration`` on the source, then (a cast, so after it) the destination's
+        ``rollback_live_migration_at_destination`` when it has something to clean up (a block migration)."""
         source_host, dest_host = mig.source_compute, mig.dest_compute
+        block = self._block_migration.pop(inst.uuid, True)
         self.notify(inst, "live_migration_rollback", "start", host=source_host)
-        self.notify(inst, "live_migration_rollback_dest", "start", host=dest_host)
         dest = self.nodes.get(dest_host or "")
         if dest is not None:
             self.tracker.drop(dest.uuid, migration_key(mig))
-        self.notify(inst, "live_migration_rollback_dest", "end", host=dest_host)
-        self._end_migration(inst, status)
         self.save(inst, sender=source_host, task_state=None, progress=0)
         self.notify(inst, "live_migration_rollback", "end", host=source_host)
+        self._end_migration(inst, status)
+        if block if cleanup is None else cleanup:
+            self.notify(inst, "live_migration_rollback_dest", "start", host=dest_host)
+            self.notify(inst, "live_migration_rollback_dest", "end", host=dest_host)
 
     # -- evacuate and rebuild --------------------------------------------------------------------
 
@@ -304,6 +329,7 @@ class MoveActions(ComputeCore):
         dest_host = dest.host
         self.notify(inst, "rebuild_scheduled", host=dest_host, source=CONDUCTOR)
         self.tracker.claim(dest, migration_key(mig), self.usage(inst, flavor, instance=False))
+        self.save(inst, sender=dest_host)  # the destination's claim records the migration context
         if self._rebuild_on(inst, dest_host, "evacuate", image_ref=None):
             with self.tracker.batch():
                 self.tracker.drop(dest.uuid, migration_key(mig))
@@ -321,7 +347,11 @@ class MoveActions(ComputeCore):
         return inst
 
     def rebuild(self, uuid: str, image_ref: str | None = None) -> db.Instance:
-        """Rebuild in place from ``image_ref`` (the current image when None)."""
+        """Rebuild in place from ``image_ref`` (the current image when None).
+
+        As in Nova, a new image goes through the scheduler (which may only keep the instance's host); the
+        conductor announces every rebuild (``rebuild_scheduled``).
+        """
         image_ref = image_id(image_ref) if image_ref is not None else None
         inst = self.instance(uuid)
         self.require(inst, "rebuild", ("active", "stopped", "error"))
@@ -331,19 +361,42 @@ class MoveActions(ComputeCore):
         self.record_action(inst, "rebuild")
         host = inst.host
         new_image = image_ref is not None and image_ref != inst.image_ref
-        self.save(inst, source=API, sender=self.api_host, task_state="rebuilding",
-                  image_ref=image_ref or inst.image_ref)
-        self.save(inst, source=API, sender=self.api_host)  # the image properties reset
+        # The usage before the rebuild is reported with the original image (Nova's orig_sys_metadata).
+        original = {"image_ref": inst.image_ref, "system_metadata": dict(inst.system_metadata or {})}
+        changes: dict[str, Any] = {}
+        if image_ref is not None and not inst.booted_from_volume:
+            image = images.lookup(image_ref)
+            # The new image's properties become the instance's (Nova's _inherit_properties_from_image).
+            changes = {"image_ref": image.id, "architecture": image.architecture}
+        self.save(inst, source=API, sender=self.api_host, task_state="rebuilding", progress=0, **changes)
+        if changes:
+            # The image properties kept in the system metadata are replaced by the new image's.
+            kept = {k: v for k, v in (inst.system_metadata or {}).items() if not k.startswith(images.PREFIX)}
+            self.save(inst, source=API, sender=self.api_host,
+                      system_metadata={**kept, **images.system_metadata(images.lookup(image_ref or ""),
+                                                                        inst.root_gb)})
         if new_image:
-            # A new image goes through the scheduler (pinned to this host) first.
-            self.notify(inst, "rebuild_scheduled", host=host, source=CONDUCTOR)
-        self._rebuild_on(inst, host, "rebuild", image_ref=image_ref)
+            req = self.scheduling(inst, self.flavor_of(inst), force_host=host, force_node=inst.node, in_cell=True,
+                                  hints={"_nova_check_type": ["rebuild"]})
+            try:
+                self.schedule(req, rebuild=True)
+            except NoValidHost as exc:
+                self.conductor_error(inst, "rebuild_server", exc, vm_state="error", task_state=None)
+                return inst
+        self.notify(inst, "rebuild_scheduled", host=host, source=CONDUCTOR)
+        if self._rebuild_on(inst, host, "rebuild", image_ref=image_ref, original=original):
+            # The resource tracker ends the rebuild as it ends an evacuation (finish_evacuation): a save.
+            self.save(inst, sender=host)
         return inst
 
-    def _rebuild_on(self, inst: db.Instance, host: str | None, action: str, *, image_ref: str | None) -> bool:
-        """Nova's ``rebuild_instance`` on ``host``: True when the guest was rebuilt."""
+    def _rebuild_on(self, inst: db.Instance, host: str | None, action: str, *, image_ref: str | None,
+                    original: dict[str, Any] | None = None) -> bool:
+        """Nova's ``rebuild_instance`` on ``host``: True when the guest was rebuilt.
+
+        ``original`` is what ``instance.exists`` reports instead of the new image (its ref and properties).
+        """
         stopped = inst.vm_state == "stopped"
-        self.exists(inst, host)
+        self.notify(inst, "exists", host=host, overrides=original)
         self.notify(inst, "rebuild", "start", host=host)
         self.save(inst, sender=host)  # the power state refresh
         for bdm in self.bdms.get(inst.uuid, []):
@@ -365,7 +418,8 @@ class MoveActions(ComputeCore):
         self.save(inst, sender=host, vm_state="active", task_state=None, power_state="running",
                   launched_at=self.now())
         if stopped:
-            self.save(inst, sender=host, task_state="powering-off")
+            # Nova sets the task state on its copy before the save notifies.
+            self.save(inst, sender=host, old_states=("active", "powering-off"), task_state="powering-off")
             self.notify(inst, "power_off", "start", host=host)
             self.save(inst, sender=host, vm_state="stopped", task_state=None, power_state="shutdown")
             self.notify(inst, "power_off", "end", host=host)
@@ -384,7 +438,6 @@ class MoveActions(ComputeCore):
         self.save(inst, source=API, sender=self.api_host, task_state="shelving")
         self.exists(inst, host)
         self.notify(inst, "shelve", "start", host=host)
-        self.save(inst, task_state="shelving_image_pending_upload")
         self.save(inst, task_state="shelving_image_uploading")
         if self._failed(inst, "shelve", "shelve_instance"):
             return inst
@@ -434,11 +487,12 @@ class MoveActions(ComputeCore):
             self.save(inst, source=CONDUCTOR, sender=self.api_host, task_state=None)
             return inst
         dest_host = node.host
+        # The conductor sets the zone of the chosen host; the compute saves it with the next change.
+        inst.availability_zone = self.services[dest_host or ""].availability_zone
         self.notify(inst, "unshelve", "start", host=dest_host)
         self.save(inst, sender=dest_host, task_state="spawning")
         self.tracker.claim(node, inst.uuid, self.usage(inst, flavor))
-        self.save(inst, sender=dest_host, host=dest_host, node=node.hypervisor_hostname, launched_on=dest_host,
-                  availability_zone=self.services[dest_host or ""].availability_zone)
+        self.save(inst, sender=dest_host, host=dest_host, node=node.hypervisor_hostname, launched_on=dest_host)
         self.set_network_info(inst, inst.info_cache.network_info)
         try:
             self.check("unshelve")

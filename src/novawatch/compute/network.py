@@ -7,13 +7,29 @@ A VIF is stored the way Nova's network model serialises it, so payload code can 
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from novawatch import hooks
-from novawatch.compute import db
+from novawatch.compute import db, nova_shapes
 
 VIF = dict[str, Any]
+
+
+
+@dataclass(frozen=True)
+class Caller:
+    """What the compute service knows beside the hooked call's arguments: the API request being served
+    (its ``req-...`` id, Nova's ``context.request_id``) and the instance's flavor."""
+
+    request_id: str | None = None
+    flavor: db.Flavor | None = None
+
+
+#: Set around each network info update, for Nova's hooks (``nova_arguments``).
+CALLER: ContextVar[Caller | None] = ContextVar("novawatch_network_caller", default=None)
 
 NETWORK_ID = "a1b2c3d4-0000-4000-8000-000000000001"
 NETWORK_LABEL = "private"
@@ -67,7 +83,16 @@ def fixed_ips(network_info: list[VIF]) -> list[tuple[VIF, dict[str, Any]]]:
     return [(vif, ip) for vif in network_info for subnet in vif["network"]["subnets"] for ip in subnet["ips"]]
 
 
-@hooks.add_hook(hooks.NW_INFO_HOOK)
+def nova_arguments(instance: db.Instance, network_info: list[VIF]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The arguments Nova passed to its ``instance_network_info`` hooks: ``(impl, context, instance,
+    nw_info=network_info)``, with Nova-shaped objects (``novawatch.compute.nova_shapes``)."""
+    caller = CALLER.get() or Caller()
+    context = nova_shapes.RequestContext(instance.user_id, instance.project_id, request_id=caller.request_id)
+    return ((nova_shapes.NetworkAPI(), context, nova_shapes.Instance(instance, caller.flavor)),
+            {"nw_info": nova_shapes.network_info(network_info)})
+
+
+@hooks.add_hook(hooks.NW_INFO_HOOK, nova=hooks.NovaHookPoint(hooks.NOVA_NW_INFO_HOOK, nova_arguments))
 def update_instance_cache_with_nw_info(instance: db.Instance, network_info: list[VIF]) -> None:
     """Store an instance's full network info in its cache (the hook point of the network-info spec)."""
     cache = instance.info_cache

@@ -102,7 +102,8 @@ class Operations(ComputeCore):
 
     def rescue(self, uuid: str, rescue_image_ref: str | None = None) -> db.Instance:
         """Boot the rescue image (``rescue.start``, ``exists``, ``rescue.end``): active or stopped -> rescued."""
-        ref = image_id(rescue_image_ref) if rescue_image_ref else self.instance(uuid).image_ref or None
+        # Without a rescue image Nova uses the instance's own image and reports no rescue image ref.
+        ref = image_id(rescue_image_ref) if rescue_image_ref else None
         return self._simple(uuid, "rescue", rescue_image_ref=ref)
 
     def unrescue(self, uuid: str) -> db.Instance:

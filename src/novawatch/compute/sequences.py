@@ -32,6 +32,8 @@ class Row:
     act: Step
     setup: Step | None = None
     fails: str | None = None
+    #: The backend call of this action fails once only (e.g. a build that is rescheduled).
+    fails_once: str | None = None
 
 
 def _inst(svc: ComputeService, ctx: dict[str, Any]) -> str:
@@ -84,7 +86,11 @@ ROWS: tuple[Row, ...] = (
         lambda svc, ctx: svc.force_down_service("host-3", True)),
     Row("service delete (host leaves)", lambda svc, ctx: svc.delete_service("host-3")),
     Row("boot", _fresh),
-    Row("boot (spawn fails)", _fresh, fails="boot"),
+    Row("boot on a requested host", lambda svc, ctx: svc.boot("vm-on-2", ctx["small"], host="host-2")),
+    Row("boot (spawn fails once: rescheduled)", _fresh, fails_once="boot"),
+    Row("boot (spawn fails on every host)", _fresh, fails="boot"),
+    Row("boot on a forced host (spawn fails: not rescheduled)",
+        lambda svc, ctx: svc.boot("forced", ctx["small"], host="host-2", force_host=True), fails="boot"),
     Row("boot (no valid host)", lambda svc, ctx: svc.boot("too-big", ctx["huge"])),
     Row("power off", _call("power_off"), _fresh),
     Row("power on", _call("power_on"), _then(_fresh, _call("power_off"))),
@@ -126,6 +132,7 @@ ROWS: tuple[Row, ...] = (
     Row("evacuate", _call("evacuate"), _then(_fresh, _host_down)),
     Row("evacuate (fails)", _call("evacuate"), _then(_fresh, _host_down), fails="evacuate"),
     Row("rebuild", _call("rebuild"), _fresh),
+    Row("rebuild with a new image", _call("rebuild", "a2459075-d96c-40d5-893e-577ff92e721c"), _fresh),
     Row("rebuild (fails)", _call("rebuild"), _fresh, fails="rebuild"),
     Row("volume attach", _call("attach_volume", "$vol"), _then(_fresh, _volume("vol"))),
     Row("volume attach (fails)", _call("attach_volume", "$vol"), _then(_fresh, _volume("vol")),
@@ -187,6 +194,8 @@ def record(
                 row.setup(svc, ctx)
             if row.fails is not None:
                 svc.failures.per_action[row.fails] = 1.0
+            if row.fails_once is not None:
+                svc.failures.fail_next[row.fails_once] = 1
             memory.clear()
             row.act(svc, ctx)
             out.append((row.action, memory.event_types))
@@ -212,8 +221,8 @@ def markdown(versioned: list[tuple[str, list[str]]], unversioned: list[tuple[str
         "inject a hypervisor or backend failure into the action (`--failure-rate` in `novawatch simulate`).",
         "",
         "`compute_node.*` notifications are novawatch's own (Nova specified them but never shipped them); they",
-        "follow the resource tracker's claims. `scheduler.select_destinations.*` and `compute_task.*.error` have",
-        "no legacy twin in the catalog.",
+        "follow the resource tracker's claims. In the legacy format `scheduler.select_destinations.*` keep their",
+        "name and the conductor's `compute_task.<task>.error` is `compute_task.<task>`, as Nova 34 sends them.",
     ]
     for title, table in (("Versioned notifications", versioned),
                          ("Legacy (unversioned) notifications", unversioned)):

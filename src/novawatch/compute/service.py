@@ -16,7 +16,7 @@ from novawatch.compute.emitter import Emitter
 from novawatch.compute.errors import StorageError, StorageRefused, StorageUnavailable
 from novawatch.compute.failures import FailureInjector
 from novawatch.compute.keypairs import KeypairActions
-from novawatch.compute.legacy import legacy_payload
+from novawatch.compute.legacy import Legacy
 from novawatch.compute.lifecycle import LifecycleActions
 from novawatch.compute.moves import MoveActions
 from novawatch.compute.operations import Operations
@@ -176,6 +176,6 @@ def start_service(
     outbox: Outbox | None = None,
 ) -> ComputeService:
     """The service over an engine whose schema is already migrated (loads what the database holds)."""
-    emitter = Emitter(notifier, legacy_payload)
+    emitter = Emitter(notifier, Legacy())
     return ComputeService(Repository(engine), emitter, clock=clock or WallClock(), ids=ids or Ids(),
                           failures=failures, state_updates=state_updates, outbox=outbox)

@@ -34,6 +34,8 @@ class ServiceActions(ComputeCore):
         self.repo.add(svc)
         self.services[host] = svc
         self.emit.service("service.create", svc)
+        # The service reports in as soon as it runs (its first heartbeat).
+        svc.last_seen_up = now
         node = db.ComputeNode(
             id=self.repo.next_id(db.ComputeNode), uuid=self.ids(), service_id=svc.id, host=host,
             hypervisor_hostname=host, vcpus=vcpus, memory_mb=memory_mb, local_gb=local_gb,

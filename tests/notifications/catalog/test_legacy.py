@@ -65,8 +65,9 @@ def test_compute_instance_events_nova_emits_are_legacy_entries() -> None:
         "compute.instance.create_ip.start", "compute.instance.delete_ip.end", "compute.instance.snapshot.end",
     }
     assert expected <= set(LEGACY_EVENT_TYPES)
-    legacy = [e for e in events() if not e.versioned]
-    # Besides compute.instance.*, only the server group API's legacy notifications (servergroup.*).
+    # Besides compute.instance.*: the server group API's servergroup.* and the conductor's compute_task.<task>
+    # (tested in test_compute_task_legacy below).
+    legacy = [e for e in events() if not e.versioned and not e.event_type.startswith("compute_task.")]
     groups = {"servergroup.create", "servergroup.delete", "servergroup.addmember"}
     assert {e.event_type for e in legacy} == set(LEGACY_EVENT_TYPES) | groups
     for entry in (e for e in legacy if e.event_type not in groups):
@@ -146,3 +147,33 @@ def test_notifier_emits_legacy_payloads_on_the_legacy_topic() -> None:
         "compute.instance.power_on.end", payload, publisher_id="compute.host-1") is None
     entry = spec("compute.instance.power_on.end")
     assert entry is not None and not entry.versioned
+
+
+def test_compute_task_legacy() -> None:
+    """The conductor's legacy twin of compute_task.<task>.error, as Nova 34 sends it (no phase, ERROR)."""
+    for task in ("build_instances", "migrate_server", "rebuild_server"):
+        entry = spec(f"compute_task.{task}")
+        assert entry is not None and not entry.versioned and entry.priority == "ERROR"
+    payload = {"request_spec": {"num_instances": 1}, "instance_properties": {"uuid": "4b97049b"},
+               "instance_id": "4b97049b-9edc-4fef-b0a4-2fc021ac0d04", "state": "error", "method": "build_instances",
+               "reason": "{'kwargs': {'reason': '', 'code': 500}, 'message': 'No valid host was found. ', "
+                         "'class': 'NoValidHost'}"}
+    decoded = decode(notification("compute_task.build_instances", payload, "ERROR")).payload
+    assert decoded.method == "build_instances" and decoded.state == "error"
+    with pytest.raises(Rejected, match="instance_id"):
+        decode(notification("compute_task.build_instances", {k: v for k, v in payload.items() if k != "instance_id"},
+                            "ERROR"))
+
+
+def test_notifier_emits_the_legacy_half_of_a_shared_event_type() -> None:
+    """scheduler.select_destinations.* goes out in both formats under one event type."""
+    from novawatch.notifications.catalog.legacy_shared import LegacyRequestSpecPayload
+
+    driver = MemoryDriver()
+    notifier = Notifier([driver], notification_format="both")
+    sent = notifier.emit("scheduler.select_destinations.start", LegacyRequestSpecPayload(request_spec={"a": 1}),
+                         publisher_id="scheduler.scheduler")
+    assert sent is not None and driver.sent[0].topic == "notifications"
+    assert json.loads(driver.sent[0].body)["payload"] == {"request_spec": {"a": 1}}
+    with pytest.raises(ValueError, match="not in the catalog"):
+        notifier.emit("instance.lock", LegacyRequestSpecPayload(request_spec={}), publisher_id="x")

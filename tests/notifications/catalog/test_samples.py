@@ -69,8 +69,10 @@ def test_sample_event_is_in_the_catalog_with_its_priority_and_payload(name: str)
 
 def test_error_events_have_error_priority_and_the_others_info() -> None:
     for entry in events():
+        # The conductor's legacy compute_task.<task> (the twin of compute_task.<task>.error) has no phase.
         expected = "ERROR" if entry.event_type.endswith(".error") or entry.event_type in {
-            "compute.exception", "libvirt.connect.error"} else "INFO"
+            "compute.exception", "libvirt.connect.error"} or (
+            entry.event_type.startswith("compute_task.") and not entry.versioned) else "INFO"
         assert entry.priority == expected, entry.event_type
 
 

@@ -85,11 +85,11 @@ class NovaRequest:
     def run(self, what: str, fn: Callable[[], T]) -> T:
         """Run one compute action and commit it (see :meth:`ComputeAPI.run`), recorded under this request's id."""
         service = self.service
-        service.request_id = self.request_id
+        service.api_request_id = self.request_id
         try:
             result: T = self.nova.api.run(what, fn)
         finally:
-            service.request_id = None
+            service.api_request_id = None
         return result
 
     # --- bodies -------------------------------------------------------------------------------------------

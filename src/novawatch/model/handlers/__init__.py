@@ -11,5 +11,7 @@ from typing import Any
 from novawatch.model.handlers import legacy, versioned
 
 HANDLERS: dict[str, Any] = {**versioned.HANDLERS, **legacy.HANDLERS}
+#: Instance events without a handler on purpose (a stale copy of the instance; see ``versioned.STALE_COPIES``).
+STALE_COPIES: frozenset[str] = frozenset((*versioned.STALE_COPIES, *legacy.STALE_COPIES))
 
-__all__ = ["HANDLERS"]
+__all__ = ["HANDLERS", "STALE_COPIES"]

@@ -138,12 +138,16 @@ def _volume(m: ClusterModel, p: Any, ts: str | None, attached: bool) -> int:
     return APPLIED
 
 
+#: Left alone on purpose: the source host's stale copy of the instance (see ``versioned.STALE_COPIES``).
+STALE_COPIES = ("compute.instance.live_migration._post.end",)
+
 #: The events with their own handler; every other legacy event of the catalog carries the instance as it now is.
 _OWN = ("compute.instance.delete.end", "compute.instance.volume.attach", "compute.instance.volume.detach")
 #: Every ``compute.instance.*`` event that carries the instance as it now is.
 INSTANCE_EVENTS = tuple(
     e.event_type for e in events()
     if not e.versioned and issubclass(e.payload, LegacyInstancePayload) and e.event_type not in _OWN
+    and e.event_type not in STALE_COPIES
 )
 
 HANDLERS: dict[str, Any] = {

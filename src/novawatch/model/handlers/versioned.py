@@ -182,12 +182,19 @@ def compute_node_deleted(m: ClusterModel, payload: Any, ts: str | None) -> int:
     return APPLIED
 
 
+#: Instance events the model leaves alone on purpose: ``instance.live_migration_post.end`` is sent by Nova's
+#: source host with its own copy of the instance as it was before the destination took it over (still on the
+#: source, still migrating); the destination's ``live_migration_post_dest.end`` and ``instance.update`` carry
+#: the truth, and applying the later source copy would move the instance back.
+STALE_COPIES = ("instance.live_migration_post.end",)
+
 #: Instance events whose payload is the instance as it now is: every event of the catalog that carries an
 #: instance payload but ``instance.delete.end``. ``.start`` phases are applied too: they carry task states
 #: the model holds, and ordering by timestamp makes the ``.end`` win.
 INSTANCE_EVENTS = tuple(
     e.event_type for e in events()
     if e.versioned and issubclass(e.payload, InstancePayload) and e.event_type != "instance.delete.end"
+    and e.event_type not in STALE_COPIES
 )
 
 HANDLERS: dict[str, Any] = {

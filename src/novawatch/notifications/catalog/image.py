@@ -52,11 +52,11 @@ class ImageMetaPropsPayload(Payload, kw_only=True):
     """The image's properties (Nova's ``ImageMetaProps``), each sent only when the image sets it.
 
     Every field is optional at every version, so there is no ``SINCE``: a property's absence means
-    "not set on the image", not "older sender". Nova 34's code says 1.20 (``intel-tdx`` joined an enum)
-    but its published samples, which novawatch matches, say 1.19.
+    "not set on the image", not "older sender". 1.20 as Nova 34 sends it (1.20 added ``intel-tdx`` to
+    ``hw_mem_encryption_model``); Nova's older published samples say 1.19, which a reader also accepts.
     """
 
-    VERSION = "1.19"
+    VERSION = "1.20"
 
     @classmethod
     def populate(cls, sources: Mapping[str, object], /, **values: Any) -> Self:

@@ -89,6 +89,54 @@ class Message:
         header.unmarshal(self._header)
         return header.properties
 
+    @property
+    def stream_offset(self) -> int | None:
+        """The ``x-stream-offset`` header RabbitMQ adds to every message it delivers from a stream."""
+        return header_offset(self._header)
+
+
+_OFFSET_KEY = b"\x0fx-stream-offset"
+_INTEGERS = {ord("l"): struct.Struct(">q"), ord("L"): struct.Struct(">Q"), ord("I"): struct.Struct(">i"),
+             ord("i"): struct.Struct(">I"), ord("s"): struct.Struct(">h"), ord("u"): struct.Struct(">H"),
+             ord("b"): struct.Struct(">b"), ord("B"): struct.Struct(">B")}
+_FLAGS = struct.Struct(">H")
+_CONTENT_TYPE, _CONTENT_ENCODING, _HEADERS = 0x8000, 0x4000, 0x2000
+
+
+def header_offset(header: bytes) -> int | None:
+    """``x-stream-offset`` from a content header's payload: what RabbitMQ adds to a delivery from a stream.
+
+    It is read on every delivery from a stream, so the usual case is read directly: notifications carry
+    no headers of their own (neither novawatch's nor oslo's), so the offset RabbitMQ adds is the table's
+    first entry, after the content type and encoding (skipped, so that bytes inside them are never taken
+    for it). Anything else is decoded in full by pamqp. None when the header holds no integer offset.
+    """
+    try:
+        (flags,) = _FLAGS.unpack_from(header, 12)  # after class id, weight and body size
+        if not flags & _HEADERS:
+            return None
+        at = 14
+        if flags & _CONTENT_TYPE:
+            at += 1 + header[at]
+        if flags & _CONTENT_ENCODING:
+            at += 1 + header[at]
+        at += 4  # the table's size
+        if header[at : at + len(_OFFSET_KEY)] == _OFFSET_KEY:
+            at += len(_OFFSET_KEY)
+            kind = _INTEGERS.get(header[at])
+            if kind is not None:
+                value: int = kind.unpack_from(header, at + 1)[0]
+                return value
+    except (IndexError, struct.error):
+        return None
+    try:
+        content = pamqp_header.ContentHeader()
+        content.unmarshal(header)
+    except Exception:  # a malformed header: no offset, rather than a stopped stream
+        return None
+    found = (content.properties.headers or {}).get("x-stream-offset")
+    return found if isinstance(found, int) and not isinstance(found, bool) else None
+
 
 def _shortstr(data: bytes, offset: int) -> tuple[str, int]:
     end = offset + 1 + data[offset]
@@ -456,11 +504,12 @@ class Channel:
         durable: bool = True,
         auto_delete: bool = False,
         passive: bool = False,
+        arguments: dict[str, Any] | None = None,
     ) -> tuple[int, int]:
-        """Declare ``name``; returns its (message count, consumer count)."""
+        """Declare ``name`` (``arguments`` such as ``x-queue-type``); returns its (message count, consumer count)."""
         ok = await self._rpc(
             spec.Queue.Declare(
-                queue=name, durable=durable, auto_delete=auto_delete, passive=passive
+                queue=name, durable=durable, auto_delete=auto_delete, passive=passive, arguments=arguments
             ),
             spec.Queue.DeclareOk,
         )
@@ -477,17 +526,38 @@ class Channel:
     async def basic_qos(self, prefetch_count: int) -> None:
         await self._rpc(spec.Basic.Qos(prefetch_count=prefetch_count), spec.Basic.QosOk)
 
-    async def basic_consume(self, queue: str, callback: Callable[[Message], None]) -> str:
-        """Start consuming ``queue`` (manual acknowledgement); ``callback`` gets every delivery."""
+    async def basic_consume(
+        self, queue: str, callback: Callable[[Message], None], arguments: dict[str, Any] | None = None
+    ) -> str:
+        """Start consuming ``queue`` (manual acknowledgement); ``callback`` gets every delivery.
+
+        ``arguments``: the consumer's, e.g. ``x-stream-offset`` on a stream.
+        """
         # our own tag, registered before asking: deliveries can follow the reply in the same read
         consumer_tag = f"novawatch.{self.number}.{len(self._consumers) + 1}"
         self._consumers[consumer_tag] = callback
         try:
-            await self._rpc(spec.Basic.Consume(queue=queue, consumer_tag=consumer_tag), spec.Basic.ConsumeOk)
+            await self._rpc(spec.Basic.Consume(queue=queue, consumer_tag=consumer_tag, arguments=arguments),
+                            spec.Basic.ConsumeOk)
         except BaseException:
             self._consumers.pop(consumer_tag, None)
             raise
         return consumer_tag
+
+    async def basic_cancel(self, consumer_tag: str) -> None:
+        """Stop the consumer ``consumer_tag``; deliveries already on their way are dropped."""
+        self._consumers.pop(consumer_tag, None)
+        await self._rpc(spec.Basic.Cancel(consumer_tag=consumer_tag), spec.Basic.CancelOk)
+
+    async def close(self) -> None:
+        """Close this channel (the connection stays open)."""
+        if self.closed is not None:
+            return
+        try:
+            await self._rpc(spec.Channel.Close(reply_code=200, reply_text="bye", class_id=0, method_id=0),
+                            spec.Channel.CloseOk)
+        finally:
+            self._lose(ChannelClosed("closed by the client"))
 
     # --- per message ---
 
@@ -632,4 +702,5 @@ __all__ = [
     "ConnectionClosed",
     "Message",
     "connect",
+    "header_offset",
 ]

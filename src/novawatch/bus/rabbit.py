@@ -24,9 +24,17 @@ The AMQP 0-9-1 client underneath is :mod:`novawatch.bus.amqp` (pamqp for the fra
 packed by hand). Both reconnect forever with exponential backoff (``retry_interval`` doubling up to
 ``retry_max``), trying the URL's hosts in turn, and log a condition that persists once, not per attempt.
 
+Queue types (:mod:`novawatch.bus.queues`): the subscriber's queue is a classic one by default (as an oslo
+listener pool's), a quorum queue with ``queue_type=quorum``, or a stream with ``queue_type=stream``, which
+each subscriber reads from an ``offset`` of its own (:mod:`novawatch.bus.streams`); every delivery from a
+stream carries its offset (``Delivery.position``), and after a reconnection the subscriber resumes just
+after the last offset it acknowledged.
+
 Query options: ``exchange`` (nova), ``durable`` (false: Nova's ``amqp_durable_queues``), ``auto_delete``
 (false: Nova's ``amqp_auto_delete``), ``queue_auto_delete`` (false: the subscriber's queue goes with its
-last consumer), ``prefetch`` (512), ``window`` (1024), ``max_outbox`` (100000),
+last consumer), ``queue_type`` (classic|quorum|stream), ``offset`` (next; streams: first, last, next, an
+offset or an ISO 8601 time), ``max_age``, ``max_length_bytes`` and ``segment_bytes`` (a stream's
+retention, when the subscriber creates it), ``prefetch`` (512), ``window`` (1024), ``max_outbox`` (100000),
 ``default_queue`` (false: declare oslo's ``<topic>.<priority>`` queue on publish, as oslo does, for
 listeners that start late), ``heartbeat`` (60), ``connect_timeout`` (10), ``retry_interval`` (0.2),
 ``retry_max`` (5), ``ssl`` and ``ssl_ca_file``, ``ssl_cert_file``, ``ssl_key_file``, ``ssl_verify`` (true),
@@ -53,7 +61,18 @@ import msgspec
 from pamqp import commands as spec
 
 from novawatch.bus import amqp
-from novawatch.bus.base import BusError, Decoder, Delivery, Publisher, Subscriber
+from novawatch.bus.base import Backlog, BusError, Decoder, Delivery, Publisher, Subscriber
+from novawatch.bus.queues import (
+    Offset,
+    QueueType,
+    age,
+    consume_arguments,
+    describe,
+    queue_arguments,
+    queue_type,
+    stream_offset,
+)
+from novawatch.bus.streams import StreamCursor, first_offset
 from novawatch.bus.topology import Declarer, Exchange, ExchangeMissing, explain
 from novawatch.bus.url import BusURL, mask_url, truthy
 from novawatch.logs import QuietLog
@@ -81,6 +100,11 @@ class RabbitConfig:
     durable: bool = False
     auto_delete: bool = False
     queue_auto_delete: bool = False
+    queue_type: QueueType = "classic"
+    offset: Offset = "next"
+    max_age: str | None = None
+    max_length_bytes: int | None = None
+    segment_bytes: int | None = None
     prefetch: int = 512
     window: int = 1024
     max_outbox: int = 100_000
@@ -104,6 +128,21 @@ class RabbitConfig:
             return value if isinstance(value, bool) else truthy(str(value))
 
         tls = flag("ssl", url.tls) or url.tls
+        kind = queue_type(opts.get("queue_type", "classic"))
+        if kind != "classic" and flag("queue_auto_delete", False):
+            raise BusError(f"queue_type={kind} cannot be combined with queue_auto_delete: quorum queues and streams "
+                           "are durable; drop queue_auto_delete, or use queue_type=classic for a passing consumer")
+        if "offset" in opts and kind != "stream":
+            raise BusError(f"offset= in the bus URL is for queue_type=stream (this queue is {kind}): only a stream "
+                           "can be read from an offset")
+        if int(opts.get("prefetch", 512)) < 1 and kind == "stream":
+            raise BusError("a stream needs prefetch >= 1 in the bus URL (RabbitMQ refuses an unlimited stream "
+                           "consumer)")
+
+        def number(name: str) -> int | None:
+            value = opts.get(name)
+            return None if value is None or value == "" else int(value)
+
         first = url.hosts[0]
         password = opts.get("password", first.password)
         if opts.get("password_file"):
@@ -118,6 +157,11 @@ class RabbitConfig:
             durable=flag("durable", False),
             auto_delete=flag("auto_delete", False),
             queue_auto_delete=flag("queue_auto_delete", False),
+            queue_type=kind,
+            offset=stream_offset(opts.get("offset", "next")),
+            max_age=age(opts["max_age"]) if opts.get("max_age") else None,
+            max_length_bytes=number("max_length_bytes"),
+            segment_bytes=number("segment_bytes"),
             prefetch=int(opts.get("prefetch", 512)),
             window=int(opts.get("window", 1024)),
             max_outbox=int(opts.get("max_outbox", 100_000)),
@@ -133,6 +177,16 @@ class RabbitConfig:
             url=mask_url(url.raw),
         )
 
+    @property
+    def queue_durable(self) -> bool:
+        """Whether the subscriber's queue survives a broker restart: quorum queues and streams always do."""
+        return self.durable or self.queue_type != "classic"
+
+    def address(self, attempt: int) -> str:
+        """``host:port`` of the host the ``attempt``-th connection goes to."""
+        host, port = self.hosts[attempt % len(self.hosts)]
+        return f"{host}:{port}"
+
     def ssl_context(self) -> ssl.SSLContext | None:
         if not self.tls:
             return None
@@ -143,6 +197,40 @@ class RabbitConfig:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
         return context
+
+
+class Attempts:
+    """Connection failures since the last success, host by host: with several hosts in the URL, one host
+    down is no problem while another answers, so a condition is reported once every host has failed.
+
+    ``failed`` returns (key, message) to report, or None while some host has not been tried since the
+    last success; the key stays the same while the same hosts fail in the same ways, so that a retry loop
+    logs a lasting condition once (:class:`~novawatch.logs.QuietLog`), not once per host.
+    """
+
+    def __init__(self, config: RabbitConfig) -> None:
+        self.config = config
+        self.failures: dict[str, tuple[str, str]] = {}
+
+    def where(self, attempt: int) -> str:
+        """Where the ``attempt``-th connection goes, as error messages name it."""
+        config = self.config
+        return config.url if len(config.hosts) == 1 else f"RabbitMQ at {config.address(attempt)}"
+
+    def failed(self, attempt: int, exc: BaseException) -> tuple[str, str] | None:
+        config = self.config
+        key, why = explain(exc, user=config.user, vhost=config.vhost, where=self.where(attempt))
+        if len(config.hosts) == 1:
+            return key, why
+        self.failures[config.address(attempt)] = (key, why)
+        if len(self.failures) < len(config.hosts):
+            return None
+        keys = sorted({k for k, _ in self.failures.values()})
+        return "|".join(keys), f"no host of {config.url} answers: " + "; ".join(
+            why for _, (_, why) in sorted(self.failures.items()))
+
+    def succeeded(self) -> None:
+        self.failures.clear()
 
 
 class Backoff:
@@ -229,6 +317,8 @@ class RabbitPublisher(Publisher):
         self._closing = False
         self._error: BaseException | None = None
         self.connected = threading.Event()
+        #: ``host:port`` of the broker connected to (None while not connected)
+        self.broker: str | None = None
         self._loop = asyncio.new_event_loop()
         self._work = asyncio.Event()
         self._thread = threading.Thread(target=self._run, name="novawatch-bus-publisher", daemon=True)
@@ -285,6 +375,7 @@ class RabbitPublisher(Publisher):
         config = self.config
         backoff = Backoff(config.retry_interval, config.retry_max)
         trouble, notices = QuietLog(log), QuietLog(log)
+        attempts = Attempts(config)
         attempt = 0
         check = True
         while not self._closing:
@@ -295,17 +386,25 @@ class RabbitPublisher(Publisher):
                 check = check and exchange.durable is not None
                 channel = await connection.channel(confirms=True)
                 backoff.reset()
+                self.broker = config.address(attempt)
+                attempts.succeeded()
                 self.connected.set()
                 trouble.cleared(f"publisher now connected to {config.url}",
                                 extra={"bus_url": config.url})
                 await self._pump(connection, channel, declarer)
             except Exception as exc:  # whatever it was, the outbox must not stall: retry
                 self.connected.clear()
+                self.broker = None
+                failed = attempts.failed(attempt, exc)
                 attempt += 1
-                delay = backoff.next()
-                key, why = explain(exc, user=config.user, vhost=config.vhost, where=config.url)
-                trouble.problem(key, mask_url(f"publisher: {why}; notifications wait in the outbox, retrying"),
-                                extra={"bus_url": config.url, "retry_in": delay})
+                delay = backoff.next() if failed is not None else 0.0  # another host may answer at once
+                if failed is not None:
+                    key, why = failed
+                    trouble.problem(key, mask_url(f"publisher: {why}; notifications wait in the outbox, retrying"),
+                                    extra={"bus_url": config.url, "retry_in": delay})
+                else:
+                    log.info("publisher: %s; trying the next host", mask_url(safe_error(exc)),
+                             extra={"bus_url": config.url, "broker": config.address(attempt - 1)})
                 await asyncio.sleep(delay)
             finally:
                 if connection is not None:
@@ -411,7 +510,7 @@ def gap_reason(config: RabbitConfig, queue: str, created: bool, exchange: Exchan
     if exchange.created:
         return (f"exchange '{config.exchange}' was gone and had to be created again: queue '{queue}' was not "
                 "bound to it meanwhile")
-    if config.durable and exchange.durable is False:
+    if config.queue_durable and exchange.durable is False:
         return (f"queue '{queue}' is durable but exchange '{config.exchange}' is not: its bindings may have been "
                 "lost with a restart of the broker")
     return None
@@ -420,8 +519,9 @@ def gap_reason(config: RabbitConfig, queue: str, created: bool, exchange: Exchan
 class _RabbitDelivery(Delivery):
     __slots__ = ("_epoch", "_message", "_subscriber")
 
-    def __init__(self, subscriber: RabbitSubscriber, message: amqp.Message, epoch: int) -> None:
-        super().__init__(message.body, message.routing_key, subscriber.decoder, message.redelivered)
+    def __init__(self, subscriber: RabbitSubscriber, message: amqp.Message, epoch: int,
+                 offset: int | None = None) -> None:
+        super().__init__(message.body, message.routing_key, subscriber.decoder, message.redelivered, offset)
         self._subscriber = subscriber
         self._message = message
         self._epoch = epoch
@@ -442,6 +542,9 @@ class RabbitSubscriber(Subscriber):
 
     Acknowledgements are coalesced: while messages keep coming, one ``basic.ack(multiple)`` covers up to
     64 of them; whenever the subscriber waits for the next message, everything acknowledged is sent.
+
+    On a stream (``queue_type=stream``) the group names the stream, and every subscriber reads all of it
+    from its own ``offset``: several model services may share one stream.
     """
 
     def __init__(
@@ -468,6 +571,7 @@ class RabbitSubscriber(Subscriber):
         self._acked: set[int] = set()
         self._next_tag = 1  # the lowest delivery tag not yet acknowledged to the broker
         self._backoff = Backoff(self.config.retry_interval, self.config.retry_max)
+        self._attempts = Attempts(self.config)
         self._attempt = 0
         self._closed = False
         self._consumed = False  # consumed before: the next connection is a reconnection
@@ -475,6 +579,16 @@ class RabbitSubscriber(Subscriber):
         self._trouble = QuietLog(log)  # why it cannot connect, once per condition
         self._notices = QuietLog(log)  # settings that differ from the broker's, once
         self._check = True  # compare the exchange's settings with ours (until the user may not)
+        #: ``host:port`` of the broker connected to (None while not connected)
+        self.broker: str | None = None
+        stream = self.config.queue_type == "stream"
+        self._cursor = StreamCursor(self.config.offset) if stream else None
+        self._expect: int | None = None  # the offset a stream consumer asked for, until its first delivery
+
+    @property
+    def position(self) -> int | None:
+        """On a stream, the offset up to which every delivery was acknowledged; None on a queue."""
+        return self._cursor.position if self._cursor is not None else None
 
     def __repr__(self) -> str:
         return f"<RabbitSubscriber {self.config.url} queue={self.queue_name}>"
@@ -492,15 +606,21 @@ class RabbitSubscriber(Subscriber):
                 if isinstance(exc, ExchangeMissing):
                     self._exchange_created = True  # gone, so bindings to it are gone: Nova creates it again
                 await self._disconnect()
+                failed = self._attempts.failed(self._attempt, exc)
                 self._attempt += 1
+                if failed is None:  # another host of the URL may answer: try it at once
+                    log.info("subscriber %s: %s; trying the next host", self.queue_name, mask_url(safe_error(exc)),
+                             extra={"bus_url": config.url, "queue": self.queue_name})
+                    continue
                 delay = self._backoff.next()
-                key, why = explain(exc, user=config.user, vhost=config.vhost, where=config.url)
+                key, why = failed
                 self.problem = mask_url(f"subscriber {self.queue_name}: {why}")
                 self._trouble.problem(key, f"{self.problem}; retrying",
                                       extra={"bus_url": config.url, "queue": self.queue_name, "retry_in": delay})
                 await asyncio.sleep(delay)
                 continue
             self._backoff.reset()
+            self._attempts.succeeded()
             self.problem = None
             self._trouble.cleared(f"subscriber {self.queue_name} now consumes from {config.url}",
                                   extra={"bus_url": config.url, "queue": self.queue_name})
@@ -516,11 +636,15 @@ class RabbitSubscriber(Subscriber):
         # (``queue_auto_delete`` for a passing consumer such as ``novawatch tail``, whose queue must not
         # fill up on Nova's broker once it has gone). What an attempt creates counts until an attempt
         # consumes (a later one finds it existing).
-        self._created |= await declarer.queue(queue, durable=config.durable, auto_delete=config.queue_auto_delete)
+        arguments = queue_arguments(config.queue_type, max_age=config.max_age,
+                                    max_length_bytes=config.max_length_bytes, segment_bytes=config.segment_bytes)
+        created = await declarer.queue(queue, durable=config.queue_durable, auto_delete=config.queue_auto_delete,
+                                       arguments=arguments)
+        self._created |= created
         self._exchange_created |= exchange.created
         await declarer.bind(queue, config.exchange,
                             [f"{topic}.{priority}" for topic in self.topics for priority in self.priorities])
-        await declarer.dead_letter(self.dead_letter_queue)
+        await declarer.dead_letter(self.dead_letter_queue, replicated=config.queue_type != "classic")
         channel = await connection.channel(confirms=True)  # confirms: a dead letter is stored before the ack
         await channel.basic_qos(config.prefetch)
         incoming, wake = self._incoming, self._wake
@@ -543,7 +667,22 @@ class RabbitSubscriber(Subscriber):
             if self._waiter is not None:
                 wake()
 
-        await declarer.consume(channel, queue, on_message)
+        consume = None
+        cursor = self._cursor
+        if cursor is not None:
+            if created and cursor.position is not None:
+                # a stream made anew holds nothing of the old one's offsets: read the new one from its start
+                cursor.restart("first")
+            start = cursor.resume()
+            consume = consume_arguments(start)
+            self._expect = start if isinstance(start, int) else None
+            if self._consumed or self.resumed:
+                log.info("subscriber %s: reading stream '%s' from %s", queue, queue, describe(start),
+                         extra={"queue": queue, "offset": describe(start)})
+        await declarer.consume(channel, queue, on_message, consume)
+        if cursor is not None:
+            cursor.subscribed()
+        self.broker = config.address(self._attempt)
         self.connected.set()
         again, self._consumed = self._consumed or self.resumed, True
         meanwhile = Exchange(created=self._exchange_created, durable=exchange.durable)
@@ -555,6 +694,7 @@ class RabbitSubscriber(Subscriber):
 
     async def _disconnect(self) -> None:
         self.connected.clear()
+        self.broker = None
         connection, self._connection, self._channel = self._connection, None, None
         if connection is not None:
             with contextlib.suppress(Exception):
@@ -568,6 +708,8 @@ class RabbitSubscriber(Subscriber):
     def settle(self, epoch: int, tag: int) -> None:
         """Record an acknowledgement; it goes to the broker with the next batch."""
         if epoch == self._epoch:  # else the channel is gone: the broker delivers it again (at-least-once)
+            if self._cursor is not None:
+                self._cursor.settled(tag)
             self._acked.add(tag)
             if len(self._acked) >= _ACK_BATCH:
                 self._send_acks()
@@ -641,8 +783,73 @@ class RabbitSubscriber(Subscriber):
                 await self._connect_forever()
                 continue
             epoch, message = item
-            if epoch == self._epoch:
+            if epoch != self._epoch:
+                continue
+            cursor = self._cursor
+            if cursor is None:
                 yield _RabbitDelivery(self, message, epoch)
+                continue
+            offset = message.stream_offset
+            if offset is None:  # not from a stream after all (the queue is another type): no position
+                yield _RabbitDelivery(self, message, epoch)
+                continue
+            if self._expect is not None:
+                expected, self._expect = self._expect, None
+                if offset > expected:
+                    await self._check_retention(expected)
+            cursor.delivered(message.delivery_tag, offset)
+            yield _RabbitDelivery(self, message, epoch, offset)
+
+    async def _check_retention(self, expected: int) -> None:
+        """The stream's first delivery came after the offset asked for: a gap if the stream no longer holds
+        that offset (its retention removed it). Offsets the stream spent on entries of its own (they are
+        not messages) are not a gap."""
+        connection = self._connection
+        if connection is None:
+            return
+        try:
+            first = await first_offset(connection, self.queue_name)
+        except _CONNECTION_ERRORS as exc:
+            log.debug("could not look at the start of stream %s: %s", self.queue_name, safe_error(exc))
+            return
+        if first is not None and first > expected:
+            reason = (f"stream '{self.queue_name}' no longer holds offsets {expected} to {first - 1} (its retention, "
+                      "max_age or max_length_bytes, removed them): notifications there were never applied")
+            log.warning("subscriber %s: %s", self.queue_name, reason, extra={"queue": self.queue_name, "gap": reason})
+            self._gap(reason)
+
+    async def backlog(self) -> Backlog:
+        """Asks the broker how much the queue holds (a passive declaration; on a stream, also its first offset).
+
+        A queue: ``behind`` counts what waits in it plus what was delivered and not applied yet. A stream:
+        ``last`` is its first offset plus the number of messages RabbitMQ counted (which it refreshes every
+        few seconds), and ``behind`` is ``last`` minus ``position``.
+        """
+        config, queue = self.config, self.queue_name
+        kind = config.queue_type
+        connection = self._connection
+        if connection is None or not self.connected.is_set():
+            return Backlog(queue, kind, self.position, note=self.problem or "not connected to the broker")
+        channel = await connection.channel()
+        try:
+            count, _ = await channel.queue_declare(queue, passive=True)
+        finally:
+            with contextlib.suppress(amqp.AMQPError, ConnectionError):
+                await channel.close()
+        waiting = sum(1 for item in self._incoming if item is not _LOST)
+        if self._cursor is None:
+            return Backlog(queue, kind, None, None, count + waiting, self.broker)
+        position, received = self._cursor.position, self._cursor.received
+        if not count:  # empty, or not counted yet: what was delivered here is all that is known
+            behind = received - position if received is not None and position is not None else 0
+            return Backlog(queue, kind, position, received, behind, self.broker,
+                           "RabbitMQ has not counted the stream yet (it does every few seconds)")
+        first = await first_offset(connection, queue)
+        if first is None:
+            return Backlog(queue, kind, position, broker=self.broker, note="the stream's first offset did not come")
+        last = max(first + count - 1, received or 0)
+        return Backlog(queue, kind, position, last, max(0, last - position) if position is not None else None,
+                       self.broker, "last: as RabbitMQ counted the stream, every few seconds")
 
     async def close(self) -> None:
         self._send_acks()

@@ -47,8 +47,10 @@ def add_commands(sub: Any) -> None:
 
     # --- hook-in: `model serve/nodes/instances/show` live in novawatch.cli.serve (API/CLI engineer) ---
     from novawatch.cli.serve import add_model_commands
+    from novawatch.cli.status import add_status_command
 
     add_model_commands(model_sub)
+    add_status_command(model_sub)
 
 
 def _read(path: str) -> Any:

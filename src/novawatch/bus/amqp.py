@@ -458,6 +458,9 @@ class Channel:
         self.number = number
         #: called with (delivery tag, multiple, acked) for every confirm the broker sends
         self.on_confirm: Callable[[int, bool, bool], None] | None = None
+        #: called with (message, reply code, reply text) for every message the broker returns (a mandatory
+        #: publish that no queue took); the publish's confirm follows it
+        self.on_return: Callable[[Message, int, str], None] | None = None
         self.close_callbacks: list[Callable[[BaseException], None]] = []
         self.closed: BaseException | None = None
         self._next_tag = 1  # delivery tag of the next publish (confirm mode)
@@ -468,7 +471,8 @@ class Channel:
         self._incoming: Message | None = None
         self._remaining = 0
         self._parts: list[bytes] = []
-        self._framings: dict[tuple[str, str], tuple[bytes, bytes]] = {}
+        self._framings: dict[tuple[str, str, bool], tuple[bytes, bytes]] = {}
+        self._returned: tuple[int, str] | None = None  # set while a returned message's content arrives
         self._frame_room = connection.frame_max - 8
 
     # --- queries (one at a time: AMQP answers them in order) ---
@@ -562,20 +566,25 @@ class Channel:
     # --- per message ---
 
     def publish(
-        self, exchange: str, routing_key: str, body: bytes, properties: spec.Basic.Properties | None = None
+        self, exchange: str, routing_key: str, body: bytes, properties: spec.Basic.Properties | None = None,
+        mandatory: bool = False,
     ) -> int:
-        """Queue one message for sending; returns its delivery tag (what confirms refer to)."""
+        """Queue one message for sending; returns its delivery tag (what confirms refer to).
+
+        ``mandatory``: the broker returns it (:attr:`on_return`) when no queue takes it, instead of
+        dropping it and confirming it all the same.
+        """
         if self.closed is not None:
             raise self.closed
         number = self.number
         if properties is None:
-            framing = self._framings.get((exchange, routing_key))
+            framing = self._framings.get((exchange, routing_key, mandatory))
             if framing is None:
-                framing = self._framings[(exchange, routing_key)] = self._framing(
-                    exchange, routing_key, NOTIFICATION_PROPERTIES
+                framing = self._framings[(exchange, routing_key, mandatory)] = self._framing(
+                    exchange, routing_key, NOTIFICATION_PROPERTIES, mandatory
                 )
         else:
-            framing = self._framing(exchange, routing_key, properties)
+            framing = self._framing(exchange, routing_key, properties, mandatory)
         size = len(body)
         parts = [framing[0], _U64.pack(size), framing[1]]
         room = self._frame_room
@@ -604,10 +613,13 @@ class Channel:
             _ACK_FRAME.pack(_FRAME_METHOD, self.number, 13, _BASIC, _ACK, delivery_tag, multiple, _FRAME_END)
         )
 
-    def _framing(self, exchange: str, routing_key: str, properties: spec.Basic.Properties) -> tuple[bytes, bytes]:
+    def _framing(
+        self, exchange: str, routing_key: str, properties: spec.Basic.Properties, mandatory: bool = False
+    ) -> tuple[bytes, bytes]:
         # The method frame and the content header are the same for every message with the same destination
         # and properties except for the header's 8-byte body size: built once by pamqp, split around it.
-        method = _method_frame(self.number, spec.Basic.Publish(exchange=exchange, routing_key=routing_key))
+        method = _method_frame(self.number, spec.Basic.Publish(exchange=exchange, routing_key=routing_key,
+                                                               mandatory=mandatory))
         header = pamqp_frame.marshal(pamqp_header.ContentHeader(0, 0, properties), self.number)
         # header frame: 7 bytes of frame head, 4 of class id and weight, then the body size
         return method + header[:11], header[19:]
@@ -628,7 +640,9 @@ class Channel:
         elif isinstance(method, spec.Channel.Flow):
             self.connection._send_now(_method_frame(self.number, spec.Channel.FlowOk(active=method.active)))
         elif isinstance(method, spec.Basic.Return):
-            log.warning("the broker returned a message: %s", method.reply_text)
+            # its content (header and body frames) follows, as a delivery's does
+            self._incoming = Message("", 0, False, method.exchange or "", method.routing_key or "")
+            self._returned = (method.reply_code or 0, method.reply_text or "")
         else:
             self._resolve(method)
 
@@ -665,6 +679,13 @@ class Channel:
 
     def _complete(self, message: Message) -> None:
         self._incoming = None
+        if self._returned is not None:
+            (code, text), self._returned = self._returned, None
+            if self.on_return is not None:
+                self.on_return(message, code, text)
+            else:
+                log.warning("the broker returned a message: %s", text)
+            return
         callback = self._consumers.get(message.consumer_tag)
         if callback is not None:
             callback(message)

@@ -36,7 +36,8 @@ last consumer), ``queue_type`` (classic|quorum|stream), ``offset`` (next; stream
 offset or an ISO 8601 time), ``max_age``, ``max_length_bytes`` and ``segment_bytes`` (a stream's
 retention, when the subscriber creates it), ``prefetch`` (512), ``window`` (1024), ``max_outbox`` (100000),
 ``default_queue`` (false: declare oslo's ``<topic>.<priority>`` queue on publish, as oslo does, for
-listeners that start late), ``heartbeat`` (60), ``connect_timeout`` (10), ``retry_interval`` (0.2),
+listeners that start late), ``mandatory`` (false: a notification no queue takes is held and sent again
+instead of dropped), ``heartbeat`` (60), ``connect_timeout`` (10), ``retry_interval`` (0.2),
 ``retry_max`` (5), ``ssl`` and ``ssl_ca_file``, ``ssl_cert_file``, ``ssl_key_file``, ``ssl_verify`` (true),
 ``password_file`` (read the password from a file instead of the URL).
 """
@@ -109,6 +110,7 @@ class RabbitConfig:
     window: int = 1024
     max_outbox: int = 100_000
     default_queue: bool = False
+    mandatory: bool = False
     heartbeat: int = 60
     connect_timeout: float = 10.0
     retry_interval: float = 0.2
@@ -166,6 +168,7 @@ class RabbitConfig:
             window=int(opts.get("window", 1024)),
             max_outbox=int(opts.get("max_outbox", 100_000)),
             default_queue=flag("default_queue", False),
+            mandatory=flag("mandatory", False),
             heartbeat=int(opts.get("heartbeat", 60)),
             connect_timeout=float(opts.get("connect_timeout", 10.0)),
             retry_interval=float(opts.get("retry_interval", 0.2)),
@@ -220,17 +223,43 @@ class Attempts:
     def failed(self, attempt: int, exc: BaseException) -> tuple[str, str] | None:
         config = self.config
         key, why = explain(exc, user=config.user, vhost=config.vhost, where=self.where(attempt))
+        self.failures[config.address(attempt)] = (key, why)
         if len(config.hosts) == 1:
             return key, why
-        self.failures[config.address(attempt)] = (key, why)
         if len(self.failures) < len(config.hosts):
             return None
         keys = sorted({k for k, _ in self.failures.values()})
         return "|".join(keys), f"no host of {config.url} answers: " + "; ".join(
             why for _, (_, why) in sorted(self.failures.items()))
 
+    def unreachable(self) -> bool:
+        """True when every host's last attempt found no broker at all (refused, reset, timed out)."""
+        failures = self.failures
+        return len(failures) == len(self.config.hosts) and all(k.startswith("unreachable:") for k, _ in
+                                                               failures.values())
+
     def succeeded(self) -> None:
         self.failures.clear()
+
+
+class Hold:
+    """How long a publisher holds notifications the broker returned (no queue took them) before sending them
+    again: ``retry_interval`` doubling up to ``retry_max`` while they keep coming back."""
+
+    def __init__(self, first: float, most: float) -> None:
+        self.first, self.most = first, most
+        self.delay = first
+        self.until = 0.0
+
+    def hold(self) -> None:
+        self.until = time.monotonic() + self.delay
+        self.delay = min(self.delay * 2, self.most)
+
+    def reset(self) -> None:
+        self.delay = self.first
+
+    def remaining(self) -> float:
+        return self.until - time.monotonic()
 
 
 class Backoff:
@@ -319,6 +348,8 @@ class RabbitPublisher(Publisher):
         self.connected = threading.Event()
         #: ``host:port`` of the broker connected to (None while not connected)
         self.broker: str | None = None
+        self._hold = Hold(self.config.retry_interval, self.config.retry_max)
+        self._unroutable = QuietLog(log)
         self._loop = asyncio.new_event_loop()
         self._work = asyncio.Event()
         self._thread = threading.Thread(target=self._run, name="novawatch-bus-publisher", daemon=True)
@@ -422,35 +453,63 @@ class RabbitPublisher(Publisher):
             lost.append(exc)
             wake.set()
 
+        returned: set[int] = set()  # delivery tags of messages the broker returned: no queue took them
+        hold = self._hold
+
+        def bounced(message: amqp.Message, code: int, text: str) -> None:
+            # a return names no delivery tag; the body (unique: oslo's _unique_id is in it) tells which
+            for t, item in inflight:
+                if item[2] == message.body and t not in returned:
+                    returned.add(t)
+                    self._unroutable.problem(
+                        "unroutable",
+                        f"publisher: the broker took no queue for notifications to exchange '{exchange}' "
+                        f"(routing key {message.routing_key}: {code} {text}): they are held and sent again; is a "
+                        "model service's queue or stream bound to it? (the bus URL has mandatory=true)",
+                        extra={"bus_url": self.config.url, "exchange": exchange})
+                    break
+
         def confirmed(tag: int, multiple: bool, acked: bool) -> None:
-            settled: list[_Item] = []
+            settled: list[tuple[int, _Item]] = []
             if multiple:
                 while inflight and inflight[0][0] <= tag:
-                    settled.append(inflight.popleft()[1])
+                    settled.append(inflight.popleft())
             elif inflight and inflight[0][0] == tag:
-                settled.append(inflight.popleft()[1])
+                settled.append(inflight.popleft())
             else:
                 for i, (t, item) in enumerate(inflight):
                     if t == tag:
                         del inflight[i]
-                        settled.append(item)
+                        settled.append((t, item))
                         break
+            again = [item for t, item in settled if not acked or t in returned]
+            if acked and again:
+                hold.hold()  # returned: a queue may be missing for a while, so wait before sending them again
+            elif acked and settled:
+                hold.reset()
+            returned.difference_update(t for t, _ in settled)
             with self._cond:
-                if acked:
-                    self._unconfirmed -= len(settled)
+                if len(again) < len(settled):
+                    self._unconfirmed -= len(settled) - len(again)
                     if not self._unconfirmed:
                         self._cond.notify_all()
-                else:  # nacked: it goes again, first
-                    self._retry.extend(settled)
+                self._retry.extend(again)  # nacked or returned: it goes again, first
             wake.set()
 
         connection.close_callbacks.append(gone)
         channel.close_callbacks.append(gone)
         channel.on_confirm = confirmed
+        channel.on_return = bounced
+        mandatory = self.config.mandatory
         declared: set[str] = set()
         batch: deque[_Item] = deque()
         try:
             while not lost:
+                wait = hold.remaining()
+                if wait > 0:  # notifications came back unrouted: send nothing until the hold ends
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._lost(lost, wake), wait)
+                    continue
                 with self._cond:
                     if self._retry and not inflight:
                         # in their original order, so that consumers see the stream as it was published
@@ -474,17 +533,25 @@ class RabbitPublisher(Publisher):
                     if self.config.default_queue and item[1] not in declared:
                         await self._default_queue(declarer, item[1])
                         declared.add(item[1])
-                    inflight.append((channel.publish(exchange, item[1], item[2]), item))
+                    inflight.append((channel.publish(exchange, item[1], item[2], mandatory=mandatory), item))
                     batch.popleft()
                 await connection.drain()  # one write for the batch; waits while the socket is full
         finally:
             channel.on_confirm = None
+            channel.on_return = None
             with self._cond:  # what was not confirmed goes again, first, on the next connection
                 self._retry.extend(item for _, item in inflight)
                 self._retry.extend(batch)
         if isinstance(lost[0], amqp.AMQPError):  # what the broker said: a refused publish, a shutdown
             raise lost[0]
         raise ConnectionError(f"connection to the broker lost: {lost[0]}")
+
+    @staticmethod
+    async def _lost(lost: list[BaseException], wake: asyncio.Event) -> None:
+        """Return once the connection is gone (woken by every event; the hold waits for this or its end)."""
+        while not lost:
+            wake.clear()
+            await wake.wait()
 
     async def _default_queue(self, declarer: Declarer, routing_key: str) -> None:
         # as oslo's notifier does: the queue takes the exchange's settings, and its name is the routing key
@@ -496,13 +563,18 @@ class RabbitPublisher(Publisher):
 # --- subscriber --------------------------------------------------------------------------------------
 
 
-def gap_reason(config: RabbitConfig, queue: str, created: bool, exchange: Exchange) -> str | None:
+def gap_reason(
+    config: RabbitConfig, queue: str, created: bool, exchange: Exchange, *, outage: bool = False
+) -> str | None:
     """Why a reconnected subscriber may have missed notifications, or None when its queue kept them.
 
     A queue that had to be created again was lost with what it held, and nothing was routed to it
     meanwhile; an exchange that had to be created again lost its bindings; a durable queue bound to a
-    transient exchange survives a restart of the broker but its bindings do not. Otherwise the queue and
-    its bindings were there all along, and kept every notification.
+    transient exchange survives a restart of the broker but its bindings do not. A stream, after an
+    ``outage`` (the only host was lost, or none of the URL's hosts answered): RabbitMQ (3.10) restores a
+    stream's bindings some moments after it accepts connections again, and what publishers send in
+    between is dropped, yet confirmed. Otherwise the queue and its bindings were there all along, and
+    kept every notification.
     """
     if created:
         return (f"queue '{queue}' was gone and had to be created again (the broker restarted or it was deleted): "
@@ -510,6 +582,11 @@ def gap_reason(config: RabbitConfig, queue: str, created: bool, exchange: Exchan
     if exchange.created:
         return (f"exchange '{config.exchange}' was gone and had to be created again: queue '{queue}' was not "
                 "bound to it meanwhile")
+    if outage and config.queue_type == "stream":
+        return (f"the connection to RabbitMQ was lost and no other node took over (a restart of the broker?): a "
+                "stream's bindings come back "
+                f"only some moments after the broker accepts connections again, so stream '{queue}' may have "
+                "missed what was published in between (a publisher with mandatory=true holds those instead)")
     if config.queue_durable and exchange.durable is False:
         return (f"queue '{queue}' is durable but exchange '{config.exchange}' is not: its bindings may have been "
                 "lost with a restart of the broker")
@@ -583,7 +660,9 @@ class RabbitSubscriber(Subscriber):
         self.broker: str | None = None
         stream = self.config.queue_type == "stream"
         self._cursor = StreamCursor(self.config.offset) if stream else None
-        self._expect: int | None = None  # the offset a stream consumer asked for, until its first delivery
+        self._expect: int | None = None  # the stream offset the next delivery should have (None: any)
+        self._outage = False  # since the last consume, the broker was down (see gap_reason)
+        self._connection_lost = False  # the last loss was the connection's, not only the channel's
 
     @property
     def position(self) -> int | None:
@@ -614,6 +693,8 @@ class RabbitSubscriber(Subscriber):
                     continue
                 delay = self._backoff.next()
                 key, why = failed
+                if self._attempts.unreachable():  # no host answered at all: the broker itself went down
+                    self._outage = True
                 self.problem = mask_url(f"subscriber {self.queue_name}: {why}")
                 self._trouble.problem(key, f"{self.problem}; retrying",
                                       extra={"bus_url": config.url, "queue": self.queue_name, "retry_in": delay})
@@ -657,7 +738,12 @@ class RabbitSubscriber(Subscriber):
                 incoming.append(_LOST)
                 wake()
 
-        connection.close_callbacks.append(lost)
+        def connection_lost(exc: BaseException) -> None:
+            if self._channel is channel:
+                self._connection_lost = True
+            lost(exc)
+
+        connection.close_callbacks.append(connection_lost)
         channel.close_callbacks.append(lost)
         self._channel = channel
         epoch = self._epoch
@@ -686,8 +772,8 @@ class RabbitSubscriber(Subscriber):
         self.connected.set()
         again, self._consumed = self._consumed or self.resumed, True
         meanwhile = Exchange(created=self._exchange_created, durable=exchange.durable)
-        reason = gap_reason(config, queue, self._created, meanwhile) if again else None
-        self._created = self._exchange_created = False
+        reason = gap_reason(config, queue, self._created, meanwhile, outage=self._outage) if again else None
+        self._created = self._exchange_created = self._outage = False
         if reason is not None:
             log.info("subscriber %s: %s", queue, reason, extra={"queue": queue, "gap": reason})
             self._gap(reason)
@@ -777,6 +863,10 @@ class RabbitSubscriber(Subscriber):
                     return
                 # deliveries still queued came on the dead channel: the broker sends them again
                 incoming.clear()
+                # with one host, losing it may mean the broker restarted, even if it is back by the time we
+                # reconnect; with several, an outage is seen when none of them answers
+                self._outage = self._outage or (len(self.config.hosts) == 1 and self._connection_lost)
+                self._connection_lost = False
                 self._trouble.problem("lost", f"subscriber {self.queue_name} lost the broker; reconnecting",
                                       extra={"bus_url": self.config.url, "queue": self.queue_name})
                 await self._disconnect()
@@ -793,17 +883,16 @@ class RabbitSubscriber(Subscriber):
             if offset is None:  # not from a stream after all (the queue is another type): no position
                 yield _RabbitDelivery(self, message, epoch)
                 continue
-            if self._expect is not None:
-                expected, self._expect = self._expect, None
-                if offset > expected:
-                    await self._check_retention(expected)
+            expected, self._expect = self._expect, offset + 1
+            if expected is not None and offset > expected:  # skipped offsets: entries of the stream's own,
+                await self._check_retention(expected)  # or removed by its retention before they were read
             cursor.delivered(message.delivery_tag, offset)
             yield _RabbitDelivery(self, message, epoch, offset)
 
     async def _check_retention(self, expected: int) -> None:
-        """The stream's first delivery came after the offset asked for: a gap if the stream no longer holds
-        that offset (its retention removed it). Offsets the stream spent on entries of its own (they are
-        not messages) are not a gap."""
+        """A delivery came after the offset expected (the one asked for, or the one after the last): a gap
+        if the stream no longer holds that offset (its retention removed it before it was read). Offsets
+        the stream spent on entries of its own (they are not messages) are not a gap."""
         connection = self._connection
         if connection is None:
             return

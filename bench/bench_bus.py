@@ -1,8 +1,9 @@
-"""Bus benchmark: notifier → bus → consumer, end to end, on the embedded bus and on RabbitMQ.
+"""Bus benchmark: notifier → bus → model service, end to end, on the embedded bus and on RabbitMQ.
 
 For each bus: throughput (notifications per second from the first publish to the last one applied, with
-a notifier process publishing as fast as it can and an asyncio consumer applying each one to a data model,
-the same ``Consumer`` that ``novawatch model serve`` and ``model replay`` use, then acknowledging it) and
+a notifier process publishing as fast as it can and the model service's own consume path applying each
+one, as ``novawatch model serve`` does: ``ModelRuntime.handle`` decodes and applies it, publishes what it
+changed to the watch stream, the feed, the counters and the metrics, then acknowledges it) and
 latency (from the notifier handing an encoded notification to the bus to the model having applied it,
 p50/p99, at a steady 100 notifications per second). On RabbitMQ (persistent messages on a durable queue:
 ``?durable=true``, publisher confirms, manual acks) the same broker is also driven by a plain aio-pika
@@ -38,9 +39,16 @@ from typing import Any
 import aio_pika
 import msgspec
 
-from novawatch.bus import BusDriver, Delivery, open_publisher, open_subscriber, topic_of
+from novawatch.bus import BusDriver, open_publisher, open_subscriber, topic_of
 from novawatch.bus.rabbit import envelope
-from novawatch.model.apply import REJECTED, Consumer
+
+try:
+    from novawatch.model.live.runtime import ModelRuntime
+    from novawatch.model.outcome import REJECTED
+except ImportError:  # before issue 15 the runtime lived in the API package (for before/after runs)
+    from novawatch.api.runtime import ModelRuntime  # type: ignore[no-redef]
+
+    from novawatch.model.apply import REJECTED  # type: ignore[attr-defined,no-redef]
 from novawatch.notifications.codec import decode
 from novawatch.notifications.message import Notification, encode, format_timestamp
 
@@ -113,8 +121,8 @@ def summary(count: int, first_sent: float, last_applied: float, latencies: list[
 
 async def run_bus(url: str, count: int, rate: float | None, group: str, cleanup: bool = False) -> dict[str, Any]:
     """A notifier process publishes ``count`` notifications (at ``rate``/s, or flat out); this process
-    consumes them (decode, apply, ack) and returns the figures."""
-    model = Consumer()
+    consumes them (the model service's handle: decode, apply, publish, ack) and returns the figures."""
+    model = ModelRuntime()
     subscriber = open_subscriber(url, group=group)
     await subscriber.start()  # the group's queue exists before the first publish
     context = multiprocessing.get_context("spawn")
@@ -124,14 +132,16 @@ async def run_bus(url: str, count: int, rate: float | None, group: str, cleanup:
     applied_at: dict[str, float] = {}
     rejected = 0
     async for delivery in subscriber:
-        applied = apply(model, delivery)
+        document = delivery.document
+        outcome, _reason = model.ingest(document, legacy=delivery.legacy)
         now = time.time()
-        if applied is None:
+        if outcome == REJECTED:
             await delivery.reject("rejected by the model")
             rejected += 1
             continue
         await delivery.accept()
-        applied_at.setdefault(applied, now)
+        # the benchmark's own look at the id, to match each notification with its publication (latency)
+        applied_at.setdefault(_STAMP.decode(document).message_id or "", now)
         if len(applied_at) == count:
             break
     last_applied = time.time()
@@ -149,15 +159,6 @@ class _Stamp(msgspec.Struct):
 
 
 _STAMP = msgspec.json.Decoder(_Stamp)
-
-
-def apply(model: Consumer, delivery: Delivery) -> str | None:
-    """Apply the delivery to the model as the model service does (it decodes the notification itself);
-    the notification's id, or None when the model rejected it."""
-    document = delivery.document
-    if model.process(document) == REJECTED:
-        return None
-    return _STAMP.decode(document).message_id  # to match it with its publication, for the latency figure
 
 
 PLAIN_EXCHANGE = "bench-plain"

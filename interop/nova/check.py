@@ -316,7 +316,7 @@ class ModeResult:
 
     @property
     def ok(self) -> bool:
-        noted = self.stats.get("warnings", 0) + self.stats.get("future_timestamps", 0) + self.stats.get("reused_ids", 0)
+        noted = self.stats.get("future_timestamps", 0) + self.stats.get("reused_ids", 0)
         return not self.rejections and not self.differences and not noted
 
 
@@ -415,7 +415,7 @@ def check_mode(capture: dict[str, Any], mode: str) -> ModeResult:
         rejections.append(f"... and {consumer.dead_letters.total - len(rejections)} more")
     return ModeResult(mode, len(records), {"applied": stats.applied, "ignored": stats.ignored,
                                            "stale": stats.stale, "duplicate": stats.duplicate,
-                                           "rejected": stats.rejected, "warnings": stats.warnings,
+                                           "rejected": stats.rejected,
                                            "future_timestamps": stats.future_timestamps,
                                            "reused_ids": stats.reused_ids},
                       rejections, differences, skipped)
@@ -443,9 +443,8 @@ def _walk(raw: Any, decoded: Any, extra: set[str], versions: set[str]) -> None:
 def catalog_conformance(capture: dict[str, Any]) -> dict[str, Any]:
     """Every captured notification against novawatch's catalog: event types it does not know, and for
     versioned payloads the fields Nova sent that the catalog lacks and the versions that differ."""
-    from novawatch.notifications import Rejected, UnknownEvent, decode, take_warnings
+    from novawatch.notifications import Rejected, UnknownEvent, decode, warnings_of
 
-    take_warnings()  # forget what earlier decoding in this thread left
     warnings: Counter[str] = Counter()
     unknown: Counter[str] = Counter()
     rejected: Counter[str] = Counter()
@@ -463,9 +462,8 @@ def catalog_conformance(capture: dict[str, Any]) -> dict[str, Any]:
         except Rejected:
             rejected[message["event_type"]] += 1
             continue
-        finally:
-            for text in take_warnings():
-                warnings[f"{message['event_type']}: {text}"] += 1
+        for text in warnings_of(notification):
+            warnings[f"{message['event_type']}: {text}"] += 1
         payload = message["payload"]
         if isinstance(payload, dict) and "nova_object.data" in payload:
             payloads.add(f"{payload.get('nova_object.name')} {payload.get('nova_object.version')}")
@@ -519,9 +517,9 @@ def _print(report: dict[str, Any], out: Any = None) -> None:
           f"bootstrap view ({cap['versioned']} versioned, {cap['legacy']} legacy), "
           f"{len([s for s in report['steps'] if s['phase'] == 'workload'])} workload steps", file=out)
     for mode, r in report["modes"].items():
-        noted = r["warnings"] + r["future_timestamps"] + r["reused_ids"]
+        noted = r["future_timestamps"] + r["reused_ids"]
         print(f"  {mode:<9} {r['notifications']:>4} notifications: applied {r['applied']}, ignored {r['ignored']}, "
-              f"rejected {r['rejected']}" + (f", noted {noted} (warnings, timestamps ahead, reused ids)" if noted
+              f"rejected {r['rejected']}" + (f", noted {noted} (timestamps ahead, reused ids)" if noted
                                              else "") + f"; {len(r['differences'])} differences", file=out)
         # Rejections repeat (one per scheduling, say): one line per event type and reason.
         grouped: dict[str, list[str]] = {}

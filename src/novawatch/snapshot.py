@@ -7,12 +7,13 @@ can be a :class:`Source` for bootstrap and audit.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
 import msgspec
+
+from novawatch.redact import mask
 
 FORMAT = "novawatch.model/1"
 
@@ -63,6 +64,19 @@ class Snapshot(msgspec.Struct, kw_only=True):
     instances: list[InstanceRecord] = msgspec.field(default_factory=list)
 
 
+class SourceError(RuntimeError):
+    """A source that cannot answer. ``kind`` says which part failed; the message what to check.
+
+    Kinds: ``config`` (clouds.yaml, options), ``auth`` (401: credentials), ``forbidden`` (403, or an
+    answer narrowed by policy: the role), ``catalog`` (no compute endpoint), ``unreachable`` (network,
+    TLS, timeouts), ``endpoint`` (an answer that is not Nova's), ``version`` (microversions).
+    """
+
+    def __init__(self, message: str, kind: str = "endpoint") -> None:
+        super().__init__(mask(message))
+        self.kind = kind
+
+
 class SnapshotError(ValueError):
     """A snapshot file that is not a readable ``novawatch.model/1`` document."""
 
@@ -70,7 +84,7 @@ class SnapshotError(ValueError):
 def instance_disk_gb(root_gb: int, ephemeral_gb: int, swap_mb: int, booted_from_volume: bool) -> int:
     """Local disk of an instance in GB: root (0 when booted from volume) + ephemeral + swap, rounded up."""
     root = 0 if booted_from_volume else root_gb
-    return root + ephemeral_gb + math.ceil(swap_mb / 1024)
+    return root + ephemeral_gb - (-swap_mb // 1024)
 
 
 def derive_usage(nodes: Iterable[NodeRecord], instances: Iterable[InstanceRecord]) -> None:

@@ -10,10 +10,10 @@ from typing import Any
 
 import httpx
 
-from novawatch.api.runtime import ModelRuntime
 from novawatch.api.server import ServerThread
 from novawatch.api.services import compute_service, model_service
 from novawatch.config import load
+from novawatch.model.live.runtime import ModelRuntime
 
 from .helpers import wait_for
 

@@ -202,7 +202,7 @@ def test_when_every_connection_is_busy_new_ones_are_refused_cheaply(caplog: pyte
 def test_at_the_cap_the_oldest_watch_stream_makes_room_and_can_resume() -> None:
     # The model service's real watch stream: clients of server-sent events reconnect with Last-Event-ID.
     from novawatch.api.model_app import create_model_app
-    from novawatch.api.runtime import ModelRuntime
+    from novawatch.model.live.runtime import ModelRuntime
 
     from .helpers import small_cloud
 

@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from novawatch.api.model_app import create_model_app
-from novawatch.api.runtime import ModelRuntime
 from novawatch.api.server import ServerThread
+from novawatch.model.live.runtime import ModelRuntime
 
 from .helpers import instance_notification, small_cloud, wait_for
 

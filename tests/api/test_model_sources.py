@@ -18,13 +18,13 @@ import httpx
 import pytest
 
 from novawatch import snapshot
-from novawatch.api.lookups import SourceWorker
-from novawatch.api.runtime import ModelRuntime
 from novawatch.api.server import ServerThread
 from novawatch.api.services import compute_service, model_service
 from novawatch.config import load
 from novawatch.model.audit import audit_snapshots
 from novawatch.model.export import to_snapshot
+from novawatch.model.live.lookups import SourceWorker
+from novawatch.model.live.runtime import ModelRuntime
 from novawatch.model.outcome import APPLIED
 from novawatch.snapshot import NodeRecord, Snapshot, SnapshotSource
 

@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 import msgspec
 
-from novawatch.api.runtime import ModelRuntime
 from novawatch.bus import Subscriber, open_subscriber
 from novawatch.model import to_snapshot
+from novawatch.model.live.runtime import ModelRuntime
 from novawatch.snapshot import InstanceRecord, NodeRecord, Snapshot, build, dumps, loads
 
 TIMEOUT = 180.0  # generous: a 2-core machine shared with others, three broker nodes, several services

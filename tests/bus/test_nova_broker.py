@@ -25,9 +25,9 @@ import pytest_asyncio
 from bushelpers import TIMEOUT, delete_exchanges, delete_queues, new_group, unique
 from oslokit import BROKEN, Nova, OsloDriver, Producer, capture
 
-from novawatch.api.runtime import ModelRuntime
 from novawatch.bus import Subscriber, open_subscriber
 from novawatch.model import to_snapshot
+from novawatch.model.live.runtime import ModelRuntime
 from novawatch.simulate import Config, Simulation
 from novawatch.snapshot import Snapshot, dumps
 
@@ -306,3 +306,10 @@ async def test_documented_permissions_suffice_and_a_missing_one_is_a_clear_error
     assert all("rabbitmqctl set_permissions -p / novawatch" in r.getMessage() for r in said)
     assert oslo_log.matching("NOTIFY exchange"), "oslo's log is not captured"  # so the next check can fail
     assert not oslo_log.matching(*BROKEN), oslo_log.matching(*BROKEN)
+
+
+def test_the_readme_shows_the_documented_user_commands() -> None:
+    # The README's "Connecting to a real cloud" repeats the block that the test above runs verbatim.
+    readme = (DOCS.parents[1] / "README.md").read_text()
+    block = next(b.split("```", 1)[0] for b in readme.split("```sh\n")[1:] if "rabbitmqctl add_user" in b)
+    assert [line for line in block.splitlines() if line.strip()] == documented_commands()

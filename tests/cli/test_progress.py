@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from novawatch.api.runtime import ModelRuntime
 from novawatch.api.services import _bootstrap
 from novawatch.cli import main
 from novawatch.cli.progress import StepBar, counting, progress_bar, progress_console
+from novawatch.model.live.runtime import ModelRuntime
 from novawatch.simulate import Config, Simulation
 from novawatch.snapshot import InstanceRecord, NodeRecord, Snapshot
 
@@ -150,10 +150,10 @@ def test_step_bar_draws_and_ends_at_the_last_step() -> None:
 def test_model_serve_takes_the_progress_flags() -> None:
     import argparse
 
-    from novawatch.cli.serve import add_model_commands
+    from novawatch.cli.model import add_service_commands
 
     parser = argparse.ArgumentParser()
-    add_model_commands(parser.add_subparsers(dest="cmd"))
+    add_service_commands(parser.add_subparsers(dest="cmd"))
     assert parser.parse_args(["serve", "--no-progress"]).progress is False
     assert parser.parse_args(["serve", "--progress"]).progress is True
     assert parser.parse_args(["serve"]).progress is None

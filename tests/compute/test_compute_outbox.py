@@ -192,7 +192,9 @@ def test_what_a_crash_left_in_the_outbox_goes_first_with_the_same_ids(db_url: st
 
 
 def test_the_relay_waits_out_a_broker_outage(db_url: str, rabbitmq: Any) -> None:
-    url = f"{rabbitmq.amqp_url}?exchange=outbox-{uuid.uuid4().hex[:8]}&retry_max=0.5"
+    # durable: the listener's queue and its binding must outlive the broker's restart (oslo's transient
+    # default loses them, and with them what the relay sends before the listener binds again)
+    url = f"{rabbitmq.amqp_url}?exchange=outbox-{uuid.uuid4().hex[:8]}&retry_max=0.5&durable=true"
     lis = Listener(url)
     publisher = open_publisher(url)
     svc = served(db_url, publisher)

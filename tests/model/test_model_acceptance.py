@@ -9,7 +9,7 @@ from typing import Any
 from modelkit import UUIDS, instance, legacy, sample
 
 from novawatch.model import Consumer, to_snapshot
-from novawatch.model.apply import APPLIED, IGNORED, REJECTED
+from novawatch.model.outcome import APPLIED, IGNORED, REJECTED
 
 
 def shared_legacy(event_type: str, payload: dict[str, Any], publisher: str) -> bytes:

@@ -8,8 +8,8 @@ import json
 from modelkit import UUIDS, instance
 
 from novawatch.model import Consumer, to_snapshot
-from novawatch.model.apply import APPLIED, DUPLICATE, STALE
 from novawatch.model.ordering import NEW, REUSED, SAME, RecentIds, fingerprint
+from novawatch.model.outcome import APPLIED, DUPLICATE, STALE
 
 
 def state_of(model: Consumer) -> tuple[str, str]:

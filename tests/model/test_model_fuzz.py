@@ -4,8 +4,9 @@ The notifications are ``novawatch simulate``'s (both formats) and Nova's publish
 what a careless or hostile sender produces: wrong types, numbers out of range, NaN and Infinity, lone
 surrogates, deep nesting, truncated or invalid bytes, random timestamps, missing fields. Whatever they are:
 the consumer never raises; the decoder accepts (perhaps with warnings), calls the event type unknown, or
-rejects with a one-line reason; garbage interleaved with a valid stream leaves the model exactly as the valid
-stream alone does; and the consumer keeps working afterwards.
+rejects with a one-line reason; the model rejects what its own decoder (which checks the fields it uses, see
+novawatch.model.decoder) rejects, and nothing that ``decode`` accepts; garbage interleaved with a valid stream
+leaves the model exactly as the valid stream alone does; and the consumer keeps working afterwards.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from modelkit import UUIDS, instance
 from novakit import load, sample_names
 from novawatch.cli.decode import one_line
 from novawatch.model import Consumer, from_snapshot, to_snapshot
-from novawatch.model.apply import APPLIED, REJECTED
+from novawatch.model.decoder import MODEL_READER
+from novawatch.model.outcome import APPLIED, REJECTED
 from novawatch.notifications import Rejected, UnknownEvent, decode, warnings_of
 from novawatch.simulate import Config
 from novawatch.snapshot import Snapshot, dumps
@@ -132,10 +134,11 @@ def mutated(draw: st.DrawFn) -> bytes | str:
     return data
 
 
-def verdict(data: bytes | str) -> str:
-    """What ``novawatch decode`` says: ok, warning, unknown or rejected, checking it is said properly."""
+def verdict(data: bytes | str, *, model: bool = False) -> str:
+    """What ``novawatch decode`` says (or the model's decoder, with ``model``): ok, warning, unknown or
+    rejected, checking it is said properly."""
     try:
-        n = decode(data)
+        n = MODEL_READER.decode(data) if model else decode(data)
     except UnknownEvent as exc:
         assert "\n" not in one_line(exc.event_type)
         return "unknown"
@@ -155,14 +158,16 @@ def verdict(data: bytes | str) -> str:
 @given(mutated())
 def test_decoder_says_ok_warning_unknown_or_rejected_and_the_consumer_never_raises(data: bytes | str) -> None:
     said = verdict(data)
+    said_by_model = verdict(data, model=True)
     consumer = Consumer(from_snapshot(simulation()[0]))
     outcome = consumer.process(data, "fuzz")
-    if said == "rejected":
+    if said_by_model == "rejected":
         assert outcome == REJECTED
         (letter,) = consumer.dead_letters
         assert letter.reason
+        assert said == "rejected", "the model's decoder is never stricter than decode"
     else:
-        # What the decoder accepts, the handlers apply without failing (never "cannot apply").
+        # What the model's decoder accepts, the handlers apply without failing (never "cannot apply").
         assert outcome != REJECTED, list(consumer.dead_letters)
     assert consumer.cluster.store.check() == []
     assert consumer.process(instance("instance.create.end", UUIDS[0], when=1, mid="after")) == APPLIED
@@ -175,8 +180,8 @@ def test_garbage_interleaved_with_a_valid_stream_changes_nothing(
 ) -> None:
     initial, bodies, _truth = simulation()
     expected, applied = clean_model()
-    bad = [doc for doc in garbage if verdict(doc) in ("rejected", "unknown")]
-    rejected = sum(1 for doc in bad if verdict(doc) == "rejected")
+    bad = [doc for doc in garbage if verdict(doc, model=True) in ("rejected", "unknown")]
+    rejected = sum(1 for doc in bad if verdict(doc, model=True) == "rejected")
     mixed: list[bytes | str] = list(bodies)
     for doc in bad:
         mixed.insert(rng.randrange(len(mixed) + 1), doc)

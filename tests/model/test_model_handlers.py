@@ -8,9 +8,8 @@ import pytest
 from modelkit import NODES, UUIDS, VOLS, compute_node, instance, sample, samples_dir, service
 
 from novawatch.model import ClusterModel, Consumer, from_snapshot, to_snapshot
-from novawatch.model.apply import DUPLICATE, REJECTED
 from novawatch.model.handlers import HANDLERS
-from novawatch.model.outcome import APPLIED, IGNORED, STALE
+from novawatch.model.outcome import APPLIED, DUPLICATE, IGNORED, REJECTED, STALE
 from novawatch.notifications.catalog import events
 from novawatch.snapshot import InstanceRecord, NodeRecord, Snapshot, SnapshotSource, dumps
 
@@ -285,12 +284,3 @@ def test_snapshot_round_trip_through_bootstrap() -> None:
     first = snap(consumer)
     again = to_snapshot(from_snapshot(first))
     assert dumps(again) == dumps(first)
-
-
-def test_nodes_with_free_capacity_query() -> None:
-    consumer = consumer_with_nodes("a", "b")
-    consumer.process(instance("instance.create.end", U0, when=1, host="a", flavor=(1, 130000, 1, 0, 0)))
-    store = consumer.cluster.store
-    assert [n.host for n in store.nodes_with_free(memory_mb=8192)] == ["b"]
-    consumer.process(service("service.update", "b", when=2, disabled=True))
-    assert store.nodes_with_free(memory_mb=8192) == []

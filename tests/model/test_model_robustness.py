@@ -8,8 +8,8 @@ import random
 from modelkit import NODES, UUIDS, compute_node, instance, service
 
 from novawatch.model import Consumer, DeadLetters, to_snapshot
-from novawatch.model.apply import REJECTED
 from novawatch.model.ordering import RecentIds, Tombstones, timestamp_key
+from novawatch.model.outcome import REJECTED
 
 
 def _mutate(data: bytes, path: list[str], value: object) -> bytes:

@@ -17,8 +17,8 @@ from modelkit import UUIDS, instance
 
 from novawatch.cli import main
 from novawatch.model import Consumer, to_snapshot
-from novawatch.model.apply import APPLIED, REJECTED, STALE
 from novawatch.model.ordering import timestamp_key
+from novawatch.model.outcome import APPLIED, REJECTED, STALE
 from novawatch.notifications import Rejected, decode
 from novawatch.notifications.timestamp import FUTURE_TOLERANCE, horizon, seconds_ahead, sort_key
 from novawatch.snapshot import read

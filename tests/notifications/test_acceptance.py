@@ -131,8 +131,9 @@ def test_legacy_half_is_accepted_by_shape_and_by_topic(doc: dict[str, Any]) -> N
         n = decode(dump(doc), legacy=legacy)
         assert type(n.payload) is expected and not isinstance(n.payload, NovaObject)
         assert warnings_of(n) == []
-    event_type, payload, _mid, key = decode_parts(dump(doc), True)
-    assert (event_type, type(payload), key) == (doc["event_type"], expected, "2026-01-01 00:00:01.000001")
+    parts = decode_parts(dump(doc), True)
+    assert (parts.event_type, type(parts.payload), parts.key) == (doc["event_type"], expected,
+                                                                  "2026-01-01 00:00:01.000001")
 
 
 def test_legacy_payloads_keep_what_nova_put_in_them() -> None:

@@ -17,12 +17,13 @@ from typing import Any
 from fastapi import FastAPI
 
 from novawatch.api.common import required_token
-from novawatch.api.lookups import SourceWorker
 from novawatch.api.model_app import create_model_app
-from novawatch.api.runtime import ModelRuntime
 from novawatch.api.sources import ModelSource, open_model_source
-from novawatch.bus.url import default_url, open_subscriber, parse_url, with_password
+from novawatch.bus.factory import open_subscriber
+from novawatch.bus.url import default_url, parse_url, with_password
 from novawatch.config import Config
+from novawatch.model.live.lookups import SourceWorker
+from novawatch.model.live.runtime import ModelRuntime
 from novawatch.redact import mask
 from novawatch.sources.errors import SourceError
 

@@ -18,7 +18,8 @@ from novawatch.bus.base import (
     topic_of,
 )
 from novawatch.bus.driver import BusDriver
-from novawatch.bus.url import BusURL, default_url, mask_url, open_publisher, open_subscriber, parse_url
+from novawatch.bus.factory import open_publisher, open_subscriber
+from novawatch.bus.url import BusURL, default_url, mask_url, parse_url
 
 __all__ = [
     "DEFAULT_GROUP",

@@ -8,11 +8,9 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import msgspec
-
 from novawatch.notifications.codec import Rejected, UnknownEvent, decode
 from novawatch.notifications.event import UNVERSIONED_TOPIC, VERSIONED_TOPIC, legacy_topic
-from novawatch.notifications.message import Notification, OsloEnvelope, encode
+from novawatch.notifications.message import Notification, encode, unwrap
 from novawatch.objects import NovaObject
 
 #: Both of Nova's notification topics: the model consumes the versioned and the legacy stream.
@@ -46,23 +44,6 @@ def topic_of(notification: Notification[Any]) -> str:
     if isinstance(payload, dict):
         return VERSIONED_TOPIC if "nova_object.name" in payload else UNVERSIONED_TOPIC
     return VERSIONED_TOPIC if isinstance(payload, NovaObject) else UNVERSIONED_TOPIC
-
-
-_ENVELOPE = msgspec.json.Decoder(OsloEnvelope)
-
-
-def unwrap(body: bytes) -> bytes | str:
-    """The notification inside an oslo.messaging envelope, or ``body`` itself when it is not one.
-
-    A body that looks like an envelope but is not a valid one is returned as it is, for the decoder to
-    explain what is wrong with it.
-    """
-    if body[:15] == b'{"oslo.version"' or body[:15] == b'{"oslo.message"':
-        try:
-            return _ENVELOPE.decode(body).message
-        except msgspec.DecodeError:
-            return body
-    return body
 
 
 class Delivery(abc.ABC):

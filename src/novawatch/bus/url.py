@@ -13,17 +13,13 @@ Query options (``?name=value&...``) tune the transport; see each transport's ``O
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
-from novawatch.bus.base import DEFAULT_GROUP, DEFAULT_TOPICS, BusError, Decoder
+from novawatch.bus.base import BusError
 from novawatch.redact import mask
-
-if TYPE_CHECKING:
-    from novawatch.bus.base import Publisher, Subscriber
 
 RABBIT_SCHEMES = {"rabbit": False, "amqp": False, "rabbit+ssl": True, "amqps": True, "rabbits": True}
 SCHEMES = {"memory", "embedded", *RABBIT_SCHEMES}
@@ -148,42 +144,3 @@ def with_password(url: str, password: str) -> str:
 def default_url(data_dir: str | Path) -> str:
     """The embedded bus in ``DATA_DIR/bus``: what ``novawatch`` uses when no bus URL is configured."""
     return f"embedded://{Path(data_dir).expanduser().resolve() / 'bus'}"
-
-
-def open_publisher(url: str, **options: Any) -> Publisher:
-    """A publisher for ``url``; keyword options override the URL's query options."""
-    parsed = parse_url(url)
-    if parsed.transport == "memory":
-        from novawatch.bus.memory import MemoryPublisher
-
-        return MemoryPublisher(parsed, **options)
-    if parsed.transport == "embedded":
-        from novawatch.bus.embedded import EmbeddedPublisher
-
-        return EmbeddedPublisher(parsed, **options)
-    from novawatch.bus.rabbit import RabbitPublisher
-
-    return RabbitPublisher(parsed, **options)
-
-
-def open_subscriber(
-    url: str,
-    *,
-    group: str = DEFAULT_GROUP,
-    topics: Sequence[str] = DEFAULT_TOPICS,
-    decoder: Decoder | None = None,
-    **options: Any,
-) -> Subscriber:
-    """A subscriber for ``url`` in consumer ``group``; keyword options override the URL's query options."""
-    parsed = parse_url(url)
-    if parsed.transport == "memory":
-        from novawatch.bus.memory import MemorySubscriber
-
-        return MemorySubscriber(parsed, group=group, topics=topics, decoder=decoder, **options)
-    if parsed.transport == "embedded":
-        from novawatch.bus.embedded import EmbeddedSubscriber
-
-        return EmbeddedSubscriber(parsed, group=group, topics=topics, decoder=decoder, **options)
-    from novawatch.bus.rabbit import RabbitSubscriber
-
-    return RabbitSubscriber(parsed, group=group, topics=topics, decoder=decoder, **options)

@@ -12,7 +12,7 @@ from novawatch import __version__
 from novawatch.logs import install_secret_filter
 
 #: Modules under ``novawatch.cli`` that each define ``add_commands(subparsers)``.
-COMMAND_MODULES = ["decode", "model", "compute", "simulate", "config", "tail", "serve", "demo"]
+COMMAND_MODULES = ["decode", "model", "compute", "simulate", "config", "tail", "demo"]
 
 
 class CommandError(Exception):

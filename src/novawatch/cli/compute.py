@@ -1,4 +1,5 @@
-"""``novawatch compute``: the compute database (migrate, snapshot) and the action -> notifications table."""
+"""``novawatch compute``: serve the compute service, its database (migrate, snapshot) and the action ->
+notifications table."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import sys
 from typing import Any
 
 from novawatch.cli import CommandError
+from novawatch.cli.config import add_config_options
+from novawatch.cli.serving import bind_options, build, serve, service_config
 
 
 def add_commands(sub: Any) -> None:
@@ -25,10 +28,14 @@ def add_commands(sub: Any) -> None:
     table = csub.add_parser("actions", help="print the table of action -> notifications (docs/actions.md)")
     table.set_defaults(func=run_actions)
 
-    # --- hook-in: `compute serve` lives in novawatch.cli.serve (API/CLI engineer) ---
-    from novawatch.cli.serve import add_compute_commands
-
-    add_compute_commands(csub)
+    s = csub.add_parser("serve", help="run the compute service (REST API for the actions)")
+    bind_options(s, 8774)
+    s.add_argument("--database-url", metavar="URL", help="SQLAlchemy URL (default SQLite in the data directory)")
+    s.add_argument("--hosts", type=int, default=0, metavar="N",
+                   help="on an empty database, start with N hosts (host-0001...)")
+    s.add_argument("--failure-rate", type=float, metavar="P", help="probability that a hypervisor call fails")
+    add_config_options(s)
+    s.set_defaults(func=compute_serve)
 
 
 def run_upgrade(args: argparse.Namespace) -> int:
@@ -61,4 +68,17 @@ def run_actions(args: argparse.Namespace) -> int:
     from novawatch.compute.sequences import document
 
     sys.stdout.write(document())
+    return 0
+
+
+def compute_serve(args: argparse.Namespace) -> int:
+    from novawatch.api.services import bus_url, compute_service
+    from novawatch.redact import mask
+
+    config = service_config(args, "compute", {"database_url": args.database_url,
+                                               "failure_rate": args.failure_rate})
+    app, service = build(lambda: compute_service(config, hosts=args.hosts))
+    cc = config.compute
+    serve(app, cc, name="compute service",
+           detail=f"{len(service.services)} hosts, bus {mask(bus_url(config))}", finish=service.close)
     return 0

@@ -47,7 +47,7 @@ def lines(body: dict[str, Any]) -> list[str]:
 
 
 def model_status(args: argparse.Namespace) -> int:
-    from novawatch.cli.serve import _get, _model_url
+    from novawatch.cli.model import _get, _model_url
 
     body = _get(_model_url(args), "/v1/bus")
     if args.json:

@@ -22,6 +22,8 @@ from rich.text import Text
 
 from novawatch.cli import CommandError
 from novawatch.cli.config import add_config_options, load_config
+from novawatch.notifications.event import Publisher
+from novawatch.notifications.message import unwrap
 
 PRIORITY_STYLES = {"ERROR": "bold red", "CRITICAL": "bold red", "WARN": "yellow", "WARNING": "yellow",
                    "DEBUG": "dim", "AUDIT": "cyan", "SAMPLE": "dim", "INFO": "green"}
@@ -54,9 +56,7 @@ class Filters:
 def parse(line: bytes | str) -> dict[str, Any] | None:
     """One notification as a dict (the ``oslo.message`` envelope unwrapped); None when it is not JSON."""
     try:
-        doc = json.loads(line)
-        if isinstance(doc, dict) and isinstance(doc.get("oslo.message"), str):
-            doc = json.loads(doc["oslo.message"])
+        doc = json.loads(unwrap(line))
     except (ValueError, RecursionError):
         return None
     return doc if isinstance(doc, dict) else None
@@ -73,11 +73,11 @@ def payload_data(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def publisher_host(publisher_id: str) -> str:
-    for sep in (":", "."):
-        _, found, host = publisher_id.partition(sep)
-        if found:
-            return host
-    return ""
+    """The host in a publisher id (``nova-compute:host-1``, ``compute.host-1``), "" when it names none."""
+    try:
+        return Publisher.parse(publisher_id).host
+    except ValueError:
+        return ""
 
 
 def render(doc: dict[str, Any]) -> Text:
@@ -205,7 +205,8 @@ def _tail_file(args: argparse.Namespace, printer: _Printer) -> int:
 async def _tail_bus(args: argparse.Namespace, printer: _Printer) -> int:
     from novawatch.api.services import bus_url
     from novawatch.bus.base import BusError
-    from novawatch.bus.url import mask_url, open_subscriber
+    from novawatch.bus.factory import open_subscriber
+    from novawatch.bus.url import mask_url
 
     config = load_config(args, {"bus": {"url": args.bus}})
     url = bus_url(config)

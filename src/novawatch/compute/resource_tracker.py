@@ -146,10 +146,6 @@ class ResourceTracker:
             self._notify("compute_node.update", node)
             self._sent[node.uuid] = now
 
-    def last_sent(self, node_uuid: str) -> dict[str, object]:
-        """The ``NOTIFY_ON_CHANGE`` values of the last create/update sent for a node."""
-        return dict(zip(NOTIFY_ON_CHANGE, self._sent.get(node_uuid, ()), strict=False))
-
     def _derive(self, node: db.ComputeNode) -> None:
         vcpus = memory = disk = running = migrating = 0
         for usage in self.claims.get(node.uuid, {}).values():

@@ -18,17 +18,16 @@ from typing import Any, BinaryIO
 
 import msgspec
 
+from novawatch.model.changes import NOTIFICATION, Consumed
 from novawatch.model.cluster import ClusterModel
 from novawatch.model.deadletter import DeadLetters
 from novawatch.model.handlers import HANDLERS
-from novawatch.model.ordering import DEFAULT_RECENT_IDS, RecentIds
-from novawatch.model.outcome import APPLIED, IGNORED, STALE
-from novawatch.notifications import DEFAULT_MAX_BYTES, Rejected, UnknownEvent, decode_parts
+from novawatch.model.ordering import DEFAULT_RECENT_IDS, SAME, RecentIds, fingerprint
+from novawatch.model.outcome import APPLIED, DUPLICATE, IGNORED, REJECTED, STALE, Outcome
+from novawatch.notifications import DEFAULT_MAX_BYTES, Rejected, UnknownEvent
+from novawatch.notifications.codec import Reader
 from novawatch.notifications.timestamp import FUTURE_TOLERANCE, describe_ahead, horizon, seconds_ahead
 
-#: Outcomes beyond the handlers' own (see :mod:`novawatch.model.outcome`).
-DUPLICATE = 3
-REJECTED = 4
 # Notes, counted beside the outcomes (a noted notification has an outcome too).
 _FUTURE = 5
 _REUSED = 6
@@ -36,9 +35,11 @@ _REUSED = 6
 #: A horizon no timestamp key reaches: the future check is off.
 _NO_HORIZON = "\uffff"
 
-Handler = Callable[[ClusterModel, Any, "str | None"], int]
+#: Bytes read from a stream file at a time: a notification is a few KB, so a small buffer would mean a
+#: system call every few lines.
+READ_BUFFER = 1 << 20
 
-_UNSET = msgspec.UNSET
+Handler = Callable[[ClusterModel, Any, "str | None"], int]
 
 
 def _skip_line(stream: BinaryIO) -> int:
@@ -87,7 +88,12 @@ class Stats(msgspec.Struct):
 
 
 class Consumer:
-    """Feeds raw notifications into a :class:`ClusterModel`; never raises for bad input."""
+    """Feeds raw notifications into a :class:`ClusterModel`; never raises for bad input.
+
+    While someone listens to the model's changes (``cluster.changes.subscribe``), each notification also
+    ends in one :class:`~novawatch.model.changes.Update`: the entities it changed and the notification
+    itself (:class:`~novawatch.model.changes.Consumed`), whatever its outcome.
+    """
 
     def __init__(
         self,
@@ -98,14 +104,19 @@ class Consumer:
         dead_letters: DeadLetters | None = None,
         future_tolerance: float | None = FUTURE_TOLERANCE,
         clock: Callable[[], float] = time.time,
+        reader: Reader | None = None,
     ) -> None:
         """``future_tolerance``: seconds a timestamp may be ahead of ``clock`` (POSIX seconds) and still be
-        believed; None believes every timestamp."""
+        believed; None believes every timestamp. ``reader``: the model's own by default, which validates the
+        fields the handlers use (:mod:`novawatch.model.decoder`)."""
+        from novawatch.model.decoder import MODEL_READER
+
         self.cluster = cluster if cluster is not None else ClusterModel()
         self.handlers: dict[str, Handler] = dict(HANDLERS if handlers is None else handlers)
+        self.reader = MODEL_READER if reader is None else reader
         self.recent = RecentIds(recent_ids)
         self.dead_letters = dead_letters if dead_letters is not None else DeadLetters()
-        # Outcome -> count, indexed by the outcome constants, then the notes (a list is the cheapest counter).
+        # Outcome -> count, indexed by the outcomes, then the notes (a list is the cheapest counter).
         self._counts = [0, 0, 0, 0, 0, 0, 0]
         self.future_tolerance = future_tolerance
         self._clock = clock
@@ -118,49 +129,57 @@ class Consumer:
         self._last_note: tuple[int, str, float] | None = None
 
     def process(self, data: bytes | str, where: object = None, legacy: bool | None = None) -> int:
-        """Apply one notification (JSON bytes); returns its outcome (APPLIED, IGNORED, STALE, ...).
+        """Apply one notification (JSON bytes); returns its :class:`~novawatch.model.outcome.Outcome`.
 
         ``legacy`` is what the topic it came on says about its format (None when unknown).
         """
         try:
-            event_type, payload, message_id, key = decode_parts(data, legacy)
-        except UnknownEvent:
+            event_type, payload, message_id, key, publisher_id, timestamp = self.reader.parts(data, legacy)
+        except UnknownEvent as exc:
             self._counts[IGNORED] += 1
+            if self.cluster.store.recorder is not None:
+                self._tell(IGNORED, exc.event_type, None, None, None, None, None)
             return IGNORED
         except Rejected as exc:
-            return self._reject(where, exc.event_type, exc.reason, data)
+            return self._reject(where, exc.event_type, exc.reason, data, exc)
         handler = self.handlers.get(event_type)
         if handler is None:
             self._counts[IGNORED] += 1
+            if self.cluster.store.recorder is not None:
+                self._tell(IGNORED, event_type, message_id, publisher_id, timestamp, payload, None)
             return IGNORED
-        if message_id is not _UNSET:
-            # RecentIds.seen, inlined: this runs for every notification (after the checks that can reject it,
-            # so that a redelivery of a rejected notification is not taken for a duplicate).
-            recent = self.recent
-            seen = recent._seen
-            content = hash(key) ^ len(data)  # ordering.fingerprint, inlined
-            known = seen.get(message_id)
-            if known is None:
-                seen[message_id] = content
-                order = recent._order
-                order.append(message_id)
-                if len(order) > recent.capacity:
-                    del seen[order.popleft()]
-            elif known == content:
-                self._counts[DUPLICATE] += 1
-                return DUPLICATE
-            else:
-                seen[message_id] = content
+        noted = 0
+        if message_id is not None:
+            # After the checks that can reject it, so that a redelivery of a rejected one is not a duplicate.
+            seen = self.recent.seen(message_id, fingerprint(key, len(data)))
+            if seen:
+                if seen == SAME:
+                    self._counts[DUPLICATE] += 1
+                    if self.cluster.store.recorder is not None:
+                        self._tell(DUPLICATE, event_type, message_id, publisher_id, timestamp, payload, None)
+                    return DUPLICATE
+                noted = _REUSED
                 self._counts[_REUSED] += 1
                 self._last_note = (_REUSED, message_id, 0.0)
         if key is not None and key > self._horizon and self._ahead(key):
             key = None  # not believed: ordered by arrival, like a notification without a timestamp
+            noted = _FUTURE
         try:
             outcome = handler(self.cluster, payload, key)
         except Exception as exc:  # a payload that decodes but cannot be applied
-            return self._reject(where, event_type, f"cannot apply: {type(exc).__name__}: {exc}", data)
+            reason = f"cannot apply: {type(exc).__name__}: {exc}"
+            return self._reject(where, event_type, reason, data, None, (message_id, publisher_id, timestamp))
         self._counts[outcome] += 1
+        if self.cluster.store.recorder is not None:
+            self._tell(outcome, event_type, message_id, publisher_id, timestamp, payload,
+                       self.last_note if noted else None)
         return outcome
+
+    def _tell(self, outcome: int, event_type: str | None, message_id: str | None, publisher_id: str | None,
+              timestamp: str | None, payload: Any, reason: str | None) -> None:
+        """Tell the model's listeners what this notification changed, and what became of it."""
+        self.cluster.changes.commit(NOTIFICATION, Consumed(Outcome(outcome), event_type, message_id, publisher_id,
+                                                           timestamp, payload, reason))
 
     def process_all(self, documents: Iterable[bytes | str]) -> Stats:
         """Apply many notifications in order; the stats after them."""
@@ -175,7 +194,7 @@ class Consumer:
         self.origin = str(path)
         limit = DEFAULT_MAX_BYTES
         try:
-            with Path(path).open("rb") as stream:
+            with Path(path).open("rb", buffering=READ_BUFFER) as stream:
                 number = 0
                 while True:
                     # Bounded reads: a hostile multi-gigabyte line is skipped, not loaded.
@@ -225,10 +244,17 @@ class Consumer:
         self._last_note = (_FUTURE, key, now)
         return True
 
-    def _reject(self, where: object, event_type: str | None, reason: str, data: bytes | str) -> int:
+    def _reject(self, where: object, event_type: str | None, reason: str, data: bytes | str,
+                exc: Rejected | None = None, head: tuple[str | None, str | None, str | None] | None = None) -> int:
+        """Count and keep a rejected notification; ``exc`` or ``head`` give its own message id, publisher id
+        and timestamp when they were read."""
         self._counts[REJECTED] += 1
         place = "" if where is None else str(where)
         if self.origin:
             place = f"{self.origin}:{place}"
         self.dead_letters.add(place, event_type, reason, data)
+        if self.cluster.store.recorder is not None:
+            if head is None:
+                head = (exc.message_id, exc.publisher_id, exc.timestamp) if exc is not None else (None, None, None)
+            self._tell(REJECTED, event_type, *head, None, reason)
         return REJECTED

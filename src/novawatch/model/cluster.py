@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from typing import NamedTuple
 
+from novawatch.model.changes import Changes
 from novawatch.model.ordering import DEFAULT_TOMBSTONES, Tombstones
 from novawatch.model.store import Instance, Node, Store
 from novawatch.snapshot import InstanceRecord, NodeRecord, Source
@@ -45,6 +46,8 @@ class ClusterModel:
     def __init__(self, source: Source | None = None, *, tombstones: int = DEFAULT_TOMBSTONES,
                  deferred: bool = False) -> None:
         self.store = Store()
+        #: Who listens to what the model changes (:mod:`novawatch.model.changes`).
+        self.changes = Changes(self.store)
         self.source = source
         self.dead_instances = Tombstones(tombstones)
         self.dead_nodes = Tombstones(tombstones)
@@ -91,8 +94,9 @@ class ClusterModel:
         return inst
 
     def node_for_host(self, host: str) -> Node | None:
-        """The node of a host; one the model has not seen is asked of the source (inline) or wished for."""
-        node = self.store.nodes_by_host.get(host)
+        """The node of a host, about to be changed by the caller; one the model has not seen is asked of the
+        source (inline) or wished for."""
+        node = self.store.edit_node_of(host)
         if node is not None:
             return node
         if self.deferred:
@@ -152,6 +156,7 @@ class ClusterModel:
                 == (record.host, record.hypervisor_hostname, record.vcpus, record.memory_mb, record.local_gb,
                     inventory)):
             return None
+        store.edit_node(node.uuid)
         store.rename_node(node, record.host, record.hypervisor_hostname)
         node.vcpus, node.memory_mb, node.local_gb = record.vcpus, record.memory_mb, record.local_gb
         node.inventory = inventory

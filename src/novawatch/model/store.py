@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from novawatch.snapshot import InstanceRecord, NodeRecord
+
+if TYPE_CHECKING:
+    from novawatch.model.changes import Recorder
 
 _intern = sys.intern
 
@@ -94,10 +97,15 @@ class Store:
     """Nodes and instances by uuid, indexes, and per-host usage maintained on every change.
 
     Instances must be changed through :meth:`place` and :meth:`set_state` (or removed through
-    :meth:`remove_instance`) so that the indexes and usage stay right; other fields can be set directly.
+    :meth:`remove_instance`) so that the indexes and usage stay right; other fields can be set directly,
+    on an entity got from :meth:`edit_instance`, :meth:`edit_node` or :meth:`edit_node_of` (which tell the
+    :attr:`recorder` it is about to change) or added in the same step.
     """
 
     def __init__(self) -> None:
+        #: Set while someone listens to changes (:mod:`novawatch.model.changes`): told of each entity before
+        #: it changes. None otherwise, and then the store does nothing more than change.
+        self.recorder: Recorder | None = None
         self.nodes: dict[str, Node] = {}
         self.instances: dict[str, Instance] = {}
         self.nodes_by_host: dict[str, Node] = {}
@@ -111,6 +119,8 @@ class Store:
 
     def add_node(self, node: Node) -> None:
         """Insert (or replace) a node and index it."""
+        if self.recorder is not None:
+            self.recorder.node(node)
         old = self.nodes.get(node.uuid)
         if old is not None:
             self.remove_node(old.uuid)
@@ -121,6 +131,8 @@ class Store:
     def rename_node(self, node: Node, host: str, hypervisor_hostname: str) -> None:
         """Change a node's host or hypervisor hostname, keeping the indexes right."""
         if host != node.host or hypervisor_hostname != node.hypervisor_hostname:
+            if self.recorder is not None:
+                self.recorder.node(node)
             self.remove_node(node.uuid)
             node.host = _intern(host)
             node.hypervisor_hostname = _intern(hypervisor_hostname)
@@ -128,12 +140,28 @@ class Store:
 
     def remove_node(self, uuid: str) -> Node | None:
         """Drop a node (its instances stay, mapped to its host); the removed node, or None."""
-        node = self.nodes.pop(uuid, None)
+        node = self.nodes.get(uuid)
         if node is not None:
+            if self.recorder is not None:
+                self.recorder.node(node)
+            del self.nodes[uuid]
             if self.nodes_by_host.get(node.host) is node:
                 del self.nodes_by_host[node.host]
             if self.nodes_by_hypervisor_hostname.get(node.hypervisor_hostname) is node:
                 del self.nodes_by_hypervisor_hostname[node.hypervisor_hostname]
+        return node
+
+    def edit_node(self, uuid: str) -> Node | None:
+        """The node ``uuid`` (None if unknown), about to be changed by the caller."""
+        return self._editing(self.nodes.get(uuid))
+
+    def edit_node_of(self, host: str) -> Node | None:
+        """The node of ``host`` (None if unknown), about to be changed by the caller."""
+        return self._editing(self.nodes_by_host.get(host))
+
+    def _editing(self, node: Node | None) -> Node | None:
+        if node is not None and self.recorder is not None:
+            self.recorder.node(node)
         return node
 
     def usage(self, node: Node) -> Usage:
@@ -144,6 +172,8 @@ class Store:
 
     def add_instance(self, inst: Instance) -> None:
         """Insert a new instance (its placement, state and project as already set) and index it."""
+        if self.recorder is not None:
+            self.recorder.instance(inst)
         if inst.uuid in self.instances:
             self.remove_instance(inst.uuid)
         self.instances[inst.uuid] = inst
@@ -155,8 +185,11 @@ class Store:
 
     def remove_instance(self, uuid: str) -> Instance | None:
         """Drop an instance and its share of its host's usage; the removed instance, or None."""
-        inst = self.instances.pop(uuid, None)
+        inst = self.instances.get(uuid)
         if inst is not None:
+            if self.recorder is not None:
+                self.recorder.instance(inst)
+            del self.instances[uuid]
             _index_discard(self.instances_by_state, inst.state, uuid)
             _index_discard(self.instances_by_project, inst.project_id, uuid)
             if inst.host is not None:
@@ -164,10 +197,19 @@ class Store:
                 self._account(inst.host, -inst.vcpus, -inst.memory_mb, -inst.disk_gb, -1)
         return inst
 
+    def edit_instance(self, uuid: str) -> Instance | None:
+        """The instance ``uuid`` (None if unknown), about to be changed by the caller."""
+        inst = self.instances.get(uuid)
+        if inst is not None and self.recorder is not None:
+            self.recorder.instance(inst)
+        return inst
+
     def place(
         self, inst: Instance, host: str | None, node: str | None, vcpus: int, memory_mb: int, disk_gb: int
     ) -> None:
         """Set where an instance runs and what it consumes, moving its usage between hosts as needed."""
+        if self.recorder is not None:
+            self.recorder.instance(inst)
         old_host = inst.host
         # Decoded strings are new objects every time: intern (share) only the ones that changed.
         if node != inst.node:
@@ -193,11 +235,15 @@ class Store:
     def set_state(self, inst: Instance, state: str) -> None:
         """Change an instance's state, keeping the state index right."""
         if state != inst.state:
+            if self.recorder is not None:
+                self.recorder.instance(inst)
             _index_discard(self.instances_by_state, inst.state, inst.uuid)
             inst.state = _intern(state)
             _index_add(self.instances_by_state, inst.state, inst.uuid)
 
     def _account(self, host: str, vcpus: int, memory_mb: int, disk_gb: int, count: int) -> None:
+        if self.recorder is not None:
+            self.recorder.host(host)
         usage = self.usage_by_host.get(host)
         if usage is None:
             usage = self.usage_by_host[host] = Usage()
@@ -214,21 +260,6 @@ class Store:
         """The instances placed on a host."""
         for uuid in self.instances_by_host.get(host, ()):
             yield self.instances[uuid]
-
-    def nodes_with_free(self, *, vcpus: int = 0, memory_mb: int = 0, disk_gb: int = 0) -> list[Node]:
-        """Enabled, up nodes with at least that much capacity left (derived usage), sorted by host."""
-        found = []
-        for node in self.nodes.values():
-            if node.state != "up" or node.status != "enabled":
-                continue
-            used = self.usage(node)
-            if (
-                node.vcpus - used.vcpus >= vcpus
-                and node.memory_mb - used.memory_mb >= memory_mb
-                and node.local_gb - used.disk_gb >= disk_gb
-            ):
-                found.append(node)
-        return sorted(found, key=lambda n: n.host)
 
     # --- records ---------------------------------------------------------------------------------
 

@@ -13,12 +13,13 @@ What is accepted beyond the strict wire format, because Nova or the tools around
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Union
+from typing import Any, NamedTuple, Union
 
 import msgspec
 
-from novawatch.notifications.catalog import SHARED_LEGACY, TABLE, EventSpec, count, events, spec
+from novawatch.notifications.catalog import SHARED_LEGACY, TABLE, EventSpec, count, events
 from novawatch.notifications.message import Notification
 from novawatch.notifications.timestamp import describe_ahead, seconds_ahead, sort_key
 from novawatch.objects import NovaObject, UnknownPayload, lookup
@@ -39,6 +40,11 @@ class Rejected(ValueError):
         super().__init__(f"{event_type or '<no event_type>'}: {reason}")
         self.event_type = event_type
         self.reason = reason
+        #: The notification's own ``message_id``, ``publisher_id`` and ``timestamp`` when its outer layer could
+        #: be read (the payload or the timestamp was what was wrong), for whoever reports the rejection.
+        self.message_id: str | None = None
+        self.publisher_id: str | None = None
+        self.timestamp: str | None = None
 
 
 class UnknownEvent(LookupError):
@@ -71,25 +77,201 @@ class _Peek(msgspec.Struct):
 _wire = msgspec.json.Decoder(_Wire)
 _peek = msgspec.json.Decoder(_Peek)
 
-# The fast path: one decoder for the whole catalog, a union of one struct per event type tagged by
-# ``event_type``, so a plain notification is parsed once, payload included. Anything it does not
-# accept (envelopes, unknown events, bad input) goes the slow way, which explains the rejection.
-_fast: tuple[int, msgspec.json.Decoder[Any] | None] = (-1, None)
+class Parts(NamedTuple):
+    """What the consumer's hot path needs of a notification, without building a :class:`Notification`.
+
+    ``key`` is the timestamp's sortable form (``timestamp.sort_key``); ``message_id``, ``timestamp`` and
+    ``key`` are None when absent or null.
+    """
+
+    event_type: str
+    payload: Any
+    message_id: str | None
+    key: str | None
+    publisher_id: str
+    timestamp: str | None
 
 
-def _fast_decoder() -> msgspec.json.Decoder[Any] | None:
-    global _fast
-    size = count()
-    if _fast[0] != size:
+#: ``payload_of(entry)``: the class a :class:`Reader` decodes an event type's payload into.
+PayloadOf = Callable[[EventSpec], type[msgspec.Struct]]
+
+
+class Reader:
+    """Decodes and validates notifications against the catalog.
+
+    ``payload_of`` chooses, per event type, the class its payload is decoded into: the catalog's own by
+    default (everything validated, what ``novawatch decode`` does), or a projection of it that holds only
+    the fields a consumer uses (:func:`novawatch.objects.projection.project`): those fields are still
+    type-checked and their bad values rejected with the same reasons; the others are skipped, not read.
+    """
+
+    def __init__(self, payload_of: PayloadOf | None = None) -> None:
+        self._payload_of = payload_of
+        self._size = -1
+        self._entries: dict[str, EventSpec] = {}
+        self._shared: dict[str, EventSpec] = {}
+        # The fast path: one decoder for the whole catalog, a union of one struct per event type tagged by
+        # ``event_type``, so a plain notification is parsed once, payload included. Anything it does not
+        # accept (envelopes, unknown events, bad input) goes the slow way, which explains the rejection.
+        self._fast: msgspec.json.Decoder[Any] | None = None
+        self._lenient: dict[str, msgspec.json.Decoder[Any] | None] = {}
+
+    def _refresh(self) -> None:
+        """(Re)build the entries and the fast decoder from the catalog (which only grows)."""
+        self._size = count()
+        self._entries = {e.event_type: self._entry(e) for e in events()}
+        self._shared = {k: self._entry(e) for k, e in SHARED_LEGACY.items()}
+        kinds = [_tagged(entry) for entry in self._entries.values()]
         decoder: msgspec.json.Decoder[Any] | None = None
-        kinds = [_tagged(entry) for entry in events()]
         if kinds:
             try:
                 decoder = msgspec.json.Decoder(Union[tuple(kinds)])  # noqa: UP007
             except (TypeError, ValueError):  # a catalog msgspec cannot unite: the slow path still works
                 decoder = None
-        _fast = (size, decoder)
-    return _fast[1]
+        self._fast = decoder
+        self._lenient = {}
+
+    def _entry(self, entry: EventSpec) -> EventSpec:
+        payload = entry.payload if self._payload_of is None else self._payload_of(entry)
+        if payload is entry.payload:
+            return entry
+        decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(
+            NovaObject[payload] if entry.versioned else payload)  # type: ignore[valid-type]
+        return entry._replace(payload=payload, decoder=decoder)
+
+    def decode(self, data: bytes | str, *, max_bytes: int = DEFAULT_MAX_BYTES,
+               legacy: bool | None = None) -> Notification[Any]:
+        """The whole :class:`Notification` (see :func:`decode`)."""
+        hit = self._decode_fast(data, max_bytes, legacy)
+        if hit is not None:
+            timestamp = hit.timestamp
+            if timestamp is not None and timestamp is not _UNSET:
+                _key(hit.EVENT_TYPE, timestamp)
+            return Notification(
+                event_type=hit.EVENT_TYPE,
+                payload=hit.payload,
+                priority=hit.priority or "INFO",
+                publisher_id=hit.publisher_id,
+                message_id=hit.message_id if hit.message_id is not None else msgspec.UNSET,
+                timestamp=timestamp if timestamp is not None else msgspec.UNSET,
+            )
+        return self._decode_slow(data, legacy)
+
+    def parts(self, data: bytes | str, legacy: bool | None = None, *,
+              max_bytes: int = DEFAULT_MAX_BYTES) -> Parts:
+        """The :class:`Parts` of a notification: the same validation and exceptions as :meth:`decode`."""
+        hit = self._decode_fast(data, max_bytes, legacy)
+        if hit is not None:
+            message_id = hit.message_id
+            ts = hit.timestamp
+            key: str | None
+            if ts is None or ts is _UNSET:
+                key = ts = None
+            elif len(ts) == 26 and ts[10] == " " and ts[19] == ".":
+                # sort_key's usual case, inlined: fromisoformat validates it, a naive one is already the key.
+                try:
+                    key = ts if _fromisoformat(ts).tzinfo is None else _key(hit.EVENT_TYPE, ts)
+                except ValueError:
+                    key = _key(hit.EVENT_TYPE, ts)
+            else:
+                key = _key(hit.EVENT_TYPE, ts)
+            return Parts(hit.EVENT_TYPE, hit.payload, None if message_id is _UNSET else message_id, key,
+                         hit.publisher_id, ts)
+        n = self._decode_slow(data, legacy)
+        timestamp = None if n.timestamp is _UNSET else n.timestamp
+        return Parts(n.event_type, n.payload, None if n.message_id is _UNSET else n.message_id,
+                     None if timestamp is None else _key(n.event_type, timestamp), n.publisher_id, timestamp)
+
+    def _decode_fast(self, data: bytes | str, max_bytes: int, legacy: bool | None) -> Any:
+        """The fast path's result for a plain notification it accepts, else None (after the size check)."""
+        if len(data) > max_bytes:
+            raise Rejected(None, f"document is {len(data)} bytes, over the limit of {max_bytes}")
+        if self._size != len(TABLE):
+            self._refresh()
+        fast = self._fast
+        if fast is not None:
+            try:
+                hit = fast.decode(data)
+            except UnicodeEncodeError as exc:  # text (not bytes) holding a lone surrogate
+                raise Rejected(None, _not_utf8(exc)) from None
+            except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
+                return None
+            # The fast path knows only the versioned half of an event type Nova sends in both formats: one
+            # that came on the legacy topic goes the slow way, which follows the topic.
+            if hit.oslo_message is _UNSET and not (legacy and hit.EVENT_TYPE in SHARED_LEGACY):
+                return hit
+        return None
+
+    def _decode_slow(self, data: bytes | str, legacy: bool | None) -> Notification[Any]:
+        """Decode the way that explains: the outer layer first (unwrapping an envelope), then the payload."""
+        wire = _parse(_wire, data, None)
+        if wire.oslo_message is not msgspec.UNSET:
+            wire = _parse(_wire, wire.oslo_message, None)
+        event_type = wire.event_type
+        if event_type is msgspec.UNSET:
+            raise Rejected(None, "missing field 'event_type'")
+        try:
+            if wire.publisher_id is msgspec.UNSET:
+                raise Rejected(event_type, "missing field 'publisher_id'")
+            if not wire.payload:
+                raise Rejected(event_type, "missing field 'payload'")
+            entry = self._entries.get(event_type)
+            shared = self._shared.get(event_type)
+            if shared is not None and (legacy if legacy is not None else not _enveloped(wire.payload)):
+                entry = shared
+            if entry is None:
+                raise UnknownEvent(event_type)
+            payload = self._decode_payload(entry, wire.payload)
+            timestamp = wire.timestamp
+            if isinstance(timestamp, str):
+                _key(event_type, timestamp)
+        except Rejected as exc:
+            exc.message_id = wire.message_id if isinstance(wire.message_id, str) else None
+            exc.publisher_id = wire.publisher_id if isinstance(wire.publisher_id, str) else None
+            exc.timestamp = wire.timestamp if isinstance(wire.timestamp, str) else None
+            raise
+        priority = wire.priority
+        return Notification(
+            event_type=event_type,
+            payload=payload,
+            priority=priority if isinstance(priority, str) and priority else "INFO",
+            publisher_id=wire.publisher_id,
+            message_id=wire.message_id if wire.message_id is not None else msgspec.UNSET,
+            timestamp=timestamp if timestamp is not None else msgspec.UNSET,
+        )
+
+    def _decode_payload(self, entry: EventSpec, raw: msgspec.Raw) -> Any:
+        """The payload, decoded strictly, else (an enum value this reader does not know) by the lenient twin."""
+        try:
+            return entry.decoder.decode(raw)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            error: Exception = exc
+        except RecursionError:
+            raise Rejected(entry.event_type, "payload is nested too deeply") from None
+        if isinstance(error, msgspec.ValidationError) and str(error).startswith("Invalid enum value"):
+            decoder = self._lenient_decoder(entry)
+            if decoder is not None:
+                try:
+                    return decoder.decode(raw)
+                except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+                    error = exc  # something else is wrong too: that is the reason
+                except RecursionError:
+                    raise Rejected(entry.event_type, "payload is nested too deeply") from None
+        raise Rejected(entry.event_type, _explain(entry, raw, error)) from None
+
+    def _lenient_decoder(self, entry: EventSpec) -> msgspec.json.Decoder[Any] | None:
+        """The decoder of an event type's lenient payload (None when it has no enum), built on first need."""
+        try:
+            return self._lenient[entry.event_type]
+        except KeyError:
+            pass
+        decoder = None
+        if entry.versioned:
+            twin = lenient(entry.payload)  # type: ignore[arg-type]
+            if twin is not entry.payload:
+                decoder = msgspec.json.Decoder(NovaObject[twin])  # type: ignore[valid-type]
+        self._lenient[entry.event_type] = decoder
+        return decoder
 
 
 def _tagged(entry: EventSpec) -> type[msgspec.Struct]:
@@ -111,6 +293,10 @@ def _tagged(entry: EventSpec) -> type[msgspec.Struct]:
     )
 
 
+#: The catalog's own reader: every field validated.
+_CATALOG = Reader()
+
+
 def decode(
     data: bytes | str, *, max_bytes: int = DEFAULT_MAX_BYTES, legacy: bool | None = None
 ) -> Notification[Any]:
@@ -120,20 +306,12 @@ def decode(
     :class:`Rejected` (with a reason) or :class:`UnknownEvent`; never anything else. What it accepted
     with a warning, :func:`warnings_of` says.
     """
-    hit = _decode_fast(data, max_bytes, legacy)
-    if hit is not None:
-        timestamp = hit.timestamp
-        if timestamp is not None and timestamp is not _UNSET:
-            _key(hit.EVENT_TYPE, timestamp)
-        return Notification(
-            event_type=hit.EVENT_TYPE,
-            payload=hit.payload,
-            priority=hit.priority or "INFO",
-            publisher_id=hit.publisher_id,
-            message_id=hit.message_id if hit.message_id is not None else msgspec.UNSET,
-            timestamp=timestamp if timestamp is not None else msgspec.UNSET,
-        )
-    return _decode_slow(data, legacy)
+    return _CATALOG.decode(data, max_bytes=max_bytes, legacy=legacy)
+
+
+def decode_parts(data: bytes | str, legacy: bool | None = None, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Parts:
+    """What :func:`decode` finds, as :class:`Parts`: the same validation and the same exceptions."""
+    return _CATALOG.parts(data, legacy, max_bytes=max_bytes)
 
 
 def warnings_of(notification: Notification[Any], now: float | None = None) -> list[str]:
@@ -151,149 +329,11 @@ def warnings_of(notification: Notification[Any], now: float | None = None) -> li
     return found
 
 
-def decode_parts(
-    data: bytes | str, legacy: bool | None = None, *, max_bytes: int = DEFAULT_MAX_BYTES
-) -> tuple[str, Any, str | msgspec.UnsetType, str | None]:
-    """What :func:`decode` finds, as ``(event_type, payload, message_id, timestamp key)``.
-
-    For the consumer's hot path: the same validation and the same exceptions, without building the
-    :class:`Notification`; the timestamp comes as its sortable key (``timestamp.sort_key``), None when
-    absent or null. An absent (or null) ``message_id`` is ``msgspec.UNSET``.
-    """
-    # _decode_fast, inlined (a call is a percent of the consumer's time per notification).
-    if len(data) > max_bytes:
-        raise Rejected(None, f"document is {len(data)} bytes, over the limit of {max_bytes}")
-    size, fast = _fast
-    if size != len(TABLE):
-        fast = _fast_decoder()
-    hit: Any = None
-    if fast is not None:
-        try:
-            hit = fast.decode(data)
-        except UnicodeEncodeError as exc:
-            raise Rejected(None, _not_utf8(exc)) from None
-        except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
-            pass
-        else:
-            if hit.oslo_message is not _UNSET or (legacy and hit.EVENT_TYPE in SHARED_LEGACY):
-                hit = None
-    if hit is not None:
-        message_id = hit.message_id
-        ts = hit.timestamp
-        key: str | None
-        if ts is None or ts is _UNSET:
-            key = None
-        elif len(ts) == 26 and ts[10] == " " and ts[19] == ".":
-            # sort_key's usual case, inlined: fromisoformat validates it, a naive one is already the key.
-            try:
-                key = ts if _fromisoformat(ts).tzinfo is None else _key(hit.EVENT_TYPE, ts)
-            except ValueError:
-                key = _key(hit.EVENT_TYPE, ts)
-        else:
-            key = _key(hit.EVENT_TYPE, ts)
-        return hit.EVENT_TYPE, hit.payload, _UNSET if message_id is None else message_id, key
-    n = _decode_slow(data, legacy)
-    ts = n.timestamp
-    return n.event_type, n.payload, n.message_id, None if ts is _UNSET else _key(n.event_type, ts)
-
-
 def _key(event_type: str, timestamp: str) -> str:
     try:
         return sort_key(timestamp)
     except ValueError as exc:
         raise Rejected(event_type, str(exc)) from None
-
-
-def _decode_fast(data: bytes | str, max_bytes: int, legacy: bool | None) -> Any:
-    """The fast path's result for a plain notification it accepts, else None (after the size check)."""
-    if len(data) > max_bytes:
-        raise Rejected(None, f"document is {len(data)} bytes, over the limit of {max_bytes}")
-    size, fast = _fast
-    if size != len(TABLE):
-        fast = _fast_decoder()
-    if fast is not None:
-        try:
-            hit = fast.decode(data)
-        except UnicodeEncodeError as exc:  # text (not bytes) holding a lone surrogate
-            raise Rejected(None, _not_utf8(exc)) from None
-        except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
-            return None
-        # The fast path knows only the versioned half of an event type Nova sends in both formats: one
-        # that came on the legacy topic goes the slow way, which follows the topic.
-        if hit.oslo_message is _UNSET and not (legacy and hit.EVENT_TYPE in SHARED_LEGACY):
-            return hit
-    return None
-
-
-def _decode_slow(data: bytes | str, legacy: bool | None) -> Notification[Any]:
-    """Decode the way that explains: the outer layer first (unwrapping an envelope), then the payload."""
-    wire = _parse(_wire, data, None)
-    if wire.oslo_message is not msgspec.UNSET:
-        wire = _parse(_wire, wire.oslo_message, None)
-    event_type = wire.event_type
-    if event_type is msgspec.UNSET:
-        raise Rejected(None, "missing field 'event_type'")
-    if wire.publisher_id is msgspec.UNSET:
-        raise Rejected(event_type, "missing field 'publisher_id'")
-    if not wire.payload:
-        raise Rejected(event_type, "missing field 'payload'")
-    entry = spec(event_type)
-    shared = SHARED_LEGACY.get(event_type)
-    if shared is not None and (legacy if legacy is not None else not _enveloped(wire.payload)):
-        entry = shared
-    if entry is None:
-        raise UnknownEvent(event_type)
-    payload = _decode_payload(entry, wire.payload)
-    timestamp = wire.timestamp
-    if isinstance(timestamp, str):
-        _key(event_type, timestamp)
-    priority = wire.priority
-    return Notification(
-        event_type=event_type,
-        payload=payload,
-        priority=priority if isinstance(priority, str) and priority else "INFO",
-        publisher_id=wire.publisher_id,
-        message_id=wire.message_id if wire.message_id is not None else msgspec.UNSET,
-        timestamp=timestamp if timestamp is not None else msgspec.UNSET,
-    )
-
-
-def _decode_payload(entry: EventSpec, raw: msgspec.Raw) -> Any:
-    """The payload, decoded strictly, else (an enum value this reader does not know) by the lenient twin."""
-    try:
-        return entry.decoder.decode(raw)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        error: Exception = exc
-    except RecursionError:
-        raise Rejected(entry.event_type, "payload is nested too deeply") from None
-    if isinstance(error, msgspec.ValidationError) and str(error).startswith("Invalid enum value"):
-        decoder = _lenient_decoder(entry)
-        if decoder is not None:
-            try:
-                return decoder.decode(raw)
-            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-                error = exc  # something else is wrong too: that is the reason
-            except RecursionError:
-                raise Rejected(entry.event_type, "payload is nested too deeply") from None
-    raise Rejected(entry.event_type, _explain(entry, raw, error)) from None
-
-
-_LENIENT: dict[str, msgspec.json.Decoder[Any] | None] = {}
-
-
-def _lenient_decoder(entry: EventSpec) -> msgspec.json.Decoder[Any] | None:
-    """The decoder of an event type's lenient payload (None when it has no enum), built on first need."""
-    try:
-        return _LENIENT[entry.event_type]
-    except KeyError:
-        pass
-    decoder = None
-    if entry.versioned:
-        twin = lenient(entry.payload)  # type: ignore[arg-type]
-        if twin is not entry.payload:
-            decoder = msgspec.json.Decoder(NovaObject[twin])  # type: ignore[valid-type]
-    _LENIENT[entry.event_type] = decoder
-    return decoder
 
 
 def _enveloped(raw: msgspec.Raw) -> bool:
@@ -345,9 +385,17 @@ def _explain(entry: EventSpec, raw: msgspec.Raw, exc: Exception) -> str:
                 cls = lookup(head.name, head.version)
             except UnknownPayload as unknown:
                 return str(unknown)
-            if cls is not entry.payload:
+            if not _same_payload(cls, entry.payload):
                 return f"{entry.event_type} carries {entry.payload.__name__}, not {head.name}"
     return _at_payload(_tidy(str(exc), "payload"))
+
+
+def _same_payload(cls: type, payload: type) -> bool:
+    """Whether a registered payload class is the one an entry decodes (or the projection a reader made of it)."""
+    if cls is payload:
+        return True
+    return bool(cls.__name__ == payload.__name__
+                and getattr(cls, "VERSION", "").partition(".")[0] == getattr(payload, "VERSION", "").partition(".")[0])
 
 
 def _at_payload(reason: str) -> str:

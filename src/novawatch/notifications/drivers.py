@@ -1,15 +1,12 @@
-"""Notifier drivers: where emitted notifications go (memory, the log, a JSONL stream file)."""
+"""Notifier drivers: where emitted notifications go (memory, a JSONL stream file, the bus's ``BusDriver``)."""
 
 from __future__ import annotations
 
-import logging
 import threading
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple, Protocol
 
 from novawatch.notifications.message import Notification
-
-log = logging.getLogger("novawatch.notifications")
 
 
 class Driver(Protocol):
@@ -39,27 +36,6 @@ class MemoryDriver:
 
     def clear(self) -> None:
         self.sent.clear()
-
-
-_LEVELS = {"DEBUG": logging.DEBUG, "WARN": logging.WARNING, "ERROR": logging.ERROR, "CRITICAL": logging.CRITICAL}
-
-
-class LogDriver:
-    """Logs each notification (event type, publisher, message id) at a level matching its priority."""
-
-    def __init__(self, logger: logging.Logger = log, with_body: bool = False) -> None:
-        self.logger = logger
-        self.with_body = with_body
-
-    def send(self, topic: str, notification: Notification[Any], body: bytes) -> None:
-        level = _LEVELS.get(notification.priority, logging.INFO)
-        if self.logger.isEnabledFor(level):
-            extra = {"topic": topic, "event_type": notification.event_type,
-                     "publisher_id": notification.publisher_id, "message_id": notification.message_id}
-            if self.with_body:
-                extra["body"] = body.decode()
-            self.logger.log(level, "notification %s from %s", notification.event_type,
-                            notification.publisher_id, extra=extra)
 
 
 class JsonlDriver:

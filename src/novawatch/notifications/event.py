@@ -96,11 +96,3 @@ class Publisher(NamedTuple):
             if found and source and host:
                 return cls(source, host)
         raise ValueError(f"publisher id {publisher_id!r} is neither binary:host nor service.host")
-
-    @property
-    def versioned_id(self) -> str:
-        return f"{self.source}:{self.host}"
-
-    @property
-    def legacy_id(self) -> str:
-        return f"{self.source}.{self.host}"

@@ -57,6 +57,25 @@ def parse_timestamp(text: str) -> datetime | None:
 
 
 _encoder = msgspec.json.Encoder()
+_envelope = msgspec.json.Decoder(OsloEnvelope)
+_WHITESPACE = b" \t\r\n"
+
+
+def unwrap(body: bytes | str) -> bytes | str:
+    """The notification inside an oslo.messaging envelope, or ``body`` itself when it is not one.
+
+    A body that looks like an envelope (its first key is ``oslo.version`` or ``oslo.message``) but is not a
+    valid one is returned as it is, for the decoder to say what is wrong with it. Only the envelope's start
+    is looked at otherwise: a plain notification is not parsed here.
+    """
+    head = body[:64].encode() if isinstance(body, str) else body[:64]
+    head = head.lstrip(_WHITESPACE)
+    if head[:1] != b"{" or not head[1:].lstrip(_WHITESPACE).startswith(b'"oslo.'):
+        return body
+    try:
+        return _envelope.decode(body).message
+    except (msgspec.DecodeError, RecursionError):
+        return body
 
 
 def encode(notification: Notification[Any]) -> bytes:

@@ -1,23 +1,14 @@
-"""The one error a source raises: what went wrong and what to check, never a secret."""
+"""The one error a source raises (:class:`~novawatch.snapshot.SourceError`, beside the source interface), and
+how its messages are kept free of secrets."""
 
 from __future__ import annotations
 
 from novawatch.redact import mask
+from novawatch.snapshot import SourceError
+
+__all__ = ["SourceError", "scrub"]
 
 
 def scrub(text: str) -> str:
     """``text`` with any password or token in it masked (:func:`novawatch.redact.mask`)."""
     return mask(text)
-
-
-class SourceError(RuntimeError):
-    """A source that cannot answer. ``kind`` says which part failed; the message what to check.
-
-    Kinds: ``config`` (clouds.yaml, options), ``auth`` (401: credentials), ``forbidden`` (403, or an
-    answer narrowed by policy: the role), ``catalog`` (no compute endpoint), ``unreachable`` (network,
-    TLS, timeouts), ``endpoint`` (an answer that is not Nova's), ``version`` (microversions).
-    """
-
-    def __init__(self, message: str, kind: str = "endpoint") -> None:
-        super().__init__(scrub(message))
-        self.kind = kind

@@ -16,6 +16,8 @@ from novawatch.model.cluster import ClusterModel
 from novawatch.model.handlers.versioned import _delete
 from novawatch.model.outcome import APPLIED, STALE
 from novawatch.model.store import Instance
+from novawatch.notifications.catalog import events
+from novawatch.notifications.catalog.legacy import LegacyInstancePayload
 from novawatch.snapshot import instance_disk_gb
 
 #: The power state Nova's actions leave an instance in with each vm state (legacy payloads have none).
@@ -37,7 +39,7 @@ POWER_STATE_OF = {
 def _instance(m: ClusterModel, p: Any, ts: str | None) -> Instance | None:
     """The instance a legacy payload is about (fetched or created if unknown), or None if it is stale."""
     uuid = p.instance_id
-    inst = m.store.instances.get(uuid)
+    inst = m.store.edit_instance(uuid)
     if inst is None:
         if uuid in m.dead_instances:
             return None
@@ -110,12 +112,12 @@ def volume_detached(m: ClusterModel, p: Any, ts: str | None) -> int:
 
 def _volume(m: ClusterModel, p: Any, ts: str | None, attached: bool) -> int:
     uuid, volume_id = p.instance_id, p.volume_id
-    inst = m.store.instances.get(uuid)
+    inst = m.store.edit_instance(uuid)
     if inst is None:
         # Unknown: the payload describes the instance as well as the volume event.
         if uuid in m.dead_instances or instance_changed(m, p, ts) != APPLIED:
             return STALE
-        inst = m.store.instances.get(uuid)
+        inst = m.store.edit_instance(uuid)
         if inst is None:
             return APPLIED
     # Ordered per volume, not per instance: a volume event says nothing about the instance's other fields;
@@ -136,36 +138,12 @@ def _volume(m: ClusterModel, p: Any, ts: str | None, attached: bool) -> int:
     return APPLIED
 
 
+#: The events with their own handler; every other legacy event of the catalog carries the instance as it now is.
+_OWN = ("compute.instance.delete.end", "compute.instance.volume.attach", "compute.instance.volume.detach")
 #: Every ``compute.instance.*`` event that carries the instance as it now is.
 INSTANCE_EVENTS = tuple(
-    f"compute.instance.{name}"
-    for name in (
-        "update", "exists",
-        "create.start", "create.end", "create.error",
-        "delete.start", "soft_delete.start", "soft_delete.end", "force_delete.start", "force_delete.end",
-        "restore.start", "restore.end",
-        "create_ip.start", "create_ip.end", "delete_ip.start", "delete_ip.end",
-        "pause.start", "pause.end", "unpause.start", "unpause.end",
-        "suspend.start", "suspend.end", "resume.start", "resume.end",
-        "power_off.start", "power_off.end", "power_on.start", "power_on.end",
-        "shutdown.start", "shutdown.end",
-        "reboot.start", "reboot.end", "reboot.error",
-        "rebuild.start", "rebuild.end", "rebuild.error", "rebuild.scheduled", "evacuate",
-        "rescue.start", "rescue.end", "unrescue.start", "unrescue.end",
-        "shelve.start", "shelve.end", "shelve_offload.start", "shelve_offload.end",
-        "unshelve.start", "unshelve.end",
-        "resize.start", "resize.end", "resize.error", "resize.prep.start", "resize.prep.end",
-        "finish_resize.start", "finish_resize.end",
-        "resize.confirm.start", "resize.confirm.end", "resize.revert.start", "resize.revert.end",
-        "live_migration.pre.start", "live_migration.pre.end",
-        "live_migration._post.start", "live_migration._post.end",
-        "live_migration.post.dest.start", "live_migration.post.dest.end",
-        "live_migration._rollback.start", "live_migration._rollback.end",
-        "live_migration.rollback.dest.start", "live_migration.rollback.dest.end",
-        "live.migration.abort.start", "live.migration.abort.end",
-        "live.migration.force.complete.start", "live.migration.force.complete.end",
-        "snapshot.start", "snapshot.end", "trigger_crash_dump.start", "trigger_crash_dump.end",
-    )
+    e.event_type for e in events()
+    if not e.versioned and issubclass(e.payload, LegacyInstancePayload) and e.event_type not in _OWN
 )
 
 HANDLERS: dict[str, Any] = {

@@ -12,6 +12,9 @@ from typing import Any
 from novawatch.model.cluster import ClusterModel, ServiceState
 from novawatch.model.outcome import APPLIED, IGNORED, STALE
 from novawatch.model.store import Instance, Node
+from novawatch.notifications.catalog import events
+from novawatch.notifications.catalog.instance import InstancePayload
+from novawatch.snapshot import instance_disk_gb
 
 
 def instance_changed(m: ClusterModel, payload: Any, ts: str | None) -> int:
@@ -19,7 +22,7 @@ def instance_changed(m: ClusterModel, payload: Any, ts: str | None) -> int:
     p = payload.data
     uuid = p.uuid
     store = m.store
-    inst = store.instances.get(uuid)
+    inst = store.edit_instance(uuid)
     if inst is None:
         if uuid in m.dead_instances:
             return STALE
@@ -53,12 +56,12 @@ def instance_changed(m: ClusterModel, payload: Any, ts: str | None) -> int:
         if m.volume_journal:
             m.replay_volume_journal(inst, ts)
     inst.bfv = bfv
-    swap_gb = inst.swap_gb = -(-(flavor.swap or 0) // 1024)  # MB rounded up to GB
+    swap_mb = flavor.swap or 0
+    inst.swap_gb = -(-swap_mb // 1024)  # MB rounded up to GB, as instance_disk_gb counts it
     host = p.host
     vcpus = flavor.vcpus or 0
     memory_mb = flavor.memory_mb or 0
-    # instance_disk_gb, inlined: root (0 when booted from volume) + ephemeral + swap in GB.
-    disk_gb = (0 if bfv else flavor.root_gb or 0) + (flavor.ephemeral_gb or 0) + swap_gb
+    disk_gb = instance_disk_gb(flavor.root_gb or 0, flavor.ephemeral_gb or 0, swap_mb, bfv)
     if host == inst.host and vcpus == inst.vcpus and memory_mb == inst.memory_mb and disk_gb == inst.disk_gb:
         # Most notifications neither move nor resize the instance: skip the usage bookkeeping.
         node = p.node
@@ -145,7 +148,7 @@ def compute_node_changed(m: ClusterModel, payload: Any, ts: str | None) -> int:
     """``compute_node.create/update``: capacity, names and the usage the node reports."""
     p = payload.data
     store = m.store
-    node = store.nodes.get(p.uuid)
+    node = store.edit_node(p.uuid)
     if node is None:
         if p.uuid in m.dead_nodes:
             return STALE
@@ -179,48 +182,12 @@ def compute_node_deleted(m: ClusterModel, payload: Any, ts: str | None) -> int:
     return APPLIED
 
 
-#: Instance events whose payload is the instance as it now is. ``.start`` phases are applied too: they
-#: carry task states the model holds, and ordering by timestamp makes the ``.end`` win.
-INSTANCE_EVENTS = (
-    "instance.update",
-    "instance.create.start", "instance.create.end", "instance.create.error",
-    "instance.delete.start",
-    "instance.soft_delete.start", "instance.soft_delete.end",
-    "instance.restore.start", "instance.restore.end",
-    "instance.lock", "instance.unlock",
-    "instance.pause.start", "instance.pause.end", "instance.unpause.start", "instance.unpause.end",
-    "instance.suspend.start", "instance.suspend.end", "instance.resume.start", "instance.resume.end",
-    "instance.power_off.start", "instance.power_off.end", "instance.power_on.start", "instance.power_on.end",
-    "instance.shutdown.start", "instance.shutdown.end",
-    "instance.reboot.start", "instance.reboot.end", "instance.reboot.error",
-    "instance.rebuild.start", "instance.rebuild.end", "instance.rebuild.error", "instance.rebuild_scheduled",
-    "instance.evacuate",
-    "instance.rescue.start", "instance.rescue.end", "instance.unrescue.start", "instance.unrescue.end",
-    "instance.shelve.start", "instance.shelve.end",
-    "instance.shelve_offload.start", "instance.shelve_offload.end",
-    "instance.unshelve.start", "instance.unshelve.end",
-    "instance.resize.start", "instance.resize.end", "instance.resize.error",
-    "instance.resize_prep.start", "instance.resize_prep.end",
-    "instance.resize_finish.start", "instance.resize_finish.end",
-    "instance.resize_confirm.start", "instance.resize_confirm.end",
-    "instance.resize_revert.start", "instance.resize_revert.end",
-    "instance.live_migration_pre.start", "instance.live_migration_pre.end",
-    "instance.live_migration_post.start", "instance.live_migration_post.end",
-    "instance.live_migration_post_dest.start", "instance.live_migration_post_dest.end",
-    "instance.live_migration_rollback.start", "instance.live_migration_rollback.end",
-    "instance.live_migration_rollback_dest.start", "instance.live_migration_rollback_dest.end",
-    "instance.live_migration_abort.start", "instance.live_migration_abort.end",
-    "instance.live_migration_force_complete.start", "instance.live_migration_force_complete.end",
-    "instance.volume_attach.start", "instance.volume_attach.end", "instance.volume_attach.error",
-    "instance.volume_detach.start", "instance.volume_detach.end",
-    "instance.volume_swap.start", "instance.volume_swap.end", "instance.volume_swap.error",
-    "instance.interface_attach.start", "instance.interface_attach.end", "instance.interface_attach.error",
-    "instance.interface_detach.start", "instance.interface_detach.end",
-    "instance.snapshot.start", "instance.snapshot.end",
-    "instance.trigger_crash_dump.start", "instance.trigger_crash_dump.end",
-    "instance.share_attach.start", "instance.share_attach.end", "instance.share_attach.error",
-    "instance.share_detach.start", "instance.share_detach.end", "instance.share_detach.error",
-    "instance.exists",
+#: Instance events whose payload is the instance as it now is: every event of the catalog that carries an
+#: instance payload but ``instance.delete.end``. ``.start`` phases are applied too: they carry task states
+#: the model holds, and ordering by timestamp makes the ``.end`` win.
+INSTANCE_EVENTS = tuple(
+    e.event_type for e in events()
+    if e.versioned and issubclass(e.payload, InstancePayload) and e.event_type != "instance.delete.end"
 )
 
 HANDLERS: dict[str, Any] = {

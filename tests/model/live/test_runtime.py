@@ -10,9 +10,9 @@ import msgspec
 import pytest
 from tests.api.helpers import small_cloud
 
-from novawatch.api.runtime import ModelRuntime
 from novawatch.bus import open_subscriber
 from novawatch.model import to_snapshot
+from novawatch.model.live.runtime import ModelRuntime
 from novawatch.snapshot import Snapshot, build
 
 
@@ -56,7 +56,7 @@ async def test_a_gap_is_followed_by_a_relist_that_repairs_what_was_missed() -> N
 
 @pytest.mark.asyncio
 async def test_a_failed_relist_is_tried_again_until_it_succeeds(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("novawatch.api.runtime.RELIST_RETRY", (0.01, 0.05))
+    monkeypatch.setattr("novawatch.model.live.runtime.RELIST_RETRY", (0.01, 0.05))
     before = small_cloud()
     after = moved(before)
     answers: list[Snapshot | Exception] = [ConnectionError("source down"), ConnectionError("source down"), after]

@@ -1,10 +1,11 @@
-"""A change feed: numbered changes kept in a ring, followed by any number of async readers.
+"""The change feed behind the watch stream: numbered events kept in a ring, followed by any number of async
+readers.
 
-The model service publishes each change it makes (a node or instance upserted or deleted, a
-notification applied) here, possibly from another thread; the watch stream (server-sent events)
-reads from it. A reader resumes from a sequence number, like a Kubernetes watch from a
-resourceVersion: when the number is older than what the ring still holds, the reader is told to
-re-list (:class:`Expired`) instead of silently missing changes.
+The model service publishes each change of the model (a node or instance upserted or deleted, as its
+change events say), each notification consumed and each status change here, possibly from another
+thread; the watch stream (server-sent events) reads from it. A reader resumes from a sequence number,
+like a Kubernetes watch from a resourceVersion: when the number is older than what the ring still
+holds, the reader is told to re-list (:class:`Expired`) instead of silently missing changes.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from typing import Any
 import msgspec
 
 
-class Change(msgspec.Struct, kw_only=True, frozen=True):
-    """One change: ``kind`` is node | instance | notification | status; ``op`` is upsert | delete | applied..."""
+class WatchEvent(msgspec.Struct, kw_only=True, frozen=True):
+    """One event of the watch stream: ``kind`` is node | instance | notification | status; ``op`` is upsert |
+    delete for entities, the outcome for a notification, what happened for a status."""
 
     seq: int
     kind: str
@@ -43,7 +45,7 @@ class ChangeFeed:
     """Thread-safe publisher side, asyncio reader side. Publishing never blocks on slow readers."""
 
     def __init__(self, capacity: int = 10000) -> None:
-        self._ring: deque[Change] = deque(maxlen=max(1, capacity))
+        self._ring: deque[WatchEvent] = deque(maxlen=max(1, capacity))
         self._seq = 0
         self._lock = threading.Lock()
         self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
@@ -54,11 +56,11 @@ class ChangeFeed:
         """The sequence number of the newest change (0 before any)."""
         return self._seq
 
-    def publish(self, kind: str, op: str, key: str, data: dict[str, Any] | None = None) -> Change:
+    def publish(self, kind: str, op: str, key: str, data: dict[str, Any] | None = None) -> WatchEvent:
         """Append a change and wake the readers; callable from any thread."""
         with self._lock:
             self._seq += 1
-            change = Change(seq=self._seq, kind=kind, op=op, key=key, data=data)
+            change = WatchEvent(seq=self._seq, kind=kind, op=op, key=key, data=data)
             self._ring.append(change)
             waiters = list(self._waiters)
         self._wake(waiters)
@@ -85,7 +87,7 @@ class ChangeFeed:
                 with contextlib.suppress(RuntimeError):
                     loop.call_soon_threadsafe(event.set)
 
-    def since(self, seq: int) -> list[Change]:
+    def since(self, seq: int) -> list[WatchEvent]:
         """Changes after ``seq`` still kept; raises :class:`Expired` when some after it were dropped."""
         with self._lock:
             if seq >= self._seq:
@@ -97,7 +99,8 @@ class ChangeFeed:
             start = seq + 1 - oldest
             return [self._ring[i] for i in range(start, len(self._ring))]
 
-    async def follow(self, since: int | None = None, heartbeat: float | None = None) -> AsyncIterator[Change | None]:
+    async def follow(self, since: int | None = None,
+                     heartbeat: float | None = None) -> AsyncIterator[WatchEvent | None]:
         """Changes after ``since`` (default: from now on), forever; ``None`` every ``heartbeat`` idle seconds."""
         position = self._seq if since is None else since
         loop = asyncio.get_running_loop()

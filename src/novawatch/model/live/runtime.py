@@ -1,9 +1,10 @@
-"""The running model service: subscribe, bootstrap (list), consume (watch), audit, and tell the API.
+"""The running model service: subscribe, bootstrap (list), consume (watch), audit, and publish what changed.
 
-The data model (:mod:`novawatch.model`) applies notifications; this module wraps its consumer so that
-every applied notification also becomes changes on the watch stream (the entities it touched, read
-back from the store), a line in the recent-notifications feed, and metrics. Everything runs on one
-asyncio loop, so the API's reads never race with the applies.
+The data model (:mod:`novawatch.model`) applies notifications and says what each one changed (its change
+events, :mod:`novawatch.model.changes`); this runtime listens to them and turns each update into events
+on the watch stream, a line in the recent-notifications feed, counters and metrics. Nothing here reads
+a notification again or compares the store before and after: one parse per message. Everything runs on
+one asyncio loop, so the API's reads never race with the applies.
 """
 
 from __future__ import annotations
@@ -16,19 +17,18 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import msgspec
-
-from novawatch.api.state import ModelState, NotificationNote
-from novawatch.api.view import StoreView
 from novawatch.bus.base import Delivery, Subscriber
-from novawatch.model.apply import REJECTED, Consumer
+from novawatch.model.apply import Consumer
 from novawatch.model.audit import Drift, audit, repair
 from novawatch.model.bootstrap import bootstrap
+from novawatch.model.changes import AUDIT, INSTANCE, Consumed, Update
 from novawatch.model.cluster import ClusterModel
-from novawatch.model.outcome import APPLIED
+from novawatch.model.live.state import ModelState, NotificationNote
+from novawatch.model.live.view import StoreView
+from novawatch.model.outcome import REJECTED
 from novawatch.snapshot import Snapshot, SnapshotSource, Source
 
-log = logging.getLogger("novawatch.api.runtime")
+log = logging.getLogger("novawatch.model.live.runtime")
 
 #: Seconds between the two looks of an audit: an entity counts as drifted only if it differs in both,
 #: so that notifications still in flight on the bus are not mistaken for drift.
@@ -38,53 +38,12 @@ AUDIT_CONFIRM_DELAY = 1.0
 RELIST_RETRY = (1.0, 60.0)
 
 
-class _Data(msgspec.Struct):
-    uuid: str | None = None
-    host: str | None = None
-    instance_id: str | None = None
-
-
-class _Payload(msgspec.Struct):
-    data: _Data | None = msgspec.field(name="nova_object.data", default=None)
-    uuid: str | None = None
-    host: str | None = None
-    instance_id: str | None = None
-
-
-class _Head(msgspec.Struct):
-    """Just what the feed shows and what tells which entities a notification is about."""
-
-    event_type: str | None = None
-    publisher_id: str | None = None
-    message_id: str | None = None
-    timestamp: str | None = None
-    payload: _Payload | None = None
-    oslo_message: str | None = msgspec.field(name="oslo.message", default=None)
-
-
-_head = msgspec.json.Decoder(_Head)
-
-
-def peek(body: bytes | str) -> _Head:
-    """The head of a notification (either wire form); an empty head when it cannot be read."""
-    try:
-        head = _head.decode(body)
-        if head.oslo_message is not None:
-            head = _head.decode(head.oslo_message)
-    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
-        return _Head()
-    return head
-
-
-def subjects(head: _Head) -> tuple[str | None, str | None]:
-    """(entity uuid, host) a notification names: an instance's or a node's uuid, and the host."""
-    p = head.payload
-    if p is None:
-        return None, None
-    d = p.data
-    if d is not None:
-        return d.uuid or d.instance_id, d.host
-    return p.instance_id or p.uuid, p.host
+def subject(payload: Any) -> tuple[str | None, str | None]:
+    """(entity uuid, host) a decoded payload names: an instance's or a node's uuid, and the host."""
+    data = getattr(payload, "data", payload)
+    uuid = getattr(data, "uuid", None) or getattr(data, "instance_id", None)
+    host = getattr(data, "host", None)
+    return (uuid if isinstance(uuid, str) else None), (host if isinstance(host, str) else None)
 
 
 class ModelRuntime:
@@ -105,6 +64,9 @@ class ModelRuntime:
         self.view = StoreView(self.cluster)
         self.state = ModelState(self.view, recent=recent, watch_buffer=watch_buffer)
         self.state.stats = lambda: self.consumer.stats
+        self._last: Consumed | None = None
+        self._event_type_hint: str | None = None
+        self.cluster.changes.subscribe(self._publish)
         self._audit_lock = asyncio.Lock()
         self._fetch: Callable[[], Snapshot] | None = None
         self._followed = 0
@@ -113,31 +75,53 @@ class ModelRuntime:
         #: One source call at a time (audits, lookups, refreshes share one HTTP session).
         self.source_lock = asyncio.Lock()
 
-    def publish_node(self, node: Any) -> None:
-        """Tell watchers about a node that changed outside a notification (a lookup, a refresh)."""
-        self.state.publish_node(node.uuid, self.cluster.store.node_record(node))
+    def _publish(self, update: Update) -> None:
+        """Listener of the model: each change to the watch stream, each notification to the feed and counters."""
+        state = self.state
+        if update.reset:
+            store = self.cluster.store
+            for node in store.nodes.values():
+                state.publish_node(node.uuid, store.node_record(node))
+            return
+        for change in update.changes:
+            state.publish(change)
+        consumed = update.notification
+        if consumed is not None:
+            self._last = consumed
+            state.record(self._note(consumed, update))
 
-    def publish_instance(self, inst: Any, before_host: str | None = None) -> None:
-        """Tell watchers about an instance that changed outside a notification, and the nodes it touched."""
+    def _note(self, consumed: Consumed, update: Update) -> NotificationNote:
+        """The feed's line for a notification: what it names, as the model knows it."""
+        uuid, host = subject(consumed.payload) if consumed.payload is not None else (None, None)
         store = self.cluster.store
-        self.state.publish_instance(inst.uuid, store.instance_record(inst))
-        for host in sorted({h for h in (before_host, inst.host) if h}):
-            node = store.nodes_by_host.get(host)
-            if node is not None:
-                self.publish_node(node)
+        known = None
+        if uuid is not None:
+            inst = store.instances.get(uuid)
+            before = next((c.old for c in update.changes if c.kind == INSTANCE and c.key == uuid), None)
+            if inst is not None or before is not None:
+                known = uuid
+                if host is None:
+                    host = before.host if before is not None else inst.host if inst is not None else None
+        return NotificationNote(
+            event_type=consumed.event_type or self._event_type_hint or "-", outcome=consumed.outcome.label,
+            publisher_id=consumed.publisher_id, message_id=consumed.message_id, timestamp=consumed.timestamp,
+            instance=known, host=host, reason=consumed.reason,
+        )
+
+    def publish(self, cause: str) -> None:
+        """Tell the listeners what changed outside a notification (a lookup, a refresh, a repair)."""
+        self.cluster.changes.commit(cause)
 
     # --- list -------------------------------------------------------------------------------------
 
     def load(self, snapshot: Snapshot) -> None:
-        """Bootstrap from a snapshot (already fetched), and publish every entity."""
-        bootstrap(self.cluster, SnapshotSource(snapshot))
+        """Bootstrap from a snapshot (already fetched); every node goes on the watch stream."""
+        with self.cluster.changes.reloading():
+            bootstrap(self.cluster, SnapshotSource(snapshot))
         # What bootstrap loaded lives as long as the model: keep it out of the cyclic collector's full
         # passes, which would otherwise walk every instance and stall queries for hundreds of ms.
         gc.collect()
         gc.freeze()
-        store = self.cluster.store
-        for node in store.nodes.values():
-            self.state.publish_node(node.uuid, store.node_record(node))
         self.state.mark_bootstrapped()
 
     # --- watch ------------------------------------------------------------------------------------
@@ -145,62 +129,18 @@ class ModelRuntime:
     def ingest(
         self, body: bytes | str, event_type: str | None = None, legacy: bool | None = None
     ) -> tuple[int, str | None]:
-        """Apply one notification, publish what it changed; (outcome, reason when rejected or noted).
+        """Apply one notification (its changes are published as the model makes them); (outcome, reason when
+        rejected or noted).
 
         ``legacy`` is what the topic it came on says of its format (None when unknown).
         """
-        store = self.cluster.store
-        head = peek(body)
-        uuid, host = subjects(head)
-        before = store.instances.get(uuid) if uuid else None
-        before_host = before.host if before is not None else None
-        node_before = store.nodes.get(uuid) if uuid else None
-        consumer = self.consumer
-        noted = consumer.noted
+        self._last = None
+        self._event_type_hint = event_type
         started = time.perf_counter()
-        outcome = consumer.process(body, legacy=legacy)
-        seconds = time.perf_counter() - started
-        reason = None
-        if outcome == REJECTED:
-            letters = consumer.dead_letters
-            reason = list(letters)[-1].reason if len(letters) else "rejected"
-        elif consumer.noted != noted:
-            reason = consumer.last_note  # applied (or ignored) with a warning: the feed says why
-        label = "applied" if outcome == APPLIED else "rejected" if outcome == REJECTED else "ignored"
-        instances: list[tuple[str, Any]] = []
-        nodes: list[tuple[str, Any]] = []
-        if outcome == APPLIED and uuid:
-            after = store.instances.get(uuid)
-            if after is not None:
-                instances.append((uuid, store.instance_record(after)))
-            elif before is not None:
-                instances.append((uuid, None))
-            node_after = store.nodes.get(uuid)
-            if node_after is not None:
-                nodes.append((uuid, store.node_record(node_after)))
-            elif node_before is not None:
-                nodes.append((uuid, None))
-            hosts = {h for h in (host, before_host, after.host if after is not None else None) if h}
-            for h in sorted(hosts):
-                node = store.nodes_by_host.get(h)
-                if node is not None and node.uuid != uuid:
-                    nodes.append((node.uuid, store.node_record(node)))
-        elif outcome == APPLIED and host:
-            node = store.nodes_by_host.get(host)
-            if node is not None:
-                nodes.append((node.uuid, store.node_record(node)))
-        note = NotificationNote(
-            event_type=head.event_type or event_type or "-",
-            outcome=label,
-            publisher_id=head.publisher_id,
-            message_id=head.message_id,
-            timestamp=head.timestamp,
-            instance=uuid if (before is not None or uuid in store.instances) else None,
-            host=host or before_host,
-            reason=reason,
-        )
-        self.state.record(note, nodes=nodes, instances=instances, seconds=seconds)
-        return outcome, reason
+        outcome = self.consumer.process(body, legacy=legacy)
+        self.state.metrics.observe_apply(time.perf_counter() - started)
+        last = self._last
+        return outcome, last.reason if last is not None else None
 
     async def handle(self, delivery: Delivery) -> None:
         """Apply a delivery, then acknowledge it; what the model rejects goes to the bus's dead letters."""
@@ -300,31 +240,8 @@ class ModelRuntime:
             return len(confirmed)
 
     def _repair(self, source: SnapshotSource, drift: list[Drift]) -> None:
-        store = self.cluster.store
-        hosts: set[str] = set()
-        for d in drift:
-            if d.kind == "instance":
-                old = store.instances.get(d.uuid)
-                if old is not None and old.host:
-                    hosts.add(old.host)
-            else:
-                old_node = store.nodes.get(d.uuid)
-                if old_node is not None:
-                    hosts.add(old_node.host)
         repair(self.cluster, source, drift)
-        for d in drift:
-            if d.kind == "instance":
-                inst = store.instances.get(d.uuid)
-                self.state.publish_instance(d.uuid, None if inst is None else store.instance_record(inst))
-                if inst is not None and inst.host:
-                    hosts.add(inst.host)
-            else:
-                node = store.nodes.get(d.uuid)
-                self.state.publish_node(d.uuid, None if node is None else store.node_record(node))
-        for h in sorted(hosts):
-            node = store.nodes_by_host.get(h)
-            if node is not None:
-                self.state.publish_node(node.uuid, store.node_record(node))
+        self.publish(AUDIT)
 
     async def audit_forever(self, fetch: Any, interval: float) -> None:
         """Audit every ``interval`` seconds until cancelled."""

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from novawatch.api.feed import ChangeFeed, Expired
+from novawatch.model.live.feed import ChangeFeed, Expired
 
 
 def test_since_and_expiry() -> None:

@@ -1,8 +1,9 @@
-"""The model service's state as the API shows it: the view, the change feed, recent notifications,
-counters, health, and the Prometheus metrics derived from them.
+"""The model service's state as its readers see it: the view, the change feed, recent notifications,
+counters, health, and the metrics.
 
-Whatever consumes the notification stream calls :meth:`ModelState.record` once per notification
-with the outcome and the entities it changed; the API and the dashboard only read.
+The runtime (:mod:`novawatch.model.live.runtime`) hears every update of the model and calls
+:meth:`ModelState.publish` for each entity changed and :meth:`ModelState.record` once per notification;
+the HTTP API and the dashboard only read.
 """
 
 from __future__ import annotations
@@ -10,23 +11,22 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from novawatch.api.feed import ChangeFeed
-from novawatch.api.view import StoreView
 from novawatch.bus.base import Backlog
 from novawatch.model.apply import Stats
-from novawatch.notifications.catalog import spec
+from novawatch.model.changes import INSTANCE, Change
+from novawatch.model.live.feed import ChangeFeed
+from novawatch.model.live.metrics import Metrics
+from novawatch.model.live.view import StoreView
+from novawatch.model.outcome import LABELS
 from novawatch.notifications.message import parse_timestamp
 from novawatch.redact import mask
 from novawatch.snapshot import InstanceRecord, NodeRecord
-
-OUTCOMES = ("applied", "ignored", "rejected")
 
 
 class NotificationNote(msgspec.Struct, kw_only=True):
@@ -44,7 +44,8 @@ class NotificationNote(msgspec.Struct, kw_only=True):
     reason: str | None = None
 
 
-log = logging.getLogger("novawatch.api.state")
+log = logging.getLogger("novawatch.model.live.state")
+
 
 def node_json(node: NodeRecord) -> dict[str, Any]:
     """A node as the API returns it: the snapshot fields plus what is free."""
@@ -60,46 +61,6 @@ def instance_json(inst: InstanceRecord) -> dict[str, Any]:
     return out
 
 
-class Metrics:
-    """Prometheus metrics in a registry of their own (several services can live in one process)."""
-
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        self.notifications = Counter(
-            "novawatch_notifications",
-            "Notifications consumed by the model, by event type and outcome",
-            ["event_type", "outcome"],
-            registry=self.registry,
-        )
-        self.apply_seconds = Histogram(
-            "novawatch_apply_seconds",
-            "Time to decode and apply one notification",
-            buckets=(1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 5e-2, 0.1, 1.0),
-            registry=self.registry,
-        )
-        self.drift = Gauge("novawatch_model_drift", "Entities that differed from the source at the last audit",
-                           registry=self.registry)
-        self.lag = Gauge("novawatch_model_lag_seconds",
-                         "Age of the newest applied notification's timestamp when it was applied",
-                         registry=self.registry)
-        self.nodes = Gauge("novawatch_model_nodes", "Nodes in the model", registry=self.registry)
-        self.instances = Gauge("novawatch_model_instances", "Instances in the model", registry=self.registry)
-        self.watch_seq = Gauge("novawatch_watch_seq", "Sequence number of the newest change", registry=self.registry)
-        self.noted = Gauge(
-            "novawatch_notifications_noted",
-            "Notifications applied with a note, by kind (future_timestamps: too far ahead of the clock, ordered "
-            "by arrival; reused_ids: a message id reused for other content); counts since start",
-            ["kind"],
-            registry=self.registry,
-        )
-
-
-def _label(event_type: str) -> str:
-    # Unknown event types come from the wire: label them as one value so that hostile input
-    # cannot create unbounded metric series.
-    return event_type if spec(event_type) is not None else "unknown"
-
-
 def _now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
@@ -112,7 +73,8 @@ class ModelState:
         self.feed = ChangeFeed(watch_buffer)
         self.recent: deque[NotificationNote] = deque(maxlen=max(1, recent))
         self.metrics = Metrics()
-        self.counts: dict[str, int] = dict.fromkeys(OUTCOMES, 0)
+        self.metrics.refresh = self.health
+        self.counts: dict[str, int] = dict.fromkeys(LABELS, 0)
         self.started_at = time.time()
         self.bootstrapped_at: float | None = None
         self.last_applied_at: float | None = None
@@ -147,19 +109,12 @@ class ModelState:
 
     # --- writer side --------------------------------------------------------------------------
 
-    def record(
-        self,
-        note: NotificationNote,
-        *,
-        nodes: Sequence[tuple[str, NodeRecord | None]] = (),
-        instances: Sequence[tuple[str, InstanceRecord | None]] = (),
-        seconds: float | None = None,
-    ) -> None:
-        """One consumed notification: count it, publish the changed entities (None: deleted), keep it."""
+    def record(self, note: NotificationNote, *, seconds: float | None = None) -> None:
+        """One consumed notification (after the changes it made were published): count it, keep it."""
         self.counts[note.outcome] = self.counts.get(note.outcome, 0) + 1
-        self.metrics.notifications.labels(_label(note.event_type), note.outcome).inc()
+        self.metrics.count(note.event_type, note.outcome)
         if seconds is not None:
-            self.metrics.apply_seconds.observe(seconds)
+            self.metrics.observe_apply(seconds)
         now = time.time()
         note.received_at = _now_iso()
         if note.outcome == "applied":
@@ -167,15 +122,18 @@ class ModelState:
             moment = parse_timestamp(note.timestamp) if note.timestamp else None
             if moment is not None:
                 self.lag_seconds = max(0.0, now - moment.timestamp())
-                self.metrics.lag.set(self.lag_seconds)
-        for uuid, inst in instances:
-            self.publish_instance(uuid, inst)
-        for uuid, node in nodes:
-            self.publish_node(uuid, node)
+                self.metrics.lag = self.lag_seconds
         change = self.feed.publish("notification", note.outcome, note.message_id or "", msgspec.to_builtins(note))
         note.seq = change.seq
         self.recent.append(note)
-        self.metrics.watch_seq.set(change.seq)
+        self.metrics.watch_seq = change.seq
+
+    def publish(self, change: Change) -> None:
+        """One entity changed: an upsert (its record as the API shows it) or a delete, on the watch stream."""
+        if change.kind == INSTANCE:
+            self.publish_instance(change.key, change.new)
+        else:
+            self.publish_node(change.key, change.new)
 
     def publish_node(self, uuid: str, node: NodeRecord | None) -> None:
         if node is None:
@@ -195,7 +153,7 @@ class ModelState:
         self.audit_error = error
         if error is None:
             self.drift = drift
-            self.metrics.drift.set(drift)
+            self.metrics.drift = drift
         self.feed.publish("status", "audit", "audit", self.health())
 
     def note_source_error(self, message: str) -> None:
@@ -259,8 +217,8 @@ class ModelState:
     def health(self) -> dict[str, Any]:
         """Liveness and consistency: lag behind the stream, the last audit, drift, counters."""
         nodes, instances = self.view.counts()
-        self.metrics.nodes.set(nodes)
-        self.metrics.instances.set(instances)
+        self.metrics.nodes = nodes
+        self.metrics.instances = instances
         now = time.time()
         problems: list[str] = []
         # Health answers without a token: whatever put an error or a URL here, no secret leaves with it.
@@ -287,8 +245,7 @@ class ModelState:
                             f"(give the model service --compute-url, or use durable queues): {self.last_gap}")
         stats = self.stats() if self.stats is not None else Stats()
         noted = {"future_timestamps": stats.future_timestamps, "reused_ids": stats.reused_ids}
-        for kind, count in noted.items():
-            self.metrics.noted.labels(kind).set(count)
+        self.metrics.noted.update(noted)
         if self.consumer_error or bus_problem:
             status = "failing"
         elif (self.audit_error or self.drift or self.relist_pending or self.unrepaired_gap or self.source_error

@@ -3,9 +3,9 @@
 The handlers of a deferred model (:class:`~novawatch.model.cluster.ClusterModel`) only record what
 they would have asked the source: the node of a host they have not seen (from ``service.*`` or an
 instance event), an instance they have not seen. :class:`SourceWorker` asks the source in a thread,
-then applies the answers on the loop and publishes what changed. A host the source does not know yet
-(Nova creates the compute node after the service) is asked again with backoff; every
-``node_refresh_interval`` seconds all nodes are re-read, which refreshes capacity and finds nodes
+then applies the answers on the loop; the model's change events tell the listeners what changed. A host
+the source does not know yet (Nova creates the compute node after the service) is asked again with backoff;
+every ``node_refresh_interval`` seconds all nodes are re-read, which refreshes capacity and finds nodes
 that no notification named. Usage is never taken from the source: it stays derived from instances.
 """
 
@@ -18,11 +18,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from novawatch.api.runtime import ModelRuntime
+from novawatch.model.changes import LOOKUP, REFRESH
 from novawatch.model.cluster import find_node
-from novawatch.sources.errors import SourceError
+from novawatch.model.live.runtime import ModelRuntime
+from novawatch.snapshot import SourceError
 
-log = logging.getLogger("novawatch.api.lookups")
+log = logging.getLogger("novawatch.model.live.lookups")
 
 #: Backoff of a host the source did not know: first retry after this many seconds, doubling.
 FIRST_RETRY = 1.0
@@ -111,7 +112,7 @@ class SourceWorker:
                 self._retries.pop(host, None)
                 if node is not None:
                     self.found_nodes += 1
-                    self.runtime.publish_node(node)
+                    self.runtime.publish(LOOKUP)
                 continue
             tries += 1
             if tries >= self.max_tries:
@@ -132,12 +133,8 @@ class SourceWorker:
                 self._failed(f"looking up instance {uuid}", exc)
                 continue
             self.runtime.state.note_source_ok()
-            if record is not None:
-                before = store.instances.get(uuid)
-                before_host = before.host if before is not None else None
-                inst = cluster.adopt_instance(record, mark)
-                if inst is not None:
-                    self.runtime.publish_instance(inst, before_host)
+            if record is not None and cluster.adopt_instance(record, mark) is not None:
+                self.runtime.publish(LOOKUP)
 
     async def refresh_nodes(self) -> int:
         """Re-read every node: capacity and names of known nodes, nodes not known yet. The number changed."""
@@ -154,7 +151,7 @@ class SourceWorker:
             node = cluster.adopt_node(record)
             if node is not None:
                 changed += 1
-                self.runtime.publish_node(node)
                 cluster.wanted_hosts.discard(node.host)
                 self._retries.pop(node.host, None)
+        self.runtime.publish(REFRESH)
         return changed

@@ -20,17 +20,16 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from prometheus_client import generate_latest
+from tests.api.helpers import sample
 from tests.simkit import simulate_collected
 
-from novawatch.api.runtime import ModelRuntime
 from novawatch.bus import open_publisher, open_subscriber
 from novawatch.bus.base import Subscriber
 from novawatch.model import to_snapshot
+from novawatch.model.live.runtime import ModelRuntime
 from novawatch.notifications.event import UNVERSIONED_TOPIC, VERSIONED_TOPIC
 from novawatch.simulate import Config
 from novawatch.snapshot import dumps
-
-from .helpers import sample
 
 TIMEOUT = 120.0
 

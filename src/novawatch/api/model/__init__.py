@@ -1,0 +1,2 @@
+"""The model service's API by resource: one router module each, its schemas beside its routes (see
+docs/api.md, "Code layout")."""

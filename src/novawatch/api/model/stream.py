@@ -1,0 +1,119 @@
+"""``/v1/notifications`` (the most recent notifications consumed) and ``/v1/watch`` (the watch stream:
+server-sent events of model changes, resumable from a sequence number)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import msgspec
+from fastapi import APIRouter, Header, HTTPException, Query
+from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel
+
+from novawatch.api.model.base import MAX_LIMIT, respond
+from novawatch.model.live.feed import Expired, WatchEvent
+from novawatch.model.live.state import ModelState
+
+HEARTBEAT_SECONDS = 15.0
+
+_json = msgspec.json.Encoder()
+
+
+class NoteOut(BaseModel):
+    seq: int
+    event_type: str
+    outcome: str
+    publisher_id: str | None = None
+    message_id: str | None = None
+    timestamp: str | None = None
+    received_at: str
+    instance: str | None = None
+    host: str | None = None
+    reason: str | None = None
+
+
+class NotesOut(BaseModel):
+    seq: int
+    notifications: list[NoteOut]
+
+
+SSE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/event-stream": {}}, "description": "server-sent events"}
+}
+def sse_event(change: WatchEvent) -> bytes:
+    """One server-sent event: ``id`` is the sequence number, ``event`` the kind, ``data`` the change."""
+    return b"id: %d\nevent: %s\ndata: %s\n\n" % (change.seq, change.kind.encode(), _json.encode(change))
+
+
+async def watch_events(
+    state: ModelState, since: int | None, kinds: set[str] | None, heartbeat: float = HEARTBEAT_SECONDS
+) -> AsyncIterator[bytes]:
+    """The watch stream: a ``hello`` event with the current seq, then changes; ``reset`` when resuming is
+    impossible (the client must re-list, then watch from the ``seq`` it carries)."""
+    feed = state.feed
+    yield b"retry: 2000\nevent: hello\ndata: %s\n\n" % _json.encode({"seq": feed.seq, "since": since})
+    if since is not None and since > feed.seq:
+        # A number from the future: this service restarted and counts from zero again.
+        yield b"event: reset\ndata: %s\n\n" % _json.encode({"seq": feed.seq, "reason": "restarted"})
+        since = feed.seq
+    while True:
+        try:
+            async for change in feed.follow(since, heartbeat=heartbeat):
+                if change is None:
+                    yield b": keep-alive\n\n"
+                    continue
+                since = change.seq
+                if kinds is None or change.kind in kinds:
+                    yield sse_event(change)
+            return
+        except Expired as exc:
+            yield b"event: reset\ndata: %s\n\n" % _json.encode({"seq": exc.current, "reason": str(exc)})
+            since = exc.current
+
+
+def router(state: ModelState) -> APIRouter:
+    """The stream's routes over ``state``."""
+    routes = APIRouter(tags=["stream"])
+
+    @routes.get("/v1/notifications", response_model=NotesOut)
+    async def recent_notifications(
+        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+        outcome: Annotated[str | None, Query(pattern="^(applied|ignored|rejected)$")] = None,
+    ) -> Response:
+        """The most recent notifications the model consumed, newest first."""
+        out = []
+        for note in reversed(state.recent):
+            if outcome is None or note.outcome == outcome:
+                out.append(note)
+                if len(out) >= limit:
+                    break
+        return respond({"seq": state.feed.seq, "notifications": out})
+
+    @routes.get("/v1/watch", response_class=StreamingResponse,
+             responses=SSE)
+    async def watch(
+        since: Annotated[int | None, Query(ge=0, description="resume after this sequence number")] = None,
+        kinds: Annotated[str | None, Query(max_length=100, description="node,instance,notification,status")] = None,
+        last_event_id: Annotated[str | None, Header(max_length=32)] = None,
+    ) -> StreamingResponse:
+        """Server-sent events of model changes. Resume with ``Last-Event-ID`` or ``?since=SEQ``."""
+        position = since
+        # EventSource reconnects to the same URL and adds Last-Event-ID: the header is the newer position.
+        if last_event_id:
+            if not last_event_id.isdigit():
+                raise HTTPException(400, "Last-Event-ID must be a sequence number from an earlier event")
+            position = int(last_event_id)
+        wanted = None
+        if kinds:
+            wanted = {k.strip() for k in kinds.split(",") if k.strip()}
+            unknown = wanted - {"node", "instance", "notification", "status"}
+            if unknown:
+                raise HTTPException(400, f"unknown kinds {sorted(unknown)}; use node, instance, notification, status")
+        return StreamingResponse(
+            watch_events(state, position, wanted),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+    return routes

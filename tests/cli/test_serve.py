@@ -14,6 +14,8 @@ import httpx
 import pytest
 from tests.api.helpers import Service, free_port, wait_for
 
+DOCS_BUS = Path(__file__).resolve().parents[2] / "docs" / "bus.md"
+
 
 class Cloud:
     def __init__(self, compute: Service, model: Service, compute_url: str, model_url: str) -> None:
@@ -159,6 +161,16 @@ def test_model_status_shows_where_the_model_stands_on_the_embedded_bus(cloud: Cl
     assert body["kind"] == "embedded" and body["behind"] == 0 and body["position"] == body["last"] > 0, body
     assert f"applied   sequence {body['position']} (" in shown.stdout and "behind    0" in shown.stdout
     assert f"last      sequence {body['last']}" in shown.stdout
+    # the commands docs/bus.md shows, verbatim, with the service's port from the environment
+    block = DOCS_BUS.read_text().split("### Where a replica stands", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    commands = block.strip().splitlines()
+    assert commands and all(c.startswith("novawatch model status") for c in commands), commands
+    port = url.rsplit(":", 1)[1]
+    env = {"HOME": str(tmp_path), "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "NOVAWATCH_MODEL_PORT": port}
+    for command in commands:
+        run = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=60, env=env)
+        assert run.returncode == 0, f"{command}: {run.stdout}{run.stderr}"
+        assert "embedded" in run.stdout and "behind" in run.stdout, f"{command}: {run.stdout}"
     # a service that cannot be reached: a clear error, no traceback
     dead = subprocess.run([sys.executable, "-m", "novawatch.cli", "model", "status", "--url", "http://127.0.0.1:9"],
                           capture_output=True, text=True, timeout=60)

@@ -242,6 +242,10 @@ class Attempts:
         self.failures.clear()
 
 
+class Nacked(amqp.AMQPError):
+    """The broker refused (nacked) published notifications: the publisher starts again on a new connection."""
+
+
 class Hold:
     """How long a publisher holds notifications the broker returned (no queue took them) before sending them
     again: ``retry_interval`` doubling up to ``retry_max`` while they keep coming back."""
@@ -350,6 +354,7 @@ class RabbitPublisher(Publisher):
         self.broker: str | None = None
         self._hold = Hold(self.config.retry_interval, self.config.retry_max)
         self._unroutable = QuietLog(log)
+        self._refused = QuietLog(log)
         self._loop = asyncio.new_event_loop()
         self._work = asyncio.Event()
         self._thread = threading.Thread(target=self._run, name="novawatch-bus-publisher", daemon=True)
@@ -487,6 +492,20 @@ class RabbitPublisher(Publisher):
                 hold.hold()  # returned: a queue may be missing for a while, so wait before sending them again
             elif acked and settled:
                 hold.reset()
+                self._refused.cleared("publisher: the broker takes notifications again",
+                                      extra={"bus_url": self.config.url})
+            if not acked and settled and not lost:
+                # A queue could not take them: a quorum queue between the loss of its leader and the election of
+                # the next, say. RabbitMQ 3.10 goes on nacking on a channel that saw that, even once the queue
+                # has a leader again: wait, then send them again on a new connection.
+                hold.hold()
+                self._refused.problem(
+                    "nacked", f"publisher: the broker refused (nacked) notifications to exchange '{exchange}' (a "
+                    "queue bound to it could not take them, e.g. a quorum queue electing a new leader after a node "
+                    "was lost): they are sent again on a new connection; if this goes on, look at the broker's "
+                    "queues (rabbitmqctl list_queues name type leader online)",
+                    extra={"bus_url": self.config.url, "exchange": exchange})
+                gone(Nacked(f"the broker nacked {len(settled)} notifications"))
             returned.difference_update(t for t, _ in settled)
             with self._cond:
                 if len(again) < len(settled):

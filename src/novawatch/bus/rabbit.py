@@ -428,6 +428,10 @@ class RabbitPublisher(Publisher):
                 trouble.cleared(f"publisher now connected to {config.url}",
                                 extra={"bus_url": config.url})
                 await self._pump(connection, channel, declarer)
+            except Nacked:  # said once by _pump; the hold paces the next try, on the next host if there are several
+                self.connected.clear()
+                self.broker = None
+                attempt += 1
             except Exception as exc:  # whatever it was, the outbox must not stall: retry
                 self.connected.clear()
                 self.broker = None
@@ -492,8 +496,6 @@ class RabbitPublisher(Publisher):
                 hold.hold()  # returned: a queue may be missing for a while, so wait before sending them again
             elif acked and settled:
                 hold.reset()
-                self._refused.cleared("publisher: the broker takes notifications again",
-                                      extra={"bus_url": self.config.url})
             if not acked and settled and not lost:
                 # A queue could not take them: a quorum queue between the loss of its leader and the election of
                 # the next, say. RabbitMQ 3.10 goes on nacking on a channel that saw that, even once the queue
@@ -512,6 +514,8 @@ class RabbitPublisher(Publisher):
                     self._unconfirmed -= len(settled) - len(again)
                     if not self._unconfirmed:
                         self._cond.notify_all()
+                        self._refused.cleared("publisher: the broker took every notification it had refused",
+                                              extra={"bus_url": self.config.url})
                 self._retry.extend(again)  # nacked or returned: it goes again, first
             wake.set()
 

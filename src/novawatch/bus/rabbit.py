@@ -11,7 +11,8 @@ created with oslo's settings (``durable`` as ``amqp_durable_queues``, default fa
 ``amqp_auto_delete``, default false; no arguments) or, when the user may not, waited for.
 
 Publisher: publisher confirms with a window of unconfirmed messages; a message leaves the outbox only when
-the broker confirmed it, and is sent again after a reconnection otherwise (at-least-once).
+the broker confirmed it, and is sent again after a reconnection otherwise (at-least-once); a nacked one is
+sent again on a new connection after a hold (see :class:`Nacked`).
 
 Subscriber: a queue of its own per consumer group (``novawatch-model`` for the model service), bound to
 ``<topic>.<priority>`` for every priority (an oslo listener pool of the same name shares it); manual

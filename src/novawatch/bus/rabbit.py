@@ -464,6 +464,7 @@ class RabbitPublisher(Publisher):
             wake.set()
 
         returned: set[int] = set()  # delivery tags of messages the broker returned: no queue took them
+        refused: list[int] = []  # set by a nack: send nothing more on this connection
         hold = self._hold
 
         def bounced(message: amqp.Message, code: int, text: str) -> None:
@@ -497,18 +498,21 @@ class RabbitPublisher(Publisher):
                 hold.hold()  # returned: a queue may be missing for a while, so wait before sending them again
             elif acked and settled:
                 hold.reset()
-            if not acked and settled and not lost:
+            if not acked and settled and not refused:
                 # A queue could not take them: a quorum queue between the loss of its leader and the election of
                 # the next, say. RabbitMQ 3.10 goes on nacking on a channel that saw that, even once the queue
-                # has a leader again: wait, then send them again on a new connection.
+                # has a leader again: send nothing more here, and once what is in flight is settled (so that
+                # what was taken is not sent twice), wait, then send the rest again on a new connection.
                 hold.hold()
+                refused.append(len(settled))
                 self._refused.problem(
                     "nacked", f"publisher: the broker refused (nacked) notifications to exchange '{exchange}' (a "
                     "queue bound to it could not take them, e.g. a quorum queue electing a new leader after a node "
                     "was lost): they are sent again on a new connection; if this goes on, look at the broker's "
                     "queues (rabbitmqctl list_queues name type leader online)",
                     extra={"bus_url": self.config.url, "exchange": exchange})
-                gone(Nacked(f"the broker nacked {len(settled)} notifications"))
+            if refused and not inflight and not lost:
+                gone(Nacked("the broker nacked notifications"))
             returned.difference_update(t for t, _ in settled)
             with self._cond:
                 if len(again) < len(settled):
@@ -529,6 +533,9 @@ class RabbitPublisher(Publisher):
         batch: deque[_Item] = deque()
         try:
             while not lost:
+                if refused:  # a nack: only wait for what is in flight to be settled (see confirmed)
+                    await self._lost(lost, wake)
+                    continue
                 wait = hold.remaining()
                 if wait > 0:  # notifications came back unrouted: send nothing until the hold ends
                     with contextlib.suppress(TimeoutError):

@@ -17,6 +17,11 @@ time a test asks for it, once per session, and torn down at the end of the sessi
     SQLAlchemy URL ``postgresql+psycopg://novawatch@127.0.0.1:PORT/novawatch`` (a superuser
     that owns the database; trust auth). ``postgres_server`` has the details.
 
+``rabbit_cluster`` / ``cluster``
+    A private three-node RabbitMQ cluster (``tests/rabbitcluster.py``): one epmd, one cookie, three
+    nodes on their own ports; ``cluster.kill(i)`` SIGKILLs a node, ``cluster.revive(i)`` starts it
+    again. ``cluster`` is the session's with every node running, and heals it after the test.
+
 ``chromium_path`` / ``chromedriver_path``
     ``/usr/bin/chromium`` and ``/usr/bin/chromedriver`` (Debian's chromium, chromium-driver).
 
@@ -37,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from tests.rabbitcluster import ClusterError, RabbitCluster
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DIR_ENV = "NOVAWATCH_SHARED_DIR"
@@ -314,3 +320,30 @@ def chromium_path() -> str:
 def chromedriver_path() -> str:
     """Path of Debian's chromedriver (/usr/bin/chromedriver), for Selenium-style tests."""
     return _require_executable(CHROMEDRIVER, "chromium-driver")
+
+
+# --- a three-node RabbitMQ cluster -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def rabbit_cluster() -> Iterator[RabbitCluster]:
+    """A private three-node RabbitMQ cluster for the whole session (started on first use, which takes
+    about 20 s; ``tests/rabbitcluster.py``). Use :func:`cluster`, which starts again what a test killed."""
+    cluster = RabbitCluster()
+    try:
+        cluster.start()
+    except ClusterError as exc:
+        pytest.fail(f"the RabbitMQ cluster did not start: {exc}", pytrace=False)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def cluster(rabbit_cluster: RabbitCluster) -> Iterator[RabbitCluster]:
+    """The session's RabbitMQ cluster with all three nodes running; nodes the test killed are started again
+    after it (they rejoin with their data)."""
+    rabbit_cluster.heal()
+    yield rabbit_cluster
+    rabbit_cluster.heal()

@@ -82,7 +82,7 @@ class Casts:
 class Nova:
     """oslo.messaging as a Nova service configures it: ``control_exchange`` and oslo's defaults otherwise."""
 
-    def __init__(self, url: str, exchange: str, topic: str, *, durable: bool = False) -> None:
+    def __init__(self, url: str, exchange: str, topic: str, *, durable: bool = False, quorum: bool = False) -> None:
         self.exchange, self.topic = exchange, topic
         # Nova's configuration object is the global cfg.CONF, on which oslo.messaging registers some of its
         # options at import (the RPC client's tracing and metrics): use it too, and undo the overrides after.
@@ -91,6 +91,8 @@ class Nova:
         self.rpc = oslo_messaging.get_rpc_transport(self.conf, url=url)
         if durable:  # a cloud with [oslo_messaging_rabbit] amqp_durable_queues = true (read when connecting)
             self.conf.set_override("amqp_durable_queues", True, group="oslo_messaging_rabbit")
+        if quorum:  # a clustered cloud: rabbit_quorum_queue = true (a durable exchange, quorum queues)
+            self.conf.set_override("rabbit_quorum_queue", True, group="oslo_messaging_rabbit")
         self.notifications = oslo_messaging.get_notification_transport(self.conf, url=url)
         self.versioned = oslo_messaging.Notifier(self.notifications, driver="messagingv2",
                                                  topics=["versioned_notifications"])
@@ -123,6 +125,7 @@ class Nova:
         self.rpc.cleanup()
         self.notifications.cleanup()
         self.conf.clear_override("amqp_durable_queues", group="oslo_messaging_rabbit")
+        self.conf.clear_override("rabbit_quorum_queue", group="oslo_messaging_rabbit")
 
     def queues(self) -> list[str]:
         """Queues oslo declared with names we know (the fanout one has a random name and expires)."""

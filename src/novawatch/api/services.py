@@ -70,6 +70,7 @@ def model_service(
         while True:
             subscriber = open_subscriber(url, group=config.bus.queue)
             runtime.follow(subscriber, source.snapshot if source is not None else None)  # re-list after gaps
+            runtime.state.bus_backlog = subscriber.backlog
             try:
                 await subscriber.start()
                 if source is not None and not bootstrapped:

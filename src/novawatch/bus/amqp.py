@@ -89,6 +89,54 @@ class Message:
         header.unmarshal(self._header)
         return header.properties
 
+    @property
+    def stream_offset(self) -> int | None:
+        """The ``x-stream-offset`` header RabbitMQ adds to every message it delivers from a stream."""
+        return header_offset(self._header)
+
+
+_OFFSET_KEY = b"\x0fx-stream-offset"
+_INTEGERS = {ord("l"): struct.Struct(">q"), ord("L"): struct.Struct(">Q"), ord("I"): struct.Struct(">i"),
+             ord("i"): struct.Struct(">I"), ord("s"): struct.Struct(">h"), ord("u"): struct.Struct(">H"),
+             ord("b"): struct.Struct(">b"), ord("B"): struct.Struct(">B")}
+_FLAGS = struct.Struct(">H")
+_CONTENT_TYPE, _CONTENT_ENCODING, _HEADERS = 0x8000, 0x4000, 0x2000
+
+
+def header_offset(header: bytes) -> int | None:
+    """``x-stream-offset`` from a content header's payload: what RabbitMQ adds to a delivery from a stream.
+
+    It is read on every delivery from a stream, so the usual case is read directly: notifications carry
+    no headers of their own (neither novawatch's nor oslo's), so the offset RabbitMQ adds is the table's
+    first entry, after the content type and encoding (skipped, so that bytes inside them are never taken
+    for it). Anything else is decoded in full by pamqp. None when the header holds no integer offset.
+    """
+    try:
+        (flags,) = _FLAGS.unpack_from(header, 12)  # after class id, weight and body size
+        if not flags & _HEADERS:
+            return None
+        at = 14
+        if flags & _CONTENT_TYPE:
+            at += 1 + header[at]
+        if flags & _CONTENT_ENCODING:
+            at += 1 + header[at]
+        at += 4  # the table's size
+        if header[at : at + len(_OFFSET_KEY)] == _OFFSET_KEY:
+            at += len(_OFFSET_KEY)
+            kind = _INTEGERS.get(header[at])
+            if kind is not None:
+                value: int = kind.unpack_from(header, at + 1)[0]
+                return value
+    except (IndexError, struct.error):
+        return None
+    try:
+        content = pamqp_header.ContentHeader()
+        content.unmarshal(header)
+    except Exception:  # a malformed header: no offset, rather than a stopped stream
+        return None
+    found = (content.properties.headers or {}).get("x-stream-offset")
+    return found if isinstance(found, int) and not isinstance(found, bool) else None
+
 
 def _shortstr(data: bytes, offset: int) -> tuple[str, int]:
     end = offset + 1 + data[offset]
@@ -410,6 +458,9 @@ class Channel:
         self.number = number
         #: called with (delivery tag, multiple, acked) for every confirm the broker sends
         self.on_confirm: Callable[[int, bool, bool], None] | None = None
+        #: called with (message, reply code, reply text) for every message the broker returns (a mandatory
+        #: publish that no queue took); the publish's confirm follows it
+        self.on_return: Callable[[Message, int, str], None] | None = None
         self.close_callbacks: list[Callable[[BaseException], None]] = []
         self.closed: BaseException | None = None
         self._next_tag = 1  # delivery tag of the next publish (confirm mode)
@@ -420,7 +471,8 @@ class Channel:
         self._incoming: Message | None = None
         self._remaining = 0
         self._parts: list[bytes] = []
-        self._framings: dict[tuple[str, str], tuple[bytes, bytes]] = {}
+        self._framings: dict[tuple[str, str, bool], tuple[bytes, bytes]] = {}
+        self._returned: tuple[int, str] | None = None  # set while a returned message's content arrives
         self._frame_room = connection.frame_max - 8
 
     # --- queries (one at a time: AMQP answers them in order) ---
@@ -456,11 +508,12 @@ class Channel:
         durable: bool = True,
         auto_delete: bool = False,
         passive: bool = False,
+        arguments: dict[str, Any] | None = None,
     ) -> tuple[int, int]:
-        """Declare ``name``; returns its (message count, consumer count)."""
+        """Declare ``name`` (``arguments`` such as ``x-queue-type``); returns its (message count, consumer count)."""
         ok = await self._rpc(
             spec.Queue.Declare(
-                queue=name, durable=durable, auto_delete=auto_delete, passive=passive
+                queue=name, durable=durable, auto_delete=auto_delete, passive=passive, arguments=arguments
             ),
             spec.Queue.DeclareOk,
         )
@@ -477,35 +530,61 @@ class Channel:
     async def basic_qos(self, prefetch_count: int) -> None:
         await self._rpc(spec.Basic.Qos(prefetch_count=prefetch_count), spec.Basic.QosOk)
 
-    async def basic_consume(self, queue: str, callback: Callable[[Message], None]) -> str:
-        """Start consuming ``queue`` (manual acknowledgement); ``callback`` gets every delivery."""
+    async def basic_consume(
+        self, queue: str, callback: Callable[[Message], None], arguments: dict[str, Any] | None = None
+    ) -> str:
+        """Start consuming ``queue`` (manual acknowledgement); ``callback`` gets every delivery.
+
+        ``arguments``: the consumer's, e.g. ``x-stream-offset`` on a stream.
+        """
         # our own tag, registered before asking: deliveries can follow the reply in the same read
         consumer_tag = f"novawatch.{self.number}.{len(self._consumers) + 1}"
         self._consumers[consumer_tag] = callback
         try:
-            await self._rpc(spec.Basic.Consume(queue=queue, consumer_tag=consumer_tag), spec.Basic.ConsumeOk)
+            await self._rpc(spec.Basic.Consume(queue=queue, consumer_tag=consumer_tag, arguments=arguments),
+                            spec.Basic.ConsumeOk)
         except BaseException:
             self._consumers.pop(consumer_tag, None)
             raise
         return consumer_tag
 
+    async def basic_cancel(self, consumer_tag: str) -> None:
+        """Stop the consumer ``consumer_tag``; deliveries already on their way are dropped."""
+        self._consumers.pop(consumer_tag, None)
+        await self._rpc(spec.Basic.Cancel(consumer_tag=consumer_tag), spec.Basic.CancelOk)
+
+    async def close(self) -> None:
+        """Close this channel (the connection stays open)."""
+        if self.closed is not None:
+            return
+        try:
+            await self._rpc(spec.Channel.Close(reply_code=200, reply_text="bye", class_id=0, method_id=0),
+                            spec.Channel.CloseOk)
+        finally:
+            self._lose(ChannelClosed("closed by the client"))
+
     # --- per message ---
 
     def publish(
-        self, exchange: str, routing_key: str, body: bytes, properties: spec.Basic.Properties | None = None
+        self, exchange: str, routing_key: str, body: bytes, properties: spec.Basic.Properties | None = None,
+        mandatory: bool = False,
     ) -> int:
-        """Queue one message for sending; returns its delivery tag (what confirms refer to)."""
+        """Queue one message for sending; returns its delivery tag (what confirms refer to).
+
+        ``mandatory``: the broker returns it (:attr:`on_return`) when no queue takes it, instead of
+        dropping it and confirming it all the same.
+        """
         if self.closed is not None:
             raise self.closed
         number = self.number
         if properties is None:
-            framing = self._framings.get((exchange, routing_key))
+            framing = self._framings.get((exchange, routing_key, mandatory))
             if framing is None:
-                framing = self._framings[(exchange, routing_key)] = self._framing(
-                    exchange, routing_key, NOTIFICATION_PROPERTIES
+                framing = self._framings[(exchange, routing_key, mandatory)] = self._framing(
+                    exchange, routing_key, NOTIFICATION_PROPERTIES, mandatory
                 )
         else:
-            framing = self._framing(exchange, routing_key, properties)
+            framing = self._framing(exchange, routing_key, properties, mandatory)
         size = len(body)
         parts = [framing[0], _U64.pack(size), framing[1]]
         room = self._frame_room
@@ -534,10 +613,13 @@ class Channel:
             _ACK_FRAME.pack(_FRAME_METHOD, self.number, 13, _BASIC, _ACK, delivery_tag, multiple, _FRAME_END)
         )
 
-    def _framing(self, exchange: str, routing_key: str, properties: spec.Basic.Properties) -> tuple[bytes, bytes]:
+    def _framing(
+        self, exchange: str, routing_key: str, properties: spec.Basic.Properties, mandatory: bool = False
+    ) -> tuple[bytes, bytes]:
         # The method frame and the content header are the same for every message with the same destination
         # and properties except for the header's 8-byte body size: built once by pamqp, split around it.
-        method = _method_frame(self.number, spec.Basic.Publish(exchange=exchange, routing_key=routing_key))
+        method = _method_frame(self.number, spec.Basic.Publish(exchange=exchange, routing_key=routing_key,
+                                                               mandatory=mandatory))
         header = pamqp_frame.marshal(pamqp_header.ContentHeader(0, 0, properties), self.number)
         # header frame: 7 bytes of frame head, 4 of class id and weight, then the body size
         return method + header[:11], header[19:]
@@ -558,7 +640,9 @@ class Channel:
         elif isinstance(method, spec.Channel.Flow):
             self.connection._send_now(_method_frame(self.number, spec.Channel.FlowOk(active=method.active)))
         elif isinstance(method, spec.Basic.Return):
-            log.warning("the broker returned a message: %s", method.reply_text)
+            # its content (header and body frames) follows, as a delivery's does
+            self._incoming = Message("", 0, False, method.exchange or "", method.routing_key or "")
+            self._returned = (method.reply_code or 0, method.reply_text or "")
         else:
             self._resolve(method)
 
@@ -595,6 +679,13 @@ class Channel:
 
     def _complete(self, message: Message) -> None:
         self._incoming = None
+        if self._returned is not None:
+            (code, text), self._returned = self._returned, None
+            if self.on_return is not None:
+                self.on_return(message, code, text)
+            else:
+                log.warning("the broker returned a message: %s", text)
+            return
         callback = self._consumers.get(message.consumer_tag)
         if callback is not None:
             callback(message)
@@ -632,4 +723,5 @@ __all__ = [
     "ConnectionClosed",
     "Message",
     "connect",
+    "header_offset",
 ]

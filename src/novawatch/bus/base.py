@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 import enum
 from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from novawatch.notifications.codec import Rejected, UnknownEvent, decode
@@ -55,12 +56,17 @@ class Delivery(abc.ABC):
     (the data model) does not pay for it twice.
     """
 
-    __slots__ = ("_decoder", "_event_type", "_notification", "_reason", "_status", "body", "redelivered", "topic")
+    __slots__ = ("_decoder", "_event_type", "_notification", "_reason", "_status", "body", "position",
+                 "redelivered", "topic")
 
-    def __init__(self, body: bytes, topic: str, decoder: Decoder, redelivered: bool = False) -> None:
+    def __init__(self, body: bytes, topic: str, decoder: Decoder, redelivered: bool = False,
+                 position: int | None = None) -> None:
         self.body = body
         self.topic = topic
         self.redelivered = redelivered
+        #: Where the message is on the bus: its offset in a RabbitMQ stream, its sequence number on the
+        #: embedded bus; None where the bus has no positions (a RabbitMQ queue, the memory bus).
+        self.position = position
         self._decoder = decoder
         self._status: Status | None = None  # None: not decoded yet
         self._notification: Notification[Any] | None = None
@@ -181,6 +187,25 @@ class Publisher(abc.ABC):
         self.close()
 
 
+@dataclass(frozen=True)
+class Backlog:
+    """Where a subscriber stands in its queue or stream: what ``novawatch model status`` shows.
+
+    ``position`` is the bus position of the last notification acknowledged along with everything before
+    it (a stream offset, an embedded sequence number; None on a queue, which has no positions); ``last``
+    the newest position the bus holds; ``behind`` how many notifications are not applied yet (None when
+    the bus cannot tell). ``broker`` is the address connected to, ``note`` what makes a figure uncertain.
+    """
+
+    queue: str
+    kind: str  #: memory, embedded, classic, quorum or stream
+    position: int | None = None
+    last: int | None = None
+    behind: int | None = None
+    broker: str | None = None
+    note: str | None = None
+
+
 class Subscriber(abc.ABC):
     """An async iterator of :class:`Delivery`; use ``async with`` (or :meth:`close`) to stop it.
 
@@ -207,6 +232,15 @@ class Subscriber(abc.ABC):
         self.gaps += 1
         if self.on_gap is not None:
             self.on_gap(reason)
+
+    @property
+    def position(self) -> int | None:
+        """The bus position up to which every delivery was acknowledged (see :class:`Backlog`)."""
+        return None
+
+    async def backlog(self) -> Backlog:
+        """Where this subscriber stands, asked of the bus now; a bus that cannot tell says so."""
+        return Backlog(self.group, "unknown", self.position, note="this bus does not report a backlog")
 
     @abc.abstractmethod
     def __aiter__(self) -> AsyncIterator[Delivery]: ...

@@ -33,7 +33,7 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from novawatch.bus.base import BusError, Decoder, Delivery, Publisher, Subscriber
+from novawatch.bus.base import Backlog, BusError, Decoder, Delivery, Publisher, Subscriber
 from novawatch.bus.url import BusURL
 
 log = logging.getLogger("novawatch.bus.embedded")
@@ -167,7 +167,7 @@ class _EmbeddedDelivery(Delivery):
     __slots__ = ("_seq", "_subscriber")
 
     def __init__(self, subscriber: EmbeddedSubscriber, seq: int, topic: str, body: bytes, redelivered: bool) -> None:
-        super().__init__(body, topic, subscriber.decoder, redelivered)
+        super().__init__(body, topic, subscriber.decoder, redelivered, seq)
         self._subscriber = subscriber
         self._seq = seq
 
@@ -244,6 +244,26 @@ class EmbeddedSubscriber(Subscriber):
             self._wake = wake
         except OSError:  # no abstract sockets here: fall back to polling
             wake.close()
+
+    @property
+    def position(self) -> int | None:
+        """The sequence number up to which every delivery was acknowledged (None before the start)."""
+        if self._conn is None:
+            return None
+        return next(iter(self._inflight)) - 1 if self._inflight else self._fetched
+
+    async def backlog(self) -> Backlog:
+        """The group's cursor against the newest notification in the file, and how many of its topics wait."""
+        position = self.position
+        if self._conn is None or position is None:
+            return Backlog(self.group, "embedded", note="not started")
+        marks = ",".join("?" * len(self.topics))
+        last, behind = self._conn.execute(
+            f"SELECT (SELECT coalesce(max(seq), 0) FROM messages), "
+            f"(SELECT count(*) FROM messages WHERE seq > ? AND topic IN ({marks}))",
+            (position, *self.topics),
+        ).fetchone()
+        return Backlog(self.group, "embedded", position, last, behind, str(self.directory / DB_NAME))
 
     def settle(self, seq: int) -> None:
         self._inflight.pop(seq, None)

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from novawatch.bus.base import DEFAULT_TOPICS, BusError, Decoder, Delivery, Publisher, Subscriber
+from novawatch.bus.base import DEFAULT_TOPICS, Backlog, BusError, Decoder, Delivery, Publisher, Subscriber
 from novawatch.bus.url import BusURL
 
 
@@ -175,6 +175,14 @@ class MemorySubscriber(Subscriber):
         finally:
             with self.bus.lock:
                 group.waiters.remove(waiter)
+
+    async def backlog(self) -> Backlog:
+        """What waits in the group's queue, plus what was delivered here and not acknowledged yet."""
+        if self._group is None:
+            return Backlog(self.group, "memory", note="not started")
+        with self.bus.lock:
+            waiting = len(self._group.ready)
+        return Backlog(self.group, "memory", behind=waiting + len(self._mine))
 
     async def close(self) -> None:
         self._closed = True

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from novawatch.bus import amqp
 from novawatch.bus.base import BusError
@@ -144,14 +144,39 @@ class Declarer:
             raise
         return Exchange(created=True, durable=durable)
 
-    async def queue(self, name: str, *, durable: bool, auto_delete: bool = False) -> bool:
-        """Make sure queue ``name`` exists (used as it is when it does); True when it had to be created."""
+    async def queue(
+        self, name: str, *, durable: bool, auto_delete: bool = False, arguments: dict[str, Any] | None = None
+    ) -> bool:
+        """Make sure queue ``name`` exists; True when it had to be created.
+
+        One that exists is used as it is, except that a queue asked for with ``arguments`` (a quorum
+        queue, a stream) is declared once more as a check: one of another type (or other retention) is
+        refused with what to do, rather than read as something it is not.
+        """
         if await self._exists(lambda ch: ch.queue_declare(name, passive=True)):
+            if arguments:
+                await self._check_queue(name, durable, auto_delete, arguments)
             return False
         await self._step(f"declare queue '{name}'",
-                         lambda ch: ch.queue_declare(name, durable=durable, auto_delete=auto_delete),
+                         lambda ch: ch.queue_declare(name, durable=durable, auto_delete=auto_delete,
+                                                     arguments=arguments),
                          f"configure permission on '{name}'")
         return True
+
+    async def _check_queue(self, name: str, durable: bool, auto_delete: bool, arguments: dict[str, Any]) -> None:
+        channel = await self._open()
+        try:
+            await channel.queue_declare(name, durable=durable, auto_delete=auto_delete, arguments=arguments)
+        except amqp.ChannelClosed as exc:
+            if exc.reply_code == PRECONDITION_FAILED:
+                kind = arguments.get("x-queue-type", "classic")
+                raise Refused(
+                    f"queue '{name}'", exc,
+                    f"it exists with other settings than a {kind} queue with these arguments ({exc}): delete it "
+                    f"(rabbitmqctl delete_queue {name}; what it holds goes with it) or set [bus] queue to another "
+                    "name; a stream's retention can be changed with a policy instead") from None
+            if exc.reply_code != ACCESS_REFUSED:  # 403: the user may not check; the queue is used as it is
+                raise
 
     async def bind(self, queue: str, exchange: str, keys: Iterable[str]) -> None:
         """Bind ``queue`` to ``exchange`` with each routing key (binding again is harmless)."""
@@ -160,24 +185,28 @@ class Declarer:
         for key in keys:
             await self._step(step, _binding(queue, exchange, key), needs)
 
-    async def dead_letter(self, name: str) -> None:
+    async def dead_letter(self, name: str, *, replicated: bool = False) -> None:
         """A durable queue ``name`` behind a fanout exchange of the same name, both novawatch's own.
 
         Dead letters go through an exchange of novawatch's rather than the default one: publishing to the
         default exchange needs write permission on ``amq.default``, which would let the user put a
-        message in any queue, Nova's RPC queues included.
+        message in any queue, Nova's RPC queues included. ``replicated``: a quorum queue, so that the
+        loss of a cluster node (the home of a classic queue) does not take it away.
         """
         if not await self._exists(lambda ch: ch.exchange_declare(name, passive=True)):
             await self._step(f"declare exchange '{name}'",
                              lambda ch: ch.exchange_declare(name, "fanout", durable=True, auto_delete=False),
                              f"configure permission on '{name}'")
-        await self.queue(name, durable=True)
+        await self.queue(name, durable=True, arguments={"x-queue-type": "quorum"} if replicated else None)
         await self.bind(name, name, [""])
 
-    async def consume(self, channel: amqp.Channel, queue: str, callback: Callable[[amqp.Message], None]) -> None:
-        """``basic.consume`` on ``channel``, a refusal explained."""
+    async def consume(
+        self, channel: amqp.Channel, queue: str, callback: Callable[[amqp.Message], None],
+        arguments: dict[str, Any] | None = None,
+    ) -> None:
+        """``basic.consume`` on ``channel`` (``arguments``: the consumer's), a refusal explained."""
         try:
-            await channel.basic_consume(queue, callback)
+            await channel.basic_consume(queue, callback, arguments)
         except amqp.ChannelClosed as exc:
             if exc.reply_code == ACCESS_REFUSED:
                 raise Refused(f"consume queue '{queue}'", exc,

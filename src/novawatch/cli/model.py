@@ -17,6 +17,7 @@ from novawatch.cli.config import add_config_options, load_config
 from novawatch.cli.decode import one_line
 from novawatch.cli.progress import StepBar, add_progress_option, counting, progress_bar, progress_console
 from novawatch.cli.serving import bind_options, build, serve, service_config
+from novawatch.cli.status import add_status_command
 from novawatch.model.apply import Consumer
 from novawatch.model.audit import audit_snapshots, repair
 from novawatch.model.bootstrap import from_file, from_snapshot
@@ -52,6 +53,7 @@ def add_commands(sub: Any) -> None:
     a.set_defaults(func=audit)
 
     add_service_commands(model_sub)
+    add_status_command(model_sub)
 
 
 def _read(path: str) -> Any:

@@ -50,6 +50,20 @@ class HealthOut(BaseModel):
     last_relist: RelistOut | None
 
 
+class BusOut(BaseModel):
+    bus: str | None  # the bus URL, password masked
+    queue: str | None  # the queue or stream (or embedded consumer group) the model service reads
+    kind: str | None  # classic, quorum, stream, embedded or memory
+    position: int | None  # stream offset (embedded: sequence number) up to which everything was applied
+    last: int | None  # the newest position the bus holds
+    behind: int | None  # notifications not applied yet
+    broker: str | None  # host:port of the RabbitMQ node connected to
+    note: str | None  # what makes a figure uncertain or missing
+    problem: str | None  # what keeps the subscriber from consuming
+    applied: int
+    gaps: int
+
+
 class AuditOut(BaseModel):
     drift: int
 
@@ -65,6 +79,11 @@ def router(state: ModelState, audit: Callable[[], Awaitable[int]] | None) -> API
     async def health() -> Response:
         """Lag behind the stream, the last audit and its drift, counters; status ok | degraded | failing."""
         return respond(state.health())
+
+    @routes.get("/v1/bus", response_model=BusOut)
+    async def bus() -> Response:
+        """Where the consumer stands on the bus: its position, the bus's last position, how far behind."""
+        return respond(await state.bus_status())
 
     @routes.post("/v1/audit", response_model=AuditOut,
               responses={409: {"model": ErrorOut, "description": "no source to audit against"}})

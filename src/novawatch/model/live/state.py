@@ -11,12 +11,13 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 
+from novawatch.bus.base import Backlog
 from novawatch.model.apply import Stats
 from novawatch.model.changes import INSTANCE, Change
 from novawatch.model.live.feed import ChangeFeed
@@ -92,6 +93,8 @@ class ModelState:
         self.bus: str | None = None
         #: what keeps the bus subscriber from consuming, asked at each health check
         self.bus_probe: Callable[[], str | None] | None = None
+        #: where the subscriber stands on the bus (its position, the bus's last, how far behind), asked anew
+        self.bus_backlog: Callable[[], Awaitable[Backlog]] | None = None
         self.gaps = 0
         self.last_gap: str | None = None
         self.last_gap_at: float | None = None
@@ -186,6 +189,30 @@ class ModelState:
         self.feed.publish("status", "bootstrap", "bootstrap", self.health())
 
     # --- reader side --------------------------------------------------------------------------
+
+    async def bus_status(self) -> dict[str, Any]:
+        """Where the consumer stands on the bus: ``GET /v1/bus`` and ``novawatch model status``."""
+        backlog: Backlog | None = None
+        note: str | None = None
+        if self.bus_backlog is None:
+            note = "no bus subscriber yet"
+        else:
+            try:
+                backlog = await self.bus_backlog()
+            except Exception as exc:  # the broker went away while asked: say so, the next ask may work
+                note = mask(f"could not ask the bus: {type(exc).__name__}: {exc}")
+        problem = self.bus_probe() if self.bus_probe is not None else None
+        out: dict[str, Any] = {
+            "bus": mask(self.bus) if self.bus else None,
+            "queue": None, "kind": None, "position": None, "last": None, "behind": None, "broker": None,
+            "note": note, "problem": mask(problem) if problem else None,
+            "applied": self.counts.get("applied", 0), "gaps": self.gaps,
+        }
+        if backlog is not None:
+            out.update(queue=backlog.queue, kind=backlog.kind, position=backlog.position, last=backlog.last,
+                       behind=backlog.behind, broker=mask(backlog.broker) if backlog.broker else None,
+                       note=backlog.note)
+        return out
 
     def health(self) -> dict[str, Any]:
         """Liveness and consistency: lag behind the stream, the last audit, drift, counters."""

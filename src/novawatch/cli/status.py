@@ -1,0 +1,60 @@
+"""``novawatch model status``: where a running model service stands on the bus, and how far behind it is."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from novawatch.cli.config import add_config_options
+
+
+def add_status_command(model_sub: Any) -> None:
+    """``model status`` under the ``model`` group."""
+    s = model_sub.add_parser("status", help="a model service's position on the bus, the bus's last, and its lag")
+    s.add_argument("--url", help="the model service (default http://MODEL_HOST:MODEL_PORT from the config)")
+    s.add_argument("--json", action="store_true", help="print the JSON the service returned (GET /v1/bus)")
+    s.add_argument("--max-behind", type=int, metavar="N",
+                   help="exit 1 unless the service is at most N notifications behind (for scripts and probes)")
+    add_config_options(s)
+    s.set_defaults(func=model_status)
+
+
+def _where(kind: str | None, value: int | None) -> str:
+    if value is None:
+        return "-"
+    return f"offset {value}" if kind == "stream" else f"sequence {value}"
+
+
+def lines(body: dict[str, Any]) -> list[str]:
+    """``GET /v1/bus`` as the lines ``model status`` prints."""
+    kind = body.get("kind")
+    queue = body.get("queue") or "-"
+    broker = f" on {body['broker']}" if body.get("broker") else ""
+    out = [
+        f"bus       {body.get('bus') or '-'}",
+        f"queue     {queue} ({kind or 'unknown'}){broker}",
+        f"applied   {_where(kind, body.get('position'))} ({body.get('applied', 0)} notifications applied since start)",
+        f"last      {_where(kind, body.get('last'))}",
+        f"behind    {'-' if body.get('behind') is None else body['behind']}",
+        f"gaps      {body.get('gaps', 0)}",
+    ]
+    if body.get("note"):
+        out.append(f"note      {body['note']}")
+    if body.get("problem"):
+        out.append(f"problem   {body['problem']}")
+    return out
+
+
+def model_status(args: argparse.Namespace) -> int:
+    from novawatch.cli.model import _get, _model_url
+
+    body = _get(_model_url(args), "/v1/bus")
+    if args.json:
+        print(json.dumps(body, indent=2))
+    else:
+        print("\n".join(lines(body)))
+    if args.max_behind is not None:
+        behind = body.get("behind")
+        return 0 if behind is not None and behind <= args.max_behind else 1
+    return 0

@@ -8,6 +8,7 @@ naive UTC), which sorts lexically in time order; anything else readable is norma
 from __future__ import annotations
 
 from collections import OrderedDict, deque
+from typing import Any
 
 from novawatch.notifications.timestamp import sort_key
 
@@ -38,6 +39,10 @@ def fingerprint(key: str | None, size: int) -> int:
 #: What :meth:`RecentIds.seen` says about a message id and content.
 NEW, SAME, REUSED = 0, 1, 2
 
+#: The fingerprint of ids restored from a checkpoint: ``hash`` differs between processes, so their content is
+#: unknown and a redelivery of any content counts as the same (no fingerprint can equal it: hashes fit 64 bits).
+ANY_CONTENT = 1 << 80
+
 
 class RecentIds:
     """The most recent message ids with a fingerprint of their content, bounded (oldest forgotten first).
@@ -58,7 +63,7 @@ class RecentIds:
         seen = self._seen
         old = seen.get(message_id)
         if old is not None:
-            if old == content:
+            if old in (content, ANY_CONTENT):
                 return SAME
             seen[message_id] = content
             return REUSED
@@ -71,6 +76,19 @@ class RecentIds:
 
     def __len__(self) -> int:
         return len(self._seen)
+
+    def items(self) -> list[tuple[str, int]]:
+        """(message id, fingerprint), oldest first (a copy: the dict keeps the order the deque does)."""
+        return list(self._seen.items())
+
+    def restore(self, items: list[tuple[str, int]] | list[list[Any]]) -> None:
+        """Remember ``items`` (oldest first, as :meth:`items` gave them) from another process."""
+        for message_id, _ in items[-self.capacity:]:
+            if message_id not in self._seen:
+                self._order.append(message_id)
+            self._seen[message_id] = ANY_CONTENT
+        while len(self._order) > self.capacity:
+            del self._seen[self._order.popleft()]
 
 
 class Tombstones:
@@ -91,6 +109,15 @@ class Tombstones:
 
     def __contains__(self, uuid: object) -> bool:
         return uuid in self._dead
+
+    def items(self) -> list[tuple[str, str]]:
+        """(uuid, deletion timestamp), oldest first (a copy)."""
+        return list(self._dead.items())
+
+    def restore(self, items: list[tuple[str, str]] | list[list[Any]]) -> None:
+        """Bury ``items`` (oldest first, as :meth:`items` gave them)."""
+        for uuid, ts in items:
+            self.bury(uuid, ts)
 
     def forget(self, uuid: str) -> None:
         """Drop a tombstone (the entity was found alive in the source)."""

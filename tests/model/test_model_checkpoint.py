@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-from simkit import simulate_collected
 
 from novawatch.model import to_snapshot
 from novawatch.model.apply import Consumer
@@ -28,6 +27,7 @@ from novawatch.model.cluster import ClusterModel
 from novawatch.model.outcome import DUPLICATE
 from novawatch.simulate import Config
 from novawatch.snapshot import dumps
+from simkit import simulate_collected
 
 IDENTITY = {"bus": "rabbit://novawatch:***@127.0.0.1:5672/", "queue": "novawatch-model", "source": "test"}
 

@@ -126,7 +126,7 @@ async def test_a_checkpoint_older_than_the_maximum_age_is_not_used(tmp_path: Pat
     _, checkpoints, _ = await started(path, max_age=3600.0, clock=lambda: time.time() + 7200)
     assert checkpoints.loaded is None and (checkpoints.fallback or "").startswith("too old: ")
     assert "model.checkpoint_max_age" in (checkpoints.fallback or "")
-    runtime, checkpoints, _ = await started(path, max_age=0.0, clock=lambda: time.time() + 7200)
+    _, checkpoints, _ = await started(path, max_age=0.0, clock=lambda: time.time() + 7200)
     assert checkpoints.loaded is not None, "max_age 0 accepts any age"
 
 

@@ -71,6 +71,10 @@ def test_a_restored_model_goes_on_exactly_as_the_one_that_wrote_it(run: tuple, t
     assert len(restored.recent) == len(original.recent)
     # a notification applied before the checkpoint, delivered again after the restart, is a duplicate
     assert restored.process(bodies[half - 1]) == DUPLICATE
+    # and a restored model checkpoints again (its restored ids included)
+    again = tmp_path / "again"
+    write(again, capture(restored.cluster, restored.recent, identity=IDENTITY))
+    assert len(read(again).body.recent_ids) == len(original.recent)
 
     original.process_all(bodies[half:])
     restored.process_all(bodies[half:])

@@ -40,8 +40,9 @@ def fingerprint(key: str | None, size: int) -> int:
 NEW, SAME, REUSED = 0, 1, 2
 
 #: The fingerprint of ids restored from a checkpoint: ``hash`` differs between processes, so their content is
-#: unknown and a redelivery of any content counts as the same (no fingerprint can equal it: hashes fit 64 bits).
-ANY_CONTENT = 1 << 80
+#: unknown and a redelivery of any content counts as the same. No fingerprint equals it (they are signed 64-bit
+#: values) and it still fits an unsigned 64-bit integer, as a checkpoint stores it.
+ANY_CONTENT = (1 << 64) - 1
 
 
 class RecentIds:

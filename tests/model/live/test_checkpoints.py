@@ -57,6 +57,9 @@ async def test_a_service_restores_its_model_position_and_sections(tmp_path: Path
     # the bus resumes after the checkpoint's offset: no gap; a queue after an unclean stop: a gap
     assert checkpoints.resume_gap("stream", None) is None
     assert "stopped uncleanly" in (checkpoints.resume_gap("quorum", None) or "")
+    # the restored service writes its own checkpoints in turn
+    await checkpoints.write()
+    assert checkpoints.error is None and checkpoints.writes == 1
 
 
 @pytest.mark.asyncio

@@ -162,9 +162,12 @@ class Checkpoints:
             try:
                 self.size = await asyncio.to_thread(fmt.write, self.path, captured)
             except OSError as exc:
-                self.error = f"cannot write checkpoint {self.path}: {exc.strerror or exc}"
-                self._trouble.problem("write", f"{self.error} (check the directory and the disk space)",
-                                      extra={"checkpoint": str(self.path)})
+                self._failed(f"cannot write checkpoint {self.path}: {exc.strerror or exc}",
+                             "check the directory and the disk space")
+                return
+            except Exception as exc:  # state that cannot be encoded (a section's?): the service goes on
+                self._failed(f"cannot encode checkpoint {self.path}: {type(exc).__name__}: {exc}",
+                             "report this as a bug; the service goes on without checkpoints")
                 return
             self.write_seconds = time.perf_counter() - started
             self.written = captured.header
@@ -174,6 +177,10 @@ class Checkpoints:
             self.error = None
             log.debug("checkpoint written", extra={"checkpoint": str(self.path), "bytes": self.size,
                                                    "seconds": self.write_seconds, "pause": self.pause_seconds})
+
+    def _failed(self, error: str, advice: str) -> None:
+        self.error = error
+        self._trouble.problem("write", f"{error} ({advice})", extra={"checkpoint": str(self.path)})
 
     async def run(self) -> None:
         """Write a checkpoint every ``interval`` seconds until cancelled."""

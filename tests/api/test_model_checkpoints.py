@@ -1,0 +1,149 @@
+"""A model service on a RabbitMQ stream restarts from its checkpoint: killed (SIGKILL) after a checkpoint and
+after more notifications came, or stopped cleanly (SIGTERM writes one), it loads the checkpoint, reads the
+stream again from the offset after it, and ends equal to the truth without listing its source (which is
+down while it restarts: a bootstrap could not finish)."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from novawatch.model.checkpoint import read_header
+from tests.api.helpers import Service, free_port, wait_for
+from tests.bus.clusterkit import TIMEOUT, RestWorkload, compute_truth, converge, served_model
+from tests.conftest import RabbitMQBroker
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+class Deployment:
+    """``compute serve`` and one ``model serve`` with a checkpoint, each its own process, restartable."""
+
+    def __init__(self, rabbitmq: RabbitMQBroker, tmp: Path) -> None:
+        self.tmp = tmp
+        exchange = unique("nova")
+        self.bus = f"{rabbitmq.oslo_url}?exchange={exchange}&durable=true"
+        self.stream = unique("novawatch-model-s")
+        self.checkpoint = tmp / "model.checkpoint"
+        self.compute_url = f"http://127.0.0.1:{free_port()}"
+        self.model_port = free_port()
+        self.model_url = f"http://127.0.0.1:{self.model_port}"
+        self.env = {"HOME": str(tmp)}
+        self.compute: Service | None = None
+        self.model: Service | None = None
+        self.runs = 0
+
+    def start_compute(self) -> None:
+        self.compute = Service(["compute", "serve", "--port", self.compute_url.rsplit(":", 1)[1], "--hosts", "4",
+                                "--data-dir", str(self.tmp / "compute"), "--bus", self.bus],
+                               self.tmp / f"compute-{self.runs}.log", self.env, cwd=self.tmp)
+        wait_for(lambda: httpx.get(self.compute_url + "/v1/health", timeout=5).status_code == 200, TIMEOUT,
+                 "the compute service")
+
+    def stop_compute(self) -> None:
+        assert self.compute is not None
+        assert self.compute.stop() == 0, self.compute.output()[-4000:]
+        self.compute = None
+
+    def start_model(self, *, wait: bool = True) -> Service:
+        self.runs += 1
+        self.model = Service(["model", "serve", "--bus", f"{self.bus}&queue_type=stream", "--set",
+                              f"bus.queue={self.stream}", "--compute-url", self.compute_url, "--audit-interval", "0",
+                              "--node-refresh-interval", "0", "--checkpoint", str(self.checkpoint),
+                              "--checkpoint-interval", "1", "--port", str(self.model_port),
+                              "--data-dir", str(self.tmp / "model")],
+                             self.tmp / f"model-{self.runs}.log", self.env, cwd=self.tmp)
+        if wait:
+            wait_for(lambda: self.health()["bootstrapped"], TIMEOUT, "the model service to load its model")
+        return self.model
+
+    def health(self) -> dict[str, Any]:
+        body: dict[str, Any] = httpx.get(self.model_url + "/v1/health", timeout=10).json()
+        return body
+
+    def bus_status(self) -> dict[str, Any]:
+        body: dict[str, Any] = httpx.get(self.model_url + "/v1/bus", timeout=60).json()
+        return body
+
+    def workload(self, actions: int, seed: int) -> None:
+        work = RestWorkload(self.compute_url, seed=seed)
+        try:
+            work.run(actions)
+            work.wait()
+        finally:
+            work.close()
+
+
+def test_a_model_service_on_a_stream_restarts_from_its_checkpoint(rabbitmq: RabbitMQBroker, tmp_path: Path) -> None:
+    d = Deployment(rabbitmq, tmp_path)
+    try:
+        # subscribes first (the stream exists from then on), finds no checkpoint, waits for the source
+        model = d.start_model(wait=False)
+        d.start_compute()
+        wait_for(lambda: d.health()["bootstrapped"], TIMEOUT, "the first bootstrap")
+        assert "bootstrapped from" in model.output()
+        assert d.health()["checkpoint"]["fallback"].startswith("missing: no checkpoint at")
+
+        # --- killed (SIGKILL) after a checkpoint, and after more notifications came -------------------------
+        d.workload(40, seed=1)
+        truth = compute_truth(d.compute_url)
+        converge(lambda: served_model(d.model_url), lambda: truth, "the model before the kill")
+        applied = d.bus_status()["position"]
+        wait_for(lambda: (d.health()["checkpoint"]["written"] or {}).get("position") == applied, TIMEOUT,
+                 "a checkpoint covering everything applied")
+        d.workload(20, seed=2)
+        assert d.model is not None
+        d.model.proc.kill()
+        d.model.proc.wait(30)
+        d.workload(30, seed=3)  # published while the model is down: only the stream has these
+        truth = compute_truth(d.compute_url)
+        d.stop_compute()  # the source is gone: a bootstrap could not happen
+        header = read_header(d.checkpoint)
+        assert header.kind == "stream" and header.position is not None and not header.final
+
+        d.start_model()
+        assert converge(lambda: served_model(d.model_url), lambda: truth, "the model restarted after SIGKILL")
+        health = d.health()
+        assert health["restored"] is True and health["checkpoint"]["fallback"] is None
+        restored = health["checkpoint"]["restored"]
+        bus = d.bus_status()
+        assert restored["position"] == header.position < bus["position"] == bus["last"], (restored, bus)
+        output = d.model.output()
+        assert f"restored from checkpoint {d.checkpoint}" in output and "bootstrapped from" not in output
+        assert health["gaps"] == 0 and health["relists"] == 0
+
+        # --- stopped cleanly (SIGTERM): the checkpoint written on the way out covers everything ------------
+        d.start_compute()
+        d.workload(20, seed=4)
+        truth = compute_truth(d.compute_url)
+        converge(lambda: served_model(d.model_url), lambda: truth, "the model before SIGTERM")
+        position = d.bus_status()["position"]
+        d.model.proc.send_signal(signal.SIGTERM)
+        assert d.model.proc.wait(60) == 0, d.model.output()[-4000:]
+        assert f"wrote checkpoint {d.checkpoint}" in d.model.output()
+        header = read_header(d.checkpoint)
+        assert header.final and header.position == position
+        d.workload(20, seed=5)
+        truth = compute_truth(d.compute_url)
+        d.stop_compute()
+
+        d.start_model()
+        assert converge(lambda: served_model(d.model_url), lambda: truth, "the model restarted after SIGTERM")
+        health = d.health()
+        assert health["restored"] is True and health["checkpoint"]["restored"]["position"] == position
+        assert "bootstrapped from" not in d.model.output()
+        shown = d.bus_status()
+        assert shown["checkpoint"]["restored"]["position"] == position
+    finally:
+        for service in (d.model, d.compute):
+            if service is not None:
+                service.stop()
+        with contextlib.suppress(Exception):
+            rabbitmq.ctl("delete_queue", d.stream)

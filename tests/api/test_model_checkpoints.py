@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-
-from novawatch.model.checkpoint import read_header
 from tests.api.helpers import Service, free_port, wait_for
 from tests.bus.clusterkit import TIMEOUT, RestWorkload, compute_truth, converge, served_model
 from tests.conftest import RabbitMQBroker
+
+from novawatch.model.checkpoint import read_header
 
 
 def unique(prefix: str) -> str:

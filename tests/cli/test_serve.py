@@ -14,6 +14,8 @@ import httpx
 import pytest
 from tests.api.helpers import Service, free_port, wait_for
 
+DOCS_BUS = Path(__file__).resolve().parents[2] / "docs" / "bus.md"
+
 
 class Cloud:
     def __init__(self, compute: Service, model: Service, compute_url: str, model_url: str) -> None:
@@ -136,6 +138,43 @@ def test_cli_tables_from_the_running_model(cloud: Cloud, tmp_path: Path) -> None
     dead = subprocess.run([sys.executable, "-m", "novawatch.cli", "model", "nodes", "--url", "http://127.0.0.1:9"],
                           capture_output=True, text=True, timeout=60)
     assert dead.returncode == 2 and "is the service running" in dead.stderr
+
+
+def test_model_status_shows_where_the_model_stands_on_the_embedded_bus(cloud: Cloud, tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    url = str(cloud.model.base_url).rstrip("/")
+
+    def status(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "novawatch.cli", "model", "status", "--url", url, *args],
+                              capture_output=True, text=True, timeout=60,
+                              env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"})
+
+    boot = cloud.compute.post("/v1/instances", json={"name": "status-1", "flavor": "m1.tiny"})
+    assert boot.status_code == 202, boot.text
+    uuid = boot.json()["uuid"]
+    wait_for(lambda: (i := cloud.model_instance(uuid)) and i["state"] == "active", 120, "the instance in the model")
+    shown = wait_for(lambda: (p := status("--max-behind", "0")).returncode == 0 and p, 120, "nothing behind")
+    body = json.loads(status("--json").stdout)
+    assert body["kind"] == "embedded" and body["behind"] == 0 and body["position"] == body["last"] > 0, body
+    assert f"applied   sequence {body['position']} (" in shown.stdout and "behind    0" in shown.stdout
+    assert f"last      sequence {body['last']}" in shown.stdout
+    # the commands docs/bus.md shows, verbatim, with the service's port from the environment
+    block = DOCS_BUS.read_text().split("### Where a replica stands", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    commands = block.strip().splitlines()
+    assert commands and all(c.startswith("novawatch model status") for c in commands), commands
+    port = url.rsplit(":", 1)[1]
+    env = {"HOME": str(tmp_path), "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "NOVAWATCH_MODEL_PORT": port}
+    for command in commands:
+        run = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=60, env=env)
+        assert run.returncode == 0, f"{command}: {run.stdout}{run.stderr}"
+        assert "embedded" in run.stdout and "behind" in run.stdout, f"{command}: {run.stdout}"
+    # a service that cannot be reached: a clear error, no traceback
+    dead = subprocess.run([sys.executable, "-m", "novawatch.cli", "model", "status", "--url", "http://127.0.0.1:9"],
+                          capture_output=True, text=True, timeout=60)
+    assert dead.returncode == 2 and "is the service running" in dead.stderr and "Traceback" not in dead.stderr
 
 
 def test_serving_off_loopback_needs_a_token(tmp_path: Path) -> None:

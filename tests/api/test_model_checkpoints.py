@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -141,9 +143,60 @@ def test_a_model_service_on_a_stream_restarts_from_its_checkpoint(rabbitmq: Rabb
         assert "bootstrapped from" not in d.model.output()
         shown = d.bus_status()
         assert shown["checkpoint"]["restored"]["position"] == position
+        status = subprocess.run([sys.executable, "-m", "novawatch.cli", "model", "status", "--url", d.model_url],
+                                capture_output=True, text=True, timeout=120, env={"HOME": str(tmp_path),
+                                                                                   "PATH": "/usr/bin:/bin"})
+        assert status.returncode == 0, status.stderr
+        assert f"restored  from the checkpoint at offset {position} (" in status.stdout
+        assert f"checkpoint {d.checkpoint}: " in status.stdout
     finally:
         for service in (d.model, d.compute):
             if service is not None:
                 service.stop()
         with contextlib.suppress(Exception):
             rabbitmq.ctl("delete_queue", d.stream)
+
+
+DOCS_MODEL = Path(__file__).resolve().parents[2] / "docs" / "model.md"
+
+
+def test_the_command_docs_model_md_shows_keeps_and_restores_a_checkpoint(tmp_path: Path) -> None:
+    """``docs/model.md``'s command, verbatim (embedded bus, no source): the first start finds no checkpoint,
+    SIGINT writes one, the second start restores it; ``model status`` shows it."""
+    block = DOCS_MODEL.read_text().split("## Checkpoints", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    commands = block.strip().splitlines()
+    assert len(commands) == 1 and commands[0].startswith("novawatch model serve --checkpoint "), commands
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {"HOME": str(tmp_path), "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+           "NOVAWATCH_MODEL_PORT": str(port), "NOVAWATCH_MODEL_COMPUTE_URL": "", "PYTHONUNBUFFERED": "1"}
+
+    def health() -> dict[str, Any]:
+        body: dict[str, Any] = httpx.get(url + "/v1/health", timeout=10).json()
+        return body
+
+    def start(n: int) -> subprocess.Popen[bytes]:
+        return subprocess.Popen("exec " + commands[0], shell=True, cwd=tmp_path, env=env,
+                                stdout=(tmp_path / f"serve-{n}.log").open("wb"), stderr=subprocess.STDOUT)
+
+    first = start(1)
+    try:
+        checkpoint = wait_for(lambda: health()["checkpoint"], 120, "the first start")
+        assert checkpoint["fallback"].startswith("missing: no checkpoint at")
+        assert checkpoint["interval_seconds"] == 30 and health()["restored"] is False
+    finally:
+        first.send_signal(signal.SIGINT)
+        assert first.wait(60) == 0
+    assert "wrote checkpoint model.checkpoint" in (tmp_path / "serve-1.log").read_text()
+    assert read_header(tmp_path / "model.checkpoint").final
+    second = start(2)
+    try:
+        wait_for(lambda: health()["restored"], 120, "the restart from the checkpoint")
+        assert health()["checkpoint"]["fallback"] is None and health()["status"] == "ok", health()
+        shown = subprocess.run([sys.executable, "-m", "novawatch.cli", "model", "status", "--url", url],
+                               capture_output=True, text=True, timeout=60, env=env)
+        assert shown.returncode == 0 and "restored  from the checkpoint at " in shown.stdout, shown
+        assert "checkpoint model.checkpoint: none written yet (every 30s)" in shown.stdout
+    finally:
+        second.send_signal(signal.SIGINT)
+        assert second.wait(60) == 0

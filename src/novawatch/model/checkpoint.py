@@ -86,7 +86,7 @@ class Body(msgspec.Struct, array_like=True):
     dead_nodes: list[Any]
     pending_services: list[Any]
     volume_journal: dict[str, dict[str, Any]]
-    recent_ids: list[Any]
+    recent_ids: list[str]
     wanted_hosts: list[str]
     wanted_instances: list[str]
     sections: dict[str, Any]
@@ -118,7 +118,7 @@ def capture(
 ) -> Captured:
     """Copy what the model holds (on the loop that changes it); cheap: rows of references, no encoding."""
     store = cluster.store
-    ids = recent.items()
+    ids = recent.ids()
     body = Body(
         nodes=list(map(_node_row, store.nodes.values())),
         instances=list(map(_instance_row, store.instances.values())),
@@ -132,7 +132,7 @@ def capture(
         sections=dict(sections or {}),
     )
     header = Header(format=FORMAT, length=0, sha256="", written_at=time.time(), identity=dict(identity), kind=kind,
-                    position=position, final=final, last_message_ids=[i for i, _ in ids[-HEADER_IDS:]],
+                    position=position, final=final, last_message_ids=ids[-HEADER_IDS:],
                     nodes=len(body.nodes), instances=len(body.instances), sections=sorted(body.sections))
     return Captured(header, body)
 

@@ -78,13 +78,19 @@ class RecentIds:
     def __len__(self) -> int:
         return len(self._seen)
 
-    def items(self) -> list[tuple[str, int]]:
-        """(message id, fingerprint), oldest first (a copy: the dict keeps the order the deque does)."""
-        return list(self._seen.items())
+    def ids(self) -> list[str]:
+        """The message ids remembered, oldest first (a copy: the dict keeps the order the deque does)."""
+        return list(self._seen)
 
-    def restore(self, items: list[tuple[str, int]] | list[list[Any]]) -> None:
-        """Remember ``items`` (oldest first, as :meth:`items` gave them) from another process."""
-        for message_id, _ in items[-self.capacity:]:
+    def restore(self, ids: list[str]) -> None:
+        """Remember ``ids`` (oldest first, as :meth:`ids` gave them) seen by another process, whose fingerprints
+        mean nothing here: any content under these ids counts as a redelivery."""
+        ids = ids[-self.capacity:] if len(ids) > self.capacity else ids
+        if not self._seen:  # the usual case, a model just made: at C speed
+            self._seen = dict.fromkeys(ids, ANY_CONTENT)
+            self._order = deque(self._seen)
+            return
+        for message_id in ids:
             if message_id not in self._seen:
                 self._order.append(message_id)
             self._seen[message_id] = ANY_CONTENT
@@ -117,6 +123,9 @@ class Tombstones:
 
     def restore(self, items: list[tuple[str, str]] | list[list[Any]]) -> None:
         """Bury ``items`` (oldest first, as :meth:`items` gave them)."""
+        if not self._dead:  # a model just made: at C speed
+            self._dead = OrderedDict(items[-self.capacity:] if len(items) > self.capacity else items)
+            return
         for uuid, ts in items:
             self.bury(uuid, ts)
 

@@ -132,15 +132,17 @@ class Checkpoints:
             return None
         if kind == "stream" and header.kind == "stream" and header.position is not None:
             return None  # read again from just after the checkpoint's offset
-        if kind == "embedded" and header.kind == "embedded" and header.position is not None:
-            if position == header.position:
-                return None
-            return (f"the model was restored from a checkpoint at sequence {header.position} but the embedded "
-                    f"bus's queue resumes after {position}")
-        if header.final and kind in ("classic", "quorum"):
+        if kind == "embedded" and header.kind == "embedded":
+            if position == header.position or (header.position is None and header.final):
+                return None  # the group's cursor stands where the checkpoint stopped (or nothing came meanwhile)
+            if header.position is not None:
+                return (f"the model was restored from a checkpoint at sequence {header.position} but the embedded "
+                        f"bus's queue resumes after {position}")
+        if header.final and kind in ("classic", "quorum") and header.kind == kind:
             return None  # written when it stopped: nothing was acknowledged after it, the queue kept the rest
-        return ("the model was restored from a checkpoint written before the service stopped uncleanly: "
-                "what the queue delivered after it is not in the model")
+        return ("the model was restored from a checkpoint written before the service stopped uncleanly (or "
+                "that says nothing of where on this bus it stopped): what the bus delivered after it is not in the "
+                "model")
 
     # --- write ------------------------------------------------------------------------------------
 

@@ -86,10 +86,10 @@ def model_service(
             runtime.follow(subscriber, source.snapshot if source is not None else None)  # re-list after gaps
             runtime.state.bus_backlog = subscriber.backlog
             if first and restored is not None:
-                # judged as a reconnection: a queue lost meanwhile is a gap (then re-listed)
-                subscriber.resumed = True
-                if restored.kind == "stream" and restored.position is not None:
-                    subscriber.resume_after(restored.position)
+                subscriber.resumed = True  # judged as a reconnection: a queue lost meanwhile is a gap (re-listed)
+            if runtime.kind == "stream" and runtime.position is not None:
+                # just after the last offset applied: the checkpoint's, or the previous subscriber's
+                subscriber.resume_after(runtime.position)
             try:
                 await subscriber.start()
                 if first and checkpoints is not None and restored is not None:

@@ -16,13 +16,15 @@ Writing is split so that the model is not held up: :func:`capture` copies refere
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import json
 import os
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from operator import attrgetter
 from pathlib import Path
@@ -240,17 +242,35 @@ def read(path: str | Path) -> Checkpoint:
     if len(body) > header.length or hashlib.sha256(body).hexdigest() != header.sha256:
         raise CheckpointError("corrupt", f"checkpoint {target} is corrupt: its checksum does not match")
     try:
-        decoded = msgspec.msgpack.decode(body, type=Body)
+        with _no_gc():
+            decoded = msgspec.msgpack.decode(body, type=Body)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise CheckpointError("corrupt", f"checkpoint {target} has a body that cannot be read: {exc}") from None
     return Checkpoint(header, decoded)
+
+
+@contextlib.contextmanager
+def _no_gc() -> Iterator[None]:
+    """Without the cyclic collector: loading allocates only what is kept, and its passes over a growing heap
+    would cost more than the load (as in :func:`novawatch.model.bootstrap.bootstrap`)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def restore(cluster: ClusterModel, recent: RecentIds, checkpoint: Checkpoint) -> None:
     """Fill an empty model (and its consumer's recent ids) from ``checkpoint``; :class:`CheckpointError` when
     the body does not have the shape this format gives it (the model is then left partly filled: start a
     new one)."""
-    body = checkpoint.body
+    with _no_gc():
+        _restore(cluster, recent, checkpoint.body)
+
+
+def _restore(cluster: ClusterModel, recent: RecentIds, body: Body) -> None:
     store = cluster.store
     new_node, new_instance = Node.__new__, Instance.__new__
     try:

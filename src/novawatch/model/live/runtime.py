@@ -135,7 +135,8 @@ class ModelRuntime:
         the first delivery. :class:`~novawatch.model.checkpoint.CheckpointError` when it does not fit."""
         with self.cluster.changes.reloading():
             restore(self.cluster, self.consumer.recent, checkpoint)
-        gc.collect()
+        # As after a bootstrap, but without a full collection first: a restore makes no cyclic garbage, and
+        # what is frozen is still freed when its last reference goes (the body read, once restored).
         gc.freeze()
         self.position, self.kind = checkpoint.header.position, checkpoint.header.kind
         self.state.mark_bootstrapped(restored=True)

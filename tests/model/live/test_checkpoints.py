@@ -157,3 +157,26 @@ async def test_a_checkpoint_that_cannot_be_written_is_a_health_problem(tmp_path:
     writer.path = tmp_path / "model.checkpoint"
     await writer.write()
     assert writer.runtime.state.health()["status"] == "ok" and writer.path.read_bytes().startswith(MAGIC)
+
+
+@pytest.mark.asyncio
+async def test_a_section_registered_on_the_state_before_the_service_starts_is_kept(tmp_path: Path) -> None:
+    """The hook the API's routers use: ``state.checkpoint_section`` before the checkpoints exist."""
+    path = tmp_path / "c"
+    runtime = ModelRuntime()
+    runtime.load(small_cloud())
+    series = {"free_ram": [[1.0, 100], [2.0, 90]]}
+    runtime.state.checkpoint_section("series", lambda: {k: list(v) for k, v in series.items()}, print)
+    broken: list[Any] = []
+    runtime.state.checkpoint_section("broken", lambda: 1 / 0, broken.append)
+    runtime.state.checkpoint_section("extra", lambda: [1], print)
+    writer = Checkpoints(runtime, path, identity=IDENTITY)
+    await writer.write()
+    assert writer.error is None and writer.written is not None and writer.written.sections == ["extra", "series"]
+    again = ModelRuntime()
+    got: list[Any] = []
+    again.state.checkpoint_section("series", lambda: None, got.append)
+    again.state.checkpoint_section("extra", lambda: None, lambda value: 1 / 0)  # its failure stops nothing
+    assert await Checkpoints(again, path, identity=IDENTITY).load() is not None
+    assert got == [{"free_ram": [[1.0, 100], [2.0, 90]]}] and broken == []
+    assert len(again.cluster.store.nodes) == len(runtime.cluster.store.nodes) > 0

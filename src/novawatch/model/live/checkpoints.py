@@ -11,7 +11,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +26,6 @@ log = logging.getLogger("novawatch.model.live.checkpoints")
 Identity = Mapping[str, "str | None"]
 
 
-@dataclass(frozen=True)
-class Section:
-    """A named part of a checkpoint: ``save()`` runs on the event loop and returns a copy of the state (anything
-    msgspec encodes, no references to what changes later); ``load(value)`` gets it back (decoded as builtins)."""
-
-    save: Callable[[], Any]
-    load: Callable[[Any], None]
-
-
 class Checkpoints:
     """Loads and writes the checkpoint of one runtime at ``path``."""
 
@@ -47,7 +37,8 @@ class Checkpoints:
         self.interval = interval
         self.max_age = max_age
         self.clock = clock
-        self.sections: dict[str, Section] = {}
+        #: The named sections, shared with ``runtime.state`` (:meth:`ModelState.checkpoint_section` adds one too).
+        self.sections = runtime.state.checkpoint_sections
         #: The checkpoint the model was restored from, or None (then ``fallback`` says why).
         self.loaded: Header | None = None
         self.load_seconds: float | None = None
@@ -64,7 +55,7 @@ class Checkpoints:
 
     def section(self, name: str, save: Callable[[], Any], load: Callable[[Any], None]) -> None:
         """Keep ``name`` in every checkpoint from now on; ``load`` is called at start when a checkpoint has it."""
-        self.sections[name] = Section(save, load)
+        self.runtime.state.checkpoint_section(name, save, load)
 
     # --- load -------------------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -27,6 +27,15 @@ from novawatch.model.outcome import LABELS
 from novawatch.notifications.message import parse_timestamp
 from novawatch.redact import mask
 from novawatch.snapshot import InstanceRecord, NodeRecord
+
+
+class CheckpointSection(NamedTuple):
+    """A named part of the model service's checkpoints: ``save()`` runs on the event loop at each write and
+    returns a copy of the state (anything msgspec encodes, no reference to what changes later); ``load(value)``
+    gets it back at start (decoded as builtins) when the checkpoint restored has it."""
+
+    save: Callable[[], Any]
+    load: Callable[[Any], None]
 
 
 class NotificationNote(msgspec.Struct, kw_only=True):
@@ -109,6 +118,13 @@ class ModelState:
         #: The checkpoints' status (:meth:`novawatch.model.live.checkpoints.Checkpoints.status`), when kept.
         self.checkpoint_status: Callable[[], dict[str, Any]] | None = None
         self.restored = False  # the model came from a checkpoint, not from listing the source
+        #: Named parts other parts of the service keep in its checkpoints (:meth:`checkpoint_section`).
+        self.checkpoint_sections: dict[str, CheckpointSection] = {}
+
+    def checkpoint_section(self, name: str, save: Callable[[], Any], load: Callable[[Any], None]) -> None:
+        """Keep ``name`` in the service's checkpoints (when it keeps any): register before the service starts,
+        e.g. where a router is made; see :class:`CheckpointSection` and docs/model.md "Checkpoints"."""
+        self.checkpoint_sections[name] = CheckpointSection(save, load)
 
     # --- writer side --------------------------------------------------------------------------
 

@@ -11,7 +11,8 @@ created with oslo's settings (``durable`` as ``amqp_durable_queues``, default fa
 ``amqp_auto_delete``, default false; no arguments) or, when the user may not, waited for.
 
 Publisher: publisher confirms with a window of unconfirmed messages; a message leaves the outbox only when
-the broker confirmed it, and is sent again after a reconnection otherwise (at-least-once).
+the broker confirmed it, and is sent again after a reconnection otherwise (at-least-once); a nacked one is
+sent again on a new connection after a hold (see :class:`Nacked`).
 
 Subscriber: a queue of its own per consumer group (``novawatch-model`` for the model service), bound to
 ``<topic>.<priority>`` for every priority (an oslo listener pool of the same name shares it); manual
@@ -242,6 +243,10 @@ class Attempts:
         self.failures.clear()
 
 
+class Nacked(amqp.AMQPError):
+    """The broker refused (nacked) published notifications: the publisher starts again on a new connection."""
+
+
 class Hold:
     """How long a publisher holds notifications the broker returned (no queue took them) before sending them
     again: ``retry_interval`` doubling up to ``retry_max`` while they keep coming back."""
@@ -350,6 +355,7 @@ class RabbitPublisher(Publisher):
         self.broker: str | None = None
         self._hold = Hold(self.config.retry_interval, self.config.retry_max)
         self._unroutable = QuietLog(log)
+        self._refused = QuietLog(log)
         self._loop = asyncio.new_event_loop()
         self._work = asyncio.Event()
         self._thread = threading.Thread(target=self._run, name="novawatch-bus-publisher", daemon=True)
@@ -423,6 +429,10 @@ class RabbitPublisher(Publisher):
                 trouble.cleared(f"publisher now connected to {config.url}",
                                 extra={"bus_url": config.url})
                 await self._pump(connection, channel, declarer)
+            except Nacked:  # said once by _pump; the hold paces the next try, on the next host if there are several
+                self.connected.clear()
+                self.broker = None
+                attempt += 1
             except Exception as exc:  # whatever it was, the outbox must not stall: retry
                 self.connected.clear()
                 self.broker = None
@@ -487,12 +497,26 @@ class RabbitPublisher(Publisher):
                 hold.hold()  # returned: a queue may be missing for a while, so wait before sending them again
             elif acked and settled:
                 hold.reset()
+            if not acked and settled and not lost:
+                # A queue could not take them: a quorum queue between the loss of its leader and the election of
+                # the next, say. RabbitMQ 3.10 goes on nacking on a channel that saw that, even once the queue
+                # has a leader again: wait, then send them again on a new connection.
+                hold.hold()
+                self._refused.problem(
+                    "nacked", f"publisher: the broker refused (nacked) notifications to exchange '{exchange}' (a "
+                    "queue bound to it could not take them, e.g. a quorum queue electing a new leader after a node "
+                    "was lost): they are sent again on a new connection; if this goes on, look at the broker's "
+                    "queues (rabbitmqctl list_queues name type leader online)",
+                    extra={"bus_url": self.config.url, "exchange": exchange})
+                gone(Nacked(f"the broker nacked {len(settled)} notifications"))
             returned.difference_update(t for t, _ in settled)
             with self._cond:
                 if len(again) < len(settled):
                     self._unconfirmed -= len(settled) - len(again)
                     if not self._unconfirmed:
                         self._cond.notify_all()
+                        self._refused.cleared("publisher: the broker took every notification it had refused",
+                                              extra={"bus_url": self.config.url})
                 self._retry.extend(again)  # nacked or returned: it goes again, first
             wake.set()
 

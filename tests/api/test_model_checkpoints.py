@@ -28,8 +28,9 @@ def unique(prefix: str) -> str:
 class Deployment:
     """``compute serve`` and one ``model serve`` with a checkpoint, each its own process, restartable."""
 
-    def __init__(self, rabbitmq: RabbitMQBroker, tmp: Path) -> None:
+    def __init__(self, rabbitmq: RabbitMQBroker, tmp: Path, queue_type: str = "stream") -> None:
         self.tmp = tmp
+        self.queue_type = queue_type
         exchange = unique("nova")
         self.bus = f"{rabbitmq.oslo_url}?exchange={exchange}&durable=true"
         self.stream = unique("novawatch-model-s")
@@ -56,7 +57,7 @@ class Deployment:
 
     def start_model(self, *, wait: bool = True) -> Service:
         self.runs += 1
-        self.model = Service(["model", "serve", "--bus", f"{self.bus}&queue_type=stream", "--set",
+        self.model = Service(["model", "serve", "--bus", f"{self.bus}&queue_type={self.queue_type}", "--set",
                               f"bus.queue={self.stream}", "--compute-url", self.compute_url, "--audit-interval", "0",
                               "--node-refresh-interval", "0", "--checkpoint", str(self.checkpoint),
                               "--checkpoint-interval", "1", "--port", str(self.model_port),
@@ -149,6 +150,48 @@ def test_a_model_service_on_a_stream_restarts_from_its_checkpoint(rabbitmq: Rabb
         assert status.returncode == 0, status.stderr
         assert f"restored  from the checkpoint at offset {position} (" in status.stdout
         assert f"checkpoint {d.checkpoint}: " in status.stdout
+    finally:
+        for service in (d.model, d.compute):
+            if service is not None:
+                service.stop()
+        with contextlib.suppress(Exception):
+            rabbitmq.ctl("delete_queue", d.stream)
+
+
+def test_a_model_service_on_a_quorum_queue_killed_after_its_checkpoint_relists_what_it_lost(
+        rabbitmq: RabbitMQBroker, tmp_path: Path) -> None:
+    """On a queue there is no offset to go back to: what was acknowledged after the checkpoint is gone from the
+    queue, so a restart after SIGKILL restores the checkpoint, then re-lists the source (as after a gap)."""
+    d = Deployment(rabbitmq, tmp_path, queue_type="quorum")
+    try:
+        d.start_model(wait=False)
+        d.start_compute()
+        wait_for(lambda: d.health()["bootstrapped"], TIMEOUT, "the first bootstrap")
+        d.workload(30, seed=6)
+        truth = compute_truth(d.compute_url)
+        converge(lambda: served_model(d.model_url), lambda: truth, "the model before the kill")
+        applied = d.health()["applied"]
+        wait_for(lambda: (d.health()["checkpoint"]["written"] or {}).get("age_seconds", 1e9) < 0.5
+                 and d.health()["applied"] == applied, TIMEOUT, "a checkpoint covering everything applied")
+        stale = d.checkpoint.read_bytes()  # the checkpoint as it was before what follows
+        d.workload(30, seed=7)  # applied and acknowledged: gone from the queue, not in that checkpoint
+        truth = compute_truth(d.compute_url)
+        converge(lambda: served_model(d.model_url), lambda: truth, "the model before the kill")
+        assert d.model is not None
+        d.model.proc.kill()  # as if right after that checkpoint: put it back
+        d.model.proc.wait(30)
+        d.checkpoint.write_bytes(stale)
+        written = read_header(d.checkpoint)
+        assert written.kind == "quorum" and written.position is None and not written.final
+        d.workload(20, seed=8)  # kept by the queue while the model is down
+        truth = compute_truth(d.compute_url)
+
+        d.start_model()
+        assert converge(lambda: served_model(d.model_url), lambda: truth, "the model restarted after SIGKILL")
+        wait_for(lambda: d.health()["relists"] >= 1, TIMEOUT, "the re-list after the restore")
+        health = d.health()
+        assert health["restored"] is True and "stopped uncleanly" in health["last_gap"]["reason"]
+        assert "bootstrapped from" not in d.model.output()
     finally:
         for service in (d.model, d.compute):
             if service is not None:

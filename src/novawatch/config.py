@@ -83,6 +83,9 @@ class ModelConfig(ServiceConfig, kw_only=True, forbid_unknown_fields=True):
     audit_interval: float = 60.0  # seconds; 0 disables the periodic audit
     recent: int = 200  # applied notifications kept for /v1/notifications and the dashboard
     watch_buffer: int = 10000  # changes kept for resuming the watch stream
+    checkpoint: str = ""  # a file to keep checkpoints in (restart from it instead of bootstrapping); empty: none
+    checkpoint_interval: float = 60.0  # seconds between checkpoints (one is also written on shutdown)
+    checkpoint_max_age: float = 86400.0  # seconds; an older checkpoint is not used (0: any age)
 
 
 class DemoConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

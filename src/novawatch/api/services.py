@@ -12,6 +12,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -22,6 +23,7 @@ from novawatch.api.sources import ModelSource, open_model_source
 from novawatch.bus.factory import open_subscriber
 from novawatch.bus.url import default_url, parse_url, with_password
 from novawatch.config import Config
+from novawatch.model.live.checkpoints import Checkpoints
 from novawatch.model.live.lookups import SourceWorker
 from novawatch.model.live.runtime import ModelRuntime
 from novawatch.redact import mask
@@ -63,16 +65,38 @@ def model_service(
     runtime = ModelRuntime(source, recent=mc.recent, watch_buffer=mc.watch_buffer)
     runtime.state.bus = mask(url)
     runtime.state.source = source.label if source is not None else None
+    checkpoints: Checkpoints | None = None
+    if mc.checkpoint:
+        identity = {"bus": mask(url), "queue": config.bus.queue, "source": runtime.state.source}
+        checkpoints = Checkpoints(runtime, Path(mc.checkpoint).expanduser(), identity=identity,
+                                  interval=mc.checkpoint_interval, max_age=mc.checkpoint_max_age)
 
     async def run(ready: asyncio.Event) -> None:
         delay = RETRY_SECONDS
-        bootstrapped = False
+        restored = None
+        if checkpoints is not None:
+            restored = await checkpoints.load()
+            if restored is not None and announce is not None:
+                announce(f"restored from checkpoint {mc.checkpoint}: {restored.nodes} nodes, {restored.instances} "
+                         f"instances in {checkpoints.load_seconds or 0:.1f}s")
+        bootstrapped = restored is not None
+        first = True
         while True:
             subscriber = open_subscriber(url, group=config.bus.queue)
             runtime.follow(subscriber, source.snapshot if source is not None else None)  # re-list after gaps
             runtime.state.bus_backlog = subscriber.backlog
+            if first and restored is not None:
+                subscriber.resumed = True  # judged as a reconnection: a queue lost meanwhile is a gap (re-listed)
+            if runtime.kind == "stream" and runtime.position is not None:
+                # just after the last offset applied: the checkpoint's, or the previous subscriber's
+                subscriber.resume_after(runtime.position)
             try:
                 await subscriber.start()
+                if first and checkpoints is not None and restored is not None:
+                    gap = checkpoints.resume_gap(subscriber.kind, subscriber.position)
+                    if gap is not None:
+                        runtime.gap(gap)
+                first = False
                 if source is not None and not bootstrapped:
                     await _bootstrap(runtime, source, announce, progress)
                     bootstrapped = True
@@ -101,6 +125,8 @@ def model_service(
         if source is not None and mc.audit_interval > 0:
             tasks.append(asyncio.create_task(runtime.audit_forever(source.snapshot, mc.audit_interval),
                                              name="novawatch-model-audit"))
+        if checkpoints is not None and mc.checkpoint_interval > 0:
+            tasks.append(asyncio.create_task(_after(ready, checkpoints.run()), name="novawatch-model-checkpoints"))
         try:
             yield
         finally:
@@ -109,6 +135,11 @@ def model_service(
             for task in tasks:
                 with contextlib.suppress(BaseException):
                     await task
+            if checkpoints is not None and ready.is_set():
+                # the consumer has stopped: this checkpoint covers everything applied
+                await checkpoints.write(final=True)
+                if checkpoints.error is None and announce is not None:
+                    announce(f"wrote checkpoint {mc.checkpoint} ({checkpoints.size} bytes)")
             runtime.state.feed.close()
             if source is not None:
                 source.close()

@@ -238,6 +238,16 @@ class Subscriber(abc.ABC):
         """The bus position up to which every delivery was acknowledged (see :class:`Backlog`)."""
         return None
 
+    @property
+    def kind(self) -> str:
+        """What it reads: memory, embedded, classic, quorum or stream (as :class:`Backlog` says)."""
+        return "unknown"
+
+    def resume_after(self, position: int) -> bool:
+        """Start just after ``position`` (a checkpoint's) instead of where the group would; call before
+        :meth:`start`. False when this bus cannot be read from a position (only a stream can)."""
+        return False
+
     async def backlog(self) -> Backlog:
         """Where this subscriber stands, asked of the bus now; a bus that cannot tell says so."""
         return Backlog(self.group, "unknown", self.position, note="this bus does not report a backlog")

@@ -207,6 +207,10 @@ class EmbeddedSubscriber(Subscriber):
         self._redelivered_upto = 0
         self._closed = False
 
+    @property
+    def kind(self) -> str:
+        return "embedded"
+
     async def start(self) -> None:
         if self._conn is not None:
             return

@@ -139,6 +139,10 @@ class MemorySubscriber(Subscriber):
         self._mine: set[int] = set()
         self._closed = False
 
+    @property
+    def kind(self) -> str:
+        return "memory"
+
     async def start(self) -> None:
         if self._group is None:
             self._group = self.bus.group(self.group, self.topics)

@@ -700,6 +700,19 @@ class RabbitSubscriber(Subscriber):
         """On a stream, the offset up to which every delivery was acknowledged; None on a queue."""
         return self._cursor.position if self._cursor is not None else None
 
+    @property
+    def kind(self) -> str:
+        return self.config.queue_type
+
+    def resume_after(self, position: int) -> bool:
+        """On a stream, read from ``position + 1`` (where a checkpoint stopped); a stream made anew meanwhile
+        is read from its start (its offsets are not the old one's)."""
+        if self._cursor is None:
+            return False
+        self._cursor.restart(position + 1)
+        self._cursor.position = position
+        return True
+
     def __repr__(self) -> str:
         return f"<RabbitSubscriber {self.config.url} queue={self.queue_name}>"
 

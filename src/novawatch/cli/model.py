@@ -142,6 +142,12 @@ def add_service_commands(model_sub: Any) -> None:
     s.add_argument("--audit-interval", type=float, metavar="SECONDS", help="seconds between audits (0: never)")
     s.add_argument("--node-refresh-interval", type=float, metavar="SECONDS",
                    help="seconds between re-reading nodes' capacity from the source (0: never; default 300)")
+    s.add_argument("--checkpoint", metavar="FILE",
+                   help="keep checkpoints of the model in FILE and restart from it instead of bootstrapping")
+    s.add_argument("--checkpoint-interval", type=float, metavar="SECONDS",
+                   help="seconds between checkpoints (default 60; one is also written on shutdown; 0: only then)")
+    s.add_argument("--checkpoint-max-age", type=float, metavar="SECONDS",
+                   help="bootstrap instead of using a checkpoint older than this (default 86400; 0: any age)")
     add_progress_option(s)
     add_config_options(s)
     s.set_defaults(func=model_serve)
@@ -194,7 +200,8 @@ def model_serve(args: argparse.Namespace) -> int:
         "compute_url": args.compute_url, "compute_token": args.compute_token, "audit_interval": args.audit_interval,
         "os_cloud": args.os_cloud, "os_region_name": args.os_region_name, "os_interface": args.os_interface,
         "os_compute_endpoint_override": args.os_compute_endpoint_override,
-        "node_refresh_interval": args.node_refresh_interval,
+        "node_refresh_interval": args.node_refresh_interval, "checkpoint": args.checkpoint,
+        "checkpoint_interval": args.checkpoint_interval, "checkpoint_max_age": args.checkpoint_max_age,
     })
     bar = StepBar(progress_console(args.progress))
     app, runtime = build(lambda: model_service(

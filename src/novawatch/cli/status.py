@@ -39,10 +39,34 @@ def lines(body: dict[str, Any]) -> list[str]:
         f"behind    {'-' if body.get('behind') is None else body['behind']}",
         f"gaps      {body.get('gaps', 0)}",
     ]
+    out.extend(checkpoint_lines(body.get("checkpoint")))
     if body.get("note"):
         out.append(f"note      {body['note']}")
     if body.get("problem"):
         out.append(f"problem   {body['problem']}")
+    return out
+
+
+def checkpoint_lines(status: dict[str, Any] | None) -> list[str]:
+    """The checkpoint part of ``model status`` (nothing when the service keeps none)."""
+    if not status:
+        return []
+    written = status.get("written")
+    if written:
+        size = f"{written['bytes'] / 1e6:.1f} MB" if written.get("bytes") is not None else "size unknown"
+        line = (f"checkpoint {status['path']}: written {written['age_seconds']:.0f}s ago at "
+                f"{_where(written.get('kind'), written.get('position'))}, {size}")
+    else:
+        line = f"checkpoint {status['path']}: none written yet (every {status['interval_seconds']:g}s)"
+    out = [line]
+    restored = status.get("restored")
+    if restored:
+        out.append(f"restored  from the checkpoint at {_where(restored.get('kind'), restored.get('position'))} "
+                   f"({restored['age_seconds']:.0f}s ago), {restored['instances']} instances")
+    if status.get("fallback"):
+        out.append(f"bootstrap the checkpoint was not used: {status['fallback']}")
+    if status.get("error"):
+        out.append(f"problem   {status['error']}")
     return out
 
 

@@ -8,6 +8,7 @@ naive UTC), which sorts lexically in time order; anything else readable is norma
 from __future__ import annotations
 
 from collections import OrderedDict, deque
+from typing import Any
 
 from novawatch.notifications.timestamp import sort_key
 
@@ -38,6 +39,11 @@ def fingerprint(key: str | None, size: int) -> int:
 #: What :meth:`RecentIds.seen` says about a message id and content.
 NEW, SAME, REUSED = 0, 1, 2
 
+#: The fingerprint of ids restored from a checkpoint: ``hash`` differs between processes, so their content is
+#: unknown and a redelivery of any content counts as the same. No fingerprint equals it (they are signed 64-bit
+#: values) and it still fits an unsigned 64-bit integer, as a checkpoint stores it.
+ANY_CONTENT = (1 << 64) - 1
+
 
 class RecentIds:
     """The most recent message ids with a fingerprint of their content, bounded (oldest forgotten first).
@@ -58,7 +64,7 @@ class RecentIds:
         seen = self._seen
         old = seen.get(message_id)
         if old is not None:
-            if old == content:
+            if old in (content, ANY_CONTENT):
                 return SAME
             seen[message_id] = content
             return REUSED
@@ -71,6 +77,25 @@ class RecentIds:
 
     def __len__(self) -> int:
         return len(self._seen)
+
+    def ids(self) -> list[str]:
+        """The message ids remembered, oldest first (a copy: the dict keeps the order the deque does)."""
+        return list(self._seen)
+
+    def restore(self, ids: list[str]) -> None:
+        """Remember ``ids`` (oldest first, as :meth:`ids` gave them) seen by another process, whose fingerprints
+        mean nothing here: any content under these ids counts as a redelivery."""
+        ids = ids[-self.capacity:] if len(ids) > self.capacity else ids
+        if not self._seen:  # the usual case, a model just made: at C speed
+            self._seen = dict.fromkeys(ids, ANY_CONTENT)
+            self._order = deque(self._seen)
+            return
+        for message_id in ids:
+            if message_id not in self._seen:
+                self._order.append(message_id)
+            self._seen[message_id] = ANY_CONTENT
+        while len(self._order) > self.capacity:
+            del self._seen[self._order.popleft()]
 
 
 class Tombstones:
@@ -91,6 +116,18 @@ class Tombstones:
 
     def __contains__(self, uuid: object) -> bool:
         return uuid in self._dead
+
+    def items(self) -> list[tuple[str, str]]:
+        """(uuid, deletion timestamp), oldest first (a copy)."""
+        return list(self._dead.items())
+
+    def restore(self, items: list[tuple[str, str]] | list[list[Any]]) -> None:
+        """Bury ``items`` (oldest first, as :meth:`items` gave them)."""
+        if not self._dead:  # a model just made: at C speed
+            self._dead = OrderedDict(items[-self.capacity:] if len(items) > self.capacity else items)
+            return
+        for uuid, ts in items:
+            self.bury(uuid, ts)
 
     def forget(self, uuid: str) -> None:
         """Drop a tombstone (the entity was found alive in the source)."""

@@ -22,9 +22,11 @@ from novawatch.model.apply import Consumer
 from novawatch.model.audit import Drift, audit, repair
 from novawatch.model.bootstrap import bootstrap
 from novawatch.model.changes import AUDIT, INSTANCE, Consumed, Update
+from novawatch.model.checkpoint import Checkpoint, restore
 from novawatch.model.cluster import ClusterModel
 from novawatch.model.live.state import ModelState, NotificationNote
 from novawatch.model.live.view import StoreView
+from novawatch.model.ordering import RecentIds, Tombstones
 from novawatch.model.outcome import REJECTED
 from novawatch.snapshot import Snapshot, SnapshotSource, Source
 
@@ -74,6 +76,10 @@ class ModelRuntime:
         self._relist_task: asyncio.Task[None] | None = None
         #: One source call at a time (audits, lookups, refreshes share one HTTP session).
         self.source_lock = asyncio.Lock()
+        #: The bus position of the last delivery handled (everything before it was too), and what kind of
+        #: bus it is: what a checkpoint covers.
+        self.position: int | None = None
+        self.kind: str | None = None
 
     def _publish(self, update: Update) -> None:
         """Listener of the model: each change to the watch stream, each notification to the feed and counters."""
@@ -124,6 +130,33 @@ class ModelRuntime:
         gc.freeze()
         self.state.mark_bootstrapped()
 
+    def restore(self, checkpoint: Checkpoint) -> None:
+        """Load the (empty) model from a checkpoint read back; the bus position is the checkpoint's until
+        the first delivery. :class:`~novawatch.model.checkpoint.CheckpointError` when it does not fit."""
+        with self.cluster.changes.reloading():
+            restore(self.cluster, self.consumer.recent, checkpoint)
+        # As after a bootstrap, but without a full collection first: a restore makes no cyclic garbage, and
+        # what is frozen is still freed when its last reference goes (the body read, once restored).
+        gc.freeze()
+        self.position, self.kind = checkpoint.header.position, checkpoint.header.kind
+        self.state.mark_bootstrapped(restored=True)
+
+    def clear(self) -> None:
+        """Empty the model again (a restore that failed half-way)."""
+        with self.cluster.changes.reloading():
+            cluster = self.cluster
+            for uuid in list(cluster.store.instances):
+                cluster.store.remove_instance(uuid)
+            for uuid in list(cluster.store.nodes):
+                cluster.store.remove_node(uuid)
+            cluster.dead_instances = Tombstones(cluster.dead_instances.capacity)
+            cluster.dead_nodes = Tombstones(cluster.dead_nodes.capacity)
+            cluster.pending_services.clear()
+            cluster.volume_journal.clear()
+            cluster.wanted_hosts.clear()
+            cluster.wanted_instances.clear()
+            self.consumer.recent = RecentIds(self.consumer.recent.capacity)
+
     # --- watch ------------------------------------------------------------------------------------
 
     def ingest(
@@ -150,6 +183,7 @@ class ModelRuntime:
             await delivery.reject(reason or "rejected by the model")
         else:
             await delivery.accept()
+        self.position = delivery.position
 
     async def consume(self, subscriber: Subscriber) -> None:
         """Apply every delivery until cancelled (the subscriber must already be started)."""
@@ -180,9 +214,15 @@ class ModelRuntime:
         """
         subscriber.resumed = self._followed > 0
         self._followed += 1
+        self.kind = subscriber.kind
         self._fetch = fetch
         subscriber.on_gap = self._gap
         self.state.bus_probe = lambda: subscriber.problem
+
+    def gap(self, reason: str) -> None:
+        """Notifications may have been missed (``reason``): re-list the source, as after a gap in the stream."""
+        log.info("%s: re-listing the source", reason, extra={"gap": reason})
+        self._gap(reason)
 
     def _gap(self, reason: str) -> None:
         self.state.record_gap(reason, relist=self._fetch is not None)

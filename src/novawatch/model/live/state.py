@@ -13,7 +13,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -27,6 +27,15 @@ from novawatch.model.outcome import LABELS
 from novawatch.notifications.message import parse_timestamp
 from novawatch.redact import mask
 from novawatch.snapshot import InstanceRecord, NodeRecord
+
+
+class CheckpointSection(NamedTuple):
+    """A named part of the model service's checkpoints: ``save()`` runs on the event loop at each write and
+    returns a copy of the state (anything msgspec encodes, no reference to what changes later); ``load(value)``
+    gets it back at start (decoded as builtins) when the checkpoint restored has it."""
+
+    save: Callable[[], Any]
+    load: Callable[[Any], None]
 
 
 class NotificationNote(msgspec.Struct, kw_only=True):
@@ -106,6 +115,16 @@ class ModelState:
         self.relist_error: str | None = None
         #: The consumer's counts (for the notes on notifications), when a consumer is attached.
         self.stats: Callable[[], Stats] | None = None
+        #: The checkpoints' status (:meth:`novawatch.model.live.checkpoints.Checkpoints.status`), when kept.
+        self.checkpoint_status: Callable[[], dict[str, Any]] | None = None
+        self.restored = False  # the model came from a checkpoint, not from listing the source
+        #: Named parts other parts of the service keep in its checkpoints (:meth:`checkpoint_section`).
+        self.checkpoint_sections: dict[str, CheckpointSection] = {}
+
+    def checkpoint_section(self, name: str, save: Callable[[], Any], load: Callable[[Any], None]) -> None:
+        """Keep ``name`` in the service's checkpoints (when it keeps any): register before the service starts,
+        e.g. where a router is made; see :class:`CheckpointSection` and docs/model.md "Checkpoints"."""
+        self.checkpoint_sections[name] = CheckpointSection(save, load)
 
     # --- writer side --------------------------------------------------------------------------
 
@@ -184,7 +203,9 @@ class ModelState:
             self.last_relist_at = time.time()
             self.last_relist_repaired = repaired
 
-    def mark_bootstrapped(self) -> None:
+    def mark_bootstrapped(self, *, restored: bool = False) -> None:
+        """The model is loaded: from the source, or (``restored``) from a checkpoint."""
+        self.restored = restored
         self.bootstrapped_at = time.time()
         self.feed.publish("status", "bootstrap", "bootstrap", self.health())
 
@@ -212,6 +233,7 @@ class ModelState:
             out.update(queue=backlog.queue, kind=backlog.kind, position=backlog.position, last=backlog.last,
                        behind=backlog.behind, broker=mask(backlog.broker) if backlog.broker else None,
                        note=backlog.note)
+        out["checkpoint"] = self.checkpoint_status() if self.checkpoint_status is not None else None
         return out
 
     def health(self) -> dict[str, Any]:
@@ -243,13 +265,16 @@ class ModelState:
         if self.unrepaired_gap:
             problems.append("notifications may have been missed and there is no source to re-list from "
                             f"(give the model service --compute-url, or use durable queues): {self.last_gap}")
+        checkpoint = self.checkpoint_status() if self.checkpoint_status is not None else None
+        if checkpoint is not None and checkpoint["error"]:
+            problems.append(mask(f"checkpoint: {checkpoint['error']}"))
         stats = self.stats() if self.stats is not None else Stats()
         noted = {"future_timestamps": stats.future_timestamps, "reused_ids": stats.reused_ids}
         self.metrics.noted.update(noted)
         if self.consumer_error or bus_problem:
             status = "failing"
         elif (self.audit_error or self.drift or self.relist_pending or self.unrepaired_gap or self.source_error
-              or self.source_problems or self.source_warnings):
+              or self.source_problems or self.source_warnings or (checkpoint is not None and checkpoint["error"])):
             status = "degraded"
         else:
             status = "ok"
@@ -274,6 +299,8 @@ class ModelState:
             "last_relist": None if self.last_relist_at is None else {
                 "age_seconds": now - self.last_relist_at, "repaired": self.last_relist_repaired},
             "bootstrapped": self.bootstrapped_at is not None,
+            "restored": self.restored,
+            "checkpoint": checkpoint,
             "uptime_seconds": now - self.started_at,
             "source": mask(self.source) if self.source else None,
             "source_error": mask(self.source_error) if self.source_error else None,

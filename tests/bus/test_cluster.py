@@ -73,10 +73,9 @@ async def test_oslo_notifier_and_two_replicas_ride_out_the_loss_of_broker_nodes(
             target = cluster.node_at(a.broker)  # where replica a went after node 0's loss
             await phase(target.index, f"after the node replica a was connected to ({target.name}) was killed")
             assert a.snapshot() == b.snapshot()
-        assert oslo_log.matching("NOTIFY exchange"), "oslo's log is not captured"  # so the next check can fail
-        # oslo says so in one of two ways, depending on whether it was publishing or reconnecting when it noticed
-        assert oslo_log.matching("is unreachable", "Connection failed"), \
-            "oslo never lost its broker: it must have moved to another"
+        # No check that oslo itself lost its node: oslo.messaging shuffles a transport URL's hosts, so its
+        # connection may sit on the one node this test never kills (it then logs nothing to check).
+        assert oslo_log.matching("NOTIFY exchange"), "oslo's log is not captured"
         for replica in (a, b):  # nothing was lost: no gap, so nothing had to be re-listed
             health = replica.runtime.state.health()
             assert health["gaps"] == 0 and health["relists"] == 0 and health["rejected"] == 0, health

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from tests.rabbitcluster import ClusterError, RabbitCluster
+from tests.rabbitcluster import ClusterError, RabbitCluster, amqp_ready
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DIR_ENV = "NOVAWATCH_SHARED_DIR"
@@ -128,19 +128,6 @@ def port_open(port: int, host: str = "127.0.0.1", timeout: float = 1.0) -> bool:
             return True
     except OSError:
         return False
-
-
-def amqp_ready(port: int, host: str = "127.0.0.1", timeout: float = 3.0) -> bool:
-    """True when host:port answers the AMQP 0-9-1 protocol header with a method frame
-    (Connection.Start), i.e. the broker accepts AMQP clients."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout) as sock:
-            sock.settimeout(timeout)
-            sock.sendall(b"AMQP\x00\x00\x09\x01")
-            head = sock.recv(7)
-    except OSError:
-        return False
-    return len(head) >= 1 and head[0] == 1
 
 
 def _wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:

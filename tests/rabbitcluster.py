@@ -55,10 +55,11 @@ def free_ports(count: int, taken: set[int]) -> list[int]:
     return ports
 
 
-def amqp_ready(port: int, timeout: float = 3.0) -> bool:
-    """True when 127.0.0.1:``port`` answers the AMQP protocol header with a method frame."""
+def amqp_ready(port: int, host: str = "127.0.0.1", timeout: float = 3.0) -> bool:
+    """True when host:port answers the AMQP 0-9-1 protocol header with a method frame (Connection.Start): the
+    broker accepts AMQP clients."""
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
             sock.settimeout(timeout)
             sock.sendall(b"AMQP\x00\x00\x09\x01")
             head = sock.recv(7)

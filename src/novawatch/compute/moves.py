@@ -62,12 +62,6 @@ class MoveActions(ComputeCore):
         The same notifications as a resize; the instance ends in ``resized`` awaiting confirm or revert.
         """
         inst = self.instance(uuid)
-        self.require(inst, "migration", _MOVABLE)
-        self._busy(inst)
-        if host is not None and host not in self.services:
-            raise NotFound(f"compute host {host} not found")
-        if host is not None and host == inst.host:
-            raise InvalidState(f"instance {inst.uuid} is already on host {host}")
         return self._resize(inst, self.flavor_of(inst), host=host, kind="migration")
 
     def resize(self, uuid: str, flavor: db.Flavor, *, host: str | None = None) -> db.Instance:
@@ -85,6 +79,10 @@ class MoveActions(ComputeCore):
     def _resize(self, inst: db.Instance, flavor: db.Flavor, *, host: str | None, kind: str) -> db.Instance:
         self.require(inst, kind, _MOVABLE)
         self._busy(inst)
+        if host is not None and host not in self.services:
+            raise NotFound(f"compute host {host} not found")
+        if host is not None and host == inst.host:
+            raise InvalidState(f"instance {inst.uuid} is already on host {host}")
         self.record_action(inst, "resize" if kind == "resize" else "migrate")
         source_host = inst.host
         old_flavor = self.flavor_of(inst)

@@ -111,3 +111,20 @@ def test_model_replay_runs_as_a_program(sim: Path, tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert out.read_bytes() == (sim / "truth.json").read_bytes()
+
+
+def test_model_replay_starts_without_what_only_other_commands_use(sim: Path, tmp_path: Path) -> None:
+    """Start-up is part of a replay's time: the table and bar library, asyncio and the configuration's
+    loader are imported by the commands that use them, not by every command."""
+    out = tmp_path / "model.json"
+    script = ("import sys; from novawatch.cli import main; code = main(sys.argv[1:]); "
+              "print(sorted(m for m in ('rich', 'asyncio', 'novawatch.config', 'fastapi', 'sqlalchemy', 'aio_pika')"
+              " if m in sys.modules)); sys.exit(code)")
+    proc = subprocess.run(
+        [sys.executable, "-c", script, "model", "replay", str(sim / "stream.jsonl"), "--initial",
+         str(sim / "initial.json"), "--out", str(out), "--no-progress"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1] == "[]"
+    assert out.read_bytes() == (sim / "truth.json").read_bytes()

@@ -11,10 +11,12 @@ import json
 import logging
 import sys
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from novawatch.cli import CommandError
-from novawatch.config import Config, ConfigError, load, masked, parse_overrides, to_toml
+
+if TYPE_CHECKING:  # imported by the commands that read it: the others (model replay, decode) start faster
+    from novawatch.config import Config
 
 
 def add_config_options(parser: argparse.ArgumentParser) -> None:
@@ -28,6 +30,8 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
 
 def load_config(args: argparse.Namespace, flags: Mapping[str, Mapping[str, Any]] | None = None) -> Config:
     """The effective configuration for a command: file, environment, ``--set``, then the command's flags."""
+    from novawatch.config import ConfigError, load, parse_overrides
+
     try:
         overrides = parse_overrides(getattr(args, "overrides", []) or [])
         for section, table in (flags or {}).items():
@@ -55,6 +59,8 @@ def add_commands(sub: Any) -> None:
 
 
 def show_config(args: argparse.Namespace) -> int:
+    from novawatch.config import masked, to_toml
+
     config = load_config(args)
     tables = masked(config)
     if args.format == "json":

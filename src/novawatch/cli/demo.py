@@ -9,7 +9,6 @@ two processes would: notifications over the bus, bootstrap and audit over HTTP. 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import logging
 import signal
@@ -62,6 +61,8 @@ class _LiveClock:
 def _workload(sim: Any, rate: float) -> Any:
     """A coroutine factory running the simulation's seeded actions at ``rate`` per second, forever."""
     step = getattr(sim, "step", None) or sim._one  # the simulation's one-action step
+
+    import asyncio  # here, not at the top: the other commands start without it
 
     async def run(service: Any) -> None:
         interval = 1.0 / rate if rate > 0 else 1.0

@@ -7,10 +7,7 @@ import json
 import os
 import sys
 import time
-from typing import Any
-
-from rich.console import Console
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from novawatch.cli import CommandError
 from novawatch.cli.config import add_config_options, load_config
@@ -24,6 +21,10 @@ from novawatch.model.bootstrap import from_file, from_snapshot
 from novawatch.model.cluster import ClusterModel
 from novawatch.model.export import to_snapshot
 from novawatch.snapshot import SnapshotError, SnapshotSource, read, write
+
+if TYPE_CHECKING:  # rich is imported by the commands that draw tables: replay and audit start faster
+    from rich.console import Console
+    from rich.table import Table
 
 #: Dead letters printed after a replay (all are counted).
 SHOWN_REJECTIONS = 20
@@ -236,7 +237,15 @@ def _pct(used: int, total: int) -> str:
     return f"{100 * used // total}%" if total else "-"
 
 
+def _console() -> Console:
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
 def _nodes_table(nodes: list[dict[str, Any]], title: str) -> Table:
+    from rich.table import Table
+
     table = Table(title=title, title_justify="left")
     for column in ("host", "state", "status", "vCPU used", "RAM used MB", "disk used GB", "free RAM MB",
                    "VMs", "uuid"):
@@ -253,6 +262,8 @@ def _nodes_table(nodes: list[dict[str, Any]], title: str) -> Table:
 
 
 def _instances_table(instances: list[dict[str, Any]], title: str) -> Table:
+    from rich.table import Table
+
     table = Table(title=title, title_justify="left")
     for column in ("name", "host", "state", "power", "task", "vCPU", "RAM MB", "disk GB", "project", "uuid"):
         table.add_column(column, justify="right" if column in ("vCPU", "RAM MB", "disk GB") else "left")
@@ -266,7 +277,7 @@ def _print(args: argparse.Namespace, body: Any, table: Table | None) -> None:
     if args.json or table is None:
         sys.stdout.write(json.dumps(body, indent=2) + "\n")
     else:
-        Console(highlight=False).print(table)
+        _console().print(table)
 
 
 def model_nodes(args: argparse.Namespace) -> int:
@@ -300,7 +311,7 @@ def model_show(args: argparse.Namespace) -> int:
             _print(args, body, None)
         else:
             inst = body["instance"]
-            Console(highlight=False).print(_instances_table([inst], f"instance {inst['uuid']}"))
+            _console().print(_instances_table([inst], f"instance {inst['uuid']}"))
             if inst["volumes"]:
                 print("volumes: " + ", ".join(inst["volumes"]))
         return 0
@@ -317,7 +328,7 @@ def model_show(args: argparse.Namespace) -> int:
     if args.json:
         _print(args, body, None)
     else:
-        console = Console(highlight=False)
+        console = _console()
         console.print(_nodes_table([body["node"]], f"node {body['node']['host']}"))
         console.print(_instances_table(body["instances"], f"{len(body['instances'])} instances"))
     return 0

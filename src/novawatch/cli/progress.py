@@ -10,19 +10,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+if TYPE_CHECKING:  # rich is imported when a bar may be drawn: a command run without one starts faster
+    from rich.console import Console
+    from rich.progress import Progress, TaskID
 
 Advance = Callable[[int], None]
 
@@ -37,11 +29,23 @@ def progress_console(setting: bool | None) -> Console | None:
     """The stderr console to draw bars on, or None for no bars (``setting`` is ``--progress``'s value)."""
     if setting is False:
         return None
+    from rich.console import Console
+
     console = Console(stderr=True, force_terminal=True if setting else None)
     return console if console.is_terminal else None
 
 
 def _new_progress(console: Console, *, in_bytes: bool = False) -> Progress:
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
     count = DownloadColumn() if in_bytes else MofNCompleteColumn()
     return Progress(TextColumn("{task.description}"), BarColumn(), count, TimeElapsedColumn(),
                     TimeRemainingColumn(), console=console, transient=True)

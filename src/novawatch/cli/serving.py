@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from novawatch.cli import CommandError
 from novawatch.cli.config import load_config
-from novawatch.config import Config, ServiceConfig
+
+if TYPE_CHECKING:  # annotations only: the commands that do not serve start without the configuration's imports
+    from novawatch.config import Config, ServiceConfig
 
 _T = TypeVar("_T")
 

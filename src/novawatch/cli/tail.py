@@ -7,7 +7,6 @@ Reads the bus (a consumer group of its own, so the model service misses nothing)
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import fnmatch
 import json
@@ -15,15 +14,15 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
-
-from rich.console import Console
-from rich.text import Text
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from novawatch.cli import CommandError
 from novawatch.cli.config import add_config_options, load_config
 from novawatch.notifications.event import Publisher
 from novawatch.notifications.message import unwrap
+
+if TYPE_CHECKING:  # rich and asyncio are imported when tail runs, so that every other command starts faster
+    from rich.text import Text
 
 PRIORITY_STYLES = {"ERROR": "bold red", "CRITICAL": "bold red", "WARN": "yellow", "WARNING": "yellow",
                    "DEBUG": "dim", "AUDIT": "cyan", "SAMPLE": "dim", "INFO": "green"}
@@ -85,6 +84,8 @@ def render(doc: dict[str, Any]) -> Text:
     priority = str(doc.get("priority") or "-").upper()
     timestamp = str(doc.get("timestamp") or "")
     when = timestamp[11:26] if len(timestamp) >= 19 else timestamp or time.strftime("%H:%M:%S")
+    from rich.text import Text
+
     line = Text()
     line.append(f"{when:<15} ", style="dim")
     line.append(f"{priority:<5} ", style=PRIORITY_STYLES.get(priority, ""))
@@ -148,6 +149,8 @@ class _Printer:
     def __init__(self, args: argparse.Namespace) -> None:
         self.filters = Filters(args.event_type, args.host, args.instance)
         self.as_json = args.json
+        from rich.console import Console
+
         self.console = Console(highlight=False, soft_wrap=True)
         self.left = args.count
         self.bad = 0
@@ -159,6 +162,8 @@ class _Printer:
             self.bad += 1
             if not self.as_json:
                 text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+                from rich.text import Text
+
                 self.console.print(Text(f"(not JSON) {text.strip()[:200]}", style="red"))
             return True
         if not self.filters.match(doc):
@@ -179,6 +184,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.file:
             return _tail_file(args, printer)
+        import asyncio
+
         return asyncio.run(_tail_bus(args, printer))
     except KeyboardInterrupt:
         return 0
@@ -217,6 +224,9 @@ async def _tail_bus(args: argparse.Namespace, printer: _Printer) -> int:
     except (BusError, OSError) as exc:
         raise CommandError(f"cannot subscribe to {mask_url(url)}: {exc}; check --bus / bus.url") from None
     if not args.json:
+        from rich.console import Console
+        from rich.text import Text
+
         Console(stderr=True).print(Text(f"following {mask_url(url)} (group {args.group}); Ctrl-C to stop",
                                         style="dim"))
     try:

@@ -134,7 +134,7 @@ class Consumer:
         ``legacy`` is what the topic it came on says about its format (None when unknown).
         """
         try:
-            event_type, payload, message_id, key, publisher_id, timestamp = self.reader.parts(data, legacy)
+            event_type, payload, message_id, key, publisher_id, timestamp = self.reader.fields(data, legacy)
         except UnknownEvent as exc:
             self._counts[IGNORED] += 1
             if self.cluster.store.recorder is not None:
@@ -205,7 +205,7 @@ class Consumer:
                     if len(line) > limit and not line.endswith(b"\n"):
                         size = len(line) + _skip_line(stream)
                         self._reject(number, None, f"document is {size} bytes, over the limit of {limit}", line)
-                    elif line.strip():
+                    elif line[0] == 0x7B or line.strip():  # '{': not blank, without the copy strip() makes
                         process(line, number)
         finally:
             self.origin = ""

@@ -92,6 +92,9 @@ class Parts(NamedTuple):
     timestamp: str | None
 
 
+#: :class:`Parts` as a plain tuple (what :meth:`Reader.fields` returns).
+PartsTuple = tuple[str, Any, "str | None", "str | None", str, "str | None"]
+
 #: ``payload_of(entry)``: the class a :class:`Reader` decodes an event type's payload into.
 PayloadOf = Callable[[EventSpec], type[msgspec.Struct]]
 
@@ -160,8 +163,15 @@ class Reader:
     def parts(self, data: bytes | str, legacy: bool | None = None, *,
               max_bytes: int = DEFAULT_MAX_BYTES) -> Parts:
         """The :class:`Parts` of a notification: the same validation and exceptions as :meth:`decode`."""
+        return Parts._make(self.fields(data, legacy, max_bytes=max_bytes))
+
+    def fields(self, data: bytes | str, legacy: bool | None = None, *,
+               max_bytes: int = DEFAULT_MAX_BYTES) -> PartsTuple:
+        """:meth:`parts` as a plain tuple in :class:`Parts`' order: the consumer's hot path, which unpacks it at
+        once (building a named tuple costs as much as a tenth of applying a notification)."""
         hit = self._decode_fast(data, max_bytes, legacy)
         if hit is not None:
+            event_type = hit.EVENT_TYPE
             message_id = hit.message_id
             ts = hit.timestamp
             key: str | None
@@ -170,17 +180,17 @@ class Reader:
             elif len(ts) == 26 and ts[10] == " " and ts[19] == ".":
                 # sort_key's usual case, inlined: fromisoformat validates it, a naive one is already the key.
                 try:
-                    key = ts if _fromisoformat(ts).tzinfo is None else _key(hit.EVENT_TYPE, ts)
+                    key = ts if _fromisoformat(ts).tzinfo is None else _key(event_type, ts)
                 except ValueError:
-                    key = _key(hit.EVENT_TYPE, ts)
+                    key = _key(event_type, ts)
             else:
-                key = _key(hit.EVENT_TYPE, ts)
-            return Parts(hit.EVENT_TYPE, hit.payload, None if message_id is _UNSET else message_id, key,
-                         hit.publisher_id, ts)
+                key = _key(event_type, ts)
+            return (event_type, hit.payload, None if message_id is _UNSET else message_id, key, hit.publisher_id,
+                    ts)
         n = self._decode_slow(data, legacy)
         timestamp = None if n.timestamp is _UNSET else n.timestamp
-        return Parts(n.event_type, n.payload, None if n.message_id is _UNSET else n.message_id,
-                     None if timestamp is None else _key(n.event_type, timestamp), n.publisher_id, timestamp)
+        return (n.event_type, n.payload, None if n.message_id is _UNSET else n.message_id,
+                None if timestamp is None else _key(n.event_type, timestamp), n.publisher_id, timestamp)
 
     def _decode_fast(self, data: bytes | str, max_bytes: int, legacy: bool | None) -> Any:
         """The fast path's result for a plain notification it accepts, else None (after the size check)."""

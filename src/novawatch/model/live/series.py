@@ -31,11 +31,14 @@ def tiers_for(window: float, resolution: float) -> list[tuple[float, int]]:
     tiers: list[tuple[float, int]] = []
     span = 0.0
     for step, until in ((resolution, 3600.0), (60.0, 86400.0), (600.0, math.inf)):
-        if tiers and step <= tiers[-1][0]:
-            continue
         reach = min(window, until)
         if reach <= span:
             break
+        if tiers and step <= tiers[-1][0]:  # a resolution as coarse as this tier's: the finer tier reaches further
+            finer = tiers[-1][0]
+            tiers[-1] = (finer, max(1, math.ceil(reach / finer)))
+            span = reach
+            continue
         tiers.append((step, max(1, math.ceil(reach / step))))
         span = reach
     return tiers

@@ -143,7 +143,27 @@ class StoreView:
         ordered = self._ordered(q, name)
         if ordered is not None:
             return ordered
-        return self._scan_nodes(q)
+        return self._scan_nodes(q, self._narrowest(q))
+
+    def _narrowest(self, q: NodeQuery) -> Iterable[Node] | None:
+        """For a query with several minimums (a capacity query): the nodes meeting the one that the fewest
+        meet, from its order (a bisection each); None when the query has fewer than two."""
+        minimums = [(figure, getattr(q, key)) for figure, key in _MINIMUMS.items() if getattr(q, key) is not None]
+        if len(minimums) < 2 or q.host is not None:
+            return None
+        best: tuple[int, Iterable[str]] | None = None
+        for figure, minimum in minimums:
+            order = self.orders.order(figure)
+            groups = [g for g in order.lists if (q.state is None or g[0] == q.state) and (q.status is None or
+                                                                                          g[1] == q.status)]
+            found = order.select(groups, minimum)
+            if best is None or found[0] < best[0]:
+                best = found
+        assert best is not None
+        nodes = self.store.nodes
+        if best[0] * 2 > len(nodes):
+            return None  # most nodes meet every minimum: a plain pass costs less than walking the order
+        return [nodes[uuid] for uuid in best[1]]
 
     def _ordered(self, q: NodeQuery, name: str) -> tuple[int, list[NodeRecord]] | None:
         """The answer from the sort's order, when the query filters on nothing an order cannot tell."""
@@ -160,18 +180,20 @@ class StoreView:
         page = islice(uuids, q.offset, q.offset + q.limit)
         return total, [store.node_record(store.nodes[uuid]) for uuid in page]
 
-    def _scan_nodes(self, q: NodeQuery) -> tuple[int, list[NodeRecord]]:
+    def _scan_nodes(self, q: NodeQuery, narrowed: Iterable[Node] | None = None) -> tuple[int, list[NodeRecord]]:
         store = self.store
         usage_by_host = store.usage_by_host
         candidates: Iterable[Node]
         pattern = None
-        if q.host is not None and not _is_glob(q.host):
+        if narrowed is not None:
+            candidates = narrowed
+        elif q.host is not None and not _is_glob(q.host):
             one = store.nodes_by_host.get(q.host)
             candidates = () if one is None else (one,)
         else:
             candidates = store.nodes.values()
-            if q.host is not None:
-                pattern = _glob(q.host)
+        if q.host is not None and _is_glob(q.host):
+            pattern = _glob(q.host)
         hosts: set[str] | None = None
         if q.project is not None:
             uuids = store.instances_by_project.get(q.project, ())

@@ -20,6 +20,7 @@ import msgspec
 
 from novawatch.model.cluster import ClusterModel
 from novawatch.model.live.index import NodeOrders
+from novawatch.model.live.search import InstanceSearch
 from novawatch.model.live.summary import Summary
 from novawatch.model.store import Instance, Node, Store, Usage
 from novawatch.snapshot import InstanceRecord, NodeRecord
@@ -97,8 +98,10 @@ class StoreView:
         records = lambda: [store.node_record(n, reported=False) for n in store.nodes.values()]  # noqa: E731
         self.orders = NodeOrders(records)
         self.summary = Summary(records)
+        self.search = InstanceSearch(lambda: [(i.uuid, i.display_name) for i in store.instances.values()])
         self._unsubscribe = (cluster.changes.subscribe(self.orders.update),
-                             cluster.changes.subscribe(self.summary.update))
+                             cluster.changes.subscribe(self.summary.update),
+                             cluster.changes.subscribe(self.search.update))
 
     def close(self) -> None:
         """Stop following the model's changes."""
@@ -243,7 +246,16 @@ class StoreView:
         store = self.store
         pattern = None
         candidates: Iterable[Instance]
-        if q.host is not None and not _is_glob(q.host):
+        text = q.q
+        if text is not None:
+            # what q matches: the search's uuids and names, and the indexes of projects, hosts and states
+            found = self.search.matching(text)
+            found.update(store.instances_by_project.get(text, ()))
+            found.update(store.instances_by_state.get(text, ()))
+            found.update(i.uuid for i in store.instances_on(text))
+            candidates = [store.instances[u] for u in found if u in store.instances]
+            pattern = _glob(q.host) if q.host is not None else None
+        elif q.host is not None and not _is_glob(q.host):
             candidates = store.instances_on(q.host)
         elif q.project is not None:
             candidates = (store.instances[u] for u in store.instances_by_project.get(q.project, ()))
@@ -255,13 +267,8 @@ class StoreView:
             candidates = store.instances.values()
             pattern = _glob(q.host) if q.host is not None else None
         name_pattern = _glob(q.name) if q.name is not None else None
-        text = q.q
-        lowered = text.lower() if text is not None else ""
         matches: list[Instance] = []
         for i in candidates:
-            if text is not None and not (i.uuid.startswith(lowered) or lowered in i.display_name.lower()
-                                         or text in (i.project_id, i.host, i.state)):
-                continue
             if q.project is not None and i.project_id != q.project:
                 continue
             if q.state is not None and i.state != q.state:

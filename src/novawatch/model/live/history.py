@@ -176,7 +176,9 @@ class HostSeries:
                 continue
             now = now if now is not None else self.clock()
             if change.new is None:
-                continue  # a deleted node keeps its series until another takes its host name
+                if change.old is not None:
+                    self.hosts.pop(change.old.host, None)  # gone with its node: the hosts kept stay bounded
+                continue
             self._put(change.new, now)
 
     def _put(self, record: NodeRecord, now: float) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 import msgspec
 
 from novawatch.model.cluster import ClusterModel
-from novawatch.model.live.index import NodeOrders
+from novawatch.model.live.index import NodeOrder, NodeOrders
 from novawatch.model.live.search import InstanceSearch
 from novawatch.model.live.summary import Summary
 from novawatch.model.store import Instance, Node, Store, Usage
@@ -143,30 +143,54 @@ class StoreView:
         name = q.sort.lstrip("-")
         if name not in NODE_SORTS:
             raise ValueError(f"cannot sort nodes by {q.sort!r}; use one of {', '.join(NODE_SORTS)}")
-        ordered = self._ordered(q, name)
+        ordered = self._ordered(q, name) or self._capacity(q)
         if ordered is not None:
             return ordered
-        return self._scan_nodes(q, self._narrowest(q))
+        return self._scan_nodes(q)
 
-    def _narrowest(self, q: NodeQuery) -> Iterable[Node] | None:
-        """For a query with several minimums (a capacity query): the nodes meeting the one that the fewest
-        meet, from its order (a bisection each); None when the query has fewer than two."""
+    def _capacity(self, q: NodeQuery) -> tuple[int, list[NodeRecord]] | None:
+        """A query with several minimums (a capacity query), from the orders: the total counted over the nodes
+        meeting the minimum the fewest meet (a bisection each), the page read off the sort's own order until it
+        is full. None when the query has fewer than two minimums, or a filter the orders cannot tell."""
         minimums = [(figure, getattr(q, key)) for figure, key in _MINIMUMS.items() if getattr(q, key) is not None]
-        if len(minimums) < 2 or q.host is not None:
+        if len(minimums) < 2 or q.host is not None or q.project is not None:
             return None
-        best: tuple[int, Iterable[str]] | None = None
+        want = dict(minimums)
+        # a figure without a minimum: anything, overcommitted (negative) too
+        ram, cpu, disk = (want[f] if f in want else -(1 << 62) for f in _MINIMUMS)
+        free = self.orders.free()
+
+        def groups(order: NodeOrder) -> list[tuple[str, str]]:
+            return [g for g in order.lists if (q.state is None or g[0] == q.state) and (q.status is None or
+                                                                                     g[1] == q.status)]
+
+        narrowest: tuple[int, Iterable[str]] | None = None
         for figure, minimum in minimums:
             order = self.orders.order(figure)
-            groups = [g for g in order.lists if (q.state is None or g[0] == q.state) and (q.status is None or
-                                                                                          g[1] == q.status)]
-            found = order.select(groups, minimum)
-            if best is None or found[0] < best[0]:
-                best = found
-        assert best is not None
-        nodes = self.store.nodes
-        if best[0] * 2 > len(nodes):
-            return None  # most nodes meet every minimum: a plain pass costs less than walking the order
-        return [nodes[uuid] for uuid in best[1]]
+            found = order.select(groups(order), minimum)
+            if narrowest is None or found[0] < narrowest[0]:
+                narrowest = found
+        assert narrowest is not None
+        total = 0
+        for uuid in narrowest[1]:
+            f = free[uuid]
+            if f[0] >= ram and f[1] >= cpu and f[2] >= disk:
+                total += 1
+        sort = self.orders.order(q.sort)
+        page: list[str] = []
+        skip = q.offset
+        if q.limit > 0 and total > q.offset:
+            for uuid in sort.select(groups(sort), None)[1]:
+                f = free[uuid]
+                if f[0] >= ram and f[1] >= cpu and f[2] >= disk:
+                    if skip:
+                        skip -= 1
+                        continue
+                    page.append(uuid)
+                    if len(page) >= q.limit:
+                        break
+        store = self.store
+        return total, [store.node_record(store.nodes[uuid]) for uuid in page]
 
     def _ordered(self, q: NodeQuery, name: str) -> tuple[int, list[NodeRecord]] | None:
         """The answer from the sort's order, when the query filters on nothing an order cannot tell."""
@@ -183,14 +207,12 @@ class StoreView:
         page = islice(uuids, q.offset, q.offset + q.limit)
         return total, [store.node_record(store.nodes[uuid]) for uuid in page]
 
-    def _scan_nodes(self, q: NodeQuery, narrowed: Iterable[Node] | None = None) -> tuple[int, list[NodeRecord]]:
+    def _scan_nodes(self, q: NodeQuery) -> tuple[int, list[NodeRecord]]:
         store = self.store
         usage_by_host = store.usage_by_host
         candidates: Iterable[Node]
         pattern = None
-        if narrowed is not None:
-            candidates = narrowed
-        elif q.host is not None and not _is_glob(q.host):
+        if q.host is not None and not _is_glob(q.host):
             one = store.nodes_by_host.get(q.host)
             candidates = () if one is None else (one,)
         else:

@@ -57,6 +57,10 @@ def test_ordered_answers_equal_a_scan_while_the_model_changes(rng: random.Random
             own = {"free_ram_mb": "min_free_ram_mb", "free_vcpus": "min_free_vcpus",
                    "free_disk_gb": "min_free_disk_gb"}.get(sort.lstrip("-"))
             minimum = {own: rng.choice((0, 16000, 30000, 32768, 10, 200, 390))} if own and rng.random() < 0.7 else {}
+            if rng.random() < 0.4:  # a capacity query: several minimums at once, whatever the sort
+                keys = rng.sample(["min_free_ram_mb", "min_free_vcpus", "min_free_disk_gb"], rng.choice((2, 3)))
+                minimum = {k: rng.choice({"min_free_ram_mb": (0, 2048, 16000, 30000), "min_free_vcpus": (0, 4, 12, 15),
+                                          "min_free_disk_gb": (0, 10, 390)}[k]) for k in keys}
             q = NodeQuery(sort=sort, state=rng.choice((None, "up", "down")),
                           status=rng.choice((None, "enabled", "disabled")), limit=rng.choice((1, 3, 100)),
                           offset=rng.choice((0, 2)), **minimum)

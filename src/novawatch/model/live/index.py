@@ -29,6 +29,10 @@ FIGURES: dict[str, Callable[[NodeRecord], Any]] = {
 }
 
 Group = tuple[str, str]  # (state, status)
+
+
+def _free(r: NodeRecord) -> tuple[int, int, int]:
+    return r.memory_mb - r.memory_mb_used, r.vcpus - r.vcpus_used, r.local_gb - r.local_gb_used
 Entry = tuple[Any, ...]
 
 
@@ -97,6 +101,13 @@ class NodeOrders:
         #: Every node's record as the store holds it now (to make an order, or remake it after a reset).
         self.records = records
         self.orders: dict[str, NodeOrder] = {}
+        self._free: dict[str, tuple[int, int, int]] | None = None
+
+    def free(self) -> dict[str, tuple[int, int, int]]:
+        """uuid -> (free RAM MB, free vCPUs, free disk GB) of every node, made on first use and kept current."""
+        if self._free is None:
+            self._free = {r.uuid: _free(r) for r in self.records()}
+        return self._free
 
     def order(self, sort: str) -> NodeOrder:
         """The order of ``sort`` (``host``, ``-free_ram_mb``, ...), made from the store on first use."""
@@ -112,7 +123,16 @@ class NodeOrders:
         """Apply one update of the model to every order (a reset drops them: they are made again when asked)."""
         if update.reset:
             self.orders.clear()
+            self._free = None
             return
+        free = self._free
+        if free is not None:
+            for change in update.changes:
+                if change.kind == NODE:
+                    if change.new is None:
+                        free.pop(change.key, None)
+                    else:
+                        free[change.key] = _free(change.new)
         if not self.orders:
             return
         for change in update.changes:

@@ -19,7 +19,9 @@ from typing import Any
 import msgspec
 
 from novawatch.model.cluster import ClusterModel
-from novawatch.model.live.index import NodeOrders
+from novawatch.model.live.index import NodeOrder, NodeOrders
+from novawatch.model.live.search import InstanceSearch
+from novawatch.model.live.summary import Summary
 from novawatch.model.store import Instance, Node, Store, Usage
 from novawatch.snapshot import InstanceRecord, NodeRecord
 
@@ -49,6 +51,7 @@ class InstanceQuery(msgspec.Struct, kw_only=True):
     state: str | None = None
     power_state: str | None = None
     name: str | None = None  # a display name or glob
+    q: str | None = None  # a uuid prefix, part of a name (any case), or a project id, host or state
     sort: str = "uuid"
     limit: int = 100
     offset: int = 0
@@ -92,8 +95,18 @@ class StoreView:
     def __init__(self, cluster: ClusterModel) -> None:
         self.cluster = cluster
         store = cluster.store
-        self.orders = NodeOrders(lambda: [store.node_record(n, reported=False) for n in store.nodes.values()])
-        self.close = cluster.changes.subscribe(self.orders.update)
+        records = lambda: [store.node_record(n, reported=False) for n in store.nodes.values()]  # noqa: E731
+        self.orders = NodeOrders(records)
+        self.summary = Summary(records)
+        self.search = InstanceSearch(lambda: [(i.uuid, i.display_name) for i in store.instances.values()])
+        self._unsubscribe = (cluster.changes.subscribe(self.orders.update),
+                             cluster.changes.subscribe(self.summary.update),
+                             cluster.changes.subscribe(self.search.update))
+
+    def close(self) -> None:
+        """Stop following the model's changes."""
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
 
     @property
     def store(self) -> Store:
@@ -130,10 +143,54 @@ class StoreView:
         name = q.sort.lstrip("-")
         if name not in NODE_SORTS:
             raise ValueError(f"cannot sort nodes by {q.sort!r}; use one of {', '.join(NODE_SORTS)}")
-        ordered = self._ordered(q, name)
+        ordered = self._ordered(q, name) or self._capacity(q)
         if ordered is not None:
             return ordered
         return self._scan_nodes(q)
+
+    def _capacity(self, q: NodeQuery) -> tuple[int, list[NodeRecord]] | None:
+        """A query with several minimums (a capacity query), from the orders: the total counted over the nodes
+        meeting the minimum the fewest meet (a bisection each), the page read off the sort's own order until it
+        is full. None when the query has fewer than two minimums, or a filter the orders cannot tell."""
+        minimums = [(figure, getattr(q, key)) for figure, key in _MINIMUMS.items() if getattr(q, key) is not None]
+        if len(minimums) < 2 or q.host is not None or q.project is not None:
+            return None
+        want = dict(minimums)
+        # a figure without a minimum: anything, overcommitted (negative) too
+        ram, cpu, disk = (want[f] if f in want else -(1 << 62) for f in _MINIMUMS)
+        free = self.orders.free()
+
+        def groups(order: NodeOrder) -> list[tuple[str, str]]:
+            return [g for g in order.lists if (q.state is None or g[0] == q.state) and (q.status is None or
+                                                                                     g[1] == q.status)]
+
+        narrowest: tuple[int, Iterable[str]] | None = None
+        for figure, minimum in minimums:
+            order = self.orders.order(figure)
+            found = order.select(groups(order), minimum)
+            if narrowest is None or found[0] < narrowest[0]:
+                narrowest = found
+        assert narrowest is not None
+        total = 0
+        for uuid in narrowest[1]:
+            f = free[uuid]
+            if f[0] >= ram and f[1] >= cpu and f[2] >= disk:
+                total += 1
+        sort = self.orders.order(q.sort)
+        page: list[str] = []
+        skip = q.offset
+        if q.limit > 0 and total > q.offset:
+            for uuid in sort.select(groups(sort), None)[1]:
+                f = free[uuid]
+                if f[0] >= ram and f[1] >= cpu and f[2] >= disk:
+                    if skip:
+                        skip -= 1
+                        continue
+                    page.append(uuid)
+                    if len(page) >= q.limit:
+                        break
+        store = self.store
+        return total, [store.node_record(store.nodes[uuid]) for uuid in page]
 
     def _ordered(self, q: NodeQuery, name: str) -> tuple[int, list[NodeRecord]] | None:
         """The answer from the sort's order, when the query filters on nothing an order cannot tell."""
@@ -160,8 +217,8 @@ class StoreView:
             candidates = () if one is None else (one,)
         else:
             candidates = store.nodes.values()
-            if q.host is not None:
-                pattern = _glob(q.host)
+        if q.host is not None and _is_glob(q.host):
+            pattern = _glob(q.host)
         hosts: set[str] | None = None
         if q.project is not None:
             uuids = store.instances_by_project.get(q.project, ())
@@ -211,7 +268,16 @@ class StoreView:
         store = self.store
         pattern = None
         candidates: Iterable[Instance]
-        if q.host is not None and not _is_glob(q.host):
+        text = q.q
+        if text is not None:
+            # what q matches: the search's uuids and names, and the indexes of projects, hosts and states
+            found = self.search.matching(text)
+            found.update(store.instances_by_project.get(text, ()))
+            found.update(store.instances_by_state.get(text, ()))
+            found.update(i.uuid for i in store.instances_on(text))
+            candidates = [store.instances[u] for u in found if u in store.instances]
+            pattern = _glob(q.host) if q.host is not None else None
+        elif q.host is not None and not _is_glob(q.host):
             candidates = store.instances_on(q.host)
         elif q.project is not None:
             candidates = (store.instances[u] for u in store.instances_by_project.get(q.project, ()))

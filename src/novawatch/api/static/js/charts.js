@@ -1,53 +1,26 @@
 // Plots over time with uPlot (vendored under /static/vendor/uplot, loaded as the global `uPlot`),
-// and the utilisation histogram as plain bars (ten buckets need no library).
+// and the utilisation histograms as plain bars (ten buckets need no library).
 import { esc } from "./util.js";
 
 const COLOURS = ["#2563eb", "#dc2626", "#059669", "#d97706", "#7c3aed"];
 
-// Time series in the several shapes a series endpoint may answer with, as [times (s), values].
-export function toColumns(series) {
-  const points = series?.points ?? series?.data ?? series;
-  if (Array.isArray(points)) {
-    const xs = [], ys = [];
-    for (const p of points) {
-      const [t, v] = Array.isArray(p) ? p : [p.t ?? p.time ?? p.ts, p.v ?? p.value];
-      xs.push(typeof t === "string" ? Date.parse(t) / 1000 : t);
-      ys.push(v);
-    }
-    return [xs, ys];
-  }
-  if (points && Array.isArray(points.t ?? points.times)) return [points.t ?? points.times, points.v ?? points.values];
-  return [[], []];
-}
-
-// Several series sampled at different times, merged onto one time axis (missing values are gaps).
-function align(columns) {
-  const times = [...new Set(columns.flatMap(([xs]) => xs))].sort((a, b) => a - b);
-  const index = new Map(times.map((t, i) => [t, i]));
-  const out = [times];
-  for (const [xs, ys] of columns) {
-    const row = new Array(times.length).fill(null);
-    xs.forEach((t, i) => { row[index.get(t)] = ys[i]; });
-    out.push(row);
-  }
-  return out;
-}
-
+// A plot of one or more series against time. Data is columnar, as /v1/series answers and uPlot takes it:
+// `t` (Unix seconds) and one array per series, null where a figure has no value.
 export class TimePlot {
-  // `el`: the container; `labels`: one per series; `unit`: formats the axis and the legend's values.
-  constructor(el, title, labels, format = (v) => String(v)) {
+  constructor(el, title, labels, format = (v) => String(v), height = 140) {
     this.el = el;
     this.labels = labels;
-    this.points = 0;
-    this.el.dataset.points = "0";
-    const width = Math.max(240, el.clientWidth || 320);
+    this.height = height;
+    this.t = [];
+    this.columns = labels.map(() => []);
+    el.dataset.points = "0";
     const opts = {
-      title, width, height: 150,
+      title, width: this.width(), height,
       legend: { live: true },
       cursor: { drag: { x: false, y: false } },
       scales: { x: { time: true } },
       axes: [{ stroke: "#64748b", grid: { stroke: "#eef2f7" } },
-             { stroke: "#64748b", grid: { stroke: "#eef2f7" }, size: 60, values: (u, ticks) => ticks.map(format) }],
+             { stroke: "#64748b", grid: { stroke: "#eef2f7" }, size: 64, values: (u, ticks) => ticks.map(format) }],
       series: [{}, ...labels.map((label, i) => ({
         label, stroke: COLOURS[i % COLOURS.length], width: 1.5, spanGaps: true,
         fill: labels.length === 1 ? COLOURS[i] + "22" : undefined,
@@ -57,25 +30,38 @@ export class TimePlot {
     this.plot = new uPlot(opts, [[], ...labels.map(() => [])], el);
   }
 
-  set(columns) {
-    const data = align(columns);
-    this.points = data[0].length;
-    this.el.dataset.points = String(this.points);
-    this.el.dataset.last = JSON.stringify(data.slice(1).map((row) => row[row.length - 1] ?? null));
-    this.plot.setData(data);
+  width() { return Math.max(240, Math.floor(this.el.clientWidth || 320)); }
+
+  // Replace everything shown.
+  set(t, columns) {
+    this.t = t.slice();
+    this.columns = columns.map((c) => c.slice());
+    this.draw();
   }
 
-  resize() { this.plot.setSize({ width: Math.max(240, this.el.clientWidth), height: 150 }); }
+  // Append one sample (live), keeping at most `keep` points.
+  push(t, values, keep = 2000) {
+    if (this.t.length && t <= this.t[this.t.length - 1]) return;
+    this.t.push(t);
+    values.forEach((v, i) => this.columns[i].push(v ?? null));
+    if (this.t.length > keep) { this.t.shift(); for (const c of this.columns) c.shift(); }
+    this.draw();
+  }
+
+  draw() {
+    this.el.dataset.points = String(this.t.length);
+    this.el.dataset.last = JSON.stringify(this.columns.map((c) => (c.length ? c[c.length - 1] : null)));
+    this.plot.setData([this.t, ...this.columns]);
+  }
+
+  resize() { this.plot.setSize({ width: this.width(), height: this.height }); }
 }
 
-// A histogram: `buckets` as counts (equal-width over 0-100 %) or as [{lo, hi, count}].
-export function histogram(el, title, buckets) {
-  const rows = (buckets || []).map((b, i, all) => (typeof b === "number"
-    ? { lo: Math.round((100 * i) / all.length), hi: Math.round((100 * (i + 1)) / all.length), count: b }
-    : { lo: b.lo ?? b.from ?? b.min, hi: b.hi ?? b.to ?? b.max, count: b.count ?? b.hosts ?? 0 }));
-  const max = Math.max(1, ...rows.map((r) => r.count));
-  el.innerHTML = `<h3>${esc(title)}</h3><div class="hist">` + rows.map((r) =>
-    `<div class="col" title="${r.count} hosts at ${r.lo}-${r.hi} %" data-count="${r.count}">` +
-    `<span class="n">${r.count}</span><span class="bar" style="height:${((100 * r.count) / max).toFixed(1)}%"></span>` +
-    `<span class="lbl">${r.lo}%</span></div>`).join("") + "</div>";
+// A histogram of hosts by utilisation: `edges` are the bucket bounds in percent, `counts` one per bucket.
+export function histogram(el, title, edges, counts) {
+  const max = Math.max(1, ...counts);
+  el.innerHTML = `<h3>${esc(title)}</h3><div class="hist">` + counts.map((n, i) =>
+    `<div class="col" title="${n} hosts at ${edges[i]}–${edges[i + 1]} %" data-count="${n}">` +
+    `<span class="n">${n}</span><span class="bar" style="height:${((100 * n) / max).toFixed(1)}%"></span>` +
+    `<span class="lbl">${edges[i]}</span></div>`).join("") + "</div>";
 }

@@ -4,7 +4,9 @@
 // While disconnected, the banner says so; on reconnecting, and on "reset" (our position was too old),
 // every view re-lists so it catches up with what it missed.
 
-const KINDS = ["node", "instance", "notification", "status", "summary", "series"];
+// "summary" and "point" come every SUMMARY_SECONDS (?summary=): they carry no id and are not replayed.
+const KINDS = ["node", "instance", "notification", "status", "summary", "point"];
+const SUMMARY_SECONDS = 1;
 
 export class Live {
   constructor(banner) {
@@ -29,7 +31,7 @@ export class Live {
   start() {
     clearTimeout(this.retry);
     if (this.source) this.source.close();
-    const url = this.seq === null ? "/v1/watch" : `/v1/watch?since=${this.seq}`;
+    const url = `/v1/watch?summary=${SUMMARY_SECONDS}` + (this.seq === null ? "" : `&since=${this.seq}`);
     const source = new EventSource(url);
     this.source = source;
     source.addEventListener("hello", (e) => {

@@ -7,6 +7,9 @@
 // "summary" and "point" come every SUMMARY_SECONDS (?summary=): they carry no id and are not replayed.
 const KINDS = ["node", "instance", "notification", "status", "summary", "point"];
 const SUMMARY_SECONDS = 1;
+// With a tick every second, this long a silence means the connection is dead even if no error says so
+// (a service that went away without closing it, a half-open TCP connection): reopen it.
+const SILENCE_MS = 5000;
 
 export class Live {
   constructor(banner) {
@@ -18,6 +21,16 @@ export class Live {
     this.connected = false;
     this.everConnected = false;
     this.retry = null;
+    this.heard = 0;
+    setInterval(() => this.watchdog(), 1000);
+  }
+
+  watchdog() {
+    if (this.source && this.connected && performance.now() - this.heard > SILENCE_MS) {
+      this.connected = false;
+      this.show("Reconnecting to the model service… (no word from it for a while)");
+      this.start();
+    }
   }
 
   on(kind, fn) {
@@ -34,7 +47,10 @@ export class Live {
     const url = `/v1/watch?summary=${SUMMARY_SECONDS}` + (this.seq === null ? "" : `&since=${this.seq}`);
     const source = new EventSource(url);
     this.source = source;
+    this.heard = performance.now();
+    source.onmessage = () => { this.heard = performance.now(); };
     source.addEventListener("hello", (e) => {
+      this.heard = performance.now();
       const hello = JSON.parse(e.data);
       const wasDown = this.everConnected && !this.connected;
       this.connected = true;
@@ -49,6 +65,7 @@ export class Live {
     });
     for (const kind of KINDS) {
       source.addEventListener(kind, (e) => {
+        this.heard = performance.now();
         if (e.lastEventId) this.seq = Number(e.lastEventId);
         let change;
         try { change = JSON.parse(e.data); } catch { return; }
@@ -57,6 +74,7 @@ export class Live {
       });
     }
     source.onerror = () => {
+      if (source !== this.source) return;
       this.connected = false;
       this.show("Reconnecting to the model service… figures shown may be out of date.");
       if (source.readyState === EventSource.CLOSED) {

@@ -48,7 +48,8 @@ def cloud() -> Iterator[BigCloud]:
 
 
 @pytest.fixture(scope="module")
-def browser(chromium_path: str, chromedriver_path: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
+def browser(chromium_path: str, chromedriver_path: str,
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
     options = Options()
     options.binary_location = chromium_path
     for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -173,8 +174,9 @@ def test_host_table_scrolls_and_sorts(browser: WebDriver, cloud: BigCloud) -> No
     expected = _server_page(cloud, sort="free_ram_mb", limit=5)["nodes"]
     assert [r["host"] for r in up[:5]] == [n["host"] for n in expected]
     header.click()
+    top = _server_page(cloud, sort="-free_ram_mb", limit=1)["nodes"][0]["host"]
     _until(browser, "descending free RAM", lambda d: "desc" in (header.get_attribute("class") or "")
-           and _rows(d) and _rows(d)[0]["host"] == _server_page(cloud, sort="-free_ram_mb", limit=1)["nodes"][0]["host"])
+           and _rows(d) and _rows(d)[0]["host"] == top)
     down = _rows(browser)
     assert [r["free_ram_mb"] for r in down] == sorted((r["free_ram_mb"] for r in down), reverse=True)
     # ... and scrolling a sorted table keeps the server's order.
@@ -220,8 +222,8 @@ def test_host_page_lists_its_instances_and_usage_over_time(browser: WebDriver, c
     browser.find_element(By.CSS_SELECTOR, f'#host-spacer a.vrow[data-host="{host}"]').click()
     expected = {i.uuid for i in cloud.snapshot.instances if i.host == host}
     _until(browser, f"{host}'s instances",
-           lambda d: {r.get_attribute("data-uuid") for r in d.find_elements(By.CSS_SELECTOR, "#host-instances tbody tr")}
-           == expected)
+           lambda d: {r.get_attribute("data-uuid")
+                      for r in d.find_elements(By.CSS_SELECTOR, "#host-instances tbody tr")} == expected)
     assert _text(browser, "#host-name") == host
     _until(browser, "the host's usage plot",
            lambda d: int(d.find_element(By.ID, "plot-host").get_attribute("data-points") or 0) >= 1)
@@ -268,7 +270,8 @@ def test_instance_search_and_history_in_order(browser: WebDriver, cloud: BigClou
 
 def test_plots_update_live_while_notifications_are_applied(browser: WebDriver, cloud: BigCloud) -> None:
     browser.get(cloud.url + "/")
-    _until(browser, "the rate plot", lambda d: int(d.find_element(By.ID, "plot-rate").get_attribute("data-points") or 0) >= 1)
+    _until(browser, "the rate plot",
+           lambda d: int(d.find_element(By.ID, "plot-rate").get_attribute("data-points") or 0) >= 1)
     marker = browser.execute_script("window.__marker = Math.random(); return window.__marker;")
     before = int(browser.find_element(By.ID, "plot-rate").get_attribute("data-points") or 0)
     instances = sorted(cloud.snapshot.instances, key=lambda i: i.uuid)[:400]

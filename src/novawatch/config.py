@@ -86,6 +86,12 @@ class ModelConfig(ServiceConfig, kw_only=True, forbid_unknown_fields=True):
     checkpoint: str = ""  # a file to keep checkpoints in (restart from it instead of bootstrapping); empty: none
     checkpoint_interval: float = 60.0  # seconds between checkpoints (one is also written on shutdown)
     checkpoint_max_age: float = 86400.0  # seconds; an older checkpoint is not used (0: any age)
+    series_window: float = 604800.0  # seconds of overview series kept (GET /v1/series)
+    series_resolution: float = 10.0  # seconds between samples (the finest step, kept for the last hour)
+    history_per_instance: int = 50  # changes kept per instance (GET /v1/instances/{uuid}/history)
+    history_total: int = 100000  # changes kept in all
+    host_series_points: int = 120  # points kept per node (GET /v1/nodes/{host}/series)
+    host_series_step: float = 60.0  # seconds: at most one point per node per step
 
 
 class DemoConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from novawatch.api.common import GuardMiddleware, new_app
-from novawatch.api.model import dashboard, instances, nodes, service, stream
+from novawatch.api.model import dashboard, instances, nodes, overview, service, stream
 from novawatch.model.live.state import ModelState
 
 
@@ -35,7 +35,7 @@ def create_model_app(
         lifespan,
     )
     app.state.model = state
-    for routes in (nodes.router(state), instances.router(state), stream.router(state),
+    for routes in (overview.router(state), nodes.router(state), instances.router(state), stream.router(state),
                    service.router(state, audit), dashboard.router()):
         app.include_router(routes)
     dashboard.mount_static(app)

@@ -26,6 +26,7 @@ from novawatch.config import Config
 from novawatch.model.live.checkpoints import Checkpoints
 from novawatch.model.live.lookups import SourceWorker
 from novawatch.model.live.runtime import ModelRuntime
+from novawatch.model.live.state import Retention
 from novawatch.redact import mask
 from novawatch.sources.errors import SourceError
 
@@ -62,7 +63,10 @@ def model_service(
     url = bus or bus_url(config)
     parse_url(url)  # a wrong URL is an error now, not a consumer that fails for ever
     source = open_model_source(mc)  # SourceError for a cloud entry that cannot be used
-    runtime = ModelRuntime(source, recent=mc.recent, watch_buffer=mc.watch_buffer)
+    retention = Retention(series_window=mc.series_window, series_resolution=mc.series_resolution,
+                          history_per_instance=mc.history_per_instance, history_total=mc.history_total,
+                          host_series_points=mc.host_series_points, host_series_step=mc.host_series_step)
+    runtime = ModelRuntime(source, recent=mc.recent, watch_buffer=mc.watch_buffer, retention=retention)
     runtime.state.bus = mask(url)
     runtime.state.source = source.label if source is not None else None
     checkpoints: Checkpoints | None = None
@@ -70,6 +74,7 @@ def model_service(
         identity = {"bus": mask(url), "queue": config.bus.queue, "source": runtime.state.source}
         checkpoints = Checkpoints(runtime, Path(mc.checkpoint).expanduser(), identity=identity,
                                   interval=mc.checkpoint_interval, max_age=mc.checkpoint_max_age)
+        runtime.state.keep_in_checkpoints()
 
     async def run(ready: asyncio.Event) -> None:
         delay = RETRY_SECONDS
@@ -118,7 +123,8 @@ def model_service(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ready = asyncio.Event()
-        tasks = [asyncio.create_task(run(ready), name="novawatch-model-consumer")]
+        tasks = [asyncio.create_task(run(ready), name="novawatch-model-consumer"),
+                 asyncio.create_task(runtime.sample_forever(), name="novawatch-model-series")]
         if source is not None:
             worker = SourceWorker(runtime, source, refresh_interval=mc.node_refresh_interval)
             tasks.append(asyncio.create_task(_after(ready, worker.run()), name="novawatch-model-lookups"))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import Response
@@ -43,6 +43,25 @@ class InstanceDetail(BaseModel):
     instance: InstanceOut
 
 
+class HistoryEntryOut(BaseModel):
+    seq: int
+    at: float
+    cause: str
+    event_type: str | None = None
+    message_id: str | None = None
+    timestamp: str | None = None
+    op: str
+    changes: dict[str, list[Any]]
+
+
+class HistoryOut(BaseModel):
+    seq: int
+    uuid: str
+    exists: bool
+    truncated: bool
+    history: list[HistoryEntryOut]
+
+
 class InstanceSort(StrEnum):
     uuid = "uuid"
     display_name = "display_name"
@@ -67,14 +86,16 @@ def router(state: ModelState) -> APIRouter:
         state_: Annotated[str | None, Query(alias="state", max_length=64)] = None,
         power_state: Annotated[str | None, Query(max_length=64)] = None,
         name: Annotated[str | None, Query(max_length=255, description="display name or glob")] = None,
+        q: Annotated[str | None, Query(min_length=1, max_length=255, description="search: uuid prefix, part of "
+                                       "the name, or a project id, host or state")] = None,
         sort: InstanceSort = InstanceSort.uuid,
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> Response:
         """Instances matching every filter given."""
-        q = InstanceQuery(host=host, project=project, state=state_, power_state=power_state, name=name,
-                          sort=sort.value, limit=limit, offset=offset)
-        return page(state.feed.seq, state.view.query_instances(q), "instances", instance_json, offset, limit)
+        query = InstanceQuery(host=host, project=project, state=state_, power_state=power_state, name=name, q=q,
+                              sort=sort.value, limit=limit, offset=offset)
+        return page(state.feed.seq, state.view.query_instances(query), "instances", instance_json, offset, limit)
 
     @routes.get("/v1/instances/{uuid}", response_model=InstanceDetail, responses=NOT_FOUND)
     async def get_instance(uuid: str) -> Response:
@@ -82,5 +103,18 @@ def router(state: ModelState) -> APIRouter:
         if inst is None:
             raise HTTPException(404, f"no instance {uuid!r} in the model; list them with GET /v1/instances")
         return respond({"seq": state.feed.seq, "instance": instance_json(inst)})
+
+    @routes.get("/v1/instances/{uuid}/history", response_model=HistoryOut, responses=NOT_FOUND)
+    async def instance_history(uuid: str) -> Response:
+        """What changed the instance, oldest first: each notification (or audit, lookup) and the fields it
+        changed as ``[old, new]``; kept for a while after the instance is deleted."""
+        kept = state.history.of(uuid)
+        exists = state.view.get_instance(uuid) is not None
+        if kept is None and not exists:
+            raise HTTPException(404, f"no instance {uuid!r} in the model and no history of it; search with "
+                                "GET /v1/instances?q=...")
+        entries, truncated = kept if kept is not None else ([], False)
+        return respond({"seq": state.feed.seq, "uuid": uuid, "exists": exists, "truncated": truncated,
+                        "history": entries})
 
     return routes

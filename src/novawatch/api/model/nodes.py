@@ -3,6 +3,7 @@ one node with its instances."""
 
 from __future__ import annotations
 
+import time
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -50,6 +51,19 @@ class NodeDetail(BaseModel):
     instances: list[InstanceOut]
 
 
+class NodeSeriesOut(BaseModel):
+    seq: int
+    host: str
+    uuid: str | None
+    capacity: dict[str, int] | None
+    t: list[float]
+    vcpus_used: list[int]
+    ram_mb_used: list[int]
+    disk_gb_used: list[int]
+    state: list[str]
+    status: list[str]
+
+
 class NodeSort(StrEnum):
     host = "host"
     host_desc = "-host"
@@ -77,11 +91,19 @@ def router(state: ModelState) -> APIRouter:
         status: Annotated[str | None, Query(pattern="^(enabled|disabled)$")] = None,
         host: Annotated[str | None, Query(max_length=255, description="host name or glob (host-00*)")] = None,
         project: Annotated[str | None, Query(max_length=255, description="nodes hosting this project")] = None,
+        fits: Annotated[str | None, Query(pattern=r"^\d{1,9}:\d{1,12}:\d{1,12}$",
+                                          description="VCPUS:RAM_MB:DISK_GB free at least (the three minimums)")]
+        = None,
         sort: NodeSort = NodeSort.host,
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> Response:
         """Nodes matching every filter given, sorted (``-`` for descending), one page at a time."""
+        if fits is not None:
+            cpu, ram, disk = (int(x) for x in fits.split(":"))
+            min_free_vcpus = max(cpu, min_free_vcpus or 0)
+            min_free_ram_mb = max(ram, min_free_ram_mb or 0)
+            min_free_disk_gb = max(disk, min_free_disk_gb or 0)
         q = NodeQuery(
             min_free_ram_mb=min_free_ram_mb, min_free_vcpus=min_free_vcpus, min_free_disk_gb=min_free_disk_gb,
             state=state_, status=status, host=host, project=project, sort=sort.value, limit=limit, offset=offset,
@@ -97,5 +119,24 @@ def router(state: ModelState) -> APIRouter:
         instances = state.view.instances_on_host(node.host)
         return respond({"seq": state.feed.seq, "node": node_json(node),
                                "instances": [instance_json(i) for i in instances]})
+
+    @routes.get("/v1/nodes/{ident}/series", response_model=NodeSeriesOut, responses=NOT_FOUND)
+    async def node_series(
+        ident: str,
+        since: Annotated[float | None, Query(description="Unix seconds, or negative: seconds ago")] = None,
+    ) -> Response:
+        """One node's usage, state and status over time: a point at each change (one per step at most)."""
+        node = state.view.get_node(ident)
+        host = node.host if node is not None else ident
+        start = None if since is None else (time.time() + since if since < 0 else since)
+        points = state.host_series.of(host, start)
+        if points is None:
+            if node is None:
+                raise HTTPException(404, f"no node {ident!r} in the model; list them with GET /v1/nodes")
+            points = {"t": [], "vcpus_used": [], "ram_mb_used": [], "disk_gb_used": [], "state": [], "status": []}
+        capacity = None if node is None else {"vcpus": node.vcpus, "ram_mb": node.memory_mb,
+                                              "disk_gb": node.local_gb}
+        return respond({"seq": state.feed.seq, "host": host, "uuid": None if node is None else node.uuid,
+                        "capacity": capacity, **points})
 
     return routes

@@ -3,6 +3,7 @@ server-sent events of model changes, resumable from a sequence number)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -47,29 +48,67 @@ def sse_event(change: WatchEvent) -> bytes:
 
 
 async def watch_events(
-    state: ModelState, since: int | None, kinds: set[str] | None, heartbeat: float = HEARTBEAT_SECONDS
+    state: ModelState, since: int | None, kinds: set[str] | None, heartbeat: float = HEARTBEAT_SECONDS,
+    summary: float | None = None,
 ) -> AsyncIterator[bytes]:
     """The watch stream: a ``hello`` event with the current seq, then changes; ``reset`` when resuming is
-    impossible (the client must re-list, then watch from the ``seq`` it carries)."""
+    impossible (the client must re-list, then watch from the ``seq`` it carries). With ``summary`` (seconds),
+    also a ``summary`` event that often and a ``point`` per new series sample (no ids: not resumable)."""
     feed = state.feed
     yield b"retry: 2000\nevent: hello\ndata: %s\n\n" % _json.encode({"seq": feed.seq, "since": since})
     if since is not None and since > feed.seq:
         # A number from the future: this service restarted and counts from zero again.
         yield b"event: reset\ndata: %s\n\n" % _json.encode({"seq": feed.seq, "reason": "restarted"})
         since = feed.seq
+    loop = asyncio.get_running_loop()
+    ticks = Ticks(state, summary, loop.time()) if summary is not None else None
+    wait = heartbeat if summary is None else min(heartbeat, summary)
+    if ticks is not None:
+        first = ticks.due(loop.time())
+        if first:
+            yield first
     while True:
         try:
-            async for change in feed.follow(since, heartbeat=heartbeat):
+            async for change in feed.follow(since, heartbeat=wait):
+                if change is not None:
+                    since = change.seq
+                    if kinds is None or change.kind in kinds:
+                        yield sse_event(change)
+                if ticks is not None:
+                    due = ticks.due(loop.time())
+                    if due:
+                        yield due
+                        continue
                 if change is None:
                     yield b": keep-alive\n\n"
-                    continue
-                since = change.seq
-                if kinds is None or change.kind in kinds:
-                    yield sse_event(change)
             return
         except Expired as exc:
             yield b"event: reset\ndata: %s\n\n" % _json.encode({"seq": exc.current, "reason": str(exc)})
             since = exc.current
+
+
+class Ticks:
+    """One reader's summary ticks: the summary every ``interval`` seconds and the series points it has not
+    had yet."""
+
+    def __init__(self, state: ModelState, interval: float, now: float) -> None:
+        self.state = state
+        self.interval = interval
+        self.next = now  # the first tick goes out at once
+        self.samples = state.series.samples
+
+    def due(self, now: float) -> bytes | None:
+        if now < self.next:
+            return None
+        self.next = now + self.interval
+        series = self.state.series
+        out = [b"event: summary\ndata: %s\n\n" % _json.encode(self.state.summary())]
+        fresh = series.samples - self.samples
+        self.samples = series.samples
+        for t, values in series.latest(fresh):
+            point = {"t": t, "values": dict(zip(series.names, values, strict=True))}
+            out.append(b"event: point\ndata: %s\n\n" % _json.encode(point))
+        return b"".join(out)
 
 
 def router(state: ModelState) -> APIRouter:
@@ -96,6 +135,8 @@ def router(state: ModelState) -> APIRouter:
         since: Annotated[int | None, Query(ge=0, description="resume after this sequence number")] = None,
         kinds: Annotated[str | None, Query(max_length=100, description="node,instance,notification,status")] = None,
         last_event_id: Annotated[str | None, Header(max_length=32)] = None,
+        summary: Annotated[float | None, Query(ge=0.5, le=60, description="also send the summary every this many "
+                                                "seconds, and each new series point")] = None,
     ) -> StreamingResponse:
         """Server-sent events of model changes. Resume with ``Last-Event-ID`` or ``?since=SEQ``."""
         position = since
@@ -111,7 +152,7 @@ def router(state: ModelState) -> APIRouter:
             if unknown:
                 raise HTTPException(400, f"unknown kinds {sorted(unknown)}; use node, instance, notification, status")
         return StreamingResponse(
-            watch_events(state, position, wanted),
+            watch_events(state, position, wanted, summary=summary),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )

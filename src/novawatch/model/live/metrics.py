@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
+from novawatch.model.live.summary import EDGES, RESOURCES, Summary
 from novawatch.notifications.catalog import spec
 
 #: Upper bounds (seconds) of the apply-time histogram's buckets.
@@ -41,6 +42,8 @@ class Metrics:
         self.watch_seq = 0
         #: kind -> count of notifications applied with a note (see docs/model.md).
         self.noted: dict[str, int] = {}
+        #: The capacity totals, when the service keeps them (the view's).
+        self.summary: Summary | None = None
         #: Called before each scrape to refresh the gauges (the service's health check).
         self.refresh: Callable[[], object] | None = None
         self.registry = CollectorRegistry(auto_describe=True)
@@ -86,3 +89,33 @@ class Metrics:
         for kind, value in sorted(self.noted.items()):
             noted.add_metric([kind], value)
         yield noted
+        if self.summary is not None:
+            yield from capacity_metrics(self.summary)
+
+
+def capacity_metrics(summary: Summary) -> Iterator[Metric]:
+    """The capacity figures of ``GET /v1/summary`` as gauges (the Grafana dashboard's, docs/grafana)."""
+    labels = ["resource", "scope"]
+    capacity = GaugeMetricFamily("novawatch_capacity", "Capacity of the nodes (scope all, or schedulable: up and "
+                                 "enabled); resource vcpus, ram_mb or disk_gb", labels=labels)
+    used = GaugeMetricFamily("novawatch_used", "Used by instances on the nodes, by resource and scope", labels=labels)
+    free = GaugeMetricFamily("novawatch_free", "Capacity minus used, by resource and scope", labels=labels)
+    for scope, totals in (("all", summary.all), ("schedulable", summary.schedulable)):
+        for i, (name, _, _) in enumerate(RESOURCES):
+            capacity.add_metric([name, scope], totals.capacity[i])
+            used.add_metric([name, scope], totals.used[i])
+            free.add_metric([name, scope], totals.capacity[i] - totals.used[i])
+    yield capacity
+    yield used
+    yield free
+    hosts = GaugeMetricFamily("novawatch_hosts", "Nodes by state (up, down), status (enabled, disabled), "
+                              "schedulable (up and enabled) and total", labels=["group"])
+    for group, value in sorted(summary.hosts.items()):
+        hosts.add_metric([group], value)
+    yield hosts
+    spread = GaugeMetricFamily("novawatch_hosts_by_utilisation", "Nodes by utilisation of a resource, in tenths "
+                               "(bucket 0-10 ... 90-100; over 100 % counts in the last)", labels=["resource", "bucket"])
+    for name, counts in sorted(summary.histogram.items()):
+        for i, value in enumerate(counts):
+            spread.add_metric([name, f"{EDGES[i]}-{EDGES[i + 1]}"], value)
+    yield spread

@@ -24,7 +24,7 @@ from novawatch.model.bootstrap import bootstrap
 from novawatch.model.changes import AUDIT, INSTANCE, Consumed, Update
 from novawatch.model.checkpoint import Checkpoint, restore
 from novawatch.model.cluster import ClusterModel
-from novawatch.model.live.state import ModelState, NotificationNote
+from novawatch.model.live.state import ModelState, NotificationNote, Retention
 from novawatch.model.live.view import StoreView
 from novawatch.model.ordering import RecentIds, Tombstones
 from novawatch.model.outcome import REJECTED
@@ -58,17 +58,21 @@ class ModelRuntime:
         cluster: ClusterModel | None = None,
         recent: int = 200,
         watch_buffer: int = 10000,
+        retention: Retention | None = None,
     ) -> None:
         self.source = source
         # Deferred: the handlers never call the source on the loop; a SourceWorker resolves their wishes.
         self.cluster = cluster if cluster is not None else ClusterModel(source, deferred=source is not None)
         self.consumer = Consumer(self.cluster)
         self.view = StoreView(self.cluster)
-        self.state = ModelState(self.view, recent=recent, watch_buffer=watch_buffer)
+        self.state = ModelState(self.view, recent=recent, watch_buffer=watch_buffer, retention=retention)
         self.state.stats = lambda: self.consumer.stats
         self._last: Consumed | None = None
         self._event_type_hint: str | None = None
         self.cluster.changes.subscribe(self._publish)
+        # after the feed's publisher: an entry's seq is the watch stream's position at its change
+        self.cluster.changes.subscribe(self.state.history.update)
+        self.cluster.changes.subscribe(self.state.host_series.update)
         self._audit_lock = asyncio.Lock()
         self._fetch: Callable[[], Snapshot] | None = None
         self._followed = 0
@@ -88,6 +92,7 @@ class ModelRuntime:
             store = self.cluster.store
             for node in store.nodes.values():
                 state.publish_node(node.uuid, store.node_record(node))
+            state.host_series.seed(store.node_record(n, reported=False) for n in store.nodes.values())
             return
         for change in update.changes:
             state.publish(change)
@@ -282,6 +287,13 @@ class ModelRuntime:
     def _repair(self, source: SnapshotSource, drift: list[Drift]) -> None:
         repair(self.cluster, source, drift)
         self.publish(AUDIT)
+
+    async def sample_forever(self) -> None:
+        """Sample the overview figures into the series every ``series_resolution`` seconds until cancelled."""
+        interval = self.state.series.resolution
+        while True:
+            self.state.sample()
+            await asyncio.sleep(interval)
 
     async def audit_forever(self, fetch: Any, interval: float) -> None:
         """Audit every ``interval`` seconds until cancelled."""

@@ -21,7 +21,9 @@ from novawatch.bus.base import Backlog
 from novawatch.model.apply import Stats
 from novawatch.model.changes import INSTANCE, Change
 from novawatch.model.live.feed import ChangeFeed
+from novawatch.model.live.history import HostSeries, InstanceHistory
 from novawatch.model.live.metrics import Metrics
+from novawatch.model.live.series import Series
 from novawatch.model.live.view import StoreView
 from novawatch.model.outcome import LABELS
 from novawatch.notifications.message import parse_timestamp
@@ -74,14 +76,35 @@ def _now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
+class Retention(msgspec.Struct, kw_only=True, frozen=True):
+    """How much history the service keeps (``[model]`` keys of the same names; docs/api.md)."""
+
+    series_window: float = 7 * 86400.0
+    series_resolution: float = 10.0
+    history_per_instance: int = 50
+    history_total: int = 100000
+    host_series_points: int = 120
+    host_series_step: float = 60.0
+
+
 class ModelState:
     """Shared by the consumer (writer) and the API (reader)."""
 
-    def __init__(self, view: StoreView, *, recent: int = 200, watch_buffer: int = 10000) -> None:
+    def __init__(self, view: StoreView, *, recent: int = 200, watch_buffer: int = 10000,
+                 retention: Retention | None = None) -> None:
         self.view = view
         self.feed = ChangeFeed(watch_buffer)
+        keep = retention or Retention()
+        #: The overview figures over time (sampled by :meth:`sample`).
+        self.series = Series(keep.series_window, keep.series_resolution)
+        #: What changed each instance (the runtime subscribes it to the model's changes).
+        self.history = InstanceHistory(keep.history_per_instance, keep.history_total, seq=lambda: self.feed.seq)
+        #: Each node's usage over time.
+        self.host_series = HostSeries(keep.host_series_points, keep.host_series_step)
+        self._sampled: tuple[float, int, int] | None = None  # (time, applied, rejected) at the last sample
         self.recent: deque[NotificationNote] = deque(maxlen=max(1, recent))
         self.metrics = Metrics()
+        self.metrics.summary = view.summary
         self.metrics.refresh = self.health
         self.counts: dict[str, int] = dict.fromkeys(LABELS, 0)
         self.started_at = time.time()
@@ -209,7 +232,55 @@ class ModelState:
         self.bootstrapped_at = time.time()
         self.feed.publish("status", "bootstrap", "bootstrap", self.health())
 
+    def sample(self, now: float | None = None) -> dict[str, float | None]:
+        """Take one sample of the overview figures into ``series`` (rates over the time since the last)."""
+        now = time.time() if now is None else now
+        summary = self.view.summary
+        values: dict[str, float | None] = {}
+        for i, name in enumerate(("vcpus", "ram_mb", "disk_gb")):
+            capacity, used = summary.schedulable.capacity[i], summary.schedulable.used[i]
+            values[f"{name}_used"] = used
+            values[f"{name}_free"] = capacity - used
+            values[f"{name}_capacity"] = capacity
+        values["hosts_down"] = summary.hosts.get("down", 0)
+        values["hosts_disabled"] = summary.hosts.get("disabled", 0)
+        values["instances"] = self.view.counts()[1]
+        applied, rejected = self.counts.get("applied", 0), self.counts.get("rejected", 0)
+        last = self._sampled
+        if last is not None and now > last[0]:
+            values["applied_rate"] = (applied - last[1]) / (now - last[0])
+            values["rejected_rate"] = (rejected - last[2]) / (now - last[0])
+        self._sampled = (now, applied, rejected)
+        values["lag_seconds"] = self.lag_seconds
+        values["drift"] = self.drift
+        self.series.add(now, values)
+        return values
+
+    def keep_in_checkpoints(self) -> None:
+        """Keep the series, the instances' history and the hosts' series in the service's checkpoints."""
+        self.checkpoint_section("dashboard.series", self.series.save, lambda v: self.series.load(v, time.time()))
+        self.checkpoint_section("dashboard.history", self.history.save, self.history.load)
+        self.checkpoint_section("dashboard.host_series", self.host_series.save, self.host_series.load)
+
     # --- reader side --------------------------------------------------------------------------
+
+    def summary(self) -> dict[str, Any]:
+        """``GET /v1/summary`` and the watch stream's summary ticks."""
+        health = self.health()
+        latest = self.series.latest(1)
+        rate = None
+        if latest:
+            rate = latest[0][1][self.series.names.index("applied_rate")]
+        return {
+            "seq": self.feed.seq,
+            "at": time.time(),
+            **self.view.summary.json(),
+            "instances": health["instances"],
+            "model": {"status": health["status"], "applied": health["applied"], "ignored": health["ignored"],
+                      "rejected": health["rejected"], "rate": rate, "lag_seconds": health["lag_seconds"],
+                      "drift": health["drift"], "gaps": health["gaps"]},
+        }
+
 
     async def bus_status(self) -> dict[str, Any]:
         """Where the consumer stands on the bus: ``GET /v1/bus`` and ``novawatch model status``."""

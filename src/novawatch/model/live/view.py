@@ -20,6 +20,7 @@ import msgspec
 
 from novawatch.model.cluster import ClusterModel
 from novawatch.model.live.index import NodeOrders
+from novawatch.model.live.summary import Summary
 from novawatch.model.store import Instance, Node, Store, Usage
 from novawatch.snapshot import InstanceRecord, NodeRecord
 
@@ -49,6 +50,7 @@ class InstanceQuery(msgspec.Struct, kw_only=True):
     state: str | None = None
     power_state: str | None = None
     name: str | None = None  # a display name or glob
+    q: str | None = None  # a uuid prefix, part of a name (any case), or a project id, host or state
     sort: str = "uuid"
     limit: int = 100
     offset: int = 0
@@ -92,8 +94,16 @@ class StoreView:
     def __init__(self, cluster: ClusterModel) -> None:
         self.cluster = cluster
         store = cluster.store
-        self.orders = NodeOrders(lambda: [store.node_record(n, reported=False) for n in store.nodes.values()])
-        self.close = cluster.changes.subscribe(self.orders.update)
+        records = lambda: [store.node_record(n, reported=False) for n in store.nodes.values()]  # noqa: E731
+        self.orders = NodeOrders(records)
+        self.summary = Summary(records)
+        self._unsubscribe = (cluster.changes.subscribe(self.orders.update),
+                             cluster.changes.subscribe(self.summary.update))
+
+    def close(self) -> None:
+        """Stop following the model's changes."""
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
 
     @property
     def store(self) -> Store:
@@ -223,8 +233,13 @@ class StoreView:
             candidates = store.instances.values()
             pattern = _glob(q.host) if q.host is not None else None
         name_pattern = _glob(q.name) if q.name is not None else None
+        text = q.q
+        lowered = text.lower() if text is not None else ""
         matches: list[Instance] = []
         for i in candidates:
+            if text is not None and not (i.uuid.startswith(lowered) or lowered in i.display_name.lower()
+                                         or text in (i.project_id, i.host, i.state)):
+                continue
             if q.project is not None and i.project_id != q.project:
                 continue
             if q.state is not None and i.state != q.state:

@@ -94,11 +94,22 @@ def _measure(driver: WebDriver, name: str) -> float | None:
 
 
 def _text(driver: WebDriver, css: str) -> str:
-    return str(driver.find_element(By.CSS_SELECTOR, css).text)
+    """The text of the first element matching ``css`` ("" when there is none), read in one script."""
+    text = driver.execute_script("const e = document.querySelector(arguments[0]); return e ? e.innerText : '';", css)
+    return str(text)
 
 
 def _field(card: WebElement, name: str) -> str:
     return str(card.find_element(By.CSS_SELECTOR, f'[data-field="{name}"]').text)
+
+
+def _attrs(driver: WebDriver, css: str, attr: str) -> list[str]:
+    """``attr`` of every element matching ``css``, read in one script (the page re-renders live: elements
+    looked up one call earlier may be gone)."""
+    values: list[str] = driver.execute_script(
+        "return [...document.querySelectorAll(arguments[0])].map((e) => e.getAttribute(arguments[1]) ?? '');",
+        css, attr)
+    return values
 
 
 def _rows(driver: WebDriver) -> list[dict[str, Any]]:
@@ -134,8 +145,7 @@ def test_overview_renders_totals_histograms_and_plots(browser: WebDriver, cloud:
     assert _field(vcpus, "used") == f"{summary['capacity']['schedulable']['vcpus']['used']:,}"
     # The histograms count every host with capacity once per resource.
     for panel in ("hist-vcpus", "hist-ram", "hist-disk"):
-        counts = [int(c.get_attribute("data-count") or 0)
-                  for c in browser.find_elements(By.CSS_SELECTOR, f"#{panel} .col")]
+        counts = [int(c or 0) for c in _attrs(browser, f"#{panel} .col", "data-count")]
         assert len(counts) == 10 and sum(counts) == 10_000, (panel, counts)
     # Every plot is drawn by uPlot (a canvas) and holds points from /v1/series.
     plots = browser.find_elements(By.CSS_SELECTOR, ".plots .plot")
@@ -201,7 +211,7 @@ def test_capacity_query_is_answered_by_the_server(browser: WebDriver, cloud: Big
            lambda d: "min_free_ram_mb=8192" in (d.find_element(By.ID, "host-table").get_attribute("data-query") or "")
            and _rows(d))
     TIMINGS["capacity_query_ms"] = _measure(browser, "nw:query") or -1
-    total, _ = cloud.server.call(lambda: cloud.runtime.view.query_nodes(NodeQuery(  # type: ignore[union-attr]
+    total, _ = cloud.server.call(lambda: cloud.runtime.view.query_nodes(NodeQuery(
         min_free_ram_mb=8192, min_free_vcpus=4, state="up", status="enabled", limit=1)))
     assert 0 < total < 10_000
     assert _text(browser, "#host-total") == f"{total:,}"
@@ -222,8 +232,7 @@ def test_host_page_lists_its_instances_and_usage_over_time(browser: WebDriver, c
     browser.find_element(By.CSS_SELECTOR, f'#host-spacer a.vrow[data-host="{host}"]').click()
     expected = {i.uuid for i in cloud.snapshot.instances if i.host == host}
     _until(browser, f"{host}'s instances",
-           lambda d: {r.get_attribute("data-uuid")
-                      for r in d.find_elements(By.CSS_SELECTOR, "#host-instances tbody tr")} == expected)
+           lambda d: set(_attrs(d, "#host-instances tbody tr", "data-uuid")) == expected)
     assert _text(browser, "#host-name") == host
     _until(browser, "the host's usage plot",
            lambda d: int(d.find_element(By.ID, "plot-host").get_attribute("data-points") or 0) >= 1)
@@ -231,7 +240,8 @@ def test_host_page_lists_its_instances_and_usage_over_time(browser: WebDriver, c
 
 
 def _pick(cloud: BigCloud, index: int) -> InstanceRecord:
-    return sorted(cloud.snapshot.instances, key=lambda i: i.uuid)[index]
+    chosen: InstanceRecord = sorted(cloud.snapshot.instances, key=lambda i: i.uuid)[index]
+    return chosen
 
 
 def test_instance_search_and_history_in_order(browser: WebDriver, cloud: BigCloud) -> None:
@@ -241,9 +251,8 @@ def test_instance_search_and_history_in_order(browser: WebDriver, cloud: BigClou
     box = browser.find_element(By.CSS_SELECTOR, "#instance-search input[name=q]")
     box.send_keys(inst.uuid[:13])
     box.submit()
-    _until(browser, "the search result", lambda d: [r.get_attribute("data-uuid") for r in
-                                                    d.find_elements(By.CSS_SELECTOR, "#instance-results tbody tr")]
-           == [inst.uuid])
+    _until(browser, "the search result",
+           lambda d: _attrs(d, "#instance-results tbody tr", "data-uuid") == [inst.uuid])
     _shot(browser, "instances-search")
     browser.find_element(By.CSS_SELECTOR, f'#instance-results tr[data-uuid="{inst.uuid}"] a').click()
     _until(browser, "the instance's record", lambda d: _text(d, '#instance-record [data-field="state"]') == "active")
@@ -256,14 +265,13 @@ def test_instance_search_and_history_in_order(browser: WebDriver, cloud: BigClou
         cloud.ingest(action(event_type, inst, state=state, power_state=power))
 
     def applied(d: WebDriver) -> list[str]:
-        return [str(r.get_attribute("data-event-type")) for r in
-                d.find_elements(By.CSS_SELECTOR, "#instance-history tbody tr[data-event-type^='instance.']")]
+        return _attrs(d, "#instance-history tbody tr[data-event-type^='instance.']", "data-event-type")
 
     _until(browser, "the three actions in the history", lambda d: applied(d) == [s[0] for s in steps])
-    rows = browser.find_elements(By.CSS_SELECTOR, "#instance-history tbody tr[data-event-type^='instance.']")
-    seqs = [int(r.get_attribute("data-seq") or 0) for r in rows]
-    assert seqs == sorted(seqs)
-    assert "active" in rows[0].text and "stopped" in rows[0].text  # state: active -> stopped
+    seqs = [int(s) for s in _attrs(browser, "#instance-history tbody tr[data-event-type^='instance.']", "data-seq")]
+    assert seqs == sorted(seqs) and len(set(seqs)) == 3
+    change = _text(browser, "#instance-history tr[data-event-type='instance.power_off.end'] .chg[data-field='state']")
+    assert change == 'state "active" → "stopped"', change
     _until(browser, "the record to follow", lambda d: _text(d, '#instance-record [data-field="state"]') == "paused")
     _shot(browser, "instance-history")
 

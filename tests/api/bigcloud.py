@@ -37,7 +37,7 @@ def cloud(nodes: int = 10_000, instances: int = 100_000, seed: int = 17) -> Snap
                    state="down" if n % 97 == 0 else "up", status="disabled" if n % 53 == 0 else "enabled")
         for n in range(nodes)
     ]
-    weights = [0.05 + rng.random() for _ in range(nodes)]
+    weights = [(0.05 + rng.random()) * (0.5 if n % 4 == 0 else 1.0) for n in range(nodes)]  # small hosts get less
     placed = rng.choices(range(nodes), weights=weights, k=instances)
     inst_records = []
     for i, h in enumerate(placed):

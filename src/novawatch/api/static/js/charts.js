@@ -30,7 +30,12 @@ export class TimePlot {
     this.plot = new uPlot(opts, [[], ...labels.map(() => [])], el);
   }
 
-  width() { return Math.max(240, Math.floor(this.el.clientWidth || 320)); }
+  // The container's content width (clientWidth includes its padding, which the plot must not overflow).
+  width() {
+    const style = getComputedStyle(this.el);
+    const inner = this.el.clientWidth - parseFloat(style.paddingLeft || 0) - parseFloat(style.paddingRight || 0);
+    return Math.max(240, Math.floor(inner || 320));
+  }
 
   // Replace everything shown.
   set(t, columns) {

@@ -38,7 +38,8 @@ export function mount(root, params, live, name) {
       ["RAM", n.memory_mb_used, n.memory_mb, fmtMB],
       ["Disk", n.local_gb_used, n.local_gb, fmtGB],
     ].map(([label, used, cap, fmt]) => `<div class="card"><h3>${label}</h3>${meter(used, cap, "")}` +
-      `<div class="small">${fmt(used)} of ${fmt(cap)} · free ${fmt(cap - used)}</div></div>`).join("") +
+      `<div class="small">${fmt(used)} of ${fmt(cap)} · ` +
+      (used > cap ? `<span class="bad">overcommitted by ${fmt(used - cap)}</span>` : `free ${fmt(cap - used)}`) + `</div></div>`).join("") +
       `<div class="card"><h3>Node</h3><div class="small uuid">${esc(n.uuid)}</div><div class="small">${esc(n.hypervisor_hostname)}</div></div>`;
     const instances = body.instances.slice().sort((a, b) => (a.display_name + a.uuid).localeCompare(b.display_name + b.uuid));
     root.querySelector("#host-instances tbody").innerHTML = instanceRows(instances);

@@ -25,15 +25,17 @@ export function pct(used, total) { return total > 0 ? (100 * used) / total : 0; 
 
 export function fmtInt(n) { return n === null || n === undefined ? "–" : Number(n).toLocaleString("en-US"); }
 
-export function fmtMB(mb) {
-  if (mb === null || mb === undefined) return "–";
-  const abs = Math.abs(mb);
-  if (abs >= 1024 * 1024) return `${(mb / (1024 * 1024)).toFixed(1)} TB`;
-  if (abs >= 1024) return `${(mb / 1024).toFixed(1)} GB`;
-  return `${Math.round(mb)} MB`;
+// Sizes in binary units (as Nova counts them): 1 GB = 1024 MB.
+function fmtSize(value, units) {
+  if (value === null || value === undefined) return "–";
+  let v = value, i = 0;
+  while (Math.abs(v) >= 1024 && i < units.length - 1) { v /= 1024; i += 1; }
+  return i === 0 ? `${Math.round(v)} ${units[0]}` : `${v.toFixed(1)} ${units[i]}`;
 }
 
-export function fmtGB(gb) { return gb === null || gb === undefined ? "–" : (Math.abs(gb) >= 1024 ? `${(gb / 1024).toFixed(1)} TB` : `${Math.round(gb)} GB`); }
+export function fmtMB(mb) { return fmtSize(mb, ["MB", "GB", "TB", "PB"]); }
+
+export function fmtGB(gb) { return fmtSize(gb, ["GB", "TB", "PB"]); }
 
 export function fmtSeconds(s) {
   if (s === null || s === undefined) return "–";
@@ -43,10 +45,12 @@ export function fmtSeconds(s) {
   return `${(s / 3600).toFixed(1)} h`;
 }
 
-export function fmtTime(iso) {
-  if (!iso) return "";
-  const d = new Date(typeof iso === "number" ? iso * 1000 : iso);
-  return Number.isNaN(d.getTime()) ? String(iso) : d.toISOString().replace("T", " ").slice(0, 19);
+// A time (Unix seconds or ISO text) as "YYYY-MM-DD HH:MM:SS.mmm" UTC.
+export function fmtTime(when) {
+  if (!when) return "";
+  const text = typeof when === "string" && !/[zZ]|[+-]\d\d:?\d\d$/.test(when) ? when.replace(" ", "T") + "Z" : when;
+  const d = new Date(typeof when === "number" ? when * 1000 : text);
+  return Number.isNaN(d.getTime()) ? String(when) : d.toISOString().replace("T", " ").slice(0, 23);
 }
 
 // A bar showing how full something is, with the figures in its title.

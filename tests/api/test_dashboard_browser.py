@@ -198,8 +198,15 @@ def test_host_table_scrolls_and_sorts(browser: WebDriver, cloud: BigCloud) -> No
 
 
 def test_capacity_query_is_answered_by_the_server(browser: WebDriver, cloud: BigCloud) -> None:
+    # The overview's "down" link: the hosts that are down, from the address alone.
+    browser.get(cloud.url + "/#/")
+    _until(browser, "the overview", lambda d: _text(d, '#totals [data-field="down"]') == "104")
+    browser.find_element(By.CSS_SELECTOR, '#totals a[href="#/hosts?state=down"]').click()
+    _until(browser, "the hosts that are down", lambda d: _text(d, "#host-total") == "104" and _rows(d))
+    assert {r["host"] for r in _rows(browser)} <= {f"host-{n:05d}" for n in range(0, 10_000, 97)}
+
     browser.get(cloud.url + "/#/hosts")
-    _until(browser, "the host table", lambda d: len(_rows(d)) >= 20)
+    _until(browser, "the host table", lambda d: _text(d, "#host-total") == "10,000" and len(_rows(d)) >= 20)
     form = browser.find_element(By.ID, "capacity")
     form.find_element(By.NAME, "vcpus").send_keys("4")
     form.find_element(By.NAME, "ram_gb").send_keys("8")

@@ -48,6 +48,7 @@ export class TimePlot {
   push(t, values, keep = 2000) {
     if (this.t.length && t <= this.t[this.t.length - 1]) return;
     this.t.push(t);
+    this.el.dataset.pushed = String(Number(this.el.dataset.pushed || 0) + 1);  // points that came live
     values.forEach((v, i) => this.columns[i].push(v ?? null));
     if (this.t.length > keep) { this.t.shift(); for (const c of this.columns) c.shift(); }
     this.draw();

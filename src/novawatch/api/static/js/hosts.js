@@ -33,7 +33,7 @@ const TEMPLATE = `
 </form>
 <p class="result"><strong id="host-total">…</strong> <span id="host-total-what">hosts</span> <small id="host-timing" class="muted"></small><span id="host-error" class="bad"></span></p>
 <div class="vtable" id="host-table" role="table" aria-label="hosts">
-  <div class="vhead" role="row">${COLUMNS.map((c) => `<span role="columnheader" class="c-${c.key}${c.sort ? " sortable" : ""}" data-sort="${c.sort || ""}">${c.label}</span>`).join("")}</div>
+  <div class="vhead" role="row">${COLUMNS.map((c) => `<span role="columnheader" class="c-${c.key}${c.sort ? " sortable" : ""}" data-sort="${c.sort || ""}"${c.sort ? ' tabindex="0" title="sort (again: descending)"' : ""}>${c.label}</span>`).join("")}</div>
   <div class="vscroll" id="host-scroll"><div class="vspacer" id="host-spacer"></div></div>
 </div>`;
 
@@ -184,6 +184,7 @@ export function mount(root, params, live) {
   });
   for (const h of root.querySelectorAll(".vhead [data-sort]")) {
     if (!h.dataset.sort) continue;
+    h.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); h.click(); } });
     h.addEventListener("click", () => {
       const key = h.dataset.sort;
       sort = sort === key ? "-" + key : key;  // first click ascending, second descending

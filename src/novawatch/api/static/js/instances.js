@@ -10,7 +10,7 @@ export function mountSearch(root, params, live) {
   <label>Find instances <input name="q" type="search" size="44" placeholder="uuid, name, project, host or state" maxlength="255"></label>
   <button type="submit">Search</button>
 </form>
-<p class="result"><strong id="instance-total">…</strong> instances <span id="instance-range" class="muted"></span>
+<p class="result"><strong id="instance-total">…</strong> <span id="instance-what">instances</span> <span id="instance-range" class="muted"></span>
   <button type="button" id="instance-prev">‹ previous</button> <button type="button" id="instance-next">next ›</button>
   <span id="instance-error" class="bad"></span></p>
 <table id="instance-results" class="grid-table">
@@ -31,6 +31,7 @@ export function mountSearch(root, params, live) {
       if (!alive) return;
       root.querySelector("#instance-error").textContent = "";
       root.querySelector("#instance-total").textContent = fmtInt(body.total);
+      root.querySelector("#instance-what").textContent = body.total === 1 ? "instance" : "instances";
       root.querySelector("#instance-range").textContent = body.total ? `(${offset + 1}–${offset + body.instances.length})` : "";
       root.querySelector("#instance-prev").disabled = offset === 0;
       root.querySelector("#instance-next").disabled = offset + PAGE >= body.total;

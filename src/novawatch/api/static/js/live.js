@@ -22,6 +22,7 @@ export class Live {
     this.everConnected = false;
     this.retry = null;
     this.heard = 0;
+    this.relists = 0;  // how many times the views re-read everything (after a reconnection or a reset)
     setInterval(() => this.watchdog(), 1000);
   }
 
@@ -83,7 +84,10 @@ export class Live {
     };
   }
 
-  relist() { for (const fn of this.relisters) fn(); }
+  relist() {
+    this.relists += 1;
+    for (const fn of this.relisters) fn();
+  }
 
   show(message) {
     this.banner.hidden = message === null;

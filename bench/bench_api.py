@@ -7,6 +7,10 @@ whole time; the client sends ``GET /v1/nodes?min_free_ram_mb=...&state=up&status
 queries one after another and records each latency. It also times the same query in-process (no HTTP)
 to show what is the query and what is HTTP.
 
+It then times the dashboard's other reads over HTTP while the feeder goes on: the capacity query with three
+minimums (``fits=V:R:D``, up, enabled, most free RAM first), ``GET /v1/summary``, ``GET /v1/series`` (the last
+hour), ``GET /v1/instances?q=`` (a search over every instance) and ``GET /v1/instances/{uuid}/history``.
+
     ./run bench bench_api [--nodes 10000] [--instances 100000] [--queries 2000] [--rate 2000]
 """
 
@@ -86,6 +90,32 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
+def dashboard_reads(client: httpx.Client, snap: Any, rng: random.Random, count: int) -> dict[str, list[float]]:
+    """Latencies of the dashboard's reads, ``count`` of each, one after another."""
+    sizes = [(rng.choice((1, 2, 4, 8, 16)), rng.choice((2048, 8192, 32768, 131072)), rng.choice((20, 40, 400)))
+             for _ in range(count)]
+    uuids = [snap.instances[rng.randrange(len(snap.instances))].uuid for _ in range(count)]
+    reads: dict[str, list[tuple[str, dict[str, Any]]]] = {
+        "GET /v1/nodes?fits=V:R:D&state=up&status=enabled": [
+            ("/v1/nodes", {"fits": f"{c}:{r}:{d}", "state": "up", "status": "enabled", "sort": "-free_ram_mb",
+                           "limit": 100}) for c, r, d in sizes],
+        "GET /v1/summary": [("/v1/summary", {})] * count,
+        "GET /v1/series?since=-3600": [("/v1/series", {"since": -3600})] * count,
+        "GET /v1/instances?q=UUID-PREFIX (100,000 searched)": [("/v1/instances", {"q": u[:5], "limit": 50})
+                                                               for u in uuids],
+        "GET /v1/instances/{uuid}/history": [(f"/v1/instances/{u}/history", {}) for u in uuids],
+    }
+    out: dict[str, list[float]] = {}
+    for what, calls in reads.items():
+        times = []
+        for path, params in calls:
+            t = time.perf_counter()
+            client.get(path, params=params).raise_for_status()
+            times.append(time.perf_counter() - t)
+        out[what] = times
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nodes", type=int, default=10_000)
@@ -122,6 +152,9 @@ def main(argv: list[str] | None = None) -> int:
             await asyncio.sleep(0.005)
 
     thresholds = [rng.choice((8192, 65536, 131072, 196608, 229376)) for _ in range(args.queries)]
+    now = time.time()
+    for i in range(360):  # the last hour of samples, as a service up for an hour has them
+        runtime.state.sample(now - 3600 + 10 * i)
     with ServerThread(create_model_app(runtime.state), name="model") as server:
         assert server.loop is not None
         task = asyncio.run_coroutine_threadsafe(feeder(), server.loop)
@@ -141,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
                 totals.append(resp.json()["total"])
             elapsed = time.perf_counter() - began
             during = applied[0] - start_applied
+            dashboard = dashboard_reads(client, snap, rng, max(100, args.queries // 4))
         task.cancel()
 
         def in_process() -> list[float]:
@@ -161,6 +195,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{min(totals)}..{max(totals)}")
     print(f"query in-process (no HTTP):                          p50 {pct(local_ms, 50):.2f} ms, "
           f"p99 {pct(local_ms, 99):.2f} ms")
+    for what, values in dashboard.items():
+        got = [v * 1000 for v in values]
+        print(f"HTTP  {what:<52} p50 {pct(got, 50):.2f} ms, p99 {pct(got, 99):.2f} ms over {len(got)}")
     print(f"applied meanwhile: {during} notifications in {elapsed:.1f}s ({during / elapsed:,.0f}/s); "
           f"model: {runtime.state.health()['applied']} applied, {runtime.state.health()['rejected']} rejected "
           "(the stream of 50,000 cycles: repeats are dropped as duplicates)")

@@ -12,7 +12,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from novawatch.cli import CommandError
+from novawatch.cli import CommandError, overview
 from novawatch.cli.config import add_config_options, load_config
 from novawatch.cli.decode import one_line
 from novawatch.cli.progress import StepBar, add_progress_option, counting, progress_bar, progress_console
@@ -188,6 +188,7 @@ def add_service_commands(model_sub: Any) -> None:
     show.add_argument("--json", action="store_true", help="print the JSON the service returned")
     add_config_options(show)
     show.set_defaults(func=model_show)
+    overview.add_commands(model_sub)
 
 
 # --- serving ------------------------------------------------------------------------------------

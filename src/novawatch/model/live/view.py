@@ -20,6 +20,7 @@ import msgspec
 
 from novawatch.model.cluster import ClusterModel
 from novawatch.model.live.index import NodeOrders
+from novawatch.model.live.search import InstanceSearch
 from novawatch.model.live.summary import Summary
 from novawatch.model.store import Instance, Node, Store, Usage
 from novawatch.snapshot import InstanceRecord, NodeRecord
@@ -97,8 +98,10 @@ class StoreView:
         records = lambda: [store.node_record(n, reported=False) for n in store.nodes.values()]  # noqa: E731
         self.orders = NodeOrders(records)
         self.summary = Summary(records)
+        self.search = InstanceSearch(lambda: [(i.uuid, i.display_name) for i in store.instances.values()])
         self._unsubscribe = (cluster.changes.subscribe(self.orders.update),
-                             cluster.changes.subscribe(self.summary.update))
+                             cluster.changes.subscribe(self.summary.update),
+                             cluster.changes.subscribe(self.search.update))
 
     def close(self) -> None:
         """Stop following the model's changes."""
@@ -143,7 +146,27 @@ class StoreView:
         ordered = self._ordered(q, name)
         if ordered is not None:
             return ordered
-        return self._scan_nodes(q)
+        return self._scan_nodes(q, self._narrowest(q))
+
+    def _narrowest(self, q: NodeQuery) -> Iterable[Node] | None:
+        """For a query with several minimums (a capacity query): the nodes meeting the one that the fewest
+        meet, from its order (a bisection each); None when the query has fewer than two."""
+        minimums = [(figure, getattr(q, key)) for figure, key in _MINIMUMS.items() if getattr(q, key) is not None]
+        if len(minimums) < 2 or q.host is not None:
+            return None
+        best: tuple[int, Iterable[str]] | None = None
+        for figure, minimum in minimums:
+            order = self.orders.order(figure)
+            groups = [g for g in order.lists if (q.state is None or g[0] == q.state) and (q.status is None or
+                                                                                          g[1] == q.status)]
+            found = order.select(groups, minimum)
+            if best is None or found[0] < best[0]:
+                best = found
+        assert best is not None
+        nodes = self.store.nodes
+        if best[0] * 2 > len(nodes):
+            return None  # most nodes meet every minimum: a plain pass costs less than walking the order
+        return [nodes[uuid] for uuid in best[1]]
 
     def _ordered(self, q: NodeQuery, name: str) -> tuple[int, list[NodeRecord]] | None:
         """The answer from the sort's order, when the query filters on nothing an order cannot tell."""
@@ -160,18 +183,20 @@ class StoreView:
         page = islice(uuids, q.offset, q.offset + q.limit)
         return total, [store.node_record(store.nodes[uuid]) for uuid in page]
 
-    def _scan_nodes(self, q: NodeQuery) -> tuple[int, list[NodeRecord]]:
+    def _scan_nodes(self, q: NodeQuery, narrowed: Iterable[Node] | None = None) -> tuple[int, list[NodeRecord]]:
         store = self.store
         usage_by_host = store.usage_by_host
         candidates: Iterable[Node]
         pattern = None
-        if q.host is not None and not _is_glob(q.host):
+        if narrowed is not None:
+            candidates = narrowed
+        elif q.host is not None and not _is_glob(q.host):
             one = store.nodes_by_host.get(q.host)
             candidates = () if one is None else (one,)
         else:
             candidates = store.nodes.values()
-            if q.host is not None:
-                pattern = _glob(q.host)
+        if q.host is not None and _is_glob(q.host):
+            pattern = _glob(q.host)
         hosts: set[str] | None = None
         if q.project is not None:
             uuids = store.instances_by_project.get(q.project, ())
@@ -221,7 +246,16 @@ class StoreView:
         store = self.store
         pattern = None
         candidates: Iterable[Instance]
-        if q.host is not None and not _is_glob(q.host):
+        text = q.q
+        if text is not None:
+            # what q matches: the search's uuids and names, and the indexes of projects, hosts and states
+            found = self.search.matching(text)
+            found.update(store.instances_by_project.get(text, ()))
+            found.update(store.instances_by_state.get(text, ()))
+            found.update(i.uuid for i in store.instances_on(text))
+            candidates = [store.instances[u] for u in found if u in store.instances]
+            pattern = _glob(q.host) if q.host is not None else None
+        elif q.host is not None and not _is_glob(q.host):
             candidates = store.instances_on(q.host)
         elif q.project is not None:
             candidates = (store.instances[u] for u in store.instances_by_project.get(q.project, ()))
@@ -233,13 +267,8 @@ class StoreView:
             candidates = store.instances.values()
             pattern = _glob(q.host) if q.host is not None else None
         name_pattern = _glob(q.name) if q.name is not None else None
-        text = q.q
-        lowered = text.lower() if text is not None else ""
         matches: list[Instance] = []
         for i in candidates:
-            if text is not None and not (i.uuid.startswith(lowered) or lowered in i.display_name.lower()
-                                         or text in (i.project_id, i.host, i.state)):
-                continue
             if q.project is not None and i.project_id != q.project:
                 continue
             if q.state is not None and i.state != q.state:

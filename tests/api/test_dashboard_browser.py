@@ -327,11 +327,32 @@ def test_reconnecting_banner_and_catching_up(browser: WebDriver, cloud: BigCloud
     cloud.ingest(action("instance.power_off.end", inst, state="stopped", power_state="shutdown"))
     cloud.start()
     _until(browser, "the banner to clear", lambda d: not d.find_element(By.ID, "banner").is_displayed())
-    assert browser.execute_script("return window.__novawatch.live.relists;") >= 1  # the views re-read
     _until(browser, "the change made while away",
            lambda d: _text(d, '#instance-record [data-field="state"]') == "stopped"
            and "instance.power_off.end" in _text(d, "#instance-history"))
+    assert browser.execute_script("return window.__novawatch.live.relists;") >= 1  # the views re-read
     assert browser.execute_script("return window.__marker;") == marker
+
+
+def test_a_position_too_old_to_resume_relists(browser: WebDriver, cloud: BigCloud) -> None:
+    """Away for longer than the service keeps changes (its watch buffer: 10,000), the page gets ``reset``
+    and re-lists."""
+    inst = _pick(cloud, 777)
+    browser.get(f"{cloud.url}/#/instance/{inst.uuid}")
+    _until(browser, "the instance page", lambda d: _text(d, '#instance-record [data-field="state"]') == "active")
+    _until(browser, "the stream connected", lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-live")
+           == "connected")
+    resets = browser.execute_script("return window.__novawatch.live.resets;")
+    cloud.stop()
+    _until(browser, "the reconnecting banner", lambda d: d.find_element(By.ID, "banner").is_displayed())
+    others = sorted(cloud.snapshot.instances, key=lambda i: i.uuid)[10_000:16_000]
+    cloud.ingest(*[action("instance.pause.end", i, state="paused", power_state="paused") for i in others])
+    cloud.ingest(action("instance.suspend.end", inst, state="suspended", power_state="suspended"))
+    cloud.start()
+    _until(browser, "the reset and the change made while away",
+           lambda d: d.execute_script("return window.__novawatch.live.resets;") > resets
+           and _text(d, '#instance-record [data-field="state"]') == "suspended")
+    _until(browser, "the banner to clear", lambda d: not d.find_element(By.ID, "banner").is_displayed())
 
 
 def test_no_script_errors_on_any_view(browser: WebDriver, cloud: BigCloud) -> None:

@@ -23,6 +23,7 @@ export class Live {
     this.retry = null;
     this.heard = 0;
     this.relists = 0;  // how many times the views re-read everything (after a reconnection or a reset)
+    this.resets = 0;   // how many times the service said our position was too old to resume from
     setInterval(() => this.watchdog(), 1000);
   }
 
@@ -61,6 +62,8 @@ export class Live {
       if (wasDown) this.relist();
     });
     source.addEventListener("reset", (e) => {
+      this.heard = performance.now();
+      this.resets += 1;
       this.seq = JSON.parse(e.data).seq;
       this.relist();
     });

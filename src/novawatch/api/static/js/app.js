@@ -29,7 +29,7 @@ function route() {
     document.body.dataset.view = tab;
     for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", a.dataset.tab === tab);
     current = mount(root, params, m);
-    window.__novawatch.view = current.ready.then(() => path, (err) => { throw err; });
+    window.__novawatch.view = current.ready;  // settles when the view has drawn what it first fetched
     return;
   }
   root.innerHTML = `<p class="bad">No page ${esc(path)}: go to the <a href="#/">overview</a>.</p>`;

@@ -79,6 +79,10 @@ def test_series_bounded_by_the_window_and_averaged_into_steps(runtime: ModelRunt
     wrong = client.get("/v1/series", params={"name": "ram_mb_used,colour"})
     assert wrong.status_code == 400 and "colour" in wrong.json()["error"] and "vcpus_used" in wrong.json()["error"]
     assert client.get("/v1/series", params={"since": 100, "until": 50}).status_code == 400
+    for bad in ("nan", "inf"):
+        refused = client.get("/v1/series", params={"since": bad})
+        assert refused.status_code == 400 and "finite" in refused.json()["error"]
+    assert client.get("/v1/nodes/host-0000/series", params={"since": "nan"}).status_code == 400
 
 
 def test_capacity_query_fits_with_total_and_paging(runtime: ModelRuntime, server: ServerThread,

@@ -214,3 +214,33 @@ def test_two_processes_over_rabbitmq(rabbitmq: Any, tmp_path: Path) -> None:
         c.model.close()
     assert codes == (0, 0), f"{compute.output()}\n{model.output()}"
     assert ":guest@" not in compute.output() + model.output()
+
+
+def test_dashboard_reads_from_the_running_model_service(cloud: Cloud, tmp_path: Path) -> None:
+    """The series are sampled by the service itself; the history and the CLI's questions come from it."""
+    import subprocess
+    import sys
+
+    boot = cloud.compute.post("/v1/instances", json={"name": "e2e-dash", "flavor": "m1.small", "host": "host-0003",
+                                                     "project_id": "p-dash"})
+    assert boot.status_code == 202, boot.text
+    uuid = boot.json()["uuid"]
+    wait_for(lambda: cloud.model_instance(uuid), 60, "the booted instance in the model")
+    cloud.action(uuid, "pause")
+    history = wait_for(lambda: (h := cloud.model.get(f"/v1/instances/{uuid}/history").json()["history"])
+                       and h[-1]["changes"].get("state") == ["active", "paused"] and h, 60, "the pause in the history")
+    assert history[0]["op"] == "add" and history[0]["event_type"] is not None
+    summary = cloud.model.get("/v1/summary").json()
+    assert summary["hosts"]["total"] == 3 and summary["capacity"]["all"]["ram_mb"]["used"] >= 2048
+    series = wait_for(lambda: (s := cloud.model.get("/v1/series", params={"name": "instances"}).json())["t"] and s,
+                      60, "a sample taken by the service")
+    assert series["series"]["instances"][-1] is not None
+    url = str(cloud.model.base_url).rstrip("/")
+    env = {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "COLUMNS": "200"}
+    fits = subprocess.run([sys.executable, "-m", "novawatch.cli", "model", "hosts", "--fits", "4:8192:40", "--url",
+                           url], capture_output=True, text=True, timeout=60, env=env)
+    assert fits.returncode == 0, fits.stderr
+    assert "hosts up and enabled with 4 vCPU, 8192 MB RAM, 40 GB disk free" in fits.stdout
+    shown = subprocess.run([sys.executable, "-m", "novawatch.cli", "model", "instance", "show", uuid, "--history",
+                            "--url", url], capture_output=True, text=True, timeout=60, env=env)
+    assert shown.returncode == 0 and "state: active -> paused" in shown.stdout

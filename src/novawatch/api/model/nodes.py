@@ -3,6 +3,7 @@ one node with its instances."""
 
 from __future__ import annotations
 
+import math
 import time
 from enum import StrEnum
 from typing import Annotated, Any
@@ -126,6 +127,8 @@ def router(state: ModelState) -> APIRouter:
         since: Annotated[float | None, Query(description="Unix seconds, or negative: seconds ago")] = None,
     ) -> Response:
         """One node's usage, state and status over time: a point at each change (one per step at most)."""
+        if since is not None and not math.isfinite(since):
+            raise HTTPException(400, "since must be a finite number: Unix seconds, or negative for seconds ago")
         node = state.view.get_node(ident)
         host = node.host if node is not None else ident
         start = None if since is None else (time.time() + since if since < 0 else since)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Annotated, Any
 
@@ -54,6 +55,9 @@ def router(state: ModelState) -> APIRouter:
         step: Annotated[float | None, Query(gt=0, le=86400 * 30, description="seconds per point")] = None,
     ) -> Response:
         """The overview figures over time (columnar: ``t`` and one list per name)."""
+        if any(v is not None and not math.isfinite(v) for v in (since, until)):
+            raise HTTPException(400, "since and until must be finite numbers: Unix seconds, or negative for "
+                                "seconds ago")
         now = time.time()
         start = now - 3600 if since is None else (now + since if since < 0 else since)
         end = now if until is None else until

@@ -13,6 +13,8 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from msgspec.structs import astuple
+
 from novawatch.model.changes import INSTANCE, NODE, Update
 from novawatch.snapshot import InstanceRecord, NodeRecord
 
@@ -23,13 +25,39 @@ def differences(old: InstanceRecord | None, new: InstanceRecord | None) -> dict[
     """Each field that differs, as ``[old, new]`` (every field of an added instance; none of a deleted one)."""
     if new is None:
         return {}
-    out: dict[str, list[Any]] = {}
-    for name in FIELDS:
-        after = getattr(new, name)
-        before = None if old is None else getattr(old, name)
-        if old is None or before != after:
-            out[name] = [before, list(after) if isinstance(after, list) else after]
-    return out
+    after = astuple(new)
+    if old is None:
+        return {name: [None, list(a) if isinstance(a, list) else a] for name, a in zip(FIELDS, after, strict=True)}
+    return {name: [b, list(a) if isinstance(a, list) else a]
+            for name, b, a in zip(FIELDS, astuple(old), after, strict=True) if b != a}
+
+
+#: What one step of the model was: (seq, at, cause, event_type, message_id, timestamp).
+Head = tuple[int, float, str, "str | None", "str | None", "str | None"]
+
+
+class Entry:
+    """One change of one instance: the step's head and the records before and after (or, restored from a
+    checkpoint, the entry as the API shows it)."""
+
+    __slots__ = ("head", "new", "old", "serial", "shown")
+
+    def __init__(self, serial: int, head: Head | None, old: InstanceRecord | None, new: InstanceRecord | None,
+                 shown: dict[str, Any] | None = None) -> None:
+        self.serial = serial
+        self.head = head
+        self.old = old
+        self.new = new
+        self.shown = shown
+
+    def json(self) -> dict[str, Any]:
+        if self.shown is not None:
+            return self.shown
+        assert self.head is not None
+        seq, at, cause, event_type, message_id, timestamp = self.head
+        op = "add" if self.old is None else "delete" if self.new is None else "update"
+        return {"seq": seq, "at": at, "cause": cause, "event_type": event_type, "message_id": message_id,
+                "timestamp": timestamp, "op": op, "changes": differences(self.old, self.new)}
 
 
 class InstanceHistory:
@@ -42,8 +70,8 @@ class InstanceHistory:
         self.total = max(1, total)
         self.seq = seq
         self.clock = clock
-        #: uuid -> its entries (each a dict as the API shows it, with a private "_n" serial).
-        self.entries: dict[str, deque[dict[str, Any]]] = {}
+        #: uuid -> its entries, oldest first.
+        self.entries: dict[str, deque[Entry]] = {}
         self.truncated: set[str] = set()
         self._order: deque[tuple[int, str]] = deque()  # (serial, uuid) of every entry kept, oldest first
         self._serial = 0
@@ -51,16 +79,17 @@ class InstanceHistory:
     def update(self, update: Update) -> None:
         if update.reset or not update.changes:
             return
-        note = update.notification
-        head: dict[str, Any] = {"seq": self.seq(), "at": self.clock(), "cause": update.cause,
-                                "event_type": note.event_type if note is not None else None,
-                                "message_id": note.message_id if note is not None else None,
-                                "timestamp": note.timestamp if note is not None else None}
+        head: Head | None = None
         for change in update.changes:
             if change.kind != INSTANCE:
                 continue
+            if head is None:
+                note = update.notification
+                head = (self.seq(), self.clock(), update.cause, note.event_type if note is not None else None,
+                        note.message_id if note is not None else None, note.timestamp if note is not None else None)
             self._serial += 1
-            entry = {**head, "op": change.op, "changes": differences(change.old, change.new), "_n": self._serial}
+            # the records as they are: what differs is worked out when someone asks (rarely, compared with applies)
+            entry = Entry(self._serial, head, change.old, change.new)
             kept = self.entries.get(change.key)
             if kept is None:
                 kept = self.entries[change.key] = deque()
@@ -69,14 +98,15 @@ class InstanceHistory:
                 self.truncated.add(change.key)
             kept.append(entry)
             self._order.append((self._serial, change.key))
-        self._trim()
+        if len(self._order) > self.total:
+            self._trim()
 
     def _trim(self) -> None:
         order = self._order
         while len(order) > self.total:
             serial, uuid = order.popleft()
             kept = self.entries.get(uuid)
-            if kept and kept[0]["_n"] == serial:
+            if kept and kept[0].serial == serial:
                 kept.popleft()
                 self.truncated.add(uuid)
                 if not kept:
@@ -84,11 +114,12 @@ class InstanceHistory:
                     self.truncated.discard(uuid)
 
     def of(self, uuid: str) -> tuple[list[dict[str, Any]], bool] | None:
-        """(entries oldest first, whether older ones were dropped), or None when nothing is kept."""
+        """(entries oldest first, as the API shows them; whether older ones were dropped), or None when nothing
+        is kept."""
         kept = self.entries.get(uuid)
         if not kept:
             return None
-        return [{k: v for k, v in e.items() if k != "_n"} for e in kept], uuid in self.truncated
+        return [entry.json() for entry in kept], uuid in self.truncated
 
     def kept(self) -> int:
         """Entries kept in all."""
@@ -96,17 +127,12 @@ class InstanceHistory:
 
     def save(self) -> dict[str, Any]:
         """A copy for a checkpoint section (entries in the order they came)."""
-        by_serial = []
-        for serial, uuid in self._order:
-            kept = self.entries.get(uuid)
-            if kept:
-                by_serial.append((serial, uuid))
+        index = {uuid: {e.serial: e for e in kept} for uuid, kept in self.entries.items()}
         out = []
-        index = {uuid: {e["_n"]: e for e in kept} for uuid, kept in self.entries.items()}
-        for serial, uuid in by_serial:
-            entry = index[uuid].get(serial)
+        for serial, uuid in self._order:
+            entry = index.get(uuid, {}).get(serial)
             if entry is not None:
-                out.append([uuid, {k: v for k, v in entry.items() if k != "_n"}])
+                out.append([uuid, entry.json()])
         return {"entries": out, "truncated": sorted(self.truncated)}
 
     def load(self, saved: Any) -> None:
@@ -115,7 +141,7 @@ class InstanceHistory:
             kept = self.entries.setdefault(uuid, deque())
             if len(kept) >= self.per_instance:
                 kept.popleft()
-            kept.append({**entry, "_n": self._serial})
+            kept.append(Entry(self._serial, None, None, None, entry))
             self._order.append((self._serial, uuid))
         self.truncated.update(u for u in saved.get("truncated", ()) if u in self.entries)
         self._trim()
@@ -150,7 +176,9 @@ class HostSeries:
                 continue
             now = now if now is not None else self.clock()
             if change.new is None:
-                continue  # a deleted node keeps its series until another takes its host name
+                if change.old is not None:
+                    self.hosts.pop(change.old.host, None)  # gone with its node: the hosts kept stay bounded
+                continue
             self._put(change.new, now)
 
     def _put(self, record: NodeRecord, now: float) -> None:

@@ -24,13 +24,6 @@ GROUPS_NOTE = ("the model's records (the novawatch.model/1 snapshot and Nova's c
                "availability zone or aggregate, so the model cannot group hosts by them")
 
 
-def bucket(used: int, capacity: int) -> int:
-    """The histogram bucket of ``used / capacity`` (over 100 % goes in the last); -1 without capacity."""
-    if capacity <= 0:
-        return -1
-    return min(BUCKETS - 1, max(0, used * BUCKETS // capacity))
-
-
 class Totals:
     """Sums of capacity and use over a set of nodes."""
 
@@ -40,10 +33,10 @@ class Totals:
         self.capacity = [0, 0, 0]
         self.used = [0, 0, 0]
 
-    def add(self, record: NodeRecord, sign: int) -> None:
-        for i, (_, cap, used) in enumerate(RESOURCES):
-            self.capacity[i] += sign * getattr(record, cap)
-            self.used[i] += sign * getattr(record, used)
+    def add(self, capacity: tuple[int, int, int], used: tuple[int, int, int], sign: int) -> None:
+        for i in range(3):
+            self.capacity[i] += sign * capacity[i]
+            self.used[i] += sign * used[i]
 
     def json(self) -> dict[str, Any]:
         out = {}
@@ -68,6 +61,7 @@ class Summary:
         self.schedulable = Totals()
         self.hosts = {"total": 0, "up": 0, "down": 0, "enabled": 0, "disabled": 0, "schedulable": 0}
         self.histogram = {name: [0] * BUCKETS for name, _, _ in RESOURCES}
+        self._histograms = [self.histogram[name] for name, _, _ in RESOURCES]
         for record in self.records():
             self._count(record, 1)
 
@@ -76,14 +70,15 @@ class Summary:
         hosts["total"] += sign
         hosts[record.state] = hosts.get(record.state, 0) + sign
         hosts[record.status] = hosts.get(record.status, 0) + sign
-        self.all.add(record, sign)
+        capacity = (record.vcpus, record.memory_mb, record.local_gb)
+        used = (record.vcpus_used, record.memory_mb_used, record.local_gb_used)
+        self.all.add(capacity, used, sign)
         if record.state == "up" and record.status == "enabled":
             hosts["schedulable"] += sign
-            self.schedulable.add(record, sign)
-        for name, cap, used in RESOURCES:
-            index = bucket(getattr(record, used), getattr(record, cap))
-            if index >= 0:
-                self.histogram[name][index] += sign
+            self.schedulable.add(capacity, used, sign)
+        for counts, cap, use in zip(self._histograms, capacity, used, strict=True):
+            if cap > 0:
+                counts[min(BUCKETS - 1, max(0, use * BUCKETS // cap))] += sign
 
     def update(self, update: Update) -> None:
         """Apply one update of the model."""
@@ -93,10 +88,38 @@ class Summary:
         for change in update.changes:
             if change.kind != NODE:
                 continue
-            if change.old is not None:
-                self._count(change.old, -1)
-            if change.new is not None:
-                self._count(change.new, 1)
+            old, new = change.old, change.new
+            if (old is not None and new is not None and old.state == new.state and old.status == new.status
+                    and old.vcpus == new.vcpus and old.memory_mb == new.memory_mb and old.local_gb == new.local_gb):
+                self._used_moved(old, new)  # the usual change: instances came or went
+                continue
+            if old is not None:
+                self._count(old, -1)
+            if new is not None:
+                self._count(new, 1)
+
+    def _used_moved(self, old: NodeRecord, new: NodeRecord) -> None:
+        before = (old.vcpus_used, old.memory_mb_used, old.local_gb_used)
+        after = (new.vcpus_used, new.memory_mb_used, new.local_gb_used)
+        if before == after:
+            return  # a change of something the summary does not count (a reported figure, a reason)
+        capacity = (new.vcpus, new.memory_mb, new.local_gb)
+        schedulable = new.state == "up" and new.status == "enabled"
+        for i in range(3):
+            delta = after[i] - before[i]
+            if not delta:
+                continue
+            self.all.used[i] += delta
+            if schedulable:
+                self.schedulable.used[i] += delta
+            cap = capacity[i]
+            if cap > 0:
+                was = min(BUCKETS - 1, max(0, before[i] * BUCKETS // cap))
+                now = min(BUCKETS - 1, max(0, after[i] * BUCKETS // cap))
+                if was != now:
+                    counts = self._histograms[i]
+                    counts[was] -= 1
+                    counts[now] += 1
 
     def json(self) -> dict[str, Any]:
         """The ``hosts``, ``capacity`` and ``histogram`` parts of ``GET /v1/summary``."""

@@ -6,9 +6,10 @@ from __future__ import annotations
 import re
 from importlib import resources
 
-from fastapi.testclient import TestClient
+import httpx
 
 from novawatch.api.model_app import create_model_app
+from novawatch.api.server import ServerThread
 from novawatch.model.live.runtime import ModelRuntime
 
 from .helpers import small_cloud
@@ -16,14 +17,15 @@ from .helpers import small_cloud
 STATIC = resources.files("novawatch.api") / "static"
 
 
-def _app() -> TestClient:
+def test_every_asset_the_page_loads_is_served_from_the_package() -> None:
     runtime = ModelRuntime()
     runtime.load(small_cloud())
-    return TestClient(create_model_app(runtime.state))
+    with ServerThread(create_model_app(runtime.state), name="model") as server, \
+            httpx.Client(base_url=server.url, timeout=30) as client:
+        _check_assets(client)
 
 
-def test_every_asset_the_page_loads_is_served_from_the_package() -> None:
-    client = _app()
+def _check_assets(client: httpx.Client) -> None:
     page = client.get("/")
     assert page.status_code == 200
     assets = re.findall(r'(?:src|href)="(/static/[^"]+)"', page.text)

@@ -37,6 +37,7 @@ const TEMPLATE = `
 <section class="row">
   <div class="panel" id="hist-vcpus"></div><div class="panel" id="hist-ram"></div><div class="panel" id="hist-disk"></div>
 </section>
+<p class="small muted" id="groups-note"></p>
 <h2>Over time <small id="series-note"></small></h2>
 <section class="plots">${PLOTS.map((p) => `<div class="plot panel" id="${p.id}"></div>`).join("")}</section>`;
 
@@ -68,6 +69,10 @@ function renderSummary(root, s) {
     `<div class="card" data-metric="model"><h3>Model</h3><div class="big"><span class="badge" data-status="${esc(m.status)}">${esc(m.status)}</span></div>` +
     `<div class="small"><span data-field="rate">${num(m.rate || 0)}</span>/s applied · lag <span data-field="lag">${fmtSeconds(m.lag_seconds)}</span></div>` +
     `<div class="small">rejected <span data-field="rejected">${fmtInt(m.rejected)}</span> · drift <span data-field="drift">${m.drift ?? "not audited"}</span></div></div>`;
+  const groups = s.groups || {};
+  // Availability zones and aggregates are shown when the model knows them; otherwise the service says why.
+  root.querySelector("#groups-note").textContent = groups.availability_zones || groups.aggregates
+    ? "" : `By availability zone or aggregate: not shown, ${groups.note || "the model does not know them"}.`;
   const hist = s.histogram || {};
   const edges = hist.edges || [0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100];
   histogram(root.querySelector("#hist-vcpus"), "Hosts by vCPU use (%)", edges, hist.vcpus || []);

@@ -153,8 +153,8 @@ def test_health_metrics_and_dashboard(runtime: ModelRuntime, server: ServerThrea
     assert 'novawatch_notifications_total{event_type="instance.create.end",outcome="applied"} 1.0' in text
     assert "novawatch_apply_seconds_bucket" in text and "novawatch_model_drift" in text
     page = client.get("/")
-    assert page.status_code == 200 and "dashboard.js" in page.text
-    assert "EventSource" in client.get("/static/dashboard.js").text
+    assert page.status_code == 200 and "/static/js/app.js" in page.text
+    assert "EventSource" in client.get("/static/js/live.js").text
     wait_for(lambda: client.get("/v1/notifications", params={"outcome": "rejected"}).json()["notifications"],
              what="the rejected notification in the feed")
     spec = client.get("/openapi.json").json()

@@ -157,7 +157,7 @@ class StoreView:
             return None
         want = dict(minimums)
         # a figure without a minimum: anything, overcommitted (negative) too
-        ram, cpu, disk = (want[f] if f in want else -(1 << 62) for f in _MINIMUMS)
+        ram, cpu, disk = (want.get(f, -(1 << 62)) for f in _MINIMUMS)
         free = self.orders.free()
 
         def groups(order: NodeOrder) -> list[tuple[str, str]]:

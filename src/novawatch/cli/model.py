@@ -10,9 +10,10 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from novawatch.cli import CommandError, overview
-from novawatch.cli.config import add_config_options, load_config
+from novawatch.cli.config import add_config_options
 from novawatch.cli.decode import one_line
 from novawatch.cli.progress import StepBar, add_progress_option, counting, progress_bar, progress_console
+from novawatch.cli.remote import add_url_options, get, model_url, pct
 from novawatch.cli.serving import bind_options, build, serve, service_config
 from novawatch.cli.status import add_status_command
 from novawatch.model.apply import Consumer
@@ -154,11 +155,9 @@ def add_service_commands(model_sub: Any) -> None:
     s.set_defaults(func=model_serve)
 
     def query_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--url", help="the model service (default http://MODEL_HOST:MODEL_PORT from the config)")
-        p.add_argument("--json", action="store_true", help="print the JSON the service returned")
         p.add_argument("--limit", type=int, default=50, help="at most this many rows (default 50)")
         p.add_argument("--offset", type=int, default=0, help="skip this many rows first")
-        add_config_options(p)
+        add_url_options(p)
 
     n = model_sub.add_parser("nodes", help="a table of nodes from a running model service, filtered")
     n.add_argument("--min-free-ram-mb", type=int, metavar="MB")
@@ -185,9 +184,7 @@ def add_service_commands(model_sub: Any) -> None:
 
     show = model_sub.add_parser("show", help="one node (by uuid or host) or instance (by uuid)")
     show.add_argument("ident", metavar="UUID", help="a node's uuid or host name, or an instance's uuid")
-    show.add_argument("--url", help="the model service (default from the config)")
-    show.add_argument("--json", action="store_true", help="print the JSON the service returned")
-    add_config_options(show)
+    add_url_options(show)
     show.set_defaults(func=model_show)
     overview.add_commands(model_sub)
 
@@ -217,27 +214,6 @@ def model_serve(args: argparse.Namespace) -> int:
 # --- queries -------------------------------------------------------------------------------------
 
 
-def _model_url(args: argparse.Namespace) -> str:
-    if args.url:
-        return str(args.url)
-    mc = load_config(args).model
-    host = "127.0.0.1" if mc.host in ("0.0.0.0", "::", "") else mc.host
-    return f"http://{host}:{mc.port}"
-
-
-def _get(url: str, path: str, params: dict[str, Any] | None = None) -> Any:
-    from novawatch.api.client import ServiceError, get_json
-
-    try:
-        return get_json(url, path, params)
-    except ServiceError as exc:
-        raise CommandError(str(exc)) from None
-
-
-def _pct(used: int, total: int) -> str:
-    return f"{100 * used // total}%" if total else "-"
-
-
 def _console() -> Console:
     from rich.console import Console
 
@@ -254,9 +230,9 @@ def _nodes_table(nodes: list[dict[str, Any]], title: str) -> Table:
     for n in nodes:
         table.add_row(
             n["host"], n["state"], n["status"],
-            f"{n['vcpus_used']}/{n['vcpus']} ({_pct(n['vcpus_used'], n['vcpus'])})",
-            f"{n['memory_mb_used']}/{n['memory_mb']} ({_pct(n['memory_mb_used'], n['memory_mb'])})",
-            f"{n['local_gb_used']}/{n['local_gb']} ({_pct(n['local_gb_used'], n['local_gb'])})",
+            f"{n['vcpus_used']}/{n['vcpus']} ({pct(n['vcpus_used'], n['vcpus'])})",
+            f"{n['memory_mb_used']}/{n['memory_mb']} ({pct(n['memory_mb_used'], n['memory_mb'])})",
+            f"{n['local_gb_used']}/{n['local_gb']} ({pct(n['local_gb_used'], n['local_gb'])})",
             str(n["free_ram_mb"]), str(n["running_vms"]), n["uuid"],
         )
     return table
@@ -286,7 +262,7 @@ def model_nodes(args: argparse.Namespace) -> int:
               "min_free_disk_gb": args.min_free_disk_gb, "state": args.state, "status": args.status,
               "host": args.host, "project": args.project, "sort": args.sort, "limit": args.limit,
               "offset": args.offset}
-    body = _get(_model_url(args), "/v1/nodes", params)
+    body = get(model_url(args), "/v1/nodes", params)
     shown = len(body["nodes"])
     title = f"{shown} of {body['total']} nodes" + (f" from {args.offset}" if args.offset else "")
     _print(args, body, _nodes_table(body["nodes"], title))
@@ -296,7 +272,7 @@ def model_nodes(args: argparse.Namespace) -> int:
 def model_instances(args: argparse.Namespace) -> int:
     params = {"host": args.host, "project": args.project, "state": args.state, "power_state": args.power_state,
               "name": args.name, "sort": args.sort, "limit": args.limit, "offset": args.offset}
-    body = _get(_model_url(args), "/v1/instances", params)
+    body = get(model_url(args), "/v1/instances", params)
     title = f"{len(body['instances'])} of {body['total']} instances"
     _print(args, body, _instances_table(body["instances"], title))
     return 0
@@ -305,7 +281,7 @@ def model_instances(args: argparse.Namespace) -> int:
 def model_show(args: argparse.Namespace) -> int:
     from novawatch.api.client import ServiceError, get_json
 
-    url = _model_url(args)
+    url = model_url(args)
     try:
         body = get_json(url, f"/v1/instances/{args.ident}")
         if args.json:

@@ -22,7 +22,8 @@ from rich.table import Table
 from rich.text import Text
 
 from novawatch.cli import CommandError
-from novawatch.cli.config import add_config_options, load_config
+from novawatch.cli.config import add_config_options
+from novawatch.cli.remote import add_url_option, add_url_options, get, model_url, pct
 from novawatch.redact import mask
 
 
@@ -36,7 +37,7 @@ def add_commands(model_sub: Any) -> None:
                    "(default -free_ram_mb)")
     h.add_argument("--limit", type=int, default=20, help="at most this many rows (default 20)")
     h.add_argument("--offset", type=int, default=0, help="skip this many rows first")
-    _common(h)
+    add_url_options(h)
     h.set_defaults(func=model_hosts)
 
     inst = model_sub.add_parser("instance", help="one instance: its record, and what happened to it")
@@ -44,39 +45,16 @@ def add_commands(model_sub: Any) -> None:
     show = inst_sub.add_parser("show", help="an instance's record; --history: the notifications that changed it")
     show.add_argument("uuid", metavar="UUID")
     show.add_argument("--history", action="store_true", help="also what changed it, oldest first")
-    _common(show)
+    add_url_options(show)
     show.set_defaults(func=instance_show)
 
     top = model_sub.add_parser("top", help="a live view: totals, rate, busiest hosts, recent notifications "
                                "(q or Ctrl-C to quit)")
     top.add_argument("--interval", type=float, default=1.0, help="seconds between redraws (default 1)")
     top.add_argument("--frames", type=int, default=0, help="stop after this many redraws (default: until q)")
-    top.add_argument("--url", help="the model service (default http://MODEL_HOST:MODEL_PORT from the config)")
+    add_url_option(top)
     add_config_options(top)
     top.set_defaults(func=model_top)
-
-
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--url", help="the model service (default http://MODEL_HOST:MODEL_PORT from the config)")
-    p.add_argument("--json", action="store_true", help="print the JSON the service returned")
-    add_config_options(p)
-
-
-def _url(args: argparse.Namespace) -> str:
-    if args.url:
-        return str(args.url).rstrip("/")
-    mc = load_config(args).model
-    host = "127.0.0.1" if mc.host in ("0.0.0.0", "::", "") else mc.host
-    return f"http://{host}:{mc.port}"
-
-
-def _get(url: str, path: str, params: dict[str, Any] | None = None) -> Any:
-    from novawatch.api.client import ServiceError, get_json
-
-    try:
-        return get_json(url, path, params)
-    except ServiceError as exc:
-        raise CommandError(str(exc)) from None
 
 
 def parse_fits(text: str) -> tuple[int, int, int]:
@@ -88,10 +66,6 @@ def parse_fits(text: str) -> tuple[int, int, int]:
     return cpu, ram, disk
 
 
-def _pct(used: int, total: int) -> str:
-    return f"{100 * used // total}%" if total else "-"
-
-
 def model_hosts(args: argparse.Namespace) -> int:
     params: dict[str, Any] = {"sort": args.sort, "limit": args.limit, "offset": args.offset}
     title = "hosts"
@@ -99,7 +73,7 @@ def model_hosts(args: argparse.Namespace) -> int:
         cpu, ram, disk = parse_fits(args.fits)
         params.update(fits=f"{cpu}:{ram}:{disk}", state="up", status="enabled")
         title = f"hosts up and enabled with {cpu} vCPU, {ram} MB RAM, {disk} GB disk free"
-    body = _get(_url(args), "/v1/nodes", params)
+    body = get(model_url(args), "/v1/nodes", params)
     if args.json:
         sys.stdout.write(json.dumps(body, indent=2) + "\n")
         return 0
@@ -110,8 +84,8 @@ def model_hosts(args: argparse.Namespace) -> int:
                          no_wrap=column in ("host", "status"))
     for n in body["nodes"]:
         table.add_row(n["host"], str(n["free_vcpus"]), str(n["free_ram_mb"]), str(n["free_disk_gb"]),
-                      _pct(n["vcpus_used"], n["vcpus"]), _pct(n["memory_mb_used"], n["memory_mb"]),
-                      _pct(n["local_gb_used"], n["local_gb"]), str(n["running_vms"]), n["state"], n["status"])
+                      pct(n["vcpus_used"], n["vcpus"]), pct(n["memory_mb_used"], n["memory_mb"]),
+                      pct(n["local_gb_used"], n["local_gb"]), str(n["running_vms"]), n["state"], n["status"])
     Console(highlight=False).print(table)
     if not body["nodes"] and args.fits:
         print("no host has that much free; try a smaller size, or see `novawatch model hosts` for the most free")
@@ -133,7 +107,7 @@ def _value(value: Any) -> str:
 def instance_show(args: argparse.Namespace) -> int:
     from novawatch.api.client import ServiceError, get_json
 
-    url = _url(args)
+    url = model_url(args)
     record: dict[str, Any] | None = None
     try:
         record = get_json(url, f"/v1/instances/{args.uuid}")["instance"]
@@ -143,7 +117,7 @@ def instance_show(args: argparse.Namespace) -> int:
                 raise CommandError(f"no instance {args.uuid!r} in the model; search with `novawatch model instances` "
                                    "(or add --history for a deleted one)") from None
             raise CommandError(str(exc)) from None
-    history = _get(url, f"/v1/instances/{args.uuid}/history") if args.history else None
+    history = get(url, f"/v1/instances/{args.uuid}/history") if args.history else None
     if args.json:
         sys.stdout.write(json.dumps({"instance": record, "history": history}, indent=2) + "\n")
         return 0
@@ -241,7 +215,7 @@ class TopView:
             busy.add_column(column, justify="left" if column == "host" else "right", no_wrap=column == "host")
         for n in self.busiest:
             busy.add_row(n["host"], str(n["free_ram_mb"]), str(n["free_vcpus"]),
-                         _pct(n["memory_mb_used"], n["memory_mb"]), str(n["running_vms"]))
+                         pct(n["memory_mb_used"], n["memory_mb"]), str(n["running_vms"]))
         notes = Table(title="recent notifications", title_justify="left")
         for column in ("received", "event", "outcome", "host", "instance"):
             notes.add_column(column)
@@ -280,7 +254,7 @@ def _quit_pressed(fd: int | None) -> bool:
 
 
 def model_top(args: argparse.Namespace) -> int:
-    url = _url(args)
+    url = model_url(args)
     if not 0.5 <= args.interval <= 60:
         raise CommandError("--interval must be between 0.5 and 60 seconds")
     view = TopView(url)

@@ -7,12 +7,13 @@ import json
 from typing import Any
 
 from novawatch.cli.config import add_config_options
+from novawatch.cli.remote import add_url_option, get, model_url
 
 
 def add_status_command(model_sub: Any) -> None:
     """``model status`` under the ``model`` group."""
     s = model_sub.add_parser("status", help="a model service's position on the bus, the bus's last, and its lag")
-    s.add_argument("--url", help="the model service (default http://MODEL_HOST:MODEL_PORT from the config)")
+    add_url_option(s)
     s.add_argument("--json", action="store_true", help="print the JSON the service returned (GET /v1/bus)")
     s.add_argument("--max-behind", type=int, metavar="N",
                    help="exit 1 unless the service is at most N notifications behind (for scripts and probes)")
@@ -71,9 +72,7 @@ def checkpoint_lines(status: dict[str, Any] | None) -> list[str]:
 
 
 def model_status(args: argparse.Namespace) -> int:
-    from novawatch.cli.model import _get, _model_url
-
-    body = _get(_model_url(args), "/v1/bus")
+    body = get(model_url(args), "/v1/bus")
     if args.json:
         print(json.dumps(body, indent=2))
     else:

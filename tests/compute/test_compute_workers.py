@@ -179,3 +179,25 @@ def test_four_workers_serialise_actions_and_agree_with_the_bus(
     drift = audit_snapshots(model, truth)
     assert not drift, [d.describe() for d in drift[:10]]
     assert model == truth
+
+
+def test_several_workers_on_sqlite_are_refused_with_the_reason(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from novawatch.cli import main
+
+    db_file = tmp_path / "compute.sqlite3"
+    code = main(["compute", "serve", "--workers", "2", "--port", str(free_port()), "--data-dir", str(tmp_path),
+                 "--database-url", f"sqlite:///{db_file}"])
+    err = capsys.readouterr().err
+    assert code == 2  # a command error
+    assert "--workers 2 needs PostgreSQL" in err and "--workers 1" in err, err
+    assert not db_file.exists()  # refused before anything was created
+
+
+def test_a_worker_count_out_of_range_is_a_configuration_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from novawatch.cli import main
+
+    code = main(["compute", "serve", "--workers", "0", "--port", str(free_port()), "--data-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and "workers" in err, err

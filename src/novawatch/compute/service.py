@@ -79,7 +79,8 @@ class ComputeService(ServiceActions, LifecycleActions, Operations, MoveActions, 
         generation = None
         session = self.repo.session
         if self.shared is not None and not self.shared.held and not (
-                session.new or session.dirty or session.deleted or (outbox is not None and outbox.pending)):
+                session.new or session.deleted or any(session.is_modified(row) for row in session.dirty)
+                or (outbox is not None and outbox.pending)):
             session.commit()  # nothing to write (shutdown, a read): only end the transaction
             return
         try:

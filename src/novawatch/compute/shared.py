@@ -47,6 +47,7 @@ class SharedDatabase:
                              "has one writer at a time: run one worker")
         self.engine = engine
         self._conn: Connection | None = None
+        self._peek: Connection | None = None  # reads' look at the generation: one round trip, no transaction
         self._guard = threading.Lock()
         #: True while this process holds the write lock.
         self.held = False
@@ -96,12 +97,22 @@ class SharedDatabase:
             self.release()
 
     def generation(self) -> int:
-        """The generation of the last commit by any worker (a fresh read, outside any transaction)."""
+        """The generation of the last commit by any worker (a fresh read, outside any transaction).
+
+        Holding the lock it reads on the lock's connection; otherwise on a connection of its own, so call
+        it from one thread (the worker's event loop) only.
+        """
         if self.held:
-            conn = self._connection()
-            return int(conn.scalar(text("SELECT generation FROM compute_state WHERE id = 1")) or 0)
-        with self.engine.connect() as conn:
-            return int(conn.scalar(text("SELECT generation FROM compute_state WHERE id = 1")) or 0)
+            return int(self._connection().scalar(_GENERATION) or 0)
+        if self._peek is None or self._peek.closed or self._peek.invalidated:
+            self._peek = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            return int(self._peek.scalar(_GENERATION) or 0)
+        except Exception:
+            peek, self._peek = self._peek, None
+            with contextlib.suppress(Exception):
+                peek.invalidate()
+            raise
 
     def prepare(self) -> None:
         """Make sure the counter row exists and the outbox's next id is above every id in the table
@@ -128,3 +139,10 @@ class SharedDatabase:
     def close(self) -> None:
         self.release()
         self._drop()
+        if self._peek is not None:
+            with contextlib.suppress(Exception):
+                self._peek.close()
+            self._peek = None
+
+
+_GENERATION = text("SELECT generation FROM compute_state WHERE id = 1")

@@ -106,7 +106,9 @@ def _serve_workers(args: argparse.Namespace, config: Any) -> int:
         try:
             upgrade(engine)  # once, before the workers start (they would race each other for it)
         except Exception as exc:
-            raise CommandError(f"cannot migrate the compute database {mask(url)}: {exc}") from None
+            reason = mask(str(exc).strip().splitlines()[0]) if str(exc).strip() else type(exc).__name__
+            raise CommandError(f"cannot migrate the compute database {mask(url)}: {reason}; check that it "
+                               "is running and reachable, then start again") from None
     finally:
         engine.dispose()  # no connection crosses the fork
 

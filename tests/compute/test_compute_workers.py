@@ -68,25 +68,25 @@ def pg_database(postgres_server: Any) -> Iterator[str]:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
 
 
-def same_instance_race(url: str, uuid_: str, action: str) -> list[int]:
-    """``action`` on one instance from four threads released at once; their statuses."""
+def race(url: str, path: str, body: Any = None) -> list[httpx.Response]:
+    """``POST path`` from four threads released at once (each may reach another worker); the responses."""
     start = threading.Barrier(4)
-    statuses: list[int] = []
+    answers: list[httpx.Response] = []
     lock = threading.Lock()
 
     def one() -> None:
         with httpx.Client(base_url=url, timeout=60) as client:
             start.wait(TIMEOUT)
-            status = client.post(f"/v1/instances/{uuid_}/{action}").status_code
+            answer = client.post(path, json=body)
         with lock:
-            statuses.append(status)
+            answers.append(answer)
 
     threads = [threading.Thread(target=one) for _ in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(TIMEOUT)
-    return sorted(statuses)
+    return answers
 
 
 def test_four_workers_serialise_actions_and_agree_with_the_bus(
@@ -113,12 +113,23 @@ def test_four_workers_serialise_actions_and_agree_with_the_bus(
         # the others find it migrating (Nova's 409), whichever worker they reached.
         booted = httpx.post(service.url + "/v1/instances", json={"name": "race", "flavor": "m1.tiny"}, timeout=60)
         assert booted.status_code == 202, booted.text
-        race = booted.json()["uuid"]
-        assert same_instance_race(service.url, race, "live_migrate") == [200, 409, 409, 409]
-        shown = httpx.get(f"{service.url}/v1/instances/{race}").json()
+        raced = booted.json()["uuid"]
+        statuses = sorted(r.status_code for r in race(service.url, f"/v1/instances/{raced}/live_migrate"))
+        assert statuses == [200, 409, 409, 409]
+        shown = httpx.get(f"{service.url}/v1/instances/{raced}").json()
         assert shown["task_state"] == "migrating"  # every worker sees the winner's change
-        done = httpx.post(f"{service.url}/v1/instances/{race}/live_migration_complete", timeout=60)
+        done = httpx.post(f"{service.url}/v1/instances/{raced}/live_migration_complete", timeout=60)
         assert done.status_code in (200, 202), done.text
+
+        # A host with room for one m1.small (2,048 MB of RAM at a 1.5 ratio, 20 GB of disk at 1.0), four
+        # simultaneous boots forced onto it: one lands there, the capacity is never booked twice.
+        small = httpx.post(service.url + "/v1/services", json={"host": "small-host", "vcpus": 1, "memory_mb": 2048,
+                                                             "local_gb": 20})
+        assert small.status_code == 201, small.text
+        race(service.url, "/v1/instances", {"name": "squeeze", "flavor": "m1.small", "host": "small-host"})
+        listed = httpx.get(service.url + "/v1/instances", params={"limit": 1000}).json()["instances"]
+        landed = [i for i in listed if i["host"] == "small-host" and i["vm_state"] == "active"]
+        assert len(landed) == 1, landed
 
         burst.run(CLIENTS)
         wait_for(lambda: burst.answered_now() >= 80, "the clients to get answers")

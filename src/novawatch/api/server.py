@@ -215,6 +215,18 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _die_with(parent: int) -> None:
+    """On Linux, have this (forked) process get SIGTERM when ``parent`` dies: no orphaned worker keeps the
+    port from the service's next start."""
+    import ctypes
+    import os
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before the request was made
+        os._exit(1)
+
+
 def serve_workers(factory: Callable[[int], tuple[Any, Callable[[], None]]], host: str, port: int, workers: int, *,
                   name: str = "server", limits: ConnectionLimits | None = None) -> None:
     """Serve with ``workers`` forked processes on one port until SIGINT/SIGTERM.
@@ -235,6 +247,8 @@ def serve_workers(factory: Callable[[int], tuple[Any, Callable[[], None]]], host
     stopping = False
     quick: dict[int, int] = {}
 
+    parent = os.getpid()
+
     def spawn(index: int) -> None:
         pid = os.fork()
         if pid == 0:  # the worker
@@ -242,6 +256,7 @@ def serve_workers(factory: Callable[[int], tuple[Any, Callable[[], None]]], host
             try:
                 for sig in (signal.SIGINT, signal.SIGTERM):
                     signal.signal(sig, signal.SIG_DFL)
+                _die_with(parent)
                 app, finish = factory(index)
                 try:
                     server = _ForegroundServer(_config(app, host, port, guard), guard)

@@ -67,6 +67,7 @@ class ComputeConfig(ServiceConfig, kw_only=True, forbid_unknown_fields=True):
     database_url: str = ""  # empty: SQLite in data_dir; postgresql+psycopg://user:pass@host/db
     failure_rate: float = 0.0
     seed: int = 1
+    workers: Annotated[int, msgspec.Meta(ge=1, le=64)] = 1  # processes serving the port; > 1 needs PostgreSQL
 
 
 class ModelConfig(ServiceConfig, kw_only=True, forbid_unknown_fields=True):

@@ -110,6 +110,10 @@ async def _send_error(send: Send, status: int, message: str, headers: Sequence[t
     await send({"type": "http.response.body", "body": body})
 
 
+#: An error answered by plain ASGI middleware: ``await send_error(send, status, message)``.
+send_error = _send_error
+
+
 def is_json(headers: dict[bytes, bytes]) -> bool:
     """True when a request body is to be read as JSON: no content type, or a JSON one."""
     kind = headers.get(b"content-type")

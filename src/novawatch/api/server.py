@@ -188,3 +188,121 @@ def serve_forever(app: Any, host: str, port: int, *, name: str = "server",
     server.run()
     if not server.started:
         raise ServerError(f"could not listen on {host}:{port}; is the port in use? choose another with --port")
+
+
+#: A worker that exits this soon after its start, this many times in a row, stops the whole service
+#: (it cannot start: a database that refuses it, a bad configuration) instead of being restarted for ever.
+QUICK_EXIT_SECONDS = 5.0
+QUICK_EXITS = 3
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A bound, listening TCP socket that forked workers share (the kernel spreads connections among them)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # IPPROTO_TCP named: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, and without it a
+    # response written in two parts waits for the client's delayed ACK (40 ms a request).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise ServerError(f"could not listen on {host}:{port} ({exc.strerror}); is the port in use? choose "
+                          "another with --port") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def _die_with(parent: int) -> None:
+    """On Linux, have this (forked) process get SIGTERM when ``parent`` dies: no orphaned worker keeps the
+    port from the service's next start."""
+    import ctypes
+    import os
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before the request was made
+        os._exit(1)
+
+
+def serve_workers(factory: Callable[[int], tuple[Any, Callable[[], None]]], host: str, port: int, workers: int, *,
+                  name: str = "server", limits: ConnectionLimits | None = None) -> None:
+    """Serve with ``workers`` forked processes on one port until SIGINT/SIGTERM.
+
+    ``factory(index)`` runs in each worker (after the fork: no connection or thread crosses it) and returns
+    (app, finish); ``finish()`` runs when that worker stops. A worker that dies is replaced; workers that
+    keep dying at start stop the service with :class:`ServerError`. SIGINT or SIGTERM stops every worker
+    gracefully.
+    """
+    import logging
+    import os
+    import time
+
+    log = logging.getLogger("novawatch.api.server")
+    guard = _guard(limits, name)  # a bad limit is an error before anything is forked
+    sock = listening_socket(host, port)
+    children: dict[int, tuple[int, float]] = {}  # pid -> (index, started)
+    stopping = False
+    quick: dict[int, int] = {}
+
+    parent = os.getpid()
+
+    def spawn(index: int) -> None:
+        pid = os.fork()
+        if pid == 0:  # the worker
+            code = 0
+            try:
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    signal.signal(sig, signal.SIG_DFL)
+                _die_with(parent)
+                app, finish = factory(index)
+                try:
+                    server = _ForegroundServer(_config(app, host, port, guard), guard)
+                    server.run(sockets=[sock])
+                finally:
+                    finish()
+            except BaseException:
+                log.exception("%s worker %d failed", name, index)
+                code = 1
+            os._exit(code)
+        children[pid] = (index, time.monotonic())
+
+    def stop(sig: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in list(children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    failed: str | None = None
+    try:
+        for index in range(workers):
+            spawn(index)
+        while children:
+            try:
+                pid, status = os.wait()
+            except ChildProcessError:
+                break
+            index, started = children.pop(pid, (-1, 0.0))
+            if index < 0 or stopping:
+                continue
+            how = (f"signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status)
+                   else f"status {os.WEXITSTATUS(status)}")
+            quick[index] = quick.get(index, 0) + 1 if time.monotonic() - started < QUICK_EXIT_SECONDS else 0
+            if quick[index] >= QUICK_EXITS:
+                failed = (f"{name} worker {index} exited at start {QUICK_EXITS} times in a row (last: {how}); "
+                          "see the log above")
+                stop(signal.SIGTERM, None)
+                continue
+            log.warning("%s worker %d (pid %d) exited with %s: starting another", name, index, pid, how,
+                        extra={"worker": index, "pid": pid})
+            spawn(index)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        sock.close()
+    if failed is not None:
+        raise ServerError(failed)

@@ -246,11 +246,13 @@ def compute_service(
     service: Any = None,
     hosts: int = 0,
     background: Callable[[Any], Coroutine[Any, Any, None]] | None = None,
+    worker: int | None = None,
 ) -> tuple[FastAPI, Any]:
     """The compute service app and the compute service behind it (opened here unless ``service`` is given).
 
     ``background(service)`` runs on the app's loop for the app's lifetime (the demo's workload): the loop
-    serialises it with the REST actions.
+    serialises it with the REST actions. ``worker``: this process is worker number ``worker`` of several
+    on one PostgreSQL database (``compute serve --workers N``): writes take the workers' lock.
     """
     from novawatch.bus import open_publisher
     from novawatch.compute.failures import FailureInjector
@@ -265,9 +267,15 @@ def compute_service(
     # Notifications reach the bus through the database's outbox: only what was committed is published.
     if service is None:
         notifier = Notifier([], notification_format=config.bus.notification_format)
+        seed = cc.seed if worker is None else cc.seed * 1000 + worker  # workers do not fail in lockstep
         service = open_service(database_url(config), notifier, publisher=publisher,
-                               failures=FailureInjector(cc.failure_rate, seed=cc.seed))
-        seed_cloud(service, hosts)
+                               failures=FailureInjector(cc.failure_rate, seed=seed), shared=worker is not None)
+        if service.shared is not None:
+            with service.shared.locked():
+                service.sync()
+                seed_cloud(service, hosts)  # the first worker seeds; the others find the cloud there
+        else:
+            seed_cloud(service, hosts)
     else:
         service.commit()
         service.attach_outbox(Outbox(service.repo.engine, publisher).start())
@@ -296,4 +304,8 @@ def compute_service(
     app = create_compute_app(service, token=token, max_body_bytes=cc.max_body_bytes, lifespan=lifespan)
     # The Nova-compatible API (openstacksdk, the openstack CLI) is served beside novawatch's own.
     mount_nova(app, service, token=token, max_body_bytes=cc.max_body_bytes)
+    if getattr(service, "shared", None) is not None:
+        from novawatch.api.shared_writes import SharedWrites
+
+        app.add_middleware(SharedWrites, service=service, max_body_bytes=cc.max_body_bytes)  # outermost: Nova too
     return app, service

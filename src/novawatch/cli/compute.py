@@ -34,6 +34,8 @@ def add_commands(sub: Any) -> None:
     s.add_argument("--hosts", type=int, default=0, metavar="N",
                    help="on an empty database, start with N hosts (host-0001...)")
     s.add_argument("--failure-rate", type=float, metavar="P", help="probability that a hypervisor call fails")
+    s.add_argument("--workers", type=int, metavar="N",
+                   help="processes serving the port (default 1); more than 1 needs a PostgreSQL --database-url")
     add_config_options(s)
     s.set_defaults(func=compute_serve)
 
@@ -76,9 +78,48 @@ def compute_serve(args: argparse.Namespace) -> int:
     from novawatch.redact import mask
 
     config = service_config(args, "compute", {"database_url": args.database_url,
-                                               "failure_rate": args.failure_rate})
-    app, service = build(lambda: compute_service(config, hosts=args.hosts))
+                                               "failure_rate": args.failure_rate, "workers": args.workers})
     cc = config.compute
+    if cc.workers > 1:
+        return _serve_workers(args, config)
+    app, service = build(lambda: compute_service(config, hosts=args.hosts))
     serve(app, cc, name="compute service",
            detail=f"{len(service.services)} hosts, bus {mask(bus_url(config))}", finish=service.close)
+    return 0
+
+
+def _serve_workers(args: argparse.Namespace, config: Any) -> int:
+    """``compute serve --workers N``: the schema migrated once here, then N forked workers on one port."""
+    from novawatch.api.server import ServerError, limits, serve_workers
+    from novawatch.api.services import bus_url, compute_service, database_url
+    from novawatch.compute.repository import make_engine, upgrade
+    from novawatch.redact import mask
+
+    cc = config.compute
+    url = database_url(config)
+    engine = make_engine(url)
+    try:
+        if engine.dialect.name != "postgresql":
+            raise CommandError(f"--workers {cc.workers} needs PostgreSQL (--database-url postgresql://...): the "
+                               f"workers serialise their writes with its locks, and {engine.dialect.name} "
+                               "takes one writer at a time; run one worker on it (--workers 1)")
+        try:
+            upgrade(engine)  # once, before the workers start (they would race each other for it)
+        except Exception as exc:
+            reason = mask(str(exc).strip().splitlines()[0]) if str(exc).strip() else type(exc).__name__
+            raise CommandError(f"cannot migrate the compute database {mask(url)}: {reason}; check that it "
+                               "is running and reachable, then start again") from None
+    finally:
+        engine.dispose()  # no connection crosses the fork
+
+    def worker(index: int) -> tuple[Any, Any]:
+        app, service = compute_service(config, hosts=args.hosts, worker=index)
+        return app, service.close
+
+    print(f"novawatch compute service on http://{cc.host}:{cc.port}/ ({cc.workers} workers, bus "
+          f"{mask(bus_url(config))}); Ctrl-C to stop", flush=True)
+    try:
+        serve_workers(worker, cc.host, cc.port, cc.workers, name="compute service", limits=limits(cc))
+    except ServerError as exc:
+        raise CommandError(str(exc)) from None
     return 0

@@ -328,3 +328,18 @@ class OutboxMessage(Base):
     priority: Mapped[str] = mapped_column(String(32))
     #: The encoded notification (the plain oslo.messaging dict as JSON), exactly as it is published.
     body: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ComputeState(Base):
+    """One row (``id`` 1) that the workers of one database share (``compute serve --workers N``).
+
+    ``generation`` counts committed actions: a worker whose in-memory state was loaded at an older
+    generation reloads it. ``outbox_next`` is the next outbox id, so that ids follow commit order
+    across workers.
+    """
+
+    __tablename__ = "compute_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    generation: Mapped[int] = mapped_column(BigInteger)
+    outbox_next: Mapped[int] = mapped_column(BigInteger)

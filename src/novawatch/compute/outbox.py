@@ -91,8 +91,19 @@ class Outbox:
 
     # --- the transaction ----------------------------------------------------------------------------
 
-    def stage(self, session: Session) -> None:
-        """Insert what was emitted since the last commit into ``session``'s transaction (before its commit)."""
+    @property
+    def waiting(self) -> int:
+        """Notifications emitted since the last commit, not yet staged (the ids :meth:`stage` will take)."""
+        return len(self._pending)
+
+    def stage(self, session: Session, first_id: int | None = None) -> None:
+        """Insert what was emitted since the last commit into ``session``'s transaction (before its commit).
+
+        ``first_id`` is the first of :attr:`waiting` ids reserved elsewhere (the workers' shared counter);
+        without it the outbox counts on its own.
+        """
+        if first_id is not None:
+            self._next_id = first_id
         if not self._pending:
             return
         rows = [Row(self._next_id + i, mid, topic, priority, body)

@@ -25,6 +25,8 @@ from novawatch.compute.records import RecordQueries
 from novawatch.compute.repository import Repository, make_engine, reset, upgrade
 from novawatch.compute.server_groups import ServerGroupActions
 from novawatch.compute.services import ServiceActions
+from novawatch.compute.shared import SharedDatabase
+from novawatch.compute.shared_outbox import SharedOutbox
 from novawatch.logs import Throttle
 from novawatch.notifications import Notifier
 
@@ -42,19 +44,59 @@ class ComputeService(ServiceActions, LifecycleActions, Operations, MoveActions, 
     drivers as they are emitted (simulations, tests).
     """
 
+    #: The write lock and change counter of the workers sharing this database (None: the only writer).
+    shared: SharedDatabase | None = None
+    #: The shared database's generation that the in-memory state reflects (with :attr:`shared`).
+    generation: int = -1
+
+    def share(self, shared: SharedDatabase) -> None:
+        """Run as one of several workers on this database: commits bump the shared generation, and
+        :meth:`sync` reloads the state when another worker committed."""
+        self.shared = shared
+        self.generation = -1
+
+    def sync(self) -> None:
+        """With :attr:`shared`: reload the in-memory state if another worker committed since it was loaded.
+
+        Call it holding the write lock (for a consistent load). A reload that fails leaves
+        :attr:`unavailable` set, as :meth:`reload` does.
+        """
+        if self.shared is None:
+            return
+        generation = self.shared.generation()
+        if generation != self.generation:
+            with contextlib.suppress(Exception):
+                self.repo.close()
+            if self.reload():
+                self.generation = generation
+
     def commit(self) -> None:
         """Commit the changes, and with them the notifications they caused; then the outbox may send those.
 
         A failed commit is rolled back (:meth:`rollback`) and raised as a :class:`StorageError`.
         """
         outbox = self.outbox
+        generation = None
+        session = self.repo.session
+        if self.shared is not None and not self.shared.held and not (
+                session.new or session.deleted or any(session.is_modified(row) for row in session.dirty)
+                or (outbox is not None and outbox.pending)):
+            session.commit()  # nothing to write (shutdown, a read): only end the transaction
+            return
         try:
-            if outbox is not None:
-                outbox.stage(self.repo.session)
+            if self.shared is not None:
+                # the generation and the outbox ids move in the action's own transaction
+                generation, first = self.shared.advance(session, outbox.waiting if outbox is not None else 0)
+                if outbox is not None:
+                    outbox.stage(session, first)
+            elif outbox is not None:
+                outbox.stage(session)
             self.repo.commit()
         except Exception as exc:
             self.rollback()
             raise storage_error(exc) from exc
+        if generation is not None:
+            self.generation = generation
         if outbox is not None:
             outbox.committed()
 
@@ -115,6 +157,8 @@ class ComputeService(ServiceActions, LifecycleActions, Operations, MoveActions, 
         finally:
             if self.outbox is not None:
                 self.outbox.close(timeout)
+            if self.shared is not None:
+                self.shared.close()
             self.repo.close()
             if dispose:
                 self.repo.engine.dispose()
@@ -149,20 +193,31 @@ def open_service(
     state_updates: bool = True,
     fresh: bool = False,
     publisher: Publisher | None = None,
+    shared: bool = False,
 ) -> ComputeService:
     """Connect to the database at ``url`` (migrating it to the newest schema) and start the service.
 
     ``fresh`` drops whatever the database held first. Legacy notifications follow the notifier's format.
     With a ``publisher``, notifications go to it through the database's outbox (sent after their commit;
-    what an earlier run left unsent goes first).
+    what an earlier run left unsent goes first). ``shared``: one of several workers on this (PostgreSQL)
+    database (:mod:`novawatch.compute.shared`); ValueError on another database.
     """
     engine = make_engine(url)
     if fresh:
         reset(engine)
     upgrade(engine)
-    outbox = Outbox(engine, publisher).start() if publisher is not None else None
-    return start_service(engine, notifier, clock=clock, ids=ids, failures=failures, state_updates=state_updates,
-                         outbox=outbox)
+    coordinator = None
+    if shared:
+        coordinator = SharedDatabase(engine)
+        coordinator.prepare()
+    outbox = None
+    if publisher is not None:
+        outbox = (SharedOutbox(engine, publisher) if shared else Outbox(engine, publisher)).start()
+    service = start_service(engine, notifier, clock=clock, ids=ids, failures=failures, state_updates=state_updates,
+                            outbox=outbox)
+    if coordinator is not None:
+        service.share(coordinator)  # generation -1: the first request reloads under the lock
+    return service
 
 
 def start_service(

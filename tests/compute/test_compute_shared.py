@@ -1,0 +1,136 @@
+"""Two compute services on one PostgreSQL database, as two workers of ``compute serve --workers 2`` are:
+the write lock, the shared generation, outbox ids in commit order, one relay at a time (in process)."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from computehelpers import TIMEOUT
+from sqlalchemy import create_engine, text
+
+from novawatch.bus import open_publisher
+from novawatch.bus.base import unwrap
+from novawatch.bus.memory import MemoryBus
+from novawatch.compute.errors import StorageError
+from novawatch.compute.repository import make_engine, normalize_url, reset, upgrade
+from novawatch.compute.service import ComputeService, open_service
+from novawatch.compute.shared import SharedDatabase
+from novawatch.notifications import Notifier
+
+
+def wait_for(predicate: Callable[[], Any], what: str) -> Any:
+    deadline = time.monotonic() + TIMEOUT
+    while not (value := predicate()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+    return value
+
+
+@pytest.fixture
+def pg(postgres: str) -> str:
+    engine = make_engine(postgres)
+    reset(engine)
+    upgrade(engine)
+    engine.dispose()
+    return postgres
+
+
+@pytest.fixture
+def bus() -> Iterator[tuple[str, Any]]:
+    name = f"shared-{uuid.uuid4().hex[:8]}"
+    group = MemoryBus.named(name).group("test")  # before anything is published
+    yield f"memory://{name}", group
+    MemoryBus.reset(name)
+
+
+def worker(url: str, bus_url: str) -> ComputeService:
+    return open_service(url, Notifier([]), publisher=open_publisher(bus_url), shared=True)
+
+
+def published(group: Any) -> list[dict[str, Any]]:
+    return [json.loads(unwrap(body)) for _, _, body, _ in list(group.ready)]
+
+
+def test_a_worker_sees_another_workers_commit_and_cannot_commit_without_the_lock(
+        pg: str, bus: tuple[str, Any]) -> None:
+    a, b = worker(pg, bus[0]), worker(pg, bus[0])
+    try:
+        assert a.shared is not None and b.shared is not None
+        with a.shared.locked():
+            a.sync()
+            a.create_flavor("m1.small", vcpus=1, memory_mb=512, root_gb=1)
+            a.create_service("host-1", vcpus=4, memory_mb=4096, local_gb=100)
+            a.commit()
+            inst = a.boot("vm-1", a.flavor_by_name("m1.small"))
+            a.commit()
+        assert b.shared.generation() == a.generation == 2
+        with b.shared.locked():
+            b.sync()  # b loaded before a's commits: it reloads
+            assert b.generation == 2 and inst.uuid in b.instances
+            assert b.nodes["host-1"].memory_mb_used == a.nodes["host-1"].memory_mb_used > 0  # the claim
+            b.pause(inst.uuid)
+            b.commit()
+        # a change outside the lock is refused (rolled back), so no worker's memory can go stale unseen
+        b.instances[inst.uuid].display_name = "renamed"
+        with pytest.raises(StorageError, match="without the workers' write lock"):
+            b.commit()
+        with a.shared.locked():
+            a.sync()
+            assert a.instances[inst.uuid].vm_state == "paused" and a.instances[inst.uuid].display_name == "vm-1"
+    finally:
+        a.close()
+        b.close()
+
+
+def test_outbox_ids_follow_commit_order_across_workers_and_one_worker_relays(pg: str, bus: tuple[str, Any]) -> None:
+    url, group = bus
+    a, b = worker(pg, url), worker(pg, url)
+    try:
+        assert a.shared is not None and b.shared is not None and a.outbox is not None and b.outbox is not None
+        flavors = []
+        for n, svc in enumerate([a, b, a, b, b, a]):
+            with svc.shared.locked():  # type: ignore[union-attr]
+                svc.sync()
+                svc.create_flavor(f"f-{n}", vcpus=1, memory_mb=64, root_gb=0)
+                svc.commit()
+                flavors.append(f"f-{n}")
+        names = wait_for(lambda: [n["payload"]["nova_object.data"]["name"] for n in published(group)
+                                  if n["event_type"] == "flavor.create"] if len(published(group)) >= 6 else None,
+                         "the six flavor.create notifications")
+        assert names == flavors  # the order of the commits, whichever worker made them
+        assert sorted(o.status()["relay"] for o in (a.outbox, b.outbox)) == ["active", "standby"]
+        assert a.outbox.unsent == b.outbox.unsent == 0
+        # the relaying worker stops: the other one takes over
+        leader, other = (a, b) if a.outbox.relaying else (b, a)
+        leader.close()
+        with other.shared.locked():  # type: ignore[union-attr]
+            other.sync()
+            other.create_flavor("after", vcpus=1, memory_mb=64, root_gb=0)
+            other.commit()
+        wait_for(lambda: any(n["payload"]["nova_object.data"]["name"] == "after" for n in published(group)
+                             if n["event_type"] == "flavor.create"), "the other worker's relay to take over")
+        assert other.outbox.status()["relay"] == "active"  # type: ignore[union-attr]
+    finally:
+        a.close()
+        b.close()
+
+
+def test_the_outbox_counter_starts_above_rows_a_single_process_left(pg: str) -> None:
+    engine = create_engine(normalize_url(pg))
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO notification_outbox (id, message_id, topic, priority, body) "
+                          "VALUES (41, 'm', 'versioned_notifications', 'INFO', '\\x7b7d')"))
+    SharedDatabase(engine).prepare()
+    with engine.connect() as conn:
+        assert conn.scalar(text("SELECT outbox_next FROM compute_state")) == 42
+    engine.dispose()
+
+
+def test_several_workers_need_postgresql(tmp_path: Any) -> None:
+    with pytest.raises(ValueError, match="several workers need PostgreSQL"):
+        SharedDatabase(make_engine(f"sqlite:///{tmp_path / 'c.db'}"))

@@ -258,6 +258,23 @@ class PostgresServer:
     port: int
     dir: Path
 
+    @contextlib.contextmanager
+    def database(self, prefix: str) -> Iterator[str]:
+        """A new database of its own in this cluster (``postgresql://`` URL), dropped afterwards."""
+        import uuid
+
+        import psycopg
+
+        name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(self.url, autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield self.url.rsplit("/", 1)[0] + f"/{name}"
+        finally:
+            with psycopg.connect(self.url, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
@@ -282,6 +299,13 @@ def postgres_server() -> Iterator[PostgresServer]:
 def postgres(postgres_server: PostgresServer) -> str:
     """SQLAlchemy URL of the session's private PostgreSQL database."""
     return postgres_server.sqlalchemy_url
+
+
+@pytest.fixture
+def pg_database(postgres_server: PostgresServer, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A new database of the test's own in the session's PostgreSQL (``postgresql://`` URL)."""
+    with postgres_server.database(request.node.module.__name__.rsplit(".", 1)[-1][:20]) as url:
+        yield url
 
 
 # --- Chromium --------------------------------------------------------------------------------

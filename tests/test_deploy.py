@@ -15,13 +15,10 @@ import shlex
 import shutil
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import yaml
 from tests.api.helpers import Service, free_port, wait_for
 
@@ -206,19 +203,6 @@ def test_the_configuration_and_environment_files_are_valid(tmp_path: Path) -> No
 
 
 # --- every novawatch command line of the deployment, run -------------------------------------------------
-
-
-@pytest.fixture
-def pg_database(postgres_server: Any) -> Iterator[str]:
-    import psycopg
-
-    name = f"deploy_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(postgres_server.url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    yield postgres_server.url.rsplit("/", 1)[0] + f"/{name}"
-    with psycopg.connect(postgres_server.url, autocommit=True) as admin:
-        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
 
 
 def placed(args: list[str], places: dict[str, str]) -> list[str]:

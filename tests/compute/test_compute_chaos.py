@@ -191,16 +191,8 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'compute.sqlite3'}"
         return
-    import psycopg
-
-    server = request.getfixturevalue("postgres_server")
-    name = f"chaos_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server.url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    yield server.url.rsplit("/", 1)[0] + f"/{name}"
-    with psycopg.connect(server.url, autocommit=True) as admin:
-        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+    with request.getfixturevalue("postgres_server").database("chaos") as url:
+        yield url
 
 
 @pytest.fixture(params=["embedded", "rabbit"])

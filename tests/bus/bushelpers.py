@@ -121,6 +121,19 @@ def ids_of(deliveries: list[Delivery]) -> set[str]:
     return {d.message_id for d in deliveries if d.status is Status.OK and d.message_id}
 
 
+def _drop_torn_tail(path: Path) -> None:
+    """Cut a file back to its last whole line.
+
+    A SIGKILL can cut a write short at a page boundary, leaving the killed consumer's last record torn; its
+    delivery was not acknowledged, so the next consumer gets it again and writes it whole.
+    """
+    if not path.exists():
+        return
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        path.write_bytes(data[: data.rfind(b"\n") + 1])
+
+
 @dataclass
 class ConsumerProcess:
     """A consumer in its own process (``consumer_proc.py``), to be killed with SIGKILL."""
@@ -130,6 +143,8 @@ class ConsumerProcess:
 
     @classmethod
     def start(cls, url: str, group: str, out: Path, delay: float = 0.0) -> ConsumerProcess:
+        for path in (out, Path(f"{out}.bodies")):
+            _drop_torn_tail(path)
         proc = subprocess.Popen(
             [sys.executable, str(CONSUMER), url, group, str(out), str(delay)],
             stdout=subprocess.PIPE,

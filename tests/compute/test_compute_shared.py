@@ -4,13 +4,12 @@ the write lock, the shared generation, outbox ids in commit order, one relay at 
 from __future__ import annotations
 
 import json
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from computehelpers import TIMEOUT
+from processkit import wait_for
 from sqlalchemy import create_engine, text
 
 from novawatch.bus import open_publisher
@@ -21,14 +20,6 @@ from novawatch.compute.repository import make_engine, normalize_url, reset, upgr
 from novawatch.compute.service import ComputeService, open_service
 from novawatch.compute.shared import SharedDatabase
 from novawatch.notifications import Notifier
-
-
-def wait_for(predicate: Callable[[], Any], what: str) -> Any:
-    deadline = time.monotonic() + TIMEOUT
-    while not (value := predicate()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
-    return value
 
 
 @pytest.fixture

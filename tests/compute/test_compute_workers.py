@@ -21,7 +21,8 @@ from typing import Any
 import httpx
 import pytest
 from computehelpers import TIMEOUT, Listener
-from test_compute_chaos import Burst, ComputeProcess, free_port, instance_uuids, wait_for
+from processkit import Burst, ComputeProcess, instance_uuids, published_through, wait_for
+from tests.api.helpers import free_port
 
 from novawatch import snapshot
 from novawatch.compute.invariants import violations
@@ -128,14 +129,7 @@ def test_four_workers_serialise_actions_and_agree_with_the_bus(
         assert not [s for s in burst.statuses if s >= 500], burst.statuses
         assert burst.statuses[202] > 0 and burst.statuses[409] > 0, burst.statuses
 
-        # The last notification published: once it is received, everything before it was.
-        end = httpx.post(service.url + "/v1/flavors", json={"name": "workers-end", "vcpus": 1, "memory_mb": 64,
-                                                          "root_gb": 0})
-        assert end.status_code == 201, end.text
-        received = listener.until(lambda got: any(n["event_type"] == "flavor.create" and
-                                                  n["payload"]["nova_object.data"]["name"] == "workers-end"
-                                                  for n in got))
-        truth = snapshot.loads(httpx.get(service.url + "/v1/snapshot").content)
+        received, truth = published_through(service.url, listener, "workers-end")
         wait_for(lambda: service.health()["outbox"]["unsent"] == 0, "the outbox to be empty")
     finally:
         burst.stop.set()

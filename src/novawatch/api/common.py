@@ -100,7 +100,8 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
     return Response(json_bytes(body), status_code=status, media_type="application/json", headers=headers)
 
 
-async def _send_error(send: Send, status: int, message: str, headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
+async def send_error(send: Send, status: int, message: str, headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
+    """Answer ``{"error": message}`` from plain ASGI middleware, before any app has started a response."""
     body = json_bytes({"error": message})
     await send({
         "type": "http.response.start",
@@ -108,10 +109,6 @@ async def _send_error(send: Send, status: int, message: str, headers: Sequence[t
         "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *headers],
     })
     await send({"type": "http.response.body", "body": body})
-
-
-#: An error answered by plain ASGI middleware: ``await send_error(send, status, message)``.
-send_error = _send_error
 
 
 def is_json(headers: dict[bytes, bytes]) -> bool:
@@ -190,7 +187,7 @@ class GuardMiddleware(Guard):
             auth = headers.get(b"authorization", b"")
             scheme, _, given = auth.partition(b" ")
             if scheme.lower() != b"bearer" or not hmac.compare_digest(given.strip(), self.token):
-                await _send_error(send, 401, "this endpoint needs 'Authorization: Bearer <token>' "
+                await send_error(send, 401, "this endpoint needs 'Authorization: Bearer <token>' "
                                   "with the service's configured token", [(b"www-authenticate", b"Bearer")])
                 return
         length = headers.get(b"content-length")
@@ -198,24 +195,24 @@ class GuardMiddleware(Guard):
             try:
                 too_big = int(length) > self.max_body_bytes
             except ValueError:
-                await _send_error(send, 400, "Content-Length is not a number")
+                await send_error(send, 400, "Content-Length is not a number")
                 return
             if too_big:
-                await _send_error(send, 413, f"request body over the limit of {self.max_body_bytes} bytes")
+                await send_error(send, 413, f"request body over the limit of {self.max_body_bytes} bytes")
                 return
         reason = self.why_unavailable(scope)
         if reason is not None:
-            await _send_error(send, 503, f"the compute service cannot serve: {reason}; retry when the database "
+            await send_error(send, 503, f"the compute service cannot serve: {reason}; retry when the database "
                               "is back (GET /v1/health tells)")
             return
         if method in WRITE_METHODS:
             body = await read_body(receive, self.max_body_bytes)
             if body is None:
-                await _send_error(send, 413, f"request body over the limit of {self.max_body_bytes} bytes")
+                await send_error(send, 413, f"request body over the limit of {self.max_body_bytes} bytes")
                 return
             problem = body_problem(body) if body and is_json(headers) else None
             if problem is not None:
-                await _send_error(send, 422, f"invalid request: {problem}")
+                await send_error(send, 422, f"invalid request: {problem}")
                 return
             receive = replay(body, receive)
         await self.app(scope, receive, send)

@@ -179,25 +179,42 @@ class Outbox:
 
     def _run(self) -> None:
         delay = self.retry_interval
-        while True:
-            self._wake.wait(None if not self._ready and not self._closing else delay)
-            self._wake.clear()
-            try:
-                while self.relay():
-                    pass
-            except Exception as exc:
-                self.error = f"{type(exc).__name__}: {exc}"
-                self._warn.log(log, logging.WARNING, "relay",
-                               "%d committed notifications wait for the bus (%s); retrying in %.1fs",
-                               self.unsent, self.error, delay, extra={"unsent": self.unsent, "error": self.error})
-                if self._closing:
+        try:
+            while True:
+                self._wake.wait(self._pause(delay))
+                self._wake.clear()
+                try:
+                    while self.relay():
+                        pass
+                except Exception as exc:
+                    self.error = f"{type(exc).__name__}: {exc}"
+                    unsent = self.unsent
+                    self._warn.log(log, logging.WARNING, "relay",
+                                   "%d committed notifications wait for the bus (%s); retrying in %.1fs",
+                                   unsent, self.error, delay, extra={"unsent": unsent, "error": self.error})
+                    if self._closing:
+                        return
+                    delay = min(self.retry_max, delay * 2)
+                    continue
+                self.error = None
+                delay = self.retry_interval
+                if self._closing and self._finished():
                     return
-                delay = min(self.retry_max, delay * 2)
-                continue
-            self.error = None
-            delay = self.retry_interval
-            if self._closing and not self._ready:
-                return
+        finally:
+            self._stopped_relaying()
+
+    # The relay loop's three choices, which the workers' shared outbox makes otherwise.
+
+    def _pause(self, delay: float) -> float | None:
+        """How long the relay sleeps until woken: until the next commit, or ``delay`` while something waits."""
+        return None if not self._ready and not self._closing else delay
+
+    def _finished(self) -> bool:
+        """Closing: whether the relay may stop (everything confirmed)."""
+        return not self._ready
+
+    def _stopped_relaying(self) -> None:
+        """The relay thread ends."""
 
     def drain(self, timeout: float) -> bool:
         """Wait until every committed notification is confirmed; False when ``timeout`` ran out first."""

@@ -40,7 +40,6 @@ class SharedOutbox(Outbox):
         self.poll_interval = poll_interval
         self._lock_conn: Connection | None = None
         self._handed_upto = 0  # highest id the publisher has but has not confirmed
-        self._stopped = threading.Event()
         #: True while this worker's relay is the one relaying.
         self.relaying = False
 
@@ -110,32 +109,16 @@ class SharedOutbox(Outbox):
             self.sent += len(batch)
             return len(batch)
 
-    def _run(self) -> None:
-        delay = self.retry_interval
-        try:
-            while True:
-                self._wake.wait(self.poll_interval if self.error is None else delay)
-                self._wake.clear()
-                try:
-                    while self.relay():
-                        pass
-                except Exception as exc:
-                    self.error = f"{type(exc).__name__}: {exc}"
-                    self._warn.log(log, logging.WARNING, "relay",
-                                   "committed notifications wait for the bus (%s); retrying in %.1fs",
-                                   self.error, delay, extra={"error": self.error})
-                    if self._closing:
-                        return
-                    delay = min(self.retry_max, delay * 2)
-                    continue
-                self.error = None
-                delay = self.retry_interval
-                if self._closing:
-                    return
-        finally:
-            with self._relaying:
-                self._drop_lock()
-            self._stopped.set()
+    def _pause(self, delay: float) -> float | None:
+        # other workers' commits do not wake this relay: look at the table every poll_interval
+        return self.poll_interval if self.error is None else delay
+
+    def _finished(self) -> bool:
+        return True  # what is left in the table is another worker's relay's to send
+
+    def _stopped_relaying(self) -> None:
+        with self._relaying:
+            self._drop_lock()
 
     @property
     def unsent(self) -> int:

@@ -29,11 +29,11 @@ FIGURES: dict[str, Callable[[NodeRecord], Any]] = {
 }
 
 Group = tuple[str, str]  # (state, status)
+Entry = tuple[Any, ...]
 
 
 def _free(r: NodeRecord) -> tuple[int, int, int]:
     return r.memory_mb - r.memory_mb_used, r.vcpus - r.vcpus_used, r.local_gb - r.local_gb_used
-Entry = tuple[Any, ...]
 
 
 class NodeOrder:

@@ -24,6 +24,11 @@ GROUPS_NOTE = ("the model's records (the novawatch.model/1 snapshot and Nova's c
                "availability zone or aggregate, so the model cannot group hosts by them")
 
 
+def _bucket(used: int, capacity: int) -> int:
+    """The tenth of utilisation ``used`` of ``capacity`` (> 0) falls in; overcommitted counts in the last."""
+    return min(BUCKETS - 1, max(0, used * BUCKETS // capacity))
+
+
 class Totals:
     """Sums of capacity and use over a set of nodes."""
 
@@ -78,7 +83,7 @@ class Summary:
             self.schedulable.add(capacity, used, sign)
         for counts, cap, use in zip(self._histograms, capacity, used, strict=True):
             if cap > 0:
-                counts[min(BUCKETS - 1, max(0, use * BUCKETS // cap))] += sign
+                counts[_bucket(use, cap)] += sign
 
     def update(self, update: Update) -> None:
         """Apply one update of the model."""
@@ -114,8 +119,7 @@ class Summary:
                 self.schedulable.used[i] += delta
             cap = capacity[i]
             if cap > 0:
-                was = min(BUCKETS - 1, max(0, before[i] * BUCKETS // cap))
-                now = min(BUCKETS - 1, max(0, after[i] * BUCKETS // cap))
+                was, now = _bucket(before[i], cap), _bucket(after[i], cap)
                 if was != now:
                     counts = self._histograms[i]
                     counts[was] -= 1

@@ -217,8 +217,8 @@ class StoreView:
             candidates = () if one is None else (one,)
         else:
             candidates = store.nodes.values()
-        if q.host is not None and _is_glob(q.host):
-            pattern = _glob(q.host)
+            if q.host is not None:
+                pattern = _glob(q.host)
         hosts: set[str] | None = None
         if q.project is not None:
             uuids = store.instances_by_project.get(q.project, ())

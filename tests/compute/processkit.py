@@ -3,6 +3,7 @@ client threads bursting mixed actions at it, and what the bus received of it: th
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -20,6 +21,8 @@ import httpx
 from computehelpers import TIMEOUT, Listener
 
 from novawatch import snapshot
+from novawatch.model import Consumer, from_snapshot, to_snapshot
+from novawatch.model.audit import audit_snapshots
 
 
 def wait_for(predicate: Callable[[], Any], what: str, timeout: float = TIMEOUT) -> Any:
@@ -176,3 +179,15 @@ def published_through(url: str, listener: Listener, name: str) -> tuple[list[dic
     received = listener.until(lambda got: any(n["event_type"] == "flavor.create" and
                                               n["payload"]["nova_object.data"]["name"] == name for n in got))
     return received, snapshot.loads(httpx.get(url + "/v1/snapshot").content)
+
+
+def assert_bus_fed_model_is(initial: snapshot.Snapshot, received: list[dict[str, Any]],
+                            truth: snapshot.Snapshot) -> None:
+    """A model bootstrapped from ``initial`` and fed only ``received`` (no source, no audit) equals ``truth``."""
+    consumer = Consumer(from_snapshot(initial))
+    stats = consumer.process_all(json.dumps(n).encode() for n in received)
+    assert stats.rejected == 0, list(consumer.dead_letters)[:3]
+    model = to_snapshot(consumer.cluster, reported=False)
+    drift = audit_snapshots(model, truth)
+    assert not drift, [d.describe() for d in drift[:10]]
+    assert model == truth

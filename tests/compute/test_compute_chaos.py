@@ -10,7 +10,6 @@ about an instance the database never had. The outcome does not depend on when th
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,15 +17,13 @@ from pathlib import Path
 import httpx
 import pytest
 from computehelpers import Listener
-from processkit import Burst, ComputeProcess, instance_uuids, published_through, wait_for
+from processkit import Burst, ComputeProcess, assert_bus_fed_model_is, instance_uuids, published_through, wait_for
 from sqlalchemy import create_engine, select
 from tests.api.helpers import free_port
 
 from novawatch import snapshot
 from novawatch.compute import db
 from novawatch.compute.repository import normalize_url
-from novawatch.model import Consumer, from_snapshot, to_snapshot
-from novawatch.model.audit import audit_snapshots
 
 KILLS = 3  #: SIGKILLs per run
 ANSWERED_BETWEEN_KILLS = 15  #: write requests the service answers between two kills
@@ -84,13 +81,7 @@ def test_sigkill_during_a_burst_leaves_the_bus_and_the_database_in_agreement(
         received, truth = published_through(service.url, listener, "chaos-end")
         assert service.health()["outbox"]["unsent"] == 0
 
-        consumer = Consumer(from_snapshot(initial))  # fed only from the bus: no source, no audit
-        stats = consumer.process_all(json.dumps(n).encode() for n in received)
-        assert stats.rejected == 0, list(consumer.dead_letters)[:3]
-        model = to_snapshot(consumer.cluster, reported=False)
-        drift = audit_snapshots(model, truth)
-        assert not drift, [d.describe() for d in drift[:10]]
-        assert model == truth
+        assert_bus_fed_model_is(initial, received, truth)
 
         # No notification about an instance the database never had (a create that was not committed).
         engine = create_engine(normalize_url(database))

@@ -10,7 +10,6 @@ the order of its changes, and that a model fed only from the bus equals the data
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import threading
@@ -21,14 +20,12 @@ from typing import Any
 import httpx
 import pytest
 from computehelpers import TIMEOUT, Listener
-from processkit import Burst, ComputeProcess, instance_uuids, published_through, wait_for
+from processkit import Burst, ComputeProcess, assert_bus_fed_model_is, instance_uuids, published_through, wait_for
 from tests.api.helpers import free_port
 
 from novawatch import snapshot
 from novawatch.compute.invariants import violations
 from novawatch.compute.service import open_service
-from novawatch.model import Consumer, from_snapshot, to_snapshot
-from novawatch.model.audit import audit_snapshots
 from novawatch.notifications import Notifier
 from novawatch.notifications.message import parse_timestamp
 
@@ -162,13 +159,7 @@ def test_four_workers_serialise_actions_and_agree_with_the_bus(
     assert len(mentioned) > 10
 
     # A model fed only from the bus equals the database.
-    consumer = Consumer(from_snapshot(initial))
-    stats = consumer.process_all(json.dumps(n).encode() for n in received)
-    assert stats.rejected == 0, list(consumer.dead_letters)[:3]
-    model = to_snapshot(consumer.cluster, reported=False)
-    drift = audit_snapshots(model, truth)
-    assert not drift, [d.describe() for d in drift[:10]]
-    assert model == truth
+    assert_bus_fed_model_is(initial, received, truth)
 
 
 def test_several_workers_on_sqlite_are_refused_with_the_reason(

@@ -11,30 +11,22 @@ test-artifacts/dashboard-timings.json, not asserted: the machine is shared and a
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-from selenium import webdriver
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service as DriverService
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support.ui import WebDriverWait
 
 from novawatch.model.live.view import NodeQuery
 from novawatch.snapshot import InstanceRecord
 
 from .bigcloud import BigCloud, action, big_cloud
+from .chromium import ARTIFACTS, attrs, chromium, shot, text, until
 
-TIMEOUT = 60
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-SHOTS = ARTIFACTS / "screenshots"
 TIMINGS: dict[str, float] = {}
 
 
@@ -50,40 +42,12 @@ def cloud() -> Iterator[BigCloud]:
 @pytest.fixture(scope="module")
 def browser(chromium_path: str, chromedriver_path: str,
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
-    options = Options()
-    options.binary_location = chromium_path
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", f"--user-data-dir={tmp_path_factory.mktemp('chromium')}",
-                 "--window-size=1400,1000"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=DriverService(executable_path=chromedriver_path), options=options)
-    try:
+    with chromium(chromium_path, chromedriver_path, tmp_path_factory.mktemp("chromium")) as driver:
         yield driver
-    finally:
-        driver.quit()
-        if TIMINGS:
-            ARTIFACTS.mkdir(parents=True, exist_ok=True)
-            (ARTIFACTS / "dashboard-timings.json").write_text(json.dumps(TIMINGS, indent=2) + "\n")
-            print(f"\ndashboard timings in the browser (ms): {TIMINGS} -> {ARTIFACTS / 'dashboard-timings.json'}")
-
-
-def _until(driver: WebDriver, what: str, condition: Callable[[WebDriver], Any]) -> Any:
-    try:
-        return WebDriverWait(driver, TIMEOUT, poll_frequency=0.1).until(condition)
-    except Exception as exc:
-        logs = ""
-        with contextlib.suppress(Exception):  # the log is a diagnostic: its absence must not hide the failure
-            logs = "\n".join(str(e) for e in driver.get_log("browser"))
-        raise AssertionError(f"timed out waiting for {what}; browser log:\n{logs}") from exc
-
-
-def _shot(driver: WebDriver, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    path = SHOTS / f"{name}.png"
-    driver.save_screenshot(str(path))
-    print(f"screenshot: {path}")
+    if TIMINGS:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        (ARTIFACTS / "dashboard-timings.json").write_text(json.dumps(TIMINGS, indent=2) + "\n")
+        print(f"\ndashboard timings in the browser (ms): {TIMINGS} -> {ARTIFACTS / 'dashboard-timings.json'}")
 
 
 def _measure(driver: WebDriver, name: str) -> float | None:
@@ -93,23 +57,8 @@ def _measure(driver: WebDriver, name: str) -> float | None:
     return None if value is None else float(value)
 
 
-def _text(driver: WebDriver, css: str) -> str:
-    """The text of the first element matching ``css`` ("" when there is none), read in one script."""
-    text = driver.execute_script("const e = document.querySelector(arguments[0]); return e ? e.innerText : '';", css)
-    return str(text)
-
-
 def _field(card: WebElement, name: str) -> str:
     return str(card.find_element(By.CSS_SELECTOR, f'[data-field="{name}"]').text)
-
-
-def _attrs(driver: WebDriver, css: str, attr: str) -> list[str]:
-    """``attr`` of every element matching ``css``, read in one script (the page re-renders live: elements
-    looked up one call earlier may be gone)."""
-    values: list[str] = driver.execute_script(
-        "return [...document.querySelectorAll(arguments[0])].map((e) => e.getAttribute(arguments[1]) ?? '');",
-        css, attr)
-    return values
 
 
 def _rows(driver: WebDriver) -> list[dict[str, Any]]:
@@ -132,9 +81,9 @@ def _server_page(cloud: BigCloud, **params: Any) -> dict[str, Any]:
 
 def test_overview_renders_totals_histograms_and_plots(browser: WebDriver, cloud: BigCloud) -> None:
     browser.get(cloud.url + "/")
-    _until(browser, "the overview's cards",
+    until(browser, "the overview's cards",
            lambda d: d.find_elements(By.CSS_SELECTOR, '#totals .card[data-metric="hosts"]'))
-    _until(browser, "the first-render measure", lambda d: _measure(d, "nw:first-render") is not None)
+    until(browser, "the first-render measure", lambda d: _measure(d, "nw:first-render") is not None)
     TIMINGS["first_render_ms"] = _measure(browser, "nw:first-render") or -1
     summary = httpx.get(f"{cloud.url}/v1/summary", timeout=30).json()
     hosts = browser.find_element(By.CSS_SELECTOR, '#totals .card[data-metric="hosts"]')
@@ -145,23 +94,23 @@ def test_overview_renders_totals_histograms_and_plots(browser: WebDriver, cloud:
     assert _field(vcpus, "used") == f"{summary['capacity']['schedulable']['vcpus']['used']:,}"
     # The histograms count every host with capacity once per resource.
     for panel in ("hist-vcpus", "hist-ram", "hist-disk"):
-        counts = [int(c or 0) for c in _attrs(browser, f"#{panel} .col", "data-count")]
+        counts = [int(c or 0) for c in attrs(browser, f"#{panel} .col", "data-count")]
         assert len(counts) == 10 and sum(counts) == 10_000, (panel, counts)
     # Every plot is drawn by uPlot (a canvas) and holds points from /v1/series.
     plots = browser.find_elements(By.CSS_SELECTOR, ".plots .plot")
     assert len(plots) == 8
     for plot in plots:
         assert plot.find_elements(By.CSS_SELECTOR, "canvas")
-    _until(browser, "points in the vCPU plot",
+    until(browser, "points in the vCPU plot",
            lambda d: int(d.find_element(By.ID, "plot-vcpus").get_attribute("data-points") or 0) >= 2)
-    _until(browser, "the header's health badge", lambda d: _text(d, "#status") == "ok")
-    _shot(browser, "overview")
+    until(browser, "the header's health badge", lambda d: text(d, "#status") == "ok")
+    shot(browser, "overview")
 
 
 def test_host_table_scrolls_and_sorts(browser: WebDriver, cloud: BigCloud) -> None:
     browser.get(cloud.url + "/#/hosts")
-    _until(browser, "the first rows", lambda d: len(_rows(d)) >= 20)
-    assert _text(browser, "#host-total") == "10,000"
+    until(browser, "the first rows", lambda d: len(_rows(d)) >= 20)
+    assert text(browser, "#host-total") == "10,000"
     rows = _rows(browser)
     assert [r["host"] for r in rows[:3]] == ["host-00000", "host-00001", "host-00002"]
     # Only the rows in view (and a margin) are in the page, not 10,000.
@@ -169,15 +118,15 @@ def test_host_table_scrolls_and_sorts(browser: WebDriver, cloud: BigCloud) -> No
 
     # Scroll to the middle: the rows there are fetched and placed where they belong.
     browser.execute_script("document.getElementById('host-scroll').scrollTop = 5000 * 28;")
-    _until(browser, "row 5000", lambda d: any(r["index"] == 5000 for r in _rows(d)))
+    until(browser, "row 5000", lambda d: any(r["index"] == 5000 for r in _rows(d)))
     middle = {r["index"]: r["host"] for r in _rows(browser)}
     assert middle[5000] == "host-05000" and middle[5001] == "host-05001"
-    _shot(browser, "hosts-scrolled")
+    shot(browser, "hosts-scrolled")
 
     # Sort by free RAM: ascending on the first click, descending on the second, as the server orders them.
     header = browser.find_element(By.CSS_SELECTOR, '.vhead [data-sort="free_ram_mb"]')
     header.click()
-    _until(browser, "ascending free RAM", lambda d: "asc" in (header.get_attribute("class") or "")
+    until(browser, "ascending free RAM", lambda d: "asc" in (header.get_attribute("class") or "")
            and _rows(d) and _rows(d)[0]["index"] == 0 and len(_rows(d)) >= 20)
     up = _rows(browser)
     assert [r["free_ram_mb"] for r in up] == sorted(r["free_ram_mb"] for r in up)
@@ -185,28 +134,28 @@ def test_host_table_scrolls_and_sorts(browser: WebDriver, cloud: BigCloud) -> No
     assert [r["host"] for r in up[:5]] == [n["host"] for n in expected]
     header.click()
     top = _server_page(cloud, sort="-free_ram_mb", limit=1)["nodes"][0]["host"]
-    _until(browser, "descending free RAM", lambda d: "desc" in (header.get_attribute("class") or "")
+    until(browser, "descending free RAM", lambda d: "desc" in (header.get_attribute("class") or "")
            and _rows(d) and _rows(d)[0]["host"] == top)
     down = _rows(browser)
     assert [r["free_ram_mb"] for r in down] == sorted((r["free_ram_mb"] for r in down), reverse=True)
     # ... and scrolling a sorted table keeps the server's order.
     browser.execute_script("document.getElementById('host-scroll').scrollTop = 9000 * 28;")
-    _until(browser, "row 9000 of the sorted table", lambda d: any(r["index"] == 9000 for r in _rows(d)))
+    until(browser, "row 9000 of the sorted table", lambda d: any(r["index"] == 9000 for r in _rows(d)))
     deep = {r["index"]: r["host"] for r in _rows(browser)}
     assert deep[9000] == _server_page(cloud, sort="-free_ram_mb", limit=1, offset=9000)["nodes"][0]["host"]
-    _shot(browser, "hosts-sorted")
+    shot(browser, "hosts-sorted")
 
 
 def test_capacity_query_is_answered_by_the_server(browser: WebDriver, cloud: BigCloud) -> None:
     # The overview's "down" link: the hosts that are down, from the address alone.
     browser.get(cloud.url + "/#/")
-    _until(browser, "the overview", lambda d: _text(d, '#totals [data-field="down"]') == "104")
+    until(browser, "the overview", lambda d: text(d, '#totals [data-field="down"]') == "104")
     browser.find_element(By.CSS_SELECTOR, '#totals a[href="#/hosts?state=down"]').click()
-    _until(browser, "the hosts that are down", lambda d: _text(d, "#host-total") == "104" and _rows(d))
+    until(browser, "the hosts that are down", lambda d: text(d, "#host-total") == "104" and _rows(d))
     assert {r["host"] for r in _rows(browser)} <= {f"host-{n:05d}" for n in range(0, 10_000, 97)}
 
     browser.get(cloud.url + "/#/hosts")
-    _until(browser, "the host table", lambda d: _text(d, "#host-total") == "10,000" and len(_rows(d)) >= 20)
+    until(browser, "the host table", lambda d: text(d, "#host-total") == "10,000" and len(_rows(d)) >= 20)
     form = browser.find_element(By.ID, "capacity")
     form.find_element(By.NAME, "vcpus").send_keys("4")
     form.find_element(By.NAME, "ram_gb").send_keys("8")
@@ -214,18 +163,18 @@ def test_capacity_query_is_answered_by_the_server(browser: WebDriver, cloud: Big
         browser.execute_script("arguments[0].value = arguments[1];", form.find_element(By.NAME, name), value)
     browser.execute_script("performance.clearMeasures('nw:query');")
     browser.find_element(By.ID, "capacity-run").click()
-    _until(browser, "the capacity query's answer",
+    until(browser, "the capacity query's answer",
            lambda d: "min_free_ram_mb=8192" in (d.find_element(By.ID, "host-table").get_attribute("data-query") or "")
            and _rows(d))
     TIMINGS["capacity_query_ms"] = _measure(browser, "nw:query") or -1
     total, _ = cloud.server.call(lambda: cloud.runtime.view.query_nodes(NodeQuery(
         min_free_ram_mb=8192, min_free_vcpus=4, state="up", status="enabled", limit=1)))
     assert 0 < total < 10_000
-    assert _text(browser, "#host-total") == f"{total:,}"
+    assert text(browser, "#host-total") == f"{total:,}"
     for row in _rows(browser):
         assert row["free_ram_mb"] >= 8192 and row["free_vcpus"] >= 4, row
     assert "vcpus=4" in browser.current_url and "ram_gb=8" in browser.current_url  # a shareable link
-    _shot(browser, "hosts-capacity-query")
+    shot(browser, "hosts-capacity-query")
 
 
 def _busiest(cloud: BigCloud) -> str:
@@ -235,15 +184,15 @@ def _busiest(cloud: BigCloud) -> str:
 def test_host_page_lists_its_instances_and_usage_over_time(browser: WebDriver, cloud: BigCloud) -> None:
     host = _busiest(cloud)
     browser.get(cloud.url + "/#/hosts?sort=-running_vms")
-    _until(browser, "the busiest host first", lambda d: _rows(d) and _rows(d)[0]["host"] == host)
+    until(browser, "the busiest host first", lambda d: _rows(d) and _rows(d)[0]["host"] == host)
     browser.find_element(By.CSS_SELECTOR, f'#host-spacer a.vrow[data-host="{host}"]').click()
     expected = {i.uuid for i in cloud.snapshot.instances if i.host == host}
-    _until(browser, f"{host}'s instances",
-           lambda d: set(_attrs(d, "#host-instances tbody tr", "data-uuid")) == expected)
-    assert _text(browser, "#host-name") == host
-    _until(browser, "the host's usage plot",
+    until(browser, f"{host}'s instances",
+           lambda d: set(attrs(d, "#host-instances tbody tr", "data-uuid")) == expected)
+    assert text(browser, "#host-name") == host
+    until(browser, "the host's usage plot",
            lambda d: int(d.find_element(By.ID, "plot-host").get_attribute("data-points") or 0) >= 1)
-    _shot(browser, "host")
+    shot(browser, "host")
 
 
 def _pick(cloud: BigCloud, index: int) -> InstanceRecord:
@@ -254,16 +203,16 @@ def _pick(cloud: BigCloud, index: int) -> InstanceRecord:
 def test_instance_search_and_history_in_order(browser: WebDriver, cloud: BigCloud) -> None:
     inst = _pick(cloud, 1234)
     browser.get(cloud.url + "/#/instances")
-    _until(browser, "the instance list", lambda d: _text(d, "#instance-total") == "100,000")
+    until(browser, "the instance list", lambda d: text(d, "#instance-total") == "100,000")
     box = browser.find_element(By.CSS_SELECTOR, "#instance-search input[name=q]")
     box.send_keys(inst.uuid[:13])
     box.submit()
-    _until(browser, "the search result",
-           lambda d: _attrs(d, "#instance-results tbody tr", "data-uuid") == [inst.uuid])
-    _shot(browser, "instances-search")
+    until(browser, "the search result",
+           lambda d: attrs(d, "#instance-results tbody tr", "data-uuid") == [inst.uuid])
+    shot(browser, "instances-search")
     browser.find_element(By.CSS_SELECTOR, f'#instance-results tr[data-uuid="{inst.uuid}"] a').click()
-    _until(browser, "the instance's record", lambda d: _text(d, '#instance-record [data-field="state"]') == "active")
-    assert _text(browser, "#instance-name") == inst.display_name
+    until(browser, "the instance's record", lambda d: text(d, '#instance-record [data-field="state"]') == "active")
+    assert text(browser, "#instance-name") == inst.display_name
 
     # What happened to this server: power off, power on, pause, each shown (live) in the order applied.
     steps = [("instance.power_off.end", "stopped", "shutdown"), ("instance.power_on.end", "active", "running"),
@@ -272,20 +221,20 @@ def test_instance_search_and_history_in_order(browser: WebDriver, cloud: BigClou
         cloud.ingest(action(event_type, inst, state=state, power_state=power))
 
     def applied(d: WebDriver) -> list[str]:
-        return _attrs(d, "#instance-history tbody tr[data-event-type^='instance.']", "data-event-type")
+        return attrs(d, "#instance-history tbody tr[data-event-type^='instance.']", "data-event-type")
 
-    _until(browser, "the three actions in the history", lambda d: applied(d) == [s[0] for s in steps])
-    seqs = [int(s) for s in _attrs(browser, "#instance-history tbody tr[data-event-type^='instance.']", "data-seq")]
+    until(browser, "the three actions in the history", lambda d: applied(d) == [s[0] for s in steps])
+    seqs = [int(s) for s in attrs(browser, "#instance-history tbody tr[data-event-type^='instance.']", "data-seq")]
     assert seqs == sorted(seqs) and len(set(seqs)) == 3
-    change = _text(browser, "#instance-history tr[data-event-type='instance.power_off.end'] .chg[data-field='state']")
+    change = text(browser, "#instance-history tr[data-event-type='instance.power_off.end'] .chg[data-field='state']")
     assert change == 'state "active" → "stopped"', change
-    _until(browser, "the record to follow", lambda d: _text(d, '#instance-record [data-field="state"]') == "paused")
-    _shot(browser, "instance-history")
+    until(browser, "the record to follow", lambda d: text(d, '#instance-record [data-field="state"]') == "paused")
+    shot(browser, "instance-history")
 
 
 def test_plots_update_live_while_notifications_are_applied(browser: WebDriver, cloud: BigCloud) -> None:
     browser.get(cloud.url + "/")
-    _until(browser, "the rate plot",
+    until(browser, "the rate plot",
            lambda d: int(d.find_element(By.ID, "plot-rate").get_attribute("data-points") or 0) >= 1)
     marker = browser.execute_script("window.__marker = Math.random(); return window.__marker;")
     before = int(browser.find_element(By.ID, "plot-rate").get_attribute("data-points") or 0)
@@ -306,30 +255,30 @@ def test_plots_update_live_while_notifications_are_applied(browser: WebDriver, c
             cloud.ingest(*[flips.pop() for _ in range(min(20, len(flips)))])
         return points(d) > before and applied_rate(d) > 0
 
-    _until(browser, "a live point with applied/s above 0", feeding)
+    until(browser, "a live point with applied/s above 0", feeding)
     assert int(browser.find_element(By.ID, "plot-rate").get_attribute("data-pushed") or 0) > 0  # from the stream
     assert browser.execute_script("return window.__marker;") == marker  # the same page: no reload
-    _shot(browser, "overview-live")
+    shot(browser, "overview-live")
 
 
 def test_reconnecting_banner_and_catching_up(browser: WebDriver, cloud: BigCloud) -> None:
     inst = _pick(cloud, 4321)
     browser.get(f"{cloud.url}/#/instance/{inst.uuid}")
-    _until(browser, "the instance page", lambda d: _text(d, '#instance-record [data-field="state"]') == "active")
-    _until(browser, "the stream connected", lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-live")
+    until(browser, "the instance page", lambda d: text(d, '#instance-record [data-field="state"]') == "active")
+    until(browser, "the stream connected", lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-live")
            == "connected")
     marker = browser.execute_script("window.__marker = Math.random(); return window.__marker;")
     cloud.stop()
-    _until(browser, "the reconnecting banner", lambda d: d.find_element(By.ID, "banner").is_displayed()
+    until(browser, "the reconnecting banner", lambda d: d.find_element(By.ID, "banner").is_displayed()
            and "Reconnecting" in d.find_element(By.ID, "banner").text)
-    _shot(browser, "reconnecting")
+    shot(browser, "reconnecting")
     # While the page is away the model moves on; when the service is back the page catches up.
     cloud.ingest(action("instance.power_off.end", inst, state="stopped", power_state="shutdown"))
     cloud.start()
-    _until(browser, "the banner to clear", lambda d: not d.find_element(By.ID, "banner").is_displayed())
-    _until(browser, "the change made while away",
-           lambda d: _text(d, '#instance-record [data-field="state"]') == "stopped"
-           and "instance.power_off.end" in _text(d, "#instance-history"))
+    until(browser, "the banner to clear", lambda d: not d.find_element(By.ID, "banner").is_displayed())
+    until(browser, "the change made while away",
+           lambda d: text(d, '#instance-record [data-field="state"]') == "stopped"
+           and "instance.power_off.end" in text(d, "#instance-history"))
     assert browser.execute_script("return window.__novawatch.live.relists;") >= 1  # the views re-read
     assert browser.execute_script("return window.__marker;") == marker
 
@@ -339,20 +288,20 @@ def test_a_position_too_old_to_resume_relists(browser: WebDriver, cloud: BigClou
     and re-lists."""
     inst = _pick(cloud, 777)
     browser.get(f"{cloud.url}/#/instance/{inst.uuid}")
-    _until(browser, "the instance page", lambda d: _text(d, '#instance-record [data-field="state"]') == "active")
-    _until(browser, "the stream connected", lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-live")
+    until(browser, "the instance page", lambda d: text(d, '#instance-record [data-field="state"]') == "active")
+    until(browser, "the stream connected", lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-live")
            == "connected")
     resets = browser.execute_script("return window.__novawatch.live.resets;")
     cloud.stop()
-    _until(browser, "the reconnecting banner", lambda d: d.find_element(By.ID, "banner").is_displayed())
+    until(browser, "the reconnecting banner", lambda d: d.find_element(By.ID, "banner").is_displayed())
     others = sorted(cloud.snapshot.instances, key=lambda i: i.uuid)[10_000:16_000]
     cloud.ingest(*[action("instance.pause.end", i, state="paused", power_state="paused") for i in others])
     cloud.ingest(action("instance.suspend.end", inst, state="suspended", power_state="suspended"))
     cloud.start()
-    _until(browser, "the reset and the change made while away",
+    until(browser, "the reset and the change made while away",
            lambda d: d.execute_script("return window.__novawatch.live.resets;") > resets
-           and _text(d, '#instance-record [data-field="state"]') == "suspended")
-    _until(browser, "the banner to clear", lambda d: not d.find_element(By.ID, "banner").is_displayed())
+           and text(d, '#instance-record [data-field="state"]') == "suspended")
+    until(browser, "the banner to clear", lambda d: not d.find_element(By.ID, "banner").is_displayed())
 
 
 def test_no_script_errors_on_any_view(browser: WebDriver, cloud: BigCloud) -> None:

@@ -214,7 +214,8 @@ def test_haproxy_in_front_of_two_replicas(rabbitmq: RabbitMQBroker, tmp_path: Pa
         started.append(Service(["compute", "serve", "--port", str(compute_port), "--hosts", "3", "--data-dir",
                                 str(tmp_path / "compute"), "--bus", bus], tmp_path / "compute.log", env, cwd=tmp_path))
         models = {"a": model("a", compute), "b": model("b", f"http://127.0.0.1:{gate.port}")}
-        wait_for(lambda: httpx.get(compute + "/v1/health", timeout=5).status_code == 200, TIMEOUT, "the compute service")
+        wait_for(lambda: httpx.get(compute + "/v1/health", timeout=5).status_code == 200, TIMEOUT,
+                 "the compute service")
         vms = []
         for n in range(2):
             resp = httpx.post(compute + "/v1/instances", json={"name": f"vm-{n}", "flavor": "m1.tiny"}, timeout=30)
@@ -275,6 +276,7 @@ def test_haproxy_in_front_of_two_replicas(rabbitmq: RabbitMQBroker, tmp_path: Pa
                 assert position.endswith("." + incarnation[home])
 
         # --- the replica the stream is on is killed ---------------------------------------------------------
+        assert position is not None
         models[home].proc.kill()
         models[home].proc.wait(30)
         after = [httpx.get(lb + "/v1/health", cookies=cookies, timeout=30) for _ in range(3)]

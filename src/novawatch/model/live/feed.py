@@ -41,7 +41,7 @@ class Position(NamedTuple):
 
 def parse_position(text: str) -> Position | None:
     """``SEQ`` or ``SEQ.INCARNATION`` as a :class:`Position`; None when ``text`` is neither."""
-    found = _POSITION.fullmatch(text.strip())
+    found = _POSITION.fullmatch(text)
     if found is None:
         return None
     return Position(int(found.group(1)), found.group(2))

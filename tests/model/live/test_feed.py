@@ -85,7 +85,7 @@ def test_positions_name_the_run_that_numbered_them() -> None:
 @pytest.mark.parametrize("text, expected", [
     ("0", Position(0)), ("42", Position(42)), ("42.0a1b2c", Position(42, "0a1b2c")), (" 7 ", None),
     ("", None), ("abc", None), ("-1", None), ("4.2.1", None), ("42.", None), (".ab", None), ("42.ABC", None),
-    ("1e3", None), ("9" * 19, None), ("42.abc\n", None),
+    ("1e3", None), ("9" * 19, None), ("\u0664\u0662", None), ("\u00b2", None), ("42.abc\n", None),
 ])
 def test_parse_position(text: str, expected: Position | None) -> None:
     assert parse_position(text) == expected

@@ -28,7 +28,7 @@ import msgspec
 
 #: A watch position as a client sends it back: ``SEQ`` (scripts, and ids from before incarnations) or
 #: ``SEQ.INCARNATION`` (an event's id).
-POSITION_PATTERN = r"^(\d{1,18})(?:\.([0-9a-f]{1,32}))?$"
+POSITION_PATTERN = r"^([0-9]{1,18})(?:\.([0-9a-f]{1,32}))?$"
 _POSITION = re.compile(POSITION_PATTERN)
 
 

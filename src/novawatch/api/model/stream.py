@@ -13,7 +13,7 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel
 
 from novawatch.api.model.base import MAX_LIMIT, respond
-from novawatch.model.live.feed import POSITION_PATTERN, ChangeFeed, Expired, Position, WatchEvent, parse_position
+from novawatch.model.live.feed import ChangeFeed, Expired, Position, WatchEvent, parse_position
 from novawatch.model.live.state import ModelState
 
 HEARTBEAT_SECONDS = 15.0
@@ -147,15 +147,20 @@ def router(state: ModelState) -> APIRouter:
     @routes.get("/v1/watch", response_class=StreamingResponse,
              responses=SSE)
     async def watch(
-        since: Annotated[str | None, Query(pattern=POSITION_PATTERN, description="resume after this position: "
-                                           "a sequence number, or an event's id (SEQ.INCARNATION)")] = None,
+        since: Annotated[str | None, Query(max_length=64, description="resume after this position: a sequence "
+                                           "number, or an event's id (SEQ.INCARNATION)")] = None,
         kinds: Annotated[str | None, Query(max_length=100, description="node,instance,notification,status")] = None,
         last_event_id: Annotated[str | None, Header()] = None,
         summary: Annotated[float | None, Query(ge=0.5, le=60, description="also send the summary every this many "
                                                 "seconds, and each new series point")] = None,
     ) -> StreamingResponse:
         """Server-sent events of model changes. Resume with ``Last-Event-ID`` or ``?since=``."""
-        position = None if since is None else parse_position(since)  # the pattern above admits only positions
+        position = None
+        if since is not None:
+            position = parse_position(since)
+            if position is None:
+                raise HTTPException(422, f"since={since!r} is not a position: give a list's seq (a number) or an "
+                                         "event's id (SEQ.INCARNATION)")
         # EventSource reconnects to the same URL and adds Last-Event-ID: the header is the newer position.
         if last_event_id:
             position = parse_position(last_event_id)

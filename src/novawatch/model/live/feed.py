@@ -28,8 +28,7 @@ import msgspec
 
 #: A watch position as a client sends it back: ``SEQ`` (scripts, and ids from before incarnations) or
 #: ``SEQ.INCARNATION`` (an event's id).
-POSITION_PATTERN = r"^([0-9]{1,18})(?:\.([0-9a-f]{1,32}))?$"
-_POSITION = re.compile(POSITION_PATTERN)
+_POSITION = re.compile(r"([0-9]{1,18})(?:\.([0-9a-f]{1,32}))?")
 
 
 class Position(NamedTuple):

@@ -20,6 +20,7 @@ import signal
 import socket
 import subprocess
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -144,12 +145,12 @@ class Haproxy:
 
 
 def events(lines: Iterator[str]) -> Iterator[dict[str, str]]:
-    """Server-sent events from a stream's lines: each a dict of its fields (comments skipped)."""
+    """Server-sent events from a stream's lines: each a dict of its fields; a heartbeat (a comment) is an
+    empty dict, so that a reader gets control back while the stream is idle."""
     current: dict[str, str] = {}
     for line in lines:
         if line == "":
-            if current:
-                yield current
+            yield current
             current = {}
         elif not line.startswith(":"):
             key, _, value = line.partition(":")
@@ -157,12 +158,16 @@ def events(lines: Iterator[str]) -> Iterator[dict[str, str]]:
 
 
 def until(stream: Iterator[dict[str, str]], wanted: Any) -> tuple[dict[str, str], list[dict[str, str]]]:
-    """Read ``stream`` up to the first event ``wanted(event)`` accepts: it, and the events before it."""
+    """Read ``stream`` up to the first event ``wanted(event)`` accepts: it, and the events before it (fails
+    after TIMEOUT seconds without it; the stream's heartbeats come every 15 s)."""
     seen: list[dict[str, str]] = []
+    deadline = time.monotonic() + TIMEOUT
     for event in stream:
-        if wanted(event):
+        if event and wanted(event):
             return event, seen
-        seen.append(event)
+        if event:
+            seen.append(event)
+        assert time.monotonic() < deadline, f"no such event within {TIMEOUT:.0f}s; the stream sent {seen}"
     raise AssertionError(f"the stream ended before the event waited for; it sent {seen}")
 
 

@@ -123,7 +123,7 @@ def test_watch_stream_resumes_from_a_sequence_number(runtime: ModelRuntime, serv
     assert node["data"]["host"] == "host-0001" and node["data"]["running_vms"] == 3
     # Resume after the instance change: the first event is the next one (Last-Event-ID wins over since).
     resumed = _read_events(client, {"since": "0"}, {"Last-Event-ID": events[1]["id"]}, want=1)
-    assert resumed[1]["id"] == str(int(events[1]["id"]) + 1)
+    assert _seq(resumed[1]["id"]) == _seq(events[1]["id"]) + 1
     notes = client.get("/v1/notifications").json()["notifications"]
     assert notes[0]["event_type"] == "instance.create.end" and notes[0]["outcome"] == "applied"
     assert notes[0]["instance"] == NEW and notes[0]["host"] == "host-0001"
@@ -138,6 +138,65 @@ def test_watch_reset_when_too_old(runtime: ModelRuntime, server: ServerThread, c
         assert json.loads(events[1]["data"])["seq"] == small.state.feed.seq
         bad = c.get("/v1/watch", headers={"Last-Event-ID": "abc"})
         assert bad.status_code == 400
+        assert "Last-Event-ID" in bad.json()["error"]
+
+
+def _seq(event_id: str) -> int:
+    """The sequence number of an event id (``SEQ.INCARNATION``)."""
+    seq, _, incarnation = event_id.partition(".")
+    assert incarnation, event_id
+    return int(seq)
+
+
+def test_watch_ids_name_the_service_run(runtime: ModelRuntime, server: ServerThread, client: httpx.Client) -> None:
+    """An event id carries this run's incarnation: resuming from one of this run's ids goes on right after
+    it; one from another run of the service (or another replica) counting the same numbers gets ``reset``,
+    never a resume from a number that means something else here."""
+    health = client.get("/v1/health").json()
+    incarnation = health["incarnation"]
+    start = health["seq"]
+    server.call(lambda: runtime.ingest(instance_notification("instance-create-end", uuid=NEW, host="host-0001")))
+    events = _read_events(client, {"since": str(start)}, {}, want=3)
+    hello = json.loads(events[0]["data"])
+    assert events[0]["event"] == "hello" and hello["incarnation"] == incarnation
+    assert events[0]["id"] == f"{start}.{incarnation}"  # where the stream goes on from
+    assert [e["id"] for e in events[1:4]] == [f"{start + n}.{incarnation}" for n in (1, 2, 3)]
+
+    # This run's id: the next event is the one right after it.
+    resumed = _read_events(client, {}, {"Last-Event-ID": events[1]["id"]}, want=1)
+    assert resumed[1]["event"] != "reset" and resumed[1]["id"] == events[2]["id"]
+    # The same id as ?since= (what the dashboard sends when it reopens the stream itself).
+    resumed = _read_events(client, {"since": events[2]["id"]}, {}, want=1)
+    assert resumed[1]["id"] == events[3]["id"]
+
+    # Another run, with the same numbers: a second service over its own model, as a replica would be.
+    other = ModelRuntime(recent=50, watch_buffer=1000)
+    other.load(small_cloud())
+    other.ingest(instance_notification("instance-create-end", uuid=NEW, host="host-0001"))
+    assert other.state.feed.seq >= _seq(events[1]["id"])  # the number alone would look resumable there
+    with ServerThread(create_model_app(other.state), name="model") as srv, \
+            httpx.Client(base_url=srv.url, timeout=30) as c:
+        for headers, params in (({"Last-Event-ID": events[1]["id"]}, {}), ({}, {"since": events[1]["id"]})):
+            moved = _read_events(c, params, headers, want=1)
+            assert moved[1]["event"] == "reset", moved
+            body = json.loads(moved[1]["data"])
+            assert body["seq"] == other.state.feed.seq and body["incarnation"] == other.state.feed.incarnation
+            assert "another run" in body["reason"]
+            assert moved[1]["id"] == f"{other.state.feed.seq}.{other.state.feed.incarnation}"
+        # A bare number is still resumed as before (scripts' ?since=SEQ); one ahead of the service is a reset.
+        plain = _read_events(c, {}, {"Last-Event-ID": "1"}, want=1)
+        assert plain[1]["event"] != "reset" and _seq(plain[1]["id"]) == 2
+        ahead = _read_events(c, {"since": str(other.state.feed.seq + 5)}, {}, want=1)
+        assert ahead[1]["event"] == "reset" and "restarted" in json.loads(ahead[1]["data"])["reason"]
+    assert other.state.feed.incarnation != incarnation
+
+
+@pytest.mark.parametrize("value", ["abc", "12.", ".ab12", "12.XYZ", "-3", "1 2", "12.ab.cd", "9" * 40])
+def test_a_malformed_watch_position_is_refused_naming_it(client: httpx.Client, value: str) -> None:
+    bad = client.get("/v1/watch", headers={"Last-Event-ID": value})
+    assert bad.status_code == 400 and "Last-Event-ID" in bad.json()["error"], bad.text
+    bad = client.get("/v1/watch", params={"since": value})
+    assert bad.status_code == 422 and "since" in bad.json()["error"], bad.text
 
 
 def test_health_metrics_and_dashboard(runtime: ModelRuntime, server: ServerThread, client: httpx.Client) -> None:

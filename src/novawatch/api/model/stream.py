@@ -13,7 +13,7 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel
 
 from novawatch.api.model.base import MAX_LIMIT, respond
-from novawatch.model.live.feed import Expired, WatchEvent
+from novawatch.model.live.feed import ChangeFeed, Expired, Position, WatchEvent, parse_position
 from novawatch.model.live.state import ModelState
 
 HEARTBEAT_SECONDS = 15.0
@@ -42,24 +42,39 @@ class NotesOut(BaseModel):
 SSE: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/event-stream": {}}, "description": "server-sent events"}
 }
-def sse_event(change: WatchEvent) -> bytes:
-    """One server-sent event: ``id`` is the sequence number, ``event`` the kind, ``data`` the change."""
-    return b"id: %d\nevent: %s\ndata: %s\n\n" % (change.seq, change.kind.encode(), _json.encode(change))
+
+
+def sse_event(change: WatchEvent, incarnation: str) -> bytes:
+    """One server-sent event: ``id`` is the position (``SEQ.INCARNATION``), ``event`` the kind, ``data`` the
+    change."""
+    return b"id: %d.%s\nevent: %s\ndata: %s\n\n" % (change.seq, incarnation.encode(), change.kind.encode(),
+                                                     _json.encode(change))
+
+
+def _reset(feed: ChangeFeed, seq: int, reason: str) -> bytes:
+    """The ``reset`` event: re-list, then carry on from ``seq`` (its id, so a reconnection resumes there)."""
+    return b"id: %s\nevent: reset\ndata: %s\n\n" % (
+        feed.event_id(seq).encode(), _json.encode({"seq": seq, "incarnation": feed.incarnation, "reason": reason}))
 
 
 async def watch_events(
-    state: ModelState, since: int | None, kinds: set[str] | None, heartbeat: float = HEARTBEAT_SECONDS,
+    state: ModelState, since: Position | None, kinds: set[str] | None, heartbeat: float = HEARTBEAT_SECONDS,
     summary: float | None = None,
 ) -> AsyncIterator[bytes]:
-    """The watch stream: a ``hello`` event with the current seq, then changes; ``reset`` when resuming is
-    impossible (the client must re-list, then watch from the ``seq`` it carries). With ``summary`` (seconds),
-    also a ``summary`` event that often and a ``point`` per new series sample (no ids: not resumable)."""
+    """The watch stream: a ``hello`` event with the current seq and this run's incarnation, then changes;
+    ``reset`` when resuming is impossible (the client must re-list, then watch from the ``seq`` it carries).
+    With ``summary`` (seconds), also a ``summary`` event that often and a ``point`` per new series sample (no
+    ids: not resumable)."""
     feed = state.feed
-    yield b"retry: 2000\nevent: hello\ndata: %s\n\n" % _json.encode({"seq": feed.seq, "since": since})
-    if since is not None and since > feed.seq:
-        # A number from the future: this service restarted and counts from zero again.
-        yield b"event: reset\ndata: %s\n\n" % _json.encode({"seq": feed.seq, "reason": "restarted"})
-        since = feed.seq
+    current = feed.seq
+    why = None if since is None else feed.unresumable(since)
+    position = current if since is None or why is not None else since.seq
+    # hello's id is where this stream goes on from: a client that loses it before any change resumes there.
+    hello = {"seq": current, "since": None if since is None else since.seq, "incarnation": feed.incarnation}
+    yield b"retry: 2000\nid: %s\nevent: hello\ndata: %s\n\n" % (feed.event_id(position).encode(),
+                                                                   _json.encode(hello))
+    if why is not None:
+        yield _reset(feed, position, why)
     loop = asyncio.get_running_loop()
     ticks = Ticks(state, summary, loop.time()) if summary is not None else None
     wait = heartbeat if summary is None else min(heartbeat, summary)
@@ -69,11 +84,11 @@ async def watch_events(
             yield first
     while True:
         try:
-            async for change in feed.follow(since, heartbeat=wait):
+            async for change in feed.follow(position, heartbeat=wait):
                 if change is not None:
-                    since = change.seq
+                    position = change.seq
                     if kinds is None or change.kind in kinds:
-                        yield sse_event(change)
+                        yield sse_event(change, feed.incarnation)
                 if ticks is not None:
                     due = ticks.due(loop.time())
                     if due:
@@ -83,8 +98,8 @@ async def watch_events(
                     yield b": keep-alive\n\n"
             return
         except Expired as exc:
-            yield b"event: reset\ndata: %s\n\n" % _json.encode({"seq": exc.current, "reason": str(exc)})
-            since = exc.current
+            yield _reset(feed, exc.current, str(exc))
+            position = exc.current
 
 
 class Ticks:
@@ -132,19 +147,26 @@ def router(state: ModelState) -> APIRouter:
     @routes.get("/v1/watch", response_class=StreamingResponse,
              responses=SSE)
     async def watch(
-        since: Annotated[int | None, Query(ge=0, description="resume after this sequence number")] = None,
+        since: Annotated[str | None, Query(max_length=64, description="resume after this position: a sequence "
+                                           "number, or an event's id (SEQ.INCARNATION)")] = None,
         kinds: Annotated[str | None, Query(max_length=100, description="node,instance,notification,status")] = None,
-        last_event_id: Annotated[str | None, Header(max_length=32)] = None,
+        last_event_id: Annotated[str | None, Header()] = None,
         summary: Annotated[float | None, Query(ge=0.5, le=60, description="also send the summary every this many "
                                                 "seconds, and each new series point")] = None,
     ) -> StreamingResponse:
-        """Server-sent events of model changes. Resume with ``Last-Event-ID`` or ``?since=SEQ``."""
-        position = since
+        """Server-sent events of model changes. Resume with ``Last-Event-ID`` or ``?since=``."""
+        position = None
+        if since is not None:
+            position = parse_position(since)
+            if position is None:
+                raise HTTPException(422, f"since={since!r} is not a position: give a list's seq (a number) or an "
+                                         "event's id (SEQ.INCARNATION)")
         # EventSource reconnects to the same URL and adds Last-Event-ID: the header is the newer position.
         if last_event_id:
-            if not last_event_id.isdigit():
-                raise HTTPException(400, "Last-Event-ID must be a sequence number from an earlier event")
-            position = int(last_event_id)
+            position = parse_position(last_event_id)
+            if position is None:
+                raise HTTPException(400, f"Last-Event-ID {last_event_id[:80]!r} is not a position: send back the "
+                                         "id of an event of this stream (SEQ.INCARNATION) or a sequence number")
         wanted = None
         if kinds:
             wanted = {k.strip() for k in kinds.split(",") if k.strip()}

@@ -6,18 +6,44 @@ change events say), each notification consumed and each status change here, poss
 thread; the watch stream (server-sent events) reads from it. A reader resumes from a sequence number,
 like a Kubernetes watch from a resourceVersion: when the number is older than what the ring still
 holds, the reader is told to re-list (:class:`Expired`) instead of silently missing changes.
+
+Sequence numbers start from zero in every run of the service (a checkpoint restores the model, not the
+feed), and each replica counts its own. So each feed has an *incarnation*, random at its start, and a
+position given to a client names it (:meth:`ChangeFeed.event_id`, ``SEQ.INCARNATION``): a position from
+another run or another replica is recognised (:meth:`ChangeFeed.unresumable`) instead of resumed wrongly.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
+import secrets
 import threading
 from collections import deque
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
+
+#: A watch position as a client sends it back: ``SEQ`` (scripts, and ids from before incarnations) or
+#: ``SEQ.INCARNATION`` (an event's id).
+_POSITION = re.compile(r"([0-9]{1,18})(?:\.([0-9a-f]{1,32}))?")
+
+
+class Position(NamedTuple):
+    """A position in some run's feed: ``incarnation`` is None for a bare sequence number."""
+
+    seq: int
+    incarnation: str | None = None
+
+
+def parse_position(text: str) -> Position | None:
+    """``SEQ`` or ``SEQ.INCARNATION`` as a :class:`Position`; None when ``text`` is neither."""
+    found = _POSITION.fullmatch(text)
+    if found is None:
+        return None
+    return Position(int(found.group(1)), found.group(2))
 
 
 class WatchEvent(msgspec.Struct, kw_only=True, frozen=True):
@@ -44,7 +70,9 @@ class Expired(LookupError):
 class ChangeFeed:
     """Thread-safe publisher side, asyncio reader side. Publishing never blocks on slow readers."""
 
-    def __init__(self, capacity: int = 10000) -> None:
+    def __init__(self, capacity: int = 10000, incarnation: str | None = None) -> None:
+        #: This run's name in event ids: random, so that no other run or replica has the same one.
+        self.incarnation = incarnation or secrets.token_hex(6)
         self._ring: deque[WatchEvent] = deque(maxlen=max(1, capacity))
         self._seq = 0
         self._lock = threading.Lock()
@@ -55,6 +83,21 @@ class ChangeFeed:
     def seq(self) -> int:
         """The sequence number of the newest change (0 before any)."""
         return self._seq
+
+    def event_id(self, seq: int) -> str:
+        """The id a client gets for position ``seq`` of this feed (and may send back to resume)."""
+        return f"{seq}.{self.incarnation}"
+
+    def unresumable(self, position: Position) -> str | None:
+        """Why a reader cannot resume from ``position`` here (it must re-list), or None when it can as far as
+        numbering goes (:meth:`since` may still find it too old)."""
+        if position.incarnation is not None and position.incarnation != self.incarnation:
+            return (f"position {position.seq}.{position.incarnation} is from another run of the service or "
+                    f"another replica (this one is {self.incarnation})")
+        if position.seq > self._seq:
+            # A bare number from the future: this service restarted and counts from zero again.
+            return f"position {position.seq} is ahead of this service's {self._seq}: it restarted"
+        return None
 
     def publish(self, kind: str, op: str, key: str, data: dict[str, Any] | None = None) -> WatchEvent:
         """Append a change and wake the readers; callable from any thread."""

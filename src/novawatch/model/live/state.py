@@ -353,6 +353,8 @@ class ModelState:
             "status": status,
             "problems": problems,
             "seq": self.feed.seq,
+            # the watch stream's positions are SEQ.INCARNATION: this run's, new at each start of the service
+            "incarnation": self.feed.incarnation,
             "nodes": nodes,
             "instances": instances,
             "applied": self.counts.get("applied", 0),

@@ -1,6 +1,8 @@
 // The watch stream (server-sent events): one EventSource for the page, handed out to the views.
 // EventSource resumes by itself with Last-Event-ID after a dropped connection; when the service answered
-// with an error instead (it was restarting), the browser gives up, so we reopen from the last seq we saw.
+// with an error instead (it was restarting), the browser gives up, so we reopen from the last event id we
+// saw. An id is SEQ.INCARNATION (the service's run): one from another run or replica gets "reset", never a
+// wrong resume.
 // While disconnected, the banner says so; on reconnecting, and on "reset" (our position was too old),
 // every view re-lists so it catches up with what it missed.
 
@@ -14,7 +16,8 @@ const SILENCE_MS = 5000;
 export class Live {
   constructor(banner) {
     this.banner = banner;
-    this.seq = null;
+    this.seq = null;     // the sequence number of the last event (a list's seq compares with it)
+    this.lastId = null;  // the last event id, sent back as ?since= when we reopen the stream ourselves
     this.source = null;
     this.handlers = new Map();   // kind -> Set of fn(change)
     this.relisters = new Set();  // fn() called after a reconnect or reset
@@ -46,7 +49,8 @@ export class Live {
   start() {
     clearTimeout(this.retry);
     if (this.source) this.source.close();
-    const url = `/v1/watch?summary=${SUMMARY_SECONDS}` + (this.seq === null ? "" : `&since=${this.seq}`);
+    const url = `/v1/watch?summary=${SUMMARY_SECONDS}` +
+      (this.lastId === null ? "" : `&since=${encodeURIComponent(this.lastId)}`);
     const source = new EventSource(url);
     this.source = source;
     this.heard = performance.now();
@@ -57,7 +61,7 @@ export class Live {
       const wasDown = this.everConnected && !this.connected;
       this.connected = true;
       this.everConnected = true;
-      if (this.seq === null) this.seq = hello.seq;
+      this.remember(e);  // its id is where this stream goes on from
       this.show(null);
       if (wasDown) this.relist();
     });
@@ -65,12 +69,13 @@ export class Live {
       this.heard = performance.now();
       this.resets += 1;
       this.seq = JSON.parse(e.data).seq;
+      this.remember(e);
       this.relist();
     });
     for (const kind of KINDS) {
       source.addEventListener(kind, (e) => {
         this.heard = performance.now();
-        if (e.lastEventId) this.seq = Number(e.lastEventId);
+        this.remember(e);
         let change;
         try { change = JSON.parse(e.data); } catch { return; }
         for (const fn of this.handlers.get(kind) || []) fn(change);
@@ -85,6 +90,14 @@ export class Live {
         this.retry = setTimeout(() => this.start(), 2000);
       }
     };
+  }
+
+  // Keep the event's id (hello, reset and changes carry one; summary ticks repeat the last).
+  remember(e) {
+    if (!e.lastEventId) return;
+    this.lastId = e.lastEventId;
+    const seq = parseInt(e.lastEventId, 10);
+    if (!Number.isNaN(seq)) this.seq = seq;
   }
 
   relist() {

@@ -10,7 +10,8 @@ Set-up (not timed): ``--hosts`` hosts and 5 instances per host, booted over HTTP
 ``--clients`` threads sending ``--actions`` actions in all (a fixed mix of power, pause, reboot,
 metadata, boot and delete on random instances; a refusal such as 409 counts as an answered action),
 then ``--reads`` GETs of single instances. The last column is the time until the outbox had relayed
-every notification of the timed actions (the end-to-end rate to the bus).
+every notification of the timed actions (the end-to-end rate to the bus); ``load`` is the machine's
+1-minute load average when the timed actions ended (the clients, PostgreSQL and the workers share it).
 """
 
 from __future__ import annotations
@@ -134,6 +135,7 @@ def run_one(workers: int, args: argparse.Namespace, pg: str, bus: str, tmp: Path
         started = time.perf_counter()
         statuses = spread(args.actions, args.clients, act)
         acted = time.perf_counter() - started
+        load = os.getloadavg()[0]  # the 1-minute load average as the timed actions end
         wait(lambda: httpx.get(url + "/v1/health").json()["outbox"]["unsent"] == 0, "the outbox to drain")
         relayed = time.perf_counter() - started
 
@@ -156,7 +158,7 @@ def run_one(workers: int, args: argparse.Namespace, pg: str, bus: str, tmp: Path
     errors = sum(n for s, n in statuses.items() if s >= 500) + sum(n for s, n in reads.items() if s >= 500)
     return {"workers": workers, "actions": sum(statuses.values()), "accepted": sum(n for s, n in statuses.items()
             if s < 300), "actions_per_s": sum(statuses.values()) / acted, "relayed_per_s": sum(statuses.values())
-            / relayed, "reads_per_s": sum(reads.values()) / read_s, "errors": errors}
+            / relayed, "reads_per_s": sum(reads.values()) / read_s, "errors": errors, "load": load}
 
 
 def main() -> int:
@@ -189,12 +191,12 @@ def main() -> int:
         for script, where in started:
             subprocess.run(["bash", str(SCRIPTS / script), "stop", where], capture_output=True, check=False)
     print(f"{args.hosts} hosts, {args.hosts * 5} instances at start, {args.clients} client threads")
-    print("| compute serve | actions | accepted | actions/s | actions/s relayed to the bus | reads/s | 5xx |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("| compute serve | actions | accepted | actions/s | actions/s relayed to the bus | reads/s | 5xx | load |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         label = "plain (one process)" if r["workers"] == 1 else f"--workers {r['workers']}"
         print(f"| {label} | {r['actions']} | {r['accepted']} | {r['actions_per_s']:,.0f} | {r['relayed_per_s']:,.0f} "
-              f"| {r['reads_per_s']:,.0f} | {r['errors']} |")
+              f"| {r['reads_per_s']:,.0f} | {r['errors']} | {r['load']:.1f} |")
     return 0
 
 

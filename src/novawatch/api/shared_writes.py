@@ -2,7 +2,7 @@
 
 A write (POST, PUT, PATCH, DELETE) runs holding the workers' write lock (:mod:`novawatch.compute.shared`),
 after the worker's in-memory state was brought up to the last commit of any worker. A read runs without
-the lock, after a reload when another worker committed since this one loaded. The request body is read
+the lock, after a catch-up (under the lock) when another worker committed since. The request body is read
 before the lock is taken, so a slow client does not hold up the other workers.
 """
 
@@ -66,7 +66,7 @@ class SharedWrites:
         """Hold the write lock with the state synced; yields None, or why the lock could not be taken.
 
         While more of this worker's requests wait for it, the lock is kept for them (up to :data:`BATCH` in a
-        row, so the other workers get their turn): the state stays current and needs no reload.
+        row, so the other workers get their turn): the state stays current and needs no catch-up.
         """
         if self._gate is None:
             self._gate = asyncio.Lock()

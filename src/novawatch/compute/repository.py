@@ -90,12 +90,28 @@ def clear(engine: Engine) -> None:
             conn.execute(table.delete())
 
 
-class Repository:
-    """One session over the compute database, with application-assigned ids and batched commits."""
+#: Tables whose rows are bookkeeping of the workers and the outbox, not state: never recorded as changes.
+_UNRECORDED = frozenset({"notification_outbox", "compute_state", "compute_changes"})
 
-    def __init__(self, engine: Engine) -> None:
+#: A changed row: (table, primary key as text) -> the instance whose derived state it feeds, if any.
+Changes = dict[tuple[str, str], str | None]
+
+
+class Repository:
+    """One session over the compute database, with application-assigned ids and batched commits.
+
+    ``track_changes`` records every row each flush writes (:attr:`changes`), for the change log that
+    lets other workers catch up (:mod:`novawatch.compute.catchup`).
+    """
+
+    def __init__(self, engine: Engine, *, track_changes: bool = False) -> None:
         self.engine = engine
         self.session = Session(engine, expire_on_commit=False, autoflush=False)
+        #: The rows written since :meth:`take_changes` (with ``track_changes``).
+        self.changes: Changes = {}
+        self.track_changes = False
+        if track_changes:
+            self.track()
         # One statement for every table's highest id: a reload (after each other worker's commit, with
         # ``compute serve --workers N``) pays one round trip for them, not one per table.
         tops = self.session.execute(select(*(select(func.max(model.id)).scalar_subquery()  # type: ignore[attr-defined]
@@ -108,6 +124,33 @@ class Repository:
         value = self._next[model]
         self._next[model] = value + 1
         return value
+
+    def peek_id(self, model: type[db.Base]) -> int:
+        """The id :meth:`next_id` would give next, without taking it."""
+        return self._next[model]
+
+    def saw_ids(self, model: type[db.Base], keys: list[str]) -> None:
+        """Another writer wrote these keys in ``model``'s table: this one's next id goes above them."""
+        if model in self._next and keys:
+            self._next[model] = max(self._next[model], *(int(k) + 1 for k in keys))
+
+    def track(self) -> None:
+        """Record the rows each flush writes from now on (:attr:`changes`)."""
+        if not self.track_changes:
+            self.track_changes = True
+            event.listen(self.session, "before_flush", self._record)
+
+    def _record(self, session: Session, _context: Any, _instances: Any) -> None:
+        written = [*session.new, *session.deleted, *(row for row in session.dirty if session.is_modified(row))]
+        for row in written:
+            table = row.__table__.name
+            if table not in _UNRECORDED:
+                self.changes[(table, row_key(row))] = changed_instance(row)
+
+    def take_changes(self) -> Changes:
+        """The rows written since the last call (flush first to include pending ones)."""
+        taken, self.changes = self.changes, {}
+        return taken
 
     def add(self, row: db.Base) -> None:
         self.session.add(row)
@@ -139,3 +182,16 @@ class Repository:
 
     def close(self) -> None:
         self.session.close()
+
+
+def row_key(row: db.Base) -> str:
+    """A row's primary key as text (every compute table has a one-column key)."""
+    return str(inspect(row).mapper.primary_key_from_instance(row)[0])
+
+
+def changed_instance(row: db.Base) -> str | None:
+    """The instance whose in-memory state (claims, volumes, network, migrations) a changed row feeds."""
+    if isinstance(row, db.Instance):
+        return row.uuid
+    value = getattr(row, "instance_uuid", None)
+    return value if isinstance(value, str) else None

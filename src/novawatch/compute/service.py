@@ -11,6 +11,7 @@ from sqlalchemy import exc as sa_exc
 
 from novawatch.bus.base import Publisher
 from novawatch.compute.attachments import AttachActions
+from novawatch.compute.catchup import CatchUp
 from novawatch.compute.clock import Clock, Ids, WallClock
 from novawatch.compute.emitter import Emitter
 from novawatch.compute.errors import StorageError, StorageRefused, StorageUnavailable
@@ -35,7 +36,7 @@ _throttle = Throttle()
 
 
 class ComputeService(ServiceActions, LifecycleActions, Operations, MoveActions, AttachActions, KeypairActions,
-                     ServerGroupActions, RecordQueries):
+                     ServerGroupActions, RecordQueries, CatchUp):
     """Nova's compute API, conductor, scheduler and compute managers with a fake hypervisor, in one object.
 
     Changes are flushed to the database by :meth:`commit` (call it after each action, or every N actions).
@@ -49,26 +50,50 @@ class ComputeService(ServiceActions, LifecycleActions, Operations, MoveActions, 
     #: The shared database's generation that the in-memory state reflects (with :attr:`shared`).
     generation: int = -1
 
+    #: How :meth:`sync` brought the state up to date: incremental catch-ups and full reloads.
+    catch_ups: int = 0
+    reloads: int = 0
+
     def share(self, shared: SharedDatabase) -> None:
-        """Run as one of several workers on this database: commits bump the shared generation, and
-        :meth:`sync` reloads the state when another worker committed."""
+        """Run as one of several workers on this database: commits bump the shared generation and log the
+        rows they wrote, and :meth:`sync` applies the other workers' changes."""
         self.shared = shared
         self.generation = -1
+        self.repo.track()
 
     def sync(self) -> None:
-        """With :attr:`shared`: reload the in-memory state if another worker committed since it was loaded.
+        """With :attr:`shared`: bring the in-memory state up to the last commit of any worker.
 
-        Call it holding the write lock (for a consistent load). A reload that fails leaves
+        The rows changed since this worker's generation are refreshed (:mod:`~novawatch.compute.catchup`);
+        when the change log does not reach back that far, or the changes are many, the state is reloaded
+        in full. Call it holding the write lock (for a consistent read). A reload that fails leaves
         :attr:`unavailable` set, as :meth:`reload` does.
         """
         if self.shared is None:
             return
         generation = self.shared.generation()
-        if generation != self.generation:
-            with contextlib.suppress(Exception):
-                self.repo.close()
-            if self.reload():
-                self.generation = generation
+        if generation == self.generation:
+            return
+        if self.generation >= 0 and self.unavailable is None:
+            found = self.shared.changes_since(self.generation)
+            if found is not None:
+                current, changes = found
+                try:
+                    done = self.catch_up(changes)
+                except Exception as exc:  # a half-applied catch-up is replaced by the reload below
+                    _throttle.log(log, logging.WARNING, "catch-up", "catching up with the other workers "
+                                  "failed (%s): reloading the state", type(exc).__name__,
+                                  extra={"error": type(exc).__name__})
+                    done = False
+                if done:
+                    self.catch_ups += 1
+                    self.generation = current
+                    return
+        with contextlib.suppress(Exception):
+            self.repo.close()
+        if self.reload():
+            self.reloads += 1
+            self.generation = generation
 
     def commit(self) -> None:
         """Commit the changes, and with them the notifications they caused; then the outbox may send those.
@@ -78,15 +103,16 @@ class ComputeService(ServiceActions, LifecycleActions, Operations, MoveActions, 
         outbox = self.outbox
         generation = None
         session = self.repo.session
-        if self.shared is not None and not self.shared.held and not (
-                session.new or session.deleted or any(session.is_modified(row) for row in session.dirty)
-                or (outbox is not None and outbox.pending)):
-            session.commit()  # nothing to write (shutdown, a read): only end the transaction
-            return
         try:
             if self.shared is not None:
-                # the generation and the outbox ids move in the action's own transaction
-                generation, first = self.shared.advance(session, outbox.waiting if outbox is not None else 0)
+                session.flush()  # every row the action wrote is in the change set now
+                changes = self.repo.take_changes()
+                if not changes and not (outbox is not None and outbox.pending):
+                    session.commit()  # nothing written (a read, a refusal, shutdown): no new generation
+                    return
+                # the generation, the outbox ids and the change log move in the action's own transaction
+                generation, first = self.shared.advance(session, outbox.waiting if outbox is not None else 0,
+                                                        changes)
                 if outbox is not None:
                     outbox.stage(session, first)
             elif outbox is not None:
@@ -131,7 +157,7 @@ class ComputeService(ServiceActions, LifecycleActions, Operations, MoveActions, 
         :meth:`recover` to try again.
         """
         try:
-            self._open(Repository(self.repo.engine))
+            self._open(Repository(self.repo.engine, track_changes=self.repo.track_changes))
         except Exception as exc:
             self.unavailable = f"{type(exc).__name__}: {_first_line(exc)}"
             _throttle.log(log, logging.WARNING, "reload", "cannot load the compute state from the database: %s",

@@ -2,10 +2,11 @@
 
 Each worker keeps the cloud in memory (indexes, claims) between requests, so the workers agree on one
 rule: **one writer at a time**. A worker takes a PostgreSQL advisory lock (:data:`WRITE_LOCK`) before an
-action, reloads its memory when another worker committed since it last loaded (``compute_state.generation``
-moved), runs the action, commits it with the generation bumped in the same transaction, and releases the
-lock. So an action always sees every earlier commit (no double-booked host, no lost update), and a second
-action on a busy instance meets the task state the first one left (Nova's 409).
+action, catches up when another worker committed since (``compute_state.generation`` moved: the rows each
+commit wrote are in ``compute_changes``, :mod:`novawatch.compute.catchup`), runs the action, commits it
+with the generation bumped and its rows logged in the same transaction, and releases the lock. So an
+action always sees every earlier commit (no double-booked host, no lost update), and a second action
+on a busy instance meets the task state the first one left (Nova's 409).
 
 Outbox ids come from ``compute_state.outbox_next``, taken under the same lock in the action's own
 transaction: id order is commit order, and any committed outbox row has every lower id committed before
@@ -21,16 +22,22 @@ import logging
 import threading
 from collections.abc import Iterator
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, delete, insert, select, text
 from sqlalchemy.orm import Session
 
+from novawatch.compute.db import ComputeChange
 from novawatch.compute.errors import StorageUnavailable
+from novawatch.compute.repository import Changes
 
 log = logging.getLogger("novawatch.compute.shared")
 
 #: Advisory lock keys (64-bit; "nova" + a number, unlikely to meet another application's).
 WRITE_LOCK = 0x6E6F7661_00000001
 RELAY_LOCK = 0x6E6F7661_00000002
+
+#: Generations whose changes the log keeps, and how often (in generations) it is pruned.
+KEEP = 4096
+PRUNE_EVERY = 256
 
 
 class SharedDatabase:
@@ -123,8 +130,9 @@ class SharedDatabase:
             conn.execute(text("UPDATE compute_state SET outbox_next = GREATEST(outbox_next, "
                               "(SELECT COALESCE(max(id), 0) + 1 FROM notification_outbox)) WHERE id = 1"))
 
-    def advance(self, session: Session, count: int) -> tuple[int, int]:
-        """In the committing transaction: bump the generation and reserve ``count`` outbox ids.
+    def advance(self, session: Session, count: int, changes: Changes | None = None) -> tuple[int, int]:
+        """In the committing transaction: bump the generation, reserve ``count`` outbox ids and log ``changes``
+        (the rows the action wrote) under the new generation, for the other workers' catch-up.
 
         Returns (the new generation, the first reserved id). Only the lock's holder may call it.
         """
@@ -134,7 +142,29 @@ class SharedDatabase:
         row = session.execute(text(
             "UPDATE compute_state SET generation = generation + 1, outbox_next = outbox_next + :n "
             "WHERE id = 1 RETURNING generation, outbox_next - :n"), {"n": count}).one()
-        return int(row[0]), int(row[1])
+        generation = int(row[0])
+        if changes:
+            session.execute(insert(ComputeChange), [
+                {"generation": generation, "table": table, "key": key, "instance_uuid": instance}
+                for (table, key), instance in changes.items()])
+        if generation % PRUNE_EVERY == 0:
+            # a worker further behind than KEEP generations reloads in full instead
+            keep_from = generation - KEEP
+            session.execute(delete(ComputeChange).where(ComputeChange.generation < keep_from))
+            session.execute(text("UPDATE compute_state SET changes_from = GREATEST(changes_from, :g) WHERE id = 1"),
+                            {"g": keep_from})
+        return generation, int(row[1])
+
+    def changes_since(self, generation: int) -> tuple[int, Changes] | None:
+        """(the current generation, every row changed after ``generation``), read holding the lock; None when
+        the log no longer reaches back to it (pruned, or written before migration 0006)."""
+        conn = self._connection()
+        current, oldest = conn.execute(_STATE).one()
+        if generation + 1 < int(oldest):
+            return None
+        rows = conn.execute(select(ComputeChange.table, ComputeChange.key, ComputeChange.instance_uuid)
+                            .where(ComputeChange.generation > generation))
+        return int(current), {(table, key): instance for table, key, instance in rows}
 
     def close(self) -> None:
         self.release()
@@ -146,3 +176,4 @@ class SharedDatabase:
 
 
 _GENERATION = text("SELECT generation FROM compute_state WHERE id = 1")
+_STATE = text("SELECT generation, changes_from FROM compute_state WHERE id = 1")

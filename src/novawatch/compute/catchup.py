@@ -62,8 +62,6 @@ class CatchUp(ComputeCore):
         for model in _UNINDEXED:
             self._forget(model, keys.get(model, ()))
         self._refresh_instances(affected, touched)
-        for model, found in keys.items():
-            self.repo.saw_ids(model, found)
         for node in touched.values():
             if node.uuid in self.tracker.nodes:
                 self.tracker.update(node)

@@ -8,6 +8,7 @@ per commit rather than a query per read.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
@@ -90,6 +91,12 @@ def clear(engine: Engine) -> None:
             conn.execute(table.delete())
 
 
+#: Their table names (each has a sequence when several workers share the database: compute/shared.py).
+COUNTED_TABLES: tuple[str, ...] = tuple(model.__tablename__ for model in _COUNTED)
+
+#: Where ids come from when several workers share the database: (session, table) -> a new id.
+Allocate = Callable[[Session, str], int]
+
 #: Tables whose rows are bookkeeping of the workers and the outbox, not state: never recorded as changes.
 _UNRECORDED = frozenset({"notification_outbox", "compute_state", "compute_changes"})
 
@@ -112,6 +119,8 @@ class Repository:
         self.track_changes = False
         if track_changes:
             self.track()
+        #: Shared ids (:meth:`share_ids`); None: this process is the only writer and counts them itself.
+        self.allocate: Allocate | None = None
         # One statement for every table's highest id: a reload (after each other worker's commit, with
         # ``compute serve --workers N``) pays one round trip for them, not one per table.
         tops = self.session.execute(select(*(select(func.max(model.id)).scalar_subquery()  # type: ignore[attr-defined]
@@ -119,20 +128,17 @@ class Repository:
         self._next: dict[type[db.Base], int] = {model: (top or 0) + 1
                                                 for model, top in zip(_COUNTED, tops, strict=True)}
 
+    def share_ids(self, allocate: Allocate) -> None:
+        """Take ids from ``allocate`` (the workers' sequences) from now on."""
+        self.allocate = allocate
+
     def next_id(self, model: type[db.Base]) -> int:
         """The next free id of ``model``'s table."""
+        if self.allocate is not None:
+            return self.allocate(self.session, model.__tablename__)
         value = self._next[model]
         self._next[model] = value + 1
         return value
-
-    def peek_id(self, model: type[db.Base]) -> int:
-        """The id :meth:`next_id` would give next, without taking it."""
-        return self._next[model]
-
-    def saw_ids(self, model: type[db.Base], keys: list[str]) -> None:
-        """Another writer wrote these keys in ``model``'s table: this one's next id goes above them."""
-        if model in self._next and keys:
-            self._next[model] = max(self._next[model], *(int(k) + 1 for k in keys))
 
     def track(self) -> None:
         """Record the rows each flush writes from now on (:attr:`changes`)."""

@@ -47,8 +47,10 @@ class ComputeService(ServiceActions, LifecycleActions, Operations, MoveActions, 
 
     #: The write lock and change counter of the workers sharing this database (None: the only writer).
     shared: SharedDatabase | None = None
-    #: The shared database's generation that the in-memory state reflects (with :attr:`shared`).
+    #: The shared database's generation that the in-memory state reflects (with :attr:`shared`): every
+    #: commit up to it, and this worker's own commits after it (:attr:`_own`).
     generation: int = -1
+    _own: set[int]
 
     #: How :meth:`sync` brought the state up to date: incremental catch-ups and full reloads.
     catch_ups: int = 0
@@ -59,7 +61,9 @@ class ComputeService(ServiceActions, LifecycleActions, Operations, MoveActions, 
         rows they wrote, and :meth:`sync` applies the other workers' changes."""
         self.shared = shared
         self.generation = -1
+        self._own: set[int] = set()
         self.repo.track()
+        self.repo.share_ids(shared.next_id)
 
     def sync(self) -> None:
         """With :attr:`shared`: bring the in-memory state up to the last commit of any worker.
@@ -75,7 +79,7 @@ class ComputeService(ServiceActions, LifecycleActions, Operations, MoveActions, 
         if generation == self.generation:
             return
         if self.generation >= 0 and self.unavailable is None:
-            found = self.shared.changes_since(self.generation)
+            found = self.shared.changes_since(self.generation, self._own)
             if found is not None:
                 current, changes = found
                 try:
@@ -87,13 +91,17 @@ class ComputeService(ServiceActions, LifecycleActions, Operations, MoveActions, 
                     done = False
                 if done:
                     self.catch_ups += 1
-                    self.generation = current
+                    self._caught_up(current)
                     return
         with contextlib.suppress(Exception):
             self.repo.close()
         if self.reload():
             self.reloads += 1
-            self.generation = generation
+            self._caught_up(generation)
+
+    def _caught_up(self, generation: int) -> None:
+        self.generation = generation
+        self._own = {g for g in self._own if g > generation}
 
     def commit(self) -> None:
         """Commit the changes, and with them the notifications they caused; then the outbox may send those.
@@ -122,7 +130,12 @@ class ComputeService(ServiceActions, LifecycleActions, Operations, MoveActions, 
             self.rollback()
             raise storage_error(exc) from exc
         if generation is not None:
-            self.generation = generation
+            # Other workers' actions on other instances may have committed in between (shared lock): the
+            # state is current up to the own commit only when it directly follows the last one seen.
+            if generation == self.generation + 1:
+                self._caught_up(generation)
+            else:
+                self._own.add(generation)
         if outbox is not None:
             outbox.committed()
 
@@ -157,7 +170,10 @@ class ComputeService(ServiceActions, LifecycleActions, Operations, MoveActions, 
         :meth:`recover` to try again.
         """
         try:
-            self._open(Repository(self.repo.engine, track_changes=self.repo.track_changes))
+            repo = Repository(self.repo.engine, track_changes=self.repo.track_changes)
+            if self.repo.allocate is not None:
+                repo.share_ids(self.repo.allocate)
+            self._open(repo)
         except Exception as exc:
             self.unavailable = f"{type(exc).__name__}: {_first_line(exc)}"
             _throttle.log(log, logging.WARNING, "reload", "cannot load the compute state from the database: %s",

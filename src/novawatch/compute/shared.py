@@ -20,32 +20,62 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Iterator
+import zlib
+from collections.abc import Callable, Collection, Iterator
+from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlalchemy import Connection, Engine, delete, insert, select, text
 from sqlalchemy.orm import Session
 
 from novawatch.compute.db import ComputeChange
 from novawatch.compute.errors import StorageUnavailable
-from novawatch.compute.repository import Changes
+from novawatch.compute.repository import COUNTED_TABLES, Changes
 
 log = logging.getLogger("novawatch.compute.shared")
+
+_T = TypeVar("_T")
 
 #: Advisory lock keys (64-bit; "nova" + a number, unlikely to meet another application's).
 WRITE_LOCK = 0x6E6F7661_00000001
 RELAY_LOCK = 0x6E6F7661_00000002
+
+#: How long a request waits for the locks before it is answered 503 (a stuck holder must not hold up a
+#: worker forever: its shutdown waits for the waiting thread).
+LOCK_TIMEOUT_MS = 60_000
 
 #: Generations whose changes the log keeps, and how often (in generations) it is pruned.
 KEEP = 4096
 PRUNE_EVERY = 256
 
 
-class SharedDatabase:
-    """The write lock and the change counter that the workers of one PostgreSQL database share.
+#: The class key of the per-instance advisory locks (the two-int key space, apart from the locks above).
+INSTANCE_LOCKS = 0x6E6F7661
 
-    The lock lives on a connection of its own (session-level advisory lock), so the service's session
-    can commit and roll back freely while it is held. Thread use: :meth:`acquire` may run on any
-    thread; one holder at a time per process (the caller serialises, e.g. with an ``asyncio.Lock``).
+
+def instance_key(uuid: str) -> int:
+    """An instance's advisory lock key (32 bits: two instances may share one, which only serialises them)."""
+    return zlib.crc32(uuid.encode()) - 2**31
+
+
+@dataclass
+class Hold:
+    """The locks one request holds, on a connection of its own."""
+
+    conn: Connection
+    exclusive: bool
+    instance: str | None = None
+
+
+class SharedDatabase:
+    """The write lock, the change counter and the id sequences that the workers of one PostgreSQL database share.
+
+    The write lock is taken **exclusively** by an action that may touch anything (a boot, a move, a
+    service), or **shared** with the lock of one instance by an action that touches that instance only
+    (power, pause, metadata...): such actions on different instances run at the same time, in any
+    worker. Each hold lives on a connection of its own (session-level advisory locks), so the service's
+    session commits freely while it is held, and a worker may hold several (one per request in flight).
+    Thread use: :meth:`acquire` may run on any thread; :meth:`generation`, :meth:`changes_since` on one.
     """
 
     def __init__(self, engine: Engine) -> None:
@@ -53,68 +83,67 @@ class SharedDatabase:
             raise ValueError(f"several workers need PostgreSQL (row and advisory locks); {engine.dialect.name} "
                              "has one writer at a time: run one worker")
         self.engine = engine
-        self._conn: Connection | None = None
-        self._peek: Connection | None = None  # reads' look at the generation: one round trip, no transaction
+        self._peek: Connection | None = None  # the look at the generation and the change log: no transaction
         self._guard = threading.Lock()
-        #: True while this process holds the write lock.
-        self.held = False
+        self._holds = 0
 
-    def _connection(self) -> Connection:
-        if self._conn is None or self._conn.closed or self._conn.invalidated:
-            self._conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        return self._conn
+    @property
+    def held(self) -> bool:
+        """True while a request of this process holds the write lock (either way)."""
+        return self._holds > 0
 
-    def _drop(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            with contextlib.suppress(Exception):
-                conn.invalidate()
-            with contextlib.suppress(Exception):
-                conn.close()
-
-    def acquire(self) -> None:
-        """Wait for the write lock (every other worker's action to end); StorageUnavailable without a database."""
+    def acquire(self, instance: str | None = None, *, exclusive: bool = True) -> Hold:
+        """Wait for the write lock: exclusive (every other worker's action ends first), or shared, after the
+        lock of ``instance`` when one is named. StorageUnavailable without a database."""
+        try:
+            conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        except Exception as exc:
+            raise _unavailable(exc) from exc
+        try:
+            if not conn.info.get("novawatch_lock_timeout"):  # once per pooled connection: SET outlives checkouts
+                conn.execute(text(f"SET lock_timeout = {LOCK_TIMEOUT_MS}"))
+                conn.info["novawatch_lock_timeout"] = True
+            if instance is not None:
+                # the instance first: a request waiting for a busy instance does not hold up exclusive writers
+                conn.execute(text("SELECT pg_advisory_lock(:cls, :key)"),
+                             {"cls": INSTANCE_LOCKS, "key": instance_key(instance)})
+            how = "pg_advisory_lock" if exclusive else "pg_advisory_lock_shared"
+            conn.execute(text(f"SELECT {how}(:key)"), {"key": WRITE_LOCK})
+        except Exception as exc:
+            _discard(conn)
+            raise _unavailable(exc) from exc
         with self._guard:
-            try:
-                self._connection().execute(text("SELECT pg_advisory_lock(:key)"), {"key": WRITE_LOCK})
-            except Exception as exc:
-                self._drop()
-                raise StorageUnavailable(f"the database is unavailable ({type(exc).__name__}): the workers' "
-                                         "write lock cannot be taken; retry when it is back") from exc
-            self.held = True
+            self._holds += 1
+        return Hold(conn, exclusive, instance)
 
-    def release(self) -> None:
-        """Let the next worker's action run. A lock that cannot be released is dropped with its connection."""
+    def release(self, hold: Hold) -> None:
+        """Let the next writers run. Locks that cannot be released go with their connection."""
         with self._guard:
-            if not self.held:
-                return
-            self.held = False
-            try:
-                self._connection().execute(text("SELECT pg_advisory_unlock(:key)"), {"key": WRITE_LOCK})
-            except Exception:
-                self._drop()  # closing the connection releases the lock
+            self._holds -= 1
+        try:
+            hold.conn.execute(text("SELECT pg_advisory_unlock_all()"))
+            hold.conn.close()
+        except Exception:
+            _discard(hold.conn)  # closing the connection releases the locks
 
     @contextlib.contextmanager
-    def locked(self) -> Iterator[None]:
-        """The write lock for the block (startup work: seeding the cloud)."""
-        self.acquire()
+    def locked(self, instance: str | None = None, *, exclusive: bool = True) -> Iterator[Hold]:
+        """The write lock for the block (exclusive by default: startup work such as seeding the cloud)."""
+        hold = self.acquire(instance, exclusive=exclusive)
         try:
-            yield
+            yield hold
         finally:
-            self.release()
+            self.release(hold)
 
     def generation(self) -> int:
-        """The generation of the last commit by any worker (a fresh read, outside any transaction).
+        """The generation of the last commit by any worker (a fresh read, outside any transaction)."""
+        return int(self._look(lambda conn: conn.scalar(_GENERATION)) or 0)
 
-        Holding the lock it reads on the lock's connection; otherwise on a connection of its own, so call
-        it from one thread (the worker's event loop) only.
-        """
-        if self.held:
-            return int(self._connection().scalar(_GENERATION) or 0)
+    def _look(self, read: Callable[[Connection], _T]) -> _T:
         if self._peek is None or self._peek.closed or self._peek.invalidated:
             self._peek = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         try:
-            return int(self._peek.scalar(_GENERATION) or 0)
+            return read(self._peek)
         except Exception:
             peek, self._peek = self._peek, None
             with contextlib.suppress(Exception):
@@ -122,13 +151,24 @@ class SharedDatabase:
             raise
 
     def prepare(self) -> None:
-        """Make sure the counter row exists and the outbox's next id is above every id in the table
-        (a single-process run before may have written some). Takes the write lock."""
+        """Make sure the counter row exists, the outbox's next id is above every id in the table and each
+        table's id sequence above its ids (a single-process run before may have written some). Takes the
+        write lock."""
         with self.locked(), self.engine.begin() as conn:
             conn.execute(text("INSERT INTO compute_state (id, generation, outbox_next) VALUES (1, 0, 1) "
                               "ON CONFLICT (id) DO NOTHING"))
             conn.execute(text("UPDATE compute_state SET outbox_next = GREATEST(outbox_next, "
                               "(SELECT COALESCE(max(id), 0) + 1 FROM notification_outbox)) WHERE id = 1"))
+            for table in COUNTED_TABLES:
+                sequence = _sequence(table)
+                conn.execute(text(f"CREATE SEQUENCE IF NOT EXISTS {sequence} MINVALUE 0 START 1"))
+                # under the exclusive lock no worker takes ids: the sequence cannot move meanwhile
+                conn.execute(text(f"SELECT setval('{sequence}', GREATEST((SELECT last_value FROM {sequence}), "
+                                  f"(SELECT COALESCE(max(id), 0) FROM {table})))"))
+
+    def next_id(self, session: Session, table: str) -> int:
+        """A new id of ``table`` that no other worker gets (its sequence; one round trip)."""
+        return int(session.scalar(text(f"SELECT nextval('{_sequence(table)}')")) or 0)
 
     def advance(self, session: Session, count: int, changes: Changes | None = None) -> tuple[int, int]:
         """In the committing transaction: bump the generation, reserve ``count`` outbox ids and log ``changes``
@@ -155,24 +195,43 @@ class SharedDatabase:
                             {"g": keep_from})
         return generation, int(row[1])
 
-    def changes_since(self, generation: int) -> tuple[int, Changes] | None:
-        """(the current generation, every row changed after ``generation``), read holding the lock; None when
-        the log no longer reaches back to it (pruned, or written before migration 0006)."""
-        conn = self._connection()
-        current, oldest = conn.execute(_STATE).one()
-        if generation + 1 < int(oldest):
-            return None
-        rows = conn.execute(select(ComputeChange.table, ComputeChange.key, ComputeChange.instance_uuid)
-                            .where(ComputeChange.generation > generation))
-        return int(current), {(table, key): instance for table, key, instance in rows}
+    def changes_since(self, generation: int, skip: Collection[int] = ()) -> tuple[int, Changes] | None:
+        """(the current generation, every row changed after ``generation`` by commits not in ``skip``); None
+        when the log no longer reaches back to it (pruned, or written before migration 0006)."""
+
+        def read(conn: Connection) -> tuple[int, Changes] | None:
+            current, oldest = conn.execute(_STATE).one()
+            if generation + 1 < int(oldest):
+                return None
+            query = (select(ComputeChange.table, ComputeChange.key, ComputeChange.instance_uuid)
+                     .where(ComputeChange.generation > generation, ComputeChange.generation <= current))
+            if skip:
+                query = query.where(ComputeChange.generation.not_in(list(skip)))
+            return int(current), {(table, key): instance for table, key, instance in conn.execute(query)}
+
+        return self._look(read)
 
     def close(self) -> None:
-        self.release()
-        self._drop()
         if self._peek is not None:
             with contextlib.suppress(Exception):
                 self._peek.close()
             self._peek = None
+
+
+def _sequence(table: str) -> str:
+    return f"novawatch_{table}_id"
+
+
+def _unavailable(exc: Exception) -> StorageUnavailable:
+    return StorageUnavailable(f"the database is unavailable ({type(exc).__name__}): the workers' write lock "
+                              "cannot be taken; retry when it is back")
+
+
+def _discard(conn: Connection) -> None:
+    with contextlib.suppress(Exception):
+        conn.invalidate()
+    with contextlib.suppress(Exception):
+        conn.close()
 
 
 _GENERATION = text("SELECT generation FROM compute_state WHERE id = 1")

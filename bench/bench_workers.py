@@ -1,6 +1,7 @@
 """Actions/s of ``novawatch compute serve`` over HTTP on PostgreSQL: one plain process, then 2 and 4 workers.
 
     .venv/bin/python bench/bench_workers.py [--workers 1 2 4] [--hosts 20] [--actions 1500] [--clients 8]
+                                            [--mix mixed|instance]
 
 Each configuration gets a database of its own (in a private PostgreSQL cluster started with
 ``shared/scripts/postgres-ephemeral``, or ``--pg URL``) and a private RabbitMQ node
@@ -8,7 +9,8 @@ Each configuration gets a database of its own (in a private PostgreSQL cluster s
 ``1`` is the plain single process (no ``--workers``, the anchor), others are ``--workers N``.
 Set-up (not timed): ``--hosts`` hosts and 5 instances per host, booted over HTTP. Timed:
 ``--clients`` threads sending ``--actions`` actions in all (a fixed mix of power, pause, reboot,
-metadata, boot and delete on random instances; a refusal such as 409 counts as an answered action),
+metadata, boot and delete on random instances, or with ``--mix instance`` only the actions on one
+instance, which several workers run side by side; a refusal such as 409 counts as an answered action),
 then ``--reads`` GETs of single instances. The last column is the time until the outbox had relayed
 every notification of the timed actions (the end-to-end rate to the bus); ``load`` is the machine's
 1-minute load average when the timed actions ended (the clients, PostgreSQL and the workers share it).
@@ -119,7 +121,7 @@ def run_one(workers: int, args: argparse.Namespace, pg: str, bus: str, tmp: Path
         def act(client: httpx.Client, rng: random.Random, count: int) -> Counter[int]:
             got: Counter[int] = Counter()
             for _ in range(count):
-                roll = rng.random()
+                roll = rng.random() if args.mix == "mixed" else 1.0
                 if roll < 0.1:
                     resp = client.post(url + "/v1/instances", json={"name": f"a-{rng.randrange(10**6)}",
                                                                   "flavor": "m1.tiny"})
@@ -168,6 +170,8 @@ def main() -> int:
     parser.add_argument("--actions", type=int, default=1500)
     parser.add_argument("--reads", type=int, default=3000)
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--mix", choices=["mixed", "instance"], default="mixed",
+                        help="instance: only actions on one instance each (no boot, no delete)")
     parser.add_argument("--pg", default=os.environ.get("POSTGRES_URL"), help="PostgreSQL URL (default: start one)")
     parser.add_argument("--bus", help="RabbitMQ URL, oslo style (default: start a private node)")
     args = parser.parse_args()
@@ -190,7 +194,8 @@ def main() -> int:
     finally:
         for script, where in started:
             subprocess.run(["bash", str(SCRIPTS / script), "stop", where], capture_output=True, check=False)
-    print(f"{args.hosts} hosts, {args.hosts * 5} instances at start, {args.clients} client threads")
+    print(f"{args.hosts} hosts, {args.hosts * 5} instances at start, {args.clients} client threads, "
+          f"{args.mix} actions")
     print("| compute serve | actions | accepted | actions/s | actions/s relayed to the bus | reads/s | 5xx | load |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:

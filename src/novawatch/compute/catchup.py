@@ -11,9 +11,10 @@ large or names a table it does not know.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.util import identity_key
 
 from novawatch.compute import db
@@ -51,9 +52,12 @@ class CatchUp(ComputeCore):
             keys.setdefault(model, []).append(key)
         if len(changes) > LIMIT:
             return False
-        affected = sorted({uuid for uuid in changes.values() if uuid is not None})
+        affected: dict[str, set[str]] = {}  # instance -> the tables of its rows that changed
+        for (table, _), uuid in changes.items():
+            if uuid is not None:
+                affected.setdefault(uuid, set()).add(table)
         touched: dict[str, db.ComputeNode] = {}
-        self._drop_claims(affected, touched)
+        kept = self._drop_claims(affected, touched)
         for flavor in self._fresh(db.Flavor, keys.get(db.Flavor, ())).values():
             self.flavors[flavor.id] = flavor
         self._refresh_services(keys.get(db.Service, ()))
@@ -61,7 +65,7 @@ class CatchUp(ComputeCore):
         self._refresh_volumes(keys.get(db.Volume, ()))
         for model in _UNINDEXED:
             self._forget(model, keys.get(model, ()))
-        self._refresh_instances(affected, touched)
+        self._refresh_instances(affected, kept, touched)
         for node in touched.values():
             if node.uuid in self.tracker.nodes:
                 self.tracker.update(node)
@@ -130,32 +134,41 @@ class CatchUp(ComputeCore):
 
     # -- instances and what they hold ------------------------------------------------------------
 
-    def _drop_claims(self, uuids: Sequence[str], touched: dict[str, db.ComputeNode]) -> None:
-        """Forget the claims and per-request memory of the instances about to be read again."""
-        keys = set(uuids)
-        for uuid in uuids:
+    def _drop_claims(self, affected: dict[str, set[str]], touched: dict[str, db.ComputeNode]) -> Kept:
+        """Forget the claims and per-request memory of the instances about to be read again; what of theirs
+        did not change (volumes, migration) is kept aside to be put back without a query."""
+        keys = set(affected)
+        kept = Kept({}, {})
+        for uuid, tables in affected.items():
             mig = self.migrations.pop(uuid, None)
             if mig is not None:
                 keys.add(migration_key(mig))
-            self.bdms.pop(uuid, None)
+                if "migrations" not in tables:
+                    kept.migrations[uuid] = mig
+            bdms = self.bdms.pop(uuid, None)
+            if bdms is not None and "block_device_mappings" not in tables:
+                kept.bdms[uuid] = bdms
             self._reported_update.pop(uuid, None)
             self._block_migration.pop(uuid, None)
-        if not keys:
-            return
-        for node_uuid, held in self.tracker.claims.items():
-            dropped = [key for key in keys if held.pop(key, None) is not None]
-            if dropped:
-                touched[node_uuid] = self.tracker.nodes[node_uuid]
+        if keys:
+            for node_uuid, held in self.tracker.claims.items():
+                dropped = [key for key in keys if held.pop(key, None) is not None]
+                if dropped:
+                    touched[node_uuid] = self.tracker.nodes[node_uuid]
+        return kept
 
-    def _refresh_instances(self, uuids: Sequence[str], touched: dict[str, db.ComputeNode]) -> None:
-        """Read the instances (their info cache, volumes and migrations) again and restore their claims."""
-        if not uuids:
+    def _refresh_instances(self, affected: dict[str, set[str]], kept: Kept,
+                           touched: dict[str, db.ComputeNode]) -> None:
+        """Read the instances (and their info caches, volumes and migrations where those changed) again and
+        restore their claims."""
+        if not affected:
             return
         session = self.repo.session
-        rows = list(session.scalars(select(db.Instance).where(db.Instance.uuid.in_(uuids)).order_by(db.Instance.id)
+        uuids = sorted(affected)
+        # the info cache comes with each instance, in the same query, refreshed in place too
+        rows = list(session.scalars(select(db.Instance).options(joinedload(db.Instance.info_cache))
+                                    .where(db.Instance.uuid.in_(uuids)).order_by(db.Instance.id)
                                     .execution_options(populate_existing=True)))
-        list(session.scalars(select(db.InstanceInfoCache).where(db.InstanceInfoCache.instance_uuid.in_(uuids))
-                             .execution_options(populate_existing=True)))
         live = []
         for inst in rows:
             if inst.deleted:
@@ -163,15 +176,21 @@ class CatchUp(ComputeCore):
             else:
                 self.instances[inst.uuid] = inst  # an existing key keeps its place: the order stays the load's
                 live.append(inst)
-        for bdm in session.scalars(select(db.BlockDeviceMapping)
-                                   .where(db.BlockDeviceMapping.instance_uuid.in_(uuids))
-                                   .order_by(db.BlockDeviceMapping.id).execution_options(populate_existing=True)):
-            if not bdm.deleted:
-                self.bdms.setdefault(bdm.instance_uuid, []).append(bdm)
-        for mig in session.scalars(select(db.Migration).where(db.Migration.instance_uuid.in_(uuids))
-                                   .order_by(db.Migration.id).execution_options(populate_existing=True)):
-            if mig.status in ACTIVE_MIGRATION:
-                self.migrations[mig.instance_uuid] = mig
+        self.bdms.update(kept.bdms)
+        changed = [uuid for uuid, tables in affected.items() if "block_device_mappings" in tables]
+        if changed:
+            for bdm in session.scalars(select(db.BlockDeviceMapping)
+                                       .where(db.BlockDeviceMapping.instance_uuid.in_(changed))
+                                       .order_by(db.BlockDeviceMapping.id).execution_options(populate_existing=True)):
+                if not bdm.deleted:
+                    self.bdms.setdefault(bdm.instance_uuid, []).append(bdm)
+        self.migrations.update(kept.migrations)
+        changed = [uuid for uuid, tables in affected.items() if "migrations" in tables]
+        if changed:
+            for mig in session.scalars(select(db.Migration).where(db.Migration.instance_uuid.in_(changed))
+                                       .order_by(db.Migration.id).execution_options(populate_existing=True)):
+                if mig.status in ACTIVE_MIGRATION:
+                    self.migrations[mig.instance_uuid] = mig
         self.network.resume_after([inst.info_cache for inst in live])
         for inst in live:
             owner = self._restore_instance_claim(inst)
@@ -182,3 +201,10 @@ class CatchUp(ComputeCore):
             holder = None if current is None else self._restore_migration_claim(current)
             if holder is not None:
                 touched[holder.uuid] = holder
+
+
+class Kept(NamedTuple):
+    """What the catch-up keeps of the instances it reads again: the rows of theirs that did not change."""
+
+    bdms: dict[str, list[db.BlockDeviceMapping]]
+    migrations: dict[str, db.Migration]

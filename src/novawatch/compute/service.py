@@ -75,13 +75,11 @@ class ComputeService(ServiceActions, LifecycleActions, Operations, MoveActions, 
         """
         if self.shared is None:
             return
-        generation = self.shared.generation()
-        if generation == self.generation:
-            return
         if self.generation >= 0 and self.unavailable is None:
-            found = self.shared.changes_since(self.generation, self._own)
-            if found is not None:
-                current, changes = found
+            generation, changes = self.shared.changes_since(self.generation, self._own)
+            if generation == self.generation:
+                return
+            if changes is not None:
                 try:
                     done = self.catch_up(changes)
                 except Exception as exc:  # a half-applied catch-up is replaced by the reload below
@@ -91,8 +89,10 @@ class ComputeService(ServiceActions, LifecycleActions, Operations, MoveActions, 
                     done = False
                 if done:
                     self.catch_ups += 1
-                    self._caught_up(current)
+                    self._caught_up(generation)
                     return
+        else:
+            generation = self.shared.generation()
         with contextlib.suppress(Exception):
             self.repo.close()
         if self.reload():

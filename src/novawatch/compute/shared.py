@@ -25,7 +25,7 @@ from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
-from sqlalchemy import Connection, Engine, delete, insert, select, text
+from sqlalchemy import Connection, Engine, delete, insert, text
 from sqlalchemy.orm import Session
 
 from novawatch.compute.db import ComputeChange
@@ -86,6 +86,7 @@ class SharedDatabase:
         self._peek: Connection | None = None  # the look at the generation and the change log: no transaction
         self._guard = threading.Lock()
         self._holds = 0
+        self._idle: list[Connection] = []  # lock connections kept between holds (no pool checkout and reset)
 
     @property
     def held(self) -> bool:
@@ -95,20 +96,25 @@ class SharedDatabase:
     def acquire(self, instance: str | None = None, *, exclusive: bool = True) -> Hold:
         """Wait for the write lock: exclusive (every other worker's action ends first), or shared, after the
         lock of ``instance`` when one is named. StorageUnavailable without a database."""
+        with self._guard:
+            conn = self._idle.pop() if self._idle else None
         try:
-            conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            if conn is None:
+                conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+                conn.execute(text(f"SET lock_timeout = {LOCK_TIMEOUT_MS}"))
         except Exception as exc:
+            if conn is not None:
+                _discard(conn)
             raise _unavailable(exc) from exc
         try:
-            if not conn.info.get("novawatch_lock_timeout"):  # once per pooled connection: SET outlives checkouts
-                conn.execute(text(f"SET lock_timeout = {LOCK_TIMEOUT_MS}"))
-                conn.info["novawatch_lock_timeout"] = True
-            if instance is not None:
-                # the instance first: a request waiting for a busy instance does not hold up exclusive writers
-                conn.execute(text("SELECT pg_advisory_lock(:cls, :key)"),
-                             {"cls": INSTANCE_LOCKS, "key": instance_key(instance)})
             how = "pg_advisory_lock" if exclusive else "pg_advisory_lock_shared"
-            conn.execute(text(f"SELECT {how}(:key)"), {"key": WRITE_LOCK})
+            if instance is None:
+                conn.execute(text(f"SELECT {how}(:key)"), {"key": WRITE_LOCK})
+            else:
+                # one round trip, the instance's lock first (PostgreSQL evaluates the select list in order): a
+                # request waiting for a busy instance holds nothing that would hold up an exclusive writer
+                conn.execute(text(f"SELECT pg_advisory_lock(:cls, :instance), {how}(:key)"),
+                             {"cls": INSTANCE_LOCKS, "instance": instance_key(instance), "key": WRITE_LOCK})
         except Exception as exc:
             _discard(conn)
             raise _unavailable(exc) from exc
@@ -122,9 +128,11 @@ class SharedDatabase:
             self._holds -= 1
         try:
             hold.conn.execute(text("SELECT pg_advisory_unlock_all()"))
-            hold.conn.close()
         except Exception:
             _discard(hold.conn)  # closing the connection releases the locks
+            return
+        with self._guard:
+            self._idle.append(hold.conn)
 
     @contextlib.contextmanager
     def locked(self, instance: str | None = None, *, exclusive: bool = True) -> Iterator[Hold]:
@@ -184,9 +192,9 @@ class SharedDatabase:
             "WHERE id = 1 RETURNING generation, outbox_next - :n"), {"n": count}).one()
         generation = int(row[0])
         if changes:
-            session.execute(insert(ComputeChange), [
+            session.execute(insert(ComputeChange).values([
                 {"generation": generation, "table": table, "key": key, "instance_uuid": instance}
-                for (table, key), instance in changes.items()])
+                for (table, key), instance in changes.items()]))  # one statement, however many rows
         if generation % PRUNE_EVERY == 0:
             # a worker further behind than KEEP generations reloads in full instead
             keep_from = generation - KEEP
@@ -195,23 +203,25 @@ class SharedDatabase:
                             {"g": keep_from})
         return generation, int(row[1])
 
-    def changes_since(self, generation: int, skip: Collection[int] = ()) -> tuple[int, Changes] | None:
-        """(the current generation, every row changed after ``generation`` by commits not in ``skip``); None
-        when the log no longer reaches back to it (pruned, or written before migration 0006)."""
+    def changes_since(self, generation: int, skip: Collection[int] = ()) -> tuple[int, Changes | None]:
+        """The current generation and every row changed after ``generation`` by commits not in ``skip`` (None
+        when the log no longer reaches back to it: pruned, or written before migration 0006). One round trip."""
 
-        def read(conn: Connection) -> tuple[int, Changes] | None:
-            current, oldest = conn.execute(_STATE).one()
-            if generation + 1 < int(oldest):
-                return None
-            query = (select(ComputeChange.table, ComputeChange.key, ComputeChange.instance_uuid)
-                     .where(ComputeChange.generation > generation, ComputeChange.generation <= current))
-            if skip:
-                query = query.where(ComputeChange.generation.not_in(list(skip)))
-            return int(current), {(table, key): instance for table, key, instance in conn.execute(query)}
+        def read(conn: Connection) -> tuple[int, Changes | None]:
+            rows = conn.execute(_CHANGES, {"since": generation, "skip": list(skip)}).all()
+            current, oldest = int(rows[0][0]), int(rows[0][1])
+            if generation + 1 < oldest:
+                return current, None
+            return current, {(table, key): instance for _, _, table, key, instance in rows if table is not None}
 
         return self._look(read)
 
     def close(self) -> None:
+        with self._guard:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            with contextlib.suppress(Exception):
+                conn.close()
         if self._peek is not None:
             with contextlib.suppress(Exception):
                 self._peek.close()
@@ -235,4 +245,7 @@ def _discard(conn: Connection) -> None:
 
 
 _GENERATION = text("SELECT generation FROM compute_state WHERE id = 1")
-_STATE = text("SELECT generation, changes_from FROM compute_state WHERE id = 1")
+_CHANGES = text(
+    "SELECT s.generation, s.changes_from, c.tbl, c.key, c.instance_uuid FROM compute_state s "
+    "LEFT JOIN compute_changes c ON c.generation > :since AND c.generation <= s.generation "
+    "AND NOT c.generation = ANY(CAST(:skip AS bigint[])) WHERE s.id = 1")

@@ -25,7 +25,7 @@ from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
-from sqlalchemy import Connection, Engine, delete, insert, text
+from sqlalchemy import Connection, Engine, delete, text
 from sqlalchemy.orm import Session
 
 from novawatch.compute.db import ComputeChange
@@ -43,6 +43,11 @@ RELAY_LOCK = 0x6E6F7661_00000002
 #: How long a request waits for the locks before it is answered 503 (a stuck holder must not hold up a
 #: worker forever: its shutdown waits for the waiting thread).
 LOCK_TIMEOUT_MS = 60_000
+
+#: Tables whose ids a worker reserves a block at a time (each action writes some): their ids follow creation
+#: order within a worker, not across workers; listings order them by time first.
+BLOCK_TABLES = frozenset({"instance_actions", "instance_actions_events", "instance_faults"})
+ID_BLOCK = 64
 
 #: Generations whose changes the log keeps, and how often (in generations) it is pruned.
 KEEP = 4096
@@ -87,6 +92,7 @@ class SharedDatabase:
         self._guard = threading.Lock()
         self._holds = 0
         self._idle: list[Connection] = []  # lock connections kept between holds (no pool checkout and reset)
+        self._blocks: dict[str, tuple[int, int]] = {}  # table -> (next id, end) of this worker's reserved block
 
     @property
     def held(self) -> bool:
@@ -169,14 +175,25 @@ class SharedDatabase:
                               "(SELECT COALESCE(max(id), 0) + 1 FROM notification_outbox)) WHERE id = 1"))
             for table in COUNTED_TABLES:
                 sequence = _sequence(table)
+                step = ID_BLOCK if table in BLOCK_TABLES else 1
                 conn.execute(text(f"CREATE SEQUENCE IF NOT EXISTS {sequence} MINVALUE 0 START 1"))
+                conn.execute(text(f"ALTER SEQUENCE {sequence} INCREMENT BY {step}"))
                 # under the exclusive lock no worker takes ids: the sequence cannot move meanwhile
                 conn.execute(text(f"SELECT setval('{sequence}', GREATEST((SELECT last_value FROM {sequence}), "
                                   f"(SELECT COALESCE(max(id), 0) FROM {table})))"))
 
     def next_id(self, session: Session, table: str) -> int:
-        """A new id of ``table`` that no other worker gets (its sequence; one round trip)."""
-        return int(session.scalar(text(f"SELECT nextval('{_sequence(table)}')")) or 0)
+        """A new id of ``table`` that no other worker gets: from its sequence (one round trip), or for the
+        tables of :data:`BLOCK_TABLES` from a block of :data:`ID_BLOCK` ids this worker reserved."""
+        block = self._blocks.get(table)
+        if block is not None and block[0] < block[1]:
+            self._blocks[table] = (block[0] + 1, block[1])
+            return block[0]
+        top = int(session.scalar(text(f"SELECT nextval('{_sequence(table)}')")) or 0)
+        if table not in BLOCK_TABLES:
+            return top
+        self._blocks[table] = (top - ID_BLOCK + 2, top + 1)  # the sequence moved by a whole block
+        return top - ID_BLOCK + 1
 
     def advance(self, session: Session, count: int, changes: Changes | None = None) -> tuple[int, int]:
         """In the committing transaction: bump the generation, reserve ``count`` outbox ids and log ``changes``
@@ -187,14 +204,11 @@ class SharedDatabase:
         if not self.held:
             raise RuntimeError("a change committed without the workers' write lock (a request that was "
                                "not recognised as a write): refused, so that no worker's memory goes stale")
-        row = session.execute(text(
-            "UPDATE compute_state SET generation = generation + 1, outbox_next = outbox_next + :n "
-            "WHERE id = 1 RETURNING generation, outbox_next - :n"), {"n": count}).one()
+        # one statement: the counter row (its row lock orders concurrent commits) and the change log
+        rows = list(changes.items()) if changes else []
+        row = session.execute(_ADVANCE, {"n": count, "tables": [t for (t, _), _ in rows],
+                                         "keys": [k for (_, k), _ in rows], "instances": [i for _, i in rows]}).one()
         generation = int(row[0])
-        if changes:
-            session.execute(insert(ComputeChange).values([
-                {"generation": generation, "table": table, "key": key, "instance_uuid": instance}
-                for (table, key), instance in changes.items()]))  # one statement, however many rows
         if generation % PRUNE_EVERY == 0:
             # a worker further behind than KEEP generations reloads in full instead
             keep_from = generation - KEEP
@@ -245,6 +259,12 @@ def _discard(conn: Connection) -> None:
 
 
 _GENERATION = text("SELECT generation FROM compute_state WHERE id = 1")
+_ADVANCE = text(
+    "WITH s AS (UPDATE compute_state SET generation = generation + 1, outbox_next = outbox_next + :n "
+    "WHERE id = 1 RETURNING generation, outbox_next - :n AS first), "
+    "c AS (INSERT INTO compute_changes (generation, tbl, key, instance_uuid) SELECT s.generation, v.tbl, v.key, v.inst "
+    "FROM s, unnest(CAST(:tables AS text[]), CAST(:keys AS text[]), CAST(:instances AS text[])) AS v(tbl, key, inst)) "
+    "SELECT generation, first FROM s")
 _CHANGES = text(
     "SELECT s.generation, s.changes_from, c.tbl, c.key, c.instance_uuid FROM compute_state s "
     "LEFT JOIN compute_changes c ON c.generation > :since AND c.generation <= s.generation "

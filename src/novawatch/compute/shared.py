@@ -1,16 +1,19 @@
 """Several compute workers over one PostgreSQL database (``compute serve --workers N``).
 
 Each worker keeps the cloud in memory (indexes, claims) between requests, so the workers agree on one
-rule: **one writer at a time**. A worker takes a PostgreSQL advisory lock (:data:`WRITE_LOCK`) before an
-action, catches up when another worker committed since (``compute_state.generation`` moved: the rows each
-commit wrote are in ``compute_changes``, :mod:`novawatch.compute.catchup`), runs the action, commits it
-with the generation bumped and its rows logged in the same transaction, and releases the lock. So an
-action always sees every earlier commit (no double-booked host, no lost update), and a second action
-on a busy instance meets the task state the first one left (Nova's 409).
+rule: an action runs on the newest state of everything it reads. An action that may touch anything takes
+the PostgreSQL advisory lock :data:`WRITE_LOCK` exclusively; an action on one instance only takes that
+instance's lock and :data:`WRITE_LOCK` shared (such actions on different instances run side by side).
+Holding them, a worker catches up when another worker committed since (``compute_state.generation``
+moved: the rows each commit wrote are in ``compute_changes``, :mod:`novawatch.compute.catchup`), runs the
+action and commits it with the generation bumped and its rows logged in the same transaction. So an
+action always sees every earlier commit it depends on (no double-booked host, no lost update), and a
+second action on a busy instance meets the task state the first one left (Nova's 409).
 
-Outbox ids come from ``compute_state.outbox_next``, taken under the same lock in the action's own
-transaction: id order is commit order, and any committed outbox row has every lower id committed before
-it. The relay (:mod:`novawatch.compute.shared_outbox`) relies on that.
+Outbox ids come from ``compute_state.outbox_next``, taken by the ``UPDATE`` of that row in the action's
+own transaction (its row lock is held until the commit): id order is commit order, and any committed
+outbox row has every lower id committed before it. The relay (:mod:`novawatch.compute.shared_outbox`)
+relies on that.
 
 A killed worker loses its connections, and PostgreSQL releases its locks with them.
 """

@@ -36,9 +36,8 @@ class RecordQueries(ComputeCore):
 
     def action_events(self, action_id: int) -> list[db.InstanceActionEvent]:
         """The events of an action, in the order they were recorded."""
-        # time first: with several workers, ids come from each worker's block of them (compute/shared.py)
         return self.repo.query(select(db.InstanceActionEvent).where(db.InstanceActionEvent.action_id == action_id)
-                               .order_by(db.InstanceActionEvent.start_time, db.InstanceActionEvent.id))
+                               .order_by(db.InstanceActionEvent.id))
 
     def migration_records(self, **where: Any) -> list[db.Migration]:
         """Every migration (in progress or done) whose columns equal ``where``, newest first."""

@@ -48,7 +48,7 @@ RELAY_LOCK = 0x6E6F7661_00000002
 LOCK_TIMEOUT_MS = 60_000
 
 #: Tables whose ids a worker reserves a block at a time (each action writes some): their ids follow creation
-#: order within a worker, not across workers; listings order them by time first.
+#: order within a worker, not across workers (actions are listed by start time first).
 BLOCK_TABLES = frozenset({"instance_actions", "instance_actions_events", "instance_faults"})
 ID_BLOCK = 64
 

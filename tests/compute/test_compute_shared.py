@@ -15,6 +15,7 @@ from sqlalchemy import create_engine, text
 from novawatch.bus import open_publisher
 from novawatch.bus.base import unwrap
 from novawatch.bus.memory import MemoryBus
+from novawatch.compute import shared
 from novawatch.compute.errors import StorageError
 from novawatch.compute.repository import make_engine, normalize_url, reset, upgrade
 from novawatch.compute.service import ComputeService, open_service
@@ -158,3 +159,27 @@ def test_workers_take_ids_no_other_worker_takes_and_list_actions_in_time_order(p
         a.close()
         b.close()
 
+
+
+def test_a_lock_held_too_long_is_a_clear_error_and_a_dead_kept_connection_is_replaced(
+        pg: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(shared, "LOCK_TIMEOUT_MS", 1000)
+    engine = make_engine(pg)
+    coordinator = SharedDatabase(engine)
+    try:
+        with engine.connect() as other:  # another worker in the middle of an action on the instance
+            other.execute(text("SELECT pg_advisory_lock(:c, :k)"), {"c": shared.INSTANCE_LOCKS,
+                                                                    "k": shared.instance_key("i-1")})
+            with pytest.raises(StorageError, match="waited 1 s for the workers' lock on instance i-1"):
+                coordinator.acquire("i-1", exclusive=False)
+            with coordinator.locked("i-2", exclusive=False) as hold:  # another instance: no wait
+                pid = hold.conn.connection.dbapi_connection.info.backend_pid  # type: ignore[union-attr]
+            other.execute(text("SELECT pg_advisory_unlock_all()"))
+        with engine.connect() as admin:  # the kept connection dies (a database restart, say)
+            admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        with coordinator.locked():
+            assert coordinator.held
+        assert not coordinator.held
+    finally:
+        coordinator.close()
+        engine.dispose()

@@ -104,29 +104,40 @@ class SharedDatabase:
 
     def acquire(self, instance: str | None = None, *, exclusive: bool = True) -> Hold:
         """Wait for the write lock: exclusive (every other worker's action ends first), or shared, after the
-        lock of ``instance`` when one is named. StorageUnavailable without a database."""
+        lock of ``instance`` when one is named. StorageUnavailable without a database, or after
+        :data:`LOCK_TIMEOUT_MS` of waiting."""
+        how = "pg_advisory_lock" if exclusive else "pg_advisory_lock_shared"
+        if instance is None:
+            statement, values = text(f"SELECT {how}(:key)"), {"key": WRITE_LOCK}
+        else:
+            # one round trip, the instance's lock first (PostgreSQL evaluates the select list in order): a
+            # request waiting for a busy instance holds nothing that would hold up an exclusive writer
+            statement = text(f"SELECT pg_advisory_lock(:cls, :instance), {how}(:key)")
+            values = {"cls": INSTANCE_LOCKS, "instance": instance_key(instance), "key": WRITE_LOCK}
         with self._guard:
-            conn = self._idle.pop() if self._idle else None
+            kept = self._idle.pop() if self._idle else None
+        if kept is not None:
+            try:
+                kept.execute(statement, values)
+                return self._held(kept, exclusive, instance)
+            except Exception as exc:
+                _discard(kept)
+                if _waited_too_long(exc):
+                    raise _too_long(instance) from exc
+                # a connection kept from before the database restarted: try once more on a new one
         try:
-            if conn is None:
-                conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-                conn.execute(text(f"SET lock_timeout = {LOCK_TIMEOUT_MS}"))
+            conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         except Exception as exc:
-            if conn is not None:
-                _discard(conn)
             raise _unavailable(exc) from exc
         try:
-            how = "pg_advisory_lock" if exclusive else "pg_advisory_lock_shared"
-            if instance is None:
-                conn.execute(text(f"SELECT {how}(:key)"), {"key": WRITE_LOCK})
-            else:
-                # one round trip, the instance's lock first (PostgreSQL evaluates the select list in order): a
-                # request waiting for a busy instance holds nothing that would hold up an exclusive writer
-                conn.execute(text(f"SELECT pg_advisory_lock(:cls, :instance), {how}(:key)"),
-                             {"cls": INSTANCE_LOCKS, "instance": instance_key(instance), "key": WRITE_LOCK})
+            conn.execute(text(f"SET lock_timeout = {LOCK_TIMEOUT_MS}"))
+            conn.execute(statement, values)
         except Exception as exc:
             _discard(conn)
-            raise _unavailable(exc) from exc
+            raise (_too_long(instance) if _waited_too_long(exc) else _unavailable(exc)) from exc
+        return self._held(conn, exclusive, instance)
+
+    def _held(self, conn: Connection, exclusive: bool, instance: str | None) -> Hold:
         with self._guard:
             self._holds += 1
         return Hold(conn, exclusive, instance)
@@ -252,6 +263,17 @@ def _sequence(table: str) -> str:
 def _unavailable(exc: Exception) -> StorageUnavailable:
     return StorageUnavailable(f"the database is unavailable ({type(exc).__name__}): the workers' write lock "
                               "cannot be taken; retry when it is back")
+
+
+def _waited_too_long(exc: Exception) -> bool:
+    cause = getattr(exc, "orig", None)
+    return getattr(cause, "sqlstate", None) == "55P03"  # lock_not_available: lock_timeout ran out
+
+
+def _too_long(instance: str | None) -> StorageUnavailable:
+    what = f"instance {instance}" if instance is not None else "the cloud"
+    return StorageUnavailable(f"waited {LOCK_TIMEOUT_MS // 1000} s for the workers' lock on {what}: another "
+                              "action holds it; nothing was changed, retry later")
 
 
 def _discard(conn: Connection) -> None:

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import inspect, text
 
 from novawatch.compute import db, shared
+from novawatch.compute.errors import InvalidState
 from novawatch.compute.repository import make_engine, reset, upgrade
 from novawatch.compute.service import ComputeService, open_service
 from novawatch.notifications import Notifier
@@ -178,3 +179,16 @@ def test_each_commit_logs_the_rows_it_wrote(pg: str, workers: tuple[ComputeServi
     assert "instances" in tables and "instance_actions" in tables
     assert "notification_outbox" not in tables and "compute_state" not in tables
     assert {row.instance_uuid for row in logged if row.tbl == "instances"} == {uuid}
+
+
+def test_a_refusal_after_a_catch_up_keeps_the_state(pg: str, workers: tuple[ComputeService, ComputeService]) -> None:
+    a, b = workers
+    act(a, lambda s: s.create_flavor("m1.tiny", vcpus=1, memory_mb=512, root_gb=1))
+    act(a, lambda s: s.create_service("host-0"))
+    uuid = act(a, lambda s: s.boot("vm", s.flavor_by_name("m1.tiny")).uuid)
+    act(b, lambda s: None)
+    kept = b.instances[uuid]
+    act(a, lambda s: s.pause(uuid))
+    with pytest.raises(InvalidState, match="while it is in vm_state paused"):
+        act(b, lambda s: s.pause(uuid))  # caught up (the node's usage re-derived), then refused: nothing to undo
+    assert b.instances[uuid] is kept and kept.vm_state == "paused"  # no rollback, so no full reload

@@ -145,7 +145,10 @@ class ComputeService(ServiceActions, LifecycleActions, Operations, MoveActions, 
         Refusals are raised before anything changes, so usually there is nothing to undo and this is free.
         """
         session = self.repo.session
-        if (self.outbox is not None and self.outbox.pending) or session.new or session.dirty or session.deleted:
+        # Rows merely touched (a catch-up re-deriving a node's usage sets equal values) are not changes: only
+        # real ones cost the rollback's full reload. Rows flushed already (a query flushes) are in the change set.
+        if ((self.outbox is not None and self.outbox.pending) or session.new or session.deleted or self.repo.changes
+                or any(session.is_modified(row) for row in session.dirty)):
             self.rollback()
 
     def rollback(self) -> None:

@@ -1,6 +1,7 @@
 """Actions/s of ``novawatch compute serve`` over HTTP on PostgreSQL: one plain process, then 2 and 4 workers.
 
     .venv/bin/python bench/bench_workers.py [--workers 1 2 4] [--hosts 20] [--actions 1500] [--clients 8]
+                                            [--mix mixed|instance]
 
 Each configuration gets a database of its own (in a private PostgreSQL cluster started with
 ``shared/scripts/postgres-ephemeral``, or ``--pg URL``) and a private RabbitMQ node
@@ -8,9 +9,13 @@ Each configuration gets a database of its own (in a private PostgreSQL cluster s
 ``1`` is the plain single process (no ``--workers``, the anchor), others are ``--workers N``.
 Set-up (not timed): ``--hosts`` hosts and 5 instances per host, booted over HTTP. Timed:
 ``--clients`` threads sending ``--actions`` actions in all (a fixed mix of power, pause, reboot,
-metadata, boot and delete on random instances; a refusal such as 409 counts as an answered action),
+metadata, boot and delete on random instances, or with ``--mix instance`` only the actions on one
+instance, which several workers run side by side; a refusal such as 409 counts as an answered action),
 then ``--reads`` GETs of single instances. The last column is the time until the outbox had relayed
-every notification of the timed actions (the end-to-end rate to the bus).
+every notification of the timed actions (the end-to-end rate to the bus); ``load`` is the machine's
+1-minute load average when the timed actions ended (the clients, PostgreSQL and the workers share it);
+``CPU ms per action`` is the CPU time the ``compute serve`` processes (parent and workers) used during the
+timed actions, per action; ``machine busy`` the share of all cores' time that was not idle meanwhile.
 """
 
 from __future__ import annotations
@@ -81,6 +86,29 @@ def spread(n: int, clients: int, job: Any) -> Counter[int]:
     return statuses
 
 
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by ``pid`` and its children that are alive (the workers)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(entry) == pid or int(fields[1]) == pid:
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
+
+
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) CPU jiffies of the whole machine so far, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle, iowait
+    return sum(values) - idle, sum(values)
+
+
 def run_one(workers: int, args: argparse.Namespace, pg: str, bus: str, tmp: Path) -> dict[str, Any]:
     import psycopg
 
@@ -118,7 +146,7 @@ def run_one(workers: int, args: argparse.Namespace, pg: str, bus: str, tmp: Path
         def act(client: httpx.Client, rng: random.Random, count: int) -> Counter[int]:
             got: Counter[int] = Counter()
             for _ in range(count):
-                roll = rng.random()
+                roll = rng.random() if args.mix == "mixed" else 1.0
                 if roll < 0.1:
                     resp = client.post(url + "/v1/instances", json={"name": f"a-{rng.randrange(10**6)}",
                                                                   "flavor": "m1.tiny"})
@@ -131,9 +159,14 @@ def run_one(workers: int, args: argparse.Namespace, pg: str, bus: str, tmp: Path
                 got[resp.status_code] += 1
             return got
 
+        cpu_before, machine_before = process_cpu(proc.pid), machine_cpu()
         started = time.perf_counter()
         statuses = spread(args.actions, args.clients, act)
         acted = time.perf_counter() - started
+        cpu_used = process_cpu(proc.pid) - cpu_before
+        machine_after = machine_cpu()
+        busy = (machine_after[0] - machine_before[0]) / max(machine_after[1] - machine_before[1], 1)
+        load = os.getloadavg()[0]  # the 1-minute load average as the timed actions end
         wait(lambda: httpx.get(url + "/v1/health").json()["outbox"]["unsent"] == 0, "the outbox to drain")
         relayed = time.perf_counter() - started
 
@@ -156,7 +189,8 @@ def run_one(workers: int, args: argparse.Namespace, pg: str, bus: str, tmp: Path
     errors = sum(n for s, n in statuses.items() if s >= 500) + sum(n for s, n in reads.items() if s >= 500)
     return {"workers": workers, "actions": sum(statuses.values()), "accepted": sum(n for s, n in statuses.items()
             if s < 300), "actions_per_s": sum(statuses.values()) / acted, "relayed_per_s": sum(statuses.values())
-            / relayed, "reads_per_s": sum(reads.values()) / read_s, "errors": errors}
+            / relayed, "reads_per_s": sum(reads.values()) / read_s, "errors": errors, "load": load,
+            "cpu_ms": 1000 * cpu_used / max(sum(statuses.values()), 1), "busy": busy}
 
 
 def main() -> int:
@@ -166,6 +200,8 @@ def main() -> int:
     parser.add_argument("--actions", type=int, default=1500)
     parser.add_argument("--reads", type=int, default=3000)
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--mix", choices=["mixed", "instance"], default="mixed",
+                        help="instance: only actions on one instance each (no boot, no delete)")
     parser.add_argument("--pg", default=os.environ.get("POSTGRES_URL"), help="PostgreSQL URL (default: start one)")
     parser.add_argument("--bus", help="RabbitMQ URL, oslo style (default: start a private node)")
     args = parser.parse_args()
@@ -188,13 +224,16 @@ def main() -> int:
     finally:
         for script, where in started:
             subprocess.run(["bash", str(SCRIPTS / script), "stop", where], capture_output=True, check=False)
-    print(f"{args.hosts} hosts, {args.hosts * 5} instances at start, {args.clients} client threads")
-    print("| compute serve | actions | accepted | actions/s | actions/s relayed to the bus | reads/s | 5xx |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print(f"{args.hosts} hosts, {args.hosts * 5} instances at start, {args.clients} client threads, "
+          f"{args.mix} actions")
+    print("| compute serve | actions | accepted | actions/s | actions/s relayed to the bus | reads/s | 5xx | load "
+          "| CPU ms per action | machine busy |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         label = "plain (one process)" if r["workers"] == 1 else f"--workers {r['workers']}"
         print(f"| {label} | {r['actions']} | {r['accepted']} | {r['actions_per_s']:,.0f} | {r['relayed_per_s']:,.0f} "
-              f"| {r['reads_per_s']:,.0f} | {r['errors']} |")
+              f"| {r['reads_per_s']:,.0f} | {r['errors']} | {r['load']:.1f} | {r['cpu_ms']:.1f} "
+              f"| {100 * r['busy']:.0f} % |")
     return 0
 
 

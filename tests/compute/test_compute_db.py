@@ -22,7 +22,8 @@ from novawatch.notifications.drivers import MemoryDriver
 TABLES = {
     "services", "compute_nodes", "flavors", "instances", "volumes", "block_device_mappings",
     "instance_info_caches", "instance_faults", "instance_actions", "migrations", "notification_outbox",
-    "instance_actions_events", "key_pairs", "instance_groups", "compute_state", "novawatch_compute_version",
+    "instance_actions_events", "key_pairs", "instance_groups", "compute_state", "compute_changes",
+    "novawatch_compute_version",
 }
 
 
@@ -33,7 +34,7 @@ def test_upgrade_head_creates_the_schema(db_url: str) -> None:
     upgrade(engine)  # idempotent
     assert set(inspect(engine).get_table_names()) >= TABLES
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM novawatch_compute_version")).scalar() == "0005"
+        assert conn.execute(text("SELECT version_num FROM novawatch_compute_version")).scalar() == "0006"
         assert "created_at" in {c["name"] for c in inspect(conn).get_columns("flavors")}
     engine.dispose()
 

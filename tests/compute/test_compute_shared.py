@@ -15,6 +15,7 @@ from sqlalchemy import create_engine, text
 from novawatch.bus import open_publisher
 from novawatch.bus.base import unwrap
 from novawatch.bus.memory import MemoryBus
+from novawatch.compute import shared
 from novawatch.compute.errors import StorageError
 from novawatch.compute.repository import make_engine, normalize_url, reset, upgrade
 from novawatch.compute.service import ComputeService, open_service
@@ -125,3 +126,60 @@ def test_the_outbox_counter_starts_above_rows_a_single_process_left(pg: str) -> 
 def test_several_workers_need_postgresql(tmp_path: Any) -> None:
     with pytest.raises(ValueError, match="several workers need PostgreSQL"):
         SharedDatabase(make_engine(f"sqlite:///{tmp_path / 'c.db'}"))
+
+
+def test_workers_take_ids_no_other_worker_takes_and_list_actions_in_time_order(pg: str, bus: tuple[str, Any]) -> None:
+    a, b = worker(pg, bus[0]), worker(pg, bus[0])
+    try:
+        assert a.shared is not None and b.shared is not None
+        with a.shared.locked():
+            a.sync()
+            a.create_flavor("m1.small", vcpus=1, memory_mb=512, root_gb=1)
+            a.create_service("host-1", vcpus=8, memory_mb=8192, local_gb=100)
+            a.commit()
+        uuids = []
+        for svc in (a, b, a, b):  # each worker takes its own block of action and event ids
+            with svc.shared.locked():
+                svc.sync()
+                uuids.append(svc.boot(f"vm-{len(uuids)}", svc.flavor_by_name("m1.small")).uuid)
+                svc.commit()
+        for svc, name in ((b, "pause"), (a, "unpause"), (b, "power_off"), (a, "power_on")):
+            with svc.shared.locked(uuids[0], exclusive=False):  # as an action on one instance runs
+                svc.sync()
+                getattr(svc, name)(uuids[0])
+                svc.commit()
+        with a.shared.locked():
+            a.sync()
+            actions = a.instance_actions(uuids[0])
+            assert [x.action for x in actions] == ["start", "stop", "unpause", "pause", "create"]  # newest first
+            assert len({x.id for x in actions}) == len(actions)
+            assert len({x.id for x in actions} & {x.id for u in uuids[1:] for x in a.instance_actions(u)}) == 0
+            assert a.instances[uuids[0]].vm_state == "active"
+    finally:
+        a.close()
+        b.close()
+
+
+
+def test_a_lock_held_too_long_is_a_clear_error_and_a_dead_kept_connection_is_replaced(
+        pg: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(shared, "LOCK_TIMEOUT_MS", 1000)
+    engine = make_engine(pg)
+    coordinator = SharedDatabase(engine)
+    try:
+        with engine.connect() as other:  # another worker in the middle of an action on the instance
+            other.execute(text("SELECT pg_advisory_lock(:c, :k)"), {"c": shared.INSTANCE_LOCKS,
+                                                                    "k": shared.instance_key("i-1")})
+            with pytest.raises(StorageError, match="waited 1 s for the workers' lock on instance i-1"):
+                coordinator.acquire("i-1", exclusive=False)
+            with coordinator.locked("i-2", exclusive=False) as hold:  # another instance: no wait
+                pid = hold.conn.connection.dbapi_connection.info.backend_pid  # type: ignore[union-attr]
+            other.execute(text("SELECT pg_advisory_unlock_all()"))
+        with engine.connect() as admin:  # the kept connection dies (a database restart, say)
+            admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        with coordinator.locked():
+            assert coordinator.held
+        assert not coordinator.held
+    finally:
+        coordinator.close()
+        engine.dispose()

@@ -142,8 +142,9 @@ def test_four_workers_serialise_actions_and_agree_with_the_bus(
     finally:
         svc.close()
 
-    # Each instance's notifications arrived in the order of its changes: the workers emit only under the
-    # write lock, so emission time is commit order (a re-send after the kill repeats a message_id: skipped).
+    # Each instance's notifications arrived in the order of its changes: a worker emits about an instance
+    # only holding its lock or the exclusive write lock, so per instance emission time is commit order (a
+    # re-send after the kill repeats a message_id: skipped).
     seen: set[str] = set()
     last: dict[str, Any] = {}
     mentioned: set[str] = set()

@@ -1,15 +1,21 @@
-"""Requests of one compute worker among several on one database: writes one at a time across the workers.
+"""Requests of one compute worker among several on one database: which writes may run side by side.
 
 A write (POST, PUT, PATCH, DELETE) runs holding the workers' write lock (:mod:`novawatch.compute.shared`),
-after the worker's in-memory state was brought up to the last commit of any worker. A read runs without
-the lock, after a reload when another worker committed since this one loaded. The request body is read
-before the lock is taken, so a slow client does not hold up the other workers.
+after the worker's in-memory state was brought up to the last commit of any worker. An action that
+touches one instance only (:func:`instance_scope`: power, pause, suspend, reboot, lock, metadata, tags)
+takes that instance's lock and the write lock *shared*, so such actions on different instances run at
+the same time in different workers; any other write (boot, delete, moves, volumes, services...) takes the
+write lock exclusively. A read runs without a lock, after a catch-up (under the shared lock) when another
+worker committed since. The request body is read before any lock is taken, so a slow client does not
+hold up the other workers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,8 +24,35 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from novawatch.api.common import WRITE_METHODS, read_body, replay, send_error
 from novawatch.compute.errors import StorageUnavailable
 
-#: Requests of one worker that may run in a row under one hold of the write lock.
-BATCH = 8
+#: Requests of one worker that may hold or wait for the database's locks at once (a connection each).
+HOLDS = 4
+
+#: novawatch's own API: ``POST /v1/instances/{uuid}/{action}`` for these actions touches that instance only.
+INSTANCE_ACTIONS = frozenset({"power_off", "power_on", "pause", "unpause", "suspend", "resume", "reboot", "lock",
+                              "unlock", "trigger_crash_dump", "metadata", "tags"})
+#: Nova's API: ``POST /v2.1/servers/{id}/action`` with one of these actions touches that server only.
+NOVA_INSTANCE_ACTIONS = frozenset({"os-start", "os-stop", "pause", "unpause", "suspend", "resume", "reboot", "lock",
+                                   "unlock", "trigger_crash_dump"})
+
+_OWN_ACTION = re.compile(r"/v1/instances/([^/]+)/([a-z_]+)")
+_NOVA_ACTION = re.compile(r"/v2\.1/servers/([^/]+)/action")
+_NOVA_METADATA = re.compile(r"/v2\.1/servers/([^/]+)/metadata(?:/[^/]+)?")
+
+
+def instance_scope(method: str, path: str, body: bytes) -> str | None:
+    """The instance a write touches alone (its path names it, and the action changes nothing else), or None."""
+    if method == "POST" and (own := _OWN_ACTION.fullmatch(path)) is not None:
+        return own.group(1) if own.group(2) in INSTANCE_ACTIONS else None
+    if method in ("POST", "PUT", "DELETE") and (meta := _NOVA_METADATA.fullmatch(path)) is not None:
+        return meta.group(1)
+    if method == "POST" and (nova := _NOVA_ACTION.fullmatch(path)) is not None:
+        try:
+            data = json.loads(body or b"null")
+        except (ValueError, RecursionError):
+            return None  # the app answers 400
+        if isinstance(data, dict) and len(data) == 1 and next(iter(data)) in NOVA_INSTANCE_ACTIONS:
+            return nova.group(1)
+    return None
 
 
 class SharedWrites:
@@ -32,26 +65,26 @@ class SharedWrites:
         self.shared = service.shared
         self.max_body_bytes = max_body_bytes
         self.open_paths = open_paths
-        self._gate: asyncio.Lock | None = None  # one holder of the write lock per worker
-        self._waiting = 0  # this worker's requests waiting for the gate
-        self._batch = 0  # requests served since the write lock was taken
+        self._slots: asyncio.Semaphore | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("path", "") in self.open_paths:
             await self.app(scope, receive, send)
             return
-        if scope.get("method", "GET") in WRITE_METHODS:
+        method = scope.get("method", "GET")
+        if method in WRITE_METHODS:
             body = await read_body(receive, self.max_body_bytes)
             if body is not None:
                 receive = replay(body, receive)
-            async with self._exclusive() as problem:
+            instance = instance_scope(method, scope.get("path", ""), body or b"")
+            async with self._holding(instance, exclusive=instance is None) as problem:
                 if problem is not None:
                     await send_error(send, 503, problem)
                     return
                 await self.app(scope, receive, send)
             return
         if self._stale():
-            async with self._exclusive():
+            async with self._holding(None, exclusive=False):
                 pass
         await self.app(scope, receive, send)
 
@@ -62,39 +95,28 @@ class SharedWrites:
             return False  # the database is away: the guard and the handlers report it
 
     @contextlib.asynccontextmanager
-    async def _exclusive(self) -> AsyncIterator[str | None]:
-        """Hold the write lock with the state synced; yields None, or why the lock could not be taken.
+    async def _holding(self, instance: str | None, *, exclusive: bool) -> AsyncIterator[str | None]:
+        """Hold the locks with the state synced; yields None, or why the locks could not be taken.
 
-        While more of this worker's requests wait for it, the lock is kept for them (up to :data:`BATCH` in a
-        row, so the other workers get their turn): the state stays current and needs no reload.
+        The actions themselves run one at a time on the worker's event loop (an action never awaits), so
+        the worker's one session is never used by two at once; what runs side by side is the waiting for
+        locks here, and the actions of different workers.
         """
-        if self._gate is None:
-            self._gate = asyncio.Lock()
-        self._waiting += 1
-        try:
-            await self._gate.acquire()
-        finally:
-            self._waiting -= 1
-        try:
-            if not self.shared.held:
-                try:
-                    await asyncio.to_thread(self.shared.acquire)
-                except StorageUnavailable as exc:
-                    yield str(exc)
-                    return
-                self._batch = 0
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(HOLDS)
+        async with self._slots:
             try:
-                self.service.sync()
-            except Exception as exc:  # the database went away between the lock and the read
-                self.shared.release()
-                yield (f"the database is unavailable ({type(exc).__name__}): nothing was changed; retry when "
-                       "it is back (GET /v1/health tells)")
+                hold = await asyncio.to_thread(self.shared.acquire, instance, exclusive=exclusive)
+            except StorageUnavailable as exc:
+                yield str(exc)
                 return
             try:
+                try:
+                    self.service.sync()
+                except Exception as exc:  # the database went away between the lock and the read
+                    yield (f"the database is unavailable ({type(exc).__name__}): nothing was changed; retry "
+                           "when it is back (GET /v1/health tells)")
+                    return
                 yield None
             finally:
-                self._batch += 1
-                if not self._waiting or self._batch >= BATCH:
-                    self.shared.release()
-        finally:
-            self._gate.release()
+                self.shared.release(hold)

@@ -119,30 +119,44 @@ class ComputeCore:
         for flavor in self.repo.all(db.Flavor):
             self.flavors[flavor.id] = flavor
         for node in self.repo.all(db.ComputeNode):
-            if node.host is not None:
-                self.nodes[node.host] = node
-                self.tracker.add_node(node, created=False)
+            self._track_node(node)
         for inst in self.repo.all(db.Instance, db.Instance.deleted.is_(False)):
             self.instances[inst.uuid] = inst
         for bdm in self.repo.all(db.BlockDeviceMapping, db.BlockDeviceMapping.deleted.is_(False)):
             self.bdms.setdefault(bdm.instance_uuid, []).append(bdm)
-        for mig in self.repo.all(db.Migration, db.Migration.status.in_(("pre-migrating", "running", "finished"))):
+        for mig in self.repo.all(db.Migration, db.Migration.status.in_(ACTIVE_MIGRATION)):
             self.migrations[mig.instance_uuid] = mig
         self.network.resume_after([i.info_cache for i in self.instances.values()])
         # Rebuild the claims from the rows: the tracker's memory is derived, the database is the truth.
         for inst in self.instances.values():
-            owner = self.nodes.get(inst.host) if inst.host else None
-            if owner is not None:
-                self.tracker.claims[owner.uuid][inst.uuid] = self.usage(inst, self.flavors[inst.instance_type_id])
+            self._restore_instance_claim(inst)
         for mig in self.migrations.values():
             self._restore_migration_claim(mig)
         for node in self.nodes.values():
             self.tracker.update(node)
 
-    def _restore_migration_claim(self, mig: db.Migration) -> None:
+    # The installers below are shared by the full load and the workers' catch-up (catchup.py): one
+    # source for what a row means in memory.
+
+    def _track_node(self, node: db.ComputeNode) -> None:
+        """Index a node row loaded from the database and track its claims (its stored usage as last reported)."""
+        if node.host is not None:
+            self.nodes[node.host] = node
+            self.tracker.add_node(node, created=False)
+
+    def _restore_instance_claim(self, inst: db.Instance) -> db.ComputeNode | None:
+        """Claim a live instance's flavor on its host's node; the node, or None when it has none."""
+        owner = self.nodes.get(inst.host) if inst.host else None
+        if owner is not None:
+            self.tracker.claims[owner.uuid][inst.uuid] = self.usage(inst, self.flavors[inst.instance_type_id])
+        return owner
+
+    def _restore_migration_claim(self, mig: db.Migration) -> db.ComputeNode | None:
+        """Claim what an active migration holds (the old flavor on the source once finished, else the new one
+        on the destination); the node holding it, or None."""
         inst = self.instances.get(mig.instance_uuid)
         if inst is None:
-            return
+            return None
         if mig.status == "finished" and mig.old_instance_type_id is not None:
             holder = self.nodes.get(mig.source_compute or "")
             flavor = self.flavors[mig.old_instance_type_id]
@@ -151,6 +165,7 @@ class ComputeCore:
             flavor = self.flavors[mig.new_instance_type_id or inst.instance_type_id]
         if holder is not None:
             self.tracker.claims[holder.uuid][migration_key(mig)] = self.usage(inst, flavor, instance=False)
+        return holder
 
     # -- time, ids, lookups ------------------------------------------------------------------
 
@@ -387,6 +402,10 @@ class ComputeCore:
             self.emit.exception(exc, function, host)
             return True
         return False
+
+
+#: The migration statuses that hold a claim (and make the migration the instance's current one).
+ACTIVE_MIGRATION = ("pre-migrating", "running", "finished")
 
 
 def migration_key(mig: db.Migration) -> str:

@@ -343,3 +343,22 @@ class ComputeState(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     generation: Mapped[int] = mapped_column(BigInteger)
     outbox_next: Mapped[int] = mapped_column(BigInteger)
+    #: The oldest generation whose changes ``compute_changes`` still holds (older ones were pruned).
+    changes_from: Mapped[int] = mapped_column(BigInteger, server_default="0")
+
+
+class ComputeChange(Base):
+    """One row a committed action wrote (``compute serve --workers N``), under the generation it committed as.
+
+    A worker behind the current generation reads the rows since its own and refreshes only those in
+    memory (:mod:`novawatch.compute.catchup`); pruned after a while (``compute_state.changes_from``).
+    """
+
+    __tablename__ = "compute_changes"
+
+    generation: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    #: The changed row's table and primary key (as text).
+    table: Mapped[str] = mapped_column("tbl", String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    #: The instance whose derived state the row feeds (claims, volumes, migrations), if any.
+    instance_uuid: Mapped[str | None] = mapped_column(String(36), default=None)

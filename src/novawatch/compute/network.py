@@ -65,6 +65,11 @@ class Network:
             },
         }
 
+    @property
+    def next_address(self) -> int:
+        """The number of the next port's addresses (10.x.y.z, fd00::n)."""
+        return self._next
+
     def resume_after(self, caches: list[db.InstanceInfoCache]) -> None:
         """Continue numbering after the addresses already in use (a service restart)."""
         self._next = max([self._next, *(_address_number(vif) + 1 for c in caches for vif in c.network_info)])

@@ -8,6 +8,7 @@ per commit rather than a query per read.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
@@ -90,12 +91,36 @@ def clear(engine: Engine) -> None:
             conn.execute(table.delete())
 
 
-class Repository:
-    """One session over the compute database, with application-assigned ids and batched commits."""
+#: Their table names (each has a sequence when several workers share the database: compute/shared.py).
+COUNTED_TABLES: tuple[str, ...] = tuple(model.__tablename__ for model in _COUNTED)
 
-    def __init__(self, engine: Engine) -> None:
+#: Where ids come from when several workers share the database: (session, table) -> a new id.
+Allocate = Callable[[Session, str], int]
+
+#: Tables whose rows are bookkeeping of the workers and the outbox, not state: never recorded as changes.
+_UNRECORDED = frozenset({"notification_outbox", "compute_state", "compute_changes"})
+
+#: A changed row: (table, primary key as text) -> the instance whose derived state it feeds, if any.
+Changes = dict[tuple[str, str], str | None]
+
+
+class Repository:
+    """One session over the compute database, with application-assigned ids and batched commits.
+
+    ``track_changes`` records every row each flush writes (:attr:`changes`), for the change log that
+    lets other workers catch up (:mod:`novawatch.compute.catchup`).
+    """
+
+    def __init__(self, engine: Engine, *, track_changes: bool = False) -> None:
         self.engine = engine
         self.session = Session(engine, expire_on_commit=False, autoflush=False)
+        #: The rows written since :meth:`take_changes` (with ``track_changes``).
+        self.changes: Changes = {}
+        self.track_changes = False
+        if track_changes:
+            self.track()
+        #: Shared ids (:meth:`share_ids`); None: this process is the only writer and counts them itself.
+        self.allocate: Allocate | None = None
         # One statement for every table's highest id: a reload (after each other worker's commit, with
         # ``compute serve --workers N``) pays one round trip for them, not one per table.
         tops = self.session.execute(select(*(select(func.max(model.id)).scalar_subquery()  # type: ignore[attr-defined]
@@ -103,11 +128,35 @@ class Repository:
         self._next: dict[type[db.Base], int] = {model: (top or 0) + 1
                                                 for model, top in zip(_COUNTED, tops, strict=True)}
 
+    def share_ids(self, allocate: Allocate) -> None:
+        """Take ids from ``allocate`` (the workers' sequences) from now on."""
+        self.allocate = allocate
+
     def next_id(self, model: type[db.Base]) -> int:
         """The next free id of ``model``'s table."""
+        if self.allocate is not None:
+            return self.allocate(self.session, model.__tablename__)
         value = self._next[model]
         self._next[model] = value + 1
         return value
+
+    def track(self) -> None:
+        """Record the rows each flush writes from now on (:attr:`changes`)."""
+        if not self.track_changes:
+            self.track_changes = True
+            event.listen(self.session, "before_flush", self._record)
+
+    def _record(self, session: Session, _context: Any, _instances: Any) -> None:
+        written = [*session.new, *session.deleted, *(row for row in session.dirty if session.is_modified(row))]
+        for row in written:
+            table = row.__table__.name
+            if table not in _UNRECORDED:
+                self.changes[(table, row_key(row))] = changed_instance(row)
+
+    def take_changes(self) -> Changes:
+        """The rows written since the last call (flush first to include pending ones)."""
+        taken, self.changes = self.changes, {}
+        return taken
 
     def add(self, row: db.Base) -> None:
         self.session.add(row)
@@ -139,3 +188,16 @@ class Repository:
 
     def close(self) -> None:
         self.session.close()
+
+
+def row_key(row: db.Base) -> str:
+    """A row's primary key as text (every compute table has a one-column key)."""
+    return str(inspect(row).mapper.primary_key_from_instance(row)[0])
+
+
+def changed_instance(row: db.Base) -> str | None:
+    """The instance whose in-memory state (claims, volumes, network, migrations) a changed row feeds."""
+    if isinstance(row, db.Instance):
+        return row.uuid
+    value = getattr(row, "instance_uuid", None)
+    return value if isinstance(value, str) else None

@@ -73,11 +73,15 @@ class ResourceTracker:
         self._sent[node.uuid] = self._watched(node)
 
     def remove_node(self, node: db.ComputeNode) -> None:
+        self.forget_node(node)
+        self._notify("compute_node.delete", node)
+
+    def forget_node(self, node: db.ComputeNode) -> None:
+        """Stop tracking a node without a notification (another worker removed it and reported that)."""
         self.free.pop(node.uuid, None)
         self.nodes.pop(node.uuid, None)
         self.claims.pop(node.uuid, None)
         self._sent.pop(node.uuid, None)
-        self._notify("compute_node.delete", node)
 
     # -- claims ------------------------------------------------------------------------------
 

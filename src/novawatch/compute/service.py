@@ -11,6 +11,7 @@ from sqlalchemy import exc as sa_exc
 
 from novawatch.bus.base import Publisher
 from novawatch.compute.attachments import AttachActions
+from novawatch.compute.catchup import CatchUp
 from novawatch.compute.clock import Clock, Ids, WallClock
 from novawatch.compute.emitter import Emitter
 from novawatch.compute.errors import StorageError, StorageRefused, StorageUnavailable
@@ -35,7 +36,7 @@ _throttle = Throttle()
 
 
 class ComputeService(ServiceActions, LifecycleActions, Operations, MoveActions, AttachActions, KeypairActions,
-                     ServerGroupActions, RecordQueries):
+                     ServerGroupActions, RecordQueries, CatchUp):
     """Nova's compute API, conductor, scheduler and compute managers with a fake hypervisor, in one object.
 
     Changes are flushed to the database by :meth:`commit` (call it after each action, or every N actions).
@@ -46,29 +47,61 @@ class ComputeService(ServiceActions, LifecycleActions, Operations, MoveActions, 
 
     #: The write lock and change counter of the workers sharing this database (None: the only writer).
     shared: SharedDatabase | None = None
-    #: The shared database's generation that the in-memory state reflects (with :attr:`shared`).
+    #: The shared database's generation that the in-memory state reflects (with :attr:`shared`): every
+    #: commit up to it, and this worker's own commits after it (:attr:`_own`).
     generation: int = -1
+    _own: set[int]
+
+    #: How :meth:`sync` brought the state up to date: incremental catch-ups and full reloads.
+    catch_ups: int = 0
+    reloads: int = 0
 
     def share(self, shared: SharedDatabase) -> None:
-        """Run as one of several workers on this database: commits bump the shared generation, and
-        :meth:`sync` reloads the state when another worker committed."""
+        """Run as one of several workers on this database: commits bump the shared generation and log the
+        rows they wrote, and :meth:`sync` applies the other workers' changes."""
         self.shared = shared
         self.generation = -1
+        self._own: set[int] = set()
+        self.repo.track()
+        self.repo.share_ids(shared.next_id)
 
     def sync(self) -> None:
-        """With :attr:`shared`: reload the in-memory state if another worker committed since it was loaded.
+        """With :attr:`shared`: bring the in-memory state up to the last commit of any worker.
 
-        Call it holding the write lock (for a consistent load). A reload that fails leaves
+        The rows changed since this worker's generation are refreshed (:mod:`~novawatch.compute.catchup`);
+        when the change log does not reach back that far, or the changes are many, the state is reloaded
+        in full. Call it holding the write lock (for a consistent read). A reload that fails leaves
         :attr:`unavailable` set, as :meth:`reload` does.
         """
         if self.shared is None:
             return
-        generation = self.shared.generation()
-        if generation != self.generation:
-            with contextlib.suppress(Exception):
-                self.repo.close()
-            if self.reload():
-                self.generation = generation
+        if self.generation >= 0 and self.unavailable is None:
+            generation, changes = self.shared.changes_since(self.generation, self._own)
+            if generation == self.generation:
+                return
+            if changes is not None:
+                try:
+                    done = self.catch_up(changes)
+                except Exception as exc:  # a half-applied catch-up is replaced by the reload below
+                    _throttle.log(log, logging.WARNING, "catch-up", "catching up with the other workers "
+                                  "failed (%s): reloading the state", type(exc).__name__,
+                                  extra={"error": type(exc).__name__})
+                    done = False
+                if done:
+                    self.catch_ups += 1
+                    self._caught_up(generation)
+                    return
+        else:
+            generation = self.shared.generation()
+        with contextlib.suppress(Exception):
+            self.repo.close()
+        if self.reload():
+            self.reloads += 1
+            self._caught_up(generation)
+
+    def _caught_up(self, generation: int) -> None:
+        self.generation = generation
+        self._own = {g for g in self._own if g > generation}
 
     def commit(self) -> None:
         """Commit the changes, and with them the notifications they caused; then the outbox may send those.
@@ -78,15 +111,16 @@ class ComputeService(ServiceActions, LifecycleActions, Operations, MoveActions, 
         outbox = self.outbox
         generation = None
         session = self.repo.session
-        if self.shared is not None and not self.shared.held and not (
-                session.new or session.deleted or any(session.is_modified(row) for row in session.dirty)
-                or (outbox is not None and outbox.pending)):
-            session.commit()  # nothing to write (shutdown, a read): only end the transaction
-            return
         try:
             if self.shared is not None:
-                # the generation and the outbox ids move in the action's own transaction
-                generation, first = self.shared.advance(session, outbox.waiting if outbox is not None else 0)
+                session.flush()  # every row the action wrote is in the change set now
+                changes = self.repo.take_changes()
+                if not changes and not (outbox is not None and outbox.pending):
+                    session.commit()  # nothing written (a read, a refusal, shutdown): no new generation
+                    return
+                # the generation, the outbox ids and the change log move in the action's own transaction
+                generation, first = self.shared.advance(session, outbox.waiting if outbox is not None else 0,
+                                                        changes)
                 if outbox is not None:
                     outbox.stage(session, first)
             elif outbox is not None:
@@ -96,7 +130,12 @@ class ComputeService(ServiceActions, LifecycleActions, Operations, MoveActions, 
             self.rollback()
             raise storage_error(exc) from exc
         if generation is not None:
-            self.generation = generation
+            # Other workers' actions on other instances may have committed in between (shared lock): the
+            # state is current up to the own commit only when it directly follows the last one seen.
+            if generation == self.generation + 1:
+                self._caught_up(generation)
+            else:
+                self._own.add(generation)
         if outbox is not None:
             outbox.committed()
 
@@ -106,7 +145,10 @@ class ComputeService(ServiceActions, LifecycleActions, Operations, MoveActions, 
         Refusals are raised before anything changes, so usually there is nothing to undo and this is free.
         """
         session = self.repo.session
-        if (self.outbox is not None and self.outbox.pending) or session.new or session.dirty or session.deleted:
+        # Rows merely touched (a catch-up re-deriving a node's usage sets equal values) are not changes: only
+        # real ones cost the rollback's full reload. Rows flushed already (a query flushes) are in the change set.
+        if ((self.outbox is not None and self.outbox.pending) or session.new or session.deleted or self.repo.changes
+                or any(session.is_modified(row) for row in session.dirty)):
             self.rollback()
 
     def rollback(self) -> None:
@@ -131,7 +173,10 @@ class ComputeService(ServiceActions, LifecycleActions, Operations, MoveActions, 
         :meth:`recover` to try again.
         """
         try:
-            self._open(Repository(self.repo.engine))
+            repo = Repository(self.repo.engine, track_changes=self.repo.track_changes)
+            if self.repo.allocate is not None:
+                repo.share_ids(self.repo.allocate)
+            self._open(repo)
         except Exception as exc:
             self.unavailable = f"{type(exc).__name__}: {_first_line(exc)}"
             _throttle.log(log, logging.WARNING, "reload", "cannot load the compute state from the database: %s",

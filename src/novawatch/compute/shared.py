@@ -1,15 +1,19 @@
 """Several compute workers over one PostgreSQL database (``compute serve --workers N``).
 
 Each worker keeps the cloud in memory (indexes, claims) between requests, so the workers agree on one
-rule: **one writer at a time**. A worker takes a PostgreSQL advisory lock (:data:`WRITE_LOCK`) before an
-action, reloads its memory when another worker committed since it last loaded (``compute_state.generation``
-moved), runs the action, commits it with the generation bumped in the same transaction, and releases the
-lock. So an action always sees every earlier commit (no double-booked host, no lost update), and a second
-action on a busy instance meets the task state the first one left (Nova's 409).
+rule: an action runs on the newest state of everything it reads. An action that may touch anything takes
+the PostgreSQL advisory lock :data:`WRITE_LOCK` exclusively; an action on one instance only takes that
+instance's lock and :data:`WRITE_LOCK` shared (such actions on different instances run side by side).
+Holding them, a worker catches up when another worker committed since (``compute_state.generation``
+moved: the rows each commit wrote are in ``compute_changes``, :mod:`novawatch.compute.catchup`), runs the
+action and commits it with the generation bumped and its rows logged in the same transaction. So an
+action always sees every earlier commit it depends on (no double-booked host, no lost update), and a
+second action on a busy instance meets the task state the first one left (Nova's 409).
 
-Outbox ids come from ``compute_state.outbox_next``, taken under the same lock in the action's own
-transaction: id order is commit order, and any committed outbox row has every lower id committed before
-it. The relay (:mod:`novawatch.compute.shared_outbox`) relies on that.
+Outbox ids come from ``compute_state.outbox_next``, taken by the ``UPDATE`` of that row in the action's
+own transaction (its row lock is held until the commit): id order is commit order, and any committed
+outbox row has every lower id committed before it. The relay (:mod:`novawatch.compute.shared_outbox`)
+relies on that.
 
 A killed worker loses its connections, and PostgreSQL releases its locks with them.
 """
@@ -19,26 +23,67 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Iterator
+import zlib
+from collections.abc import Callable, Collection, Iterator
+from dataclasses import dataclass
+from typing import TypeVar
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, delete, text
 from sqlalchemy.orm import Session
 
+from novawatch.compute.db import ComputeChange
 from novawatch.compute.errors import StorageUnavailable
+from novawatch.compute.repository import COUNTED_TABLES, Changes
 
 log = logging.getLogger("novawatch.compute.shared")
+
+_T = TypeVar("_T")
 
 #: Advisory lock keys (64-bit; "nova" + a number, unlikely to meet another application's).
 WRITE_LOCK = 0x6E6F7661_00000001
 RELAY_LOCK = 0x6E6F7661_00000002
 
+#: How long a request waits for the locks before it is answered 503 (a stuck holder must not hold up a
+#: worker forever: its shutdown waits for the waiting thread).
+LOCK_TIMEOUT_MS = 60_000
+
+#: Tables whose ids a worker reserves a block at a time (each action writes some): their ids follow creation
+#: order within a worker, not across workers (actions are listed by start time first).
+BLOCK_TABLES = frozenset({"instance_actions", "instance_actions_events", "instance_faults"})
+ID_BLOCK = 64
+
+#: Generations whose changes the log keeps, and how often (in generations) it is pruned.
+KEEP = 4096
+PRUNE_EVERY = 256
+
+
+#: The class key of the per-instance advisory locks (the two-int key space, apart from the locks above).
+INSTANCE_LOCKS = 0x6E6F7661
+
+
+def instance_key(uuid: str) -> int:
+    """An instance's advisory lock key (32 bits: two instances may share one, which only serialises them)."""
+    return zlib.crc32(uuid.encode()) - 2**31
+
+
+@dataclass
+class Hold:
+    """The locks one request holds, on a connection of its own."""
+
+    conn: Connection
+    exclusive: bool
+    instance: str | None = None
+
 
 class SharedDatabase:
-    """The write lock and the change counter that the workers of one PostgreSQL database share.
+    """The write lock, the change counter and the id sequences that the workers of one PostgreSQL database share.
 
-    The lock lives on a connection of its own (session-level advisory lock), so the service's session
-    can commit and roll back freely while it is held. Thread use: :meth:`acquire` may run on any
-    thread; one holder at a time per process (the caller serialises, e.g. with an ``asyncio.Lock``).
+    The write lock is taken **exclusively** by an action that may touch anything (a boot, a move, a
+    service), or **shared** with the lock of one instance by an action that touches that instance only
+    (power, pause, metadata...): such actions on different instances run at the same time, in any
+    worker. Each hold lives on a connection of its own (session-level advisory locks), so the service's
+    session commits freely while it is held, and a worker may hold several (one per request in flight).
+    Thread use: :meth:`acquire` may run on any thread; :meth:`generation`, :meth:`changes_since` on one.
     """
 
     def __init__(self, engine: Engine) -> None:
@@ -46,68 +91,87 @@ class SharedDatabase:
             raise ValueError(f"several workers need PostgreSQL (row and advisory locks); {engine.dialect.name} "
                              "has one writer at a time: run one worker")
         self.engine = engine
-        self._conn: Connection | None = None
-        self._peek: Connection | None = None  # reads' look at the generation: one round trip, no transaction
+        self._peek: Connection | None = None  # the look at the generation and the change log: no transaction
         self._guard = threading.Lock()
-        #: True while this process holds the write lock.
-        self.held = False
+        self._holds = 0
+        self._idle: list[Connection] = []  # lock connections kept between holds (no pool checkout and reset)
+        self._blocks: dict[str, tuple[int, int]] = {}  # table -> (next id, end) of this worker's reserved block
 
-    def _connection(self) -> Connection:
-        if self._conn is None or self._conn.closed or self._conn.invalidated:
-            self._conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        return self._conn
+    @property
+    def held(self) -> bool:
+        """True while a request of this process holds the write lock (either way)."""
+        return self._holds > 0
 
-    def _drop(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            with contextlib.suppress(Exception):
-                conn.invalidate()
-            with contextlib.suppress(Exception):
-                conn.close()
-
-    def acquire(self) -> None:
-        """Wait for the write lock (every other worker's action to end); StorageUnavailable without a database."""
+    def acquire(self, instance: str | None = None, *, exclusive: bool = True) -> Hold:
+        """Wait for the write lock: exclusive (every other worker's action ends first), or shared, after the
+        lock of ``instance`` when one is named. StorageUnavailable without a database, or after
+        :data:`LOCK_TIMEOUT_MS` of waiting."""
+        how = "pg_advisory_lock" if exclusive else "pg_advisory_lock_shared"
+        if instance is None:
+            statement, values = text(f"SELECT {how}(:key)"), {"key": WRITE_LOCK}
+        else:
+            # one round trip, the instance's lock first (PostgreSQL evaluates the select list in order): a
+            # request waiting for a busy instance holds nothing that would hold up an exclusive writer
+            statement = text(f"SELECT pg_advisory_lock(:cls, :instance), {how}(:key)")
+            values = {"cls": INSTANCE_LOCKS, "instance": instance_key(instance), "key": WRITE_LOCK}
         with self._guard:
+            kept = self._idle.pop() if self._idle else None
+        if kept is not None:
             try:
-                self._connection().execute(text("SELECT pg_advisory_lock(:key)"), {"key": WRITE_LOCK})
+                kept.execute(statement, values)
+                return self._held(kept, exclusive, instance)
             except Exception as exc:
-                self._drop()
-                raise StorageUnavailable(f"the database is unavailable ({type(exc).__name__}): the workers' "
-                                         "write lock cannot be taken; retry when it is back") from exc
-            self.held = True
+                _discard(kept)
+                if _waited_too_long(exc):
+                    raise _too_long(instance) from exc
+                # a connection kept from before the database restarted: try once more on a new one
+        try:
+            conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        except Exception as exc:
+            raise _unavailable(exc) from exc
+        try:
+            conn.execute(text(f"SET lock_timeout = {LOCK_TIMEOUT_MS}"))
+            conn.execute(statement, values)
+        except Exception as exc:
+            _discard(conn)
+            raise (_too_long(instance) if _waited_too_long(exc) else _unavailable(exc)) from exc
+        return self._held(conn, exclusive, instance)
 
-    def release(self) -> None:
-        """Let the next worker's action run. A lock that cannot be released is dropped with its connection."""
+    def _held(self, conn: Connection, exclusive: bool, instance: str | None) -> Hold:
         with self._guard:
-            if not self.held:
-                return
-            self.held = False
-            try:
-                self._connection().execute(text("SELECT pg_advisory_unlock(:key)"), {"key": WRITE_LOCK})
-            except Exception:
-                self._drop()  # closing the connection releases the lock
+            self._holds += 1
+        return Hold(conn, exclusive, instance)
+
+    def release(self, hold: Hold) -> None:
+        """Let the next writers run. Locks that cannot be released go with their connection."""
+        with self._guard:
+            self._holds -= 1
+        try:
+            hold.conn.execute(text("SELECT pg_advisory_unlock_all()"))
+        except Exception:
+            _discard(hold.conn)  # closing the connection releases the locks
+            return
+        with self._guard:
+            self._idle.append(hold.conn)
 
     @contextlib.contextmanager
-    def locked(self) -> Iterator[None]:
-        """The write lock for the block (startup work: seeding the cloud)."""
-        self.acquire()
+    def locked(self, instance: str | None = None, *, exclusive: bool = True) -> Iterator[Hold]:
+        """The write lock for the block (exclusive by default: startup work such as seeding the cloud)."""
+        hold = self.acquire(instance, exclusive=exclusive)
         try:
-            yield
+            yield hold
         finally:
-            self.release()
+            self.release(hold)
 
     def generation(self) -> int:
-        """The generation of the last commit by any worker (a fresh read, outside any transaction).
+        """The generation of the last commit by any worker (a fresh read, outside any transaction)."""
+        return int(self._look(lambda conn: conn.scalar(_GENERATION)) or 0)
 
-        Holding the lock it reads on the lock's connection; otherwise on a connection of its own, so call
-        it from one thread (the worker's event loop) only.
-        """
-        if self.held:
-            return int(self._connection().scalar(_GENERATION) or 0)
+    def _look(self, read: Callable[[Connection], _T]) -> _T:
         if self._peek is None or self._peek.closed or self._peek.invalidated:
             self._peek = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         try:
-            return int(self._peek.scalar(_GENERATION) or 0)
+            return read(self._peek)
         except Exception:
             peek, self._peek = self._peek, None
             with contextlib.suppress(Exception):
@@ -115,34 +179,118 @@ class SharedDatabase:
             raise
 
     def prepare(self) -> None:
-        """Make sure the counter row exists and the outbox's next id is above every id in the table
-        (a single-process run before may have written some). Takes the write lock."""
+        """Make sure the counter row exists, the outbox's next id is above every id in the table and each
+        table's id sequence above its ids (a single-process run before may have written some). Takes the
+        write lock."""
         with self.locked(), self.engine.begin() as conn:
             conn.execute(text("INSERT INTO compute_state (id, generation, outbox_next) VALUES (1, 0, 1) "
                               "ON CONFLICT (id) DO NOTHING"))
             conn.execute(text("UPDATE compute_state SET outbox_next = GREATEST(outbox_next, "
                               "(SELECT COALESCE(max(id), 0) + 1 FROM notification_outbox)) WHERE id = 1"))
+            for table in COUNTED_TABLES:
+                sequence = _sequence(table)
+                step = ID_BLOCK if table in BLOCK_TABLES else 1
+                conn.execute(text(f"CREATE SEQUENCE IF NOT EXISTS {sequence} MINVALUE 0 START 1"))
+                conn.execute(text(f"ALTER SEQUENCE {sequence} INCREMENT BY {step}"))
+                # under the exclusive lock no worker takes ids: the sequence cannot move meanwhile
+                conn.execute(text(f"SELECT setval('{sequence}', GREATEST((SELECT last_value FROM {sequence}), "
+                                  f"(SELECT COALESCE(max(id), 0) FROM {table})))"))
 
-    def advance(self, session: Session, count: int) -> tuple[int, int]:
-        """In the committing transaction: bump the generation and reserve ``count`` outbox ids.
+    def next_id(self, session: Session, table: str) -> int:
+        """A new id of ``table`` that no other worker gets: from its sequence (one round trip), or for the
+        tables of :data:`BLOCK_TABLES` from a block of :data:`ID_BLOCK` ids this worker reserved."""
+        block = self._blocks.get(table)
+        if block is not None and block[0] < block[1]:
+            self._blocks[table] = (block[0] + 1, block[1])
+            return block[0]
+        top = int(session.scalar(text(f"SELECT nextval('{_sequence(table)}')")) or 0)
+        if table not in BLOCK_TABLES:
+            return top
+        self._blocks[table] = (top - ID_BLOCK + 2, top + 1)  # the sequence moved by a whole block
+        return top - ID_BLOCK + 1
+
+    def advance(self, session: Session, count: int, changes: Changes | None = None) -> tuple[int, int]:
+        """In the committing transaction: bump the generation, reserve ``count`` outbox ids and log ``changes``
+        (the rows the action wrote) under the new generation, for the other workers' catch-up.
 
         Returns (the new generation, the first reserved id). Only the lock's holder may call it.
         """
         if not self.held:
             raise RuntimeError("a change committed without the workers' write lock (a request that was "
                                "not recognised as a write): refused, so that no worker's memory goes stale")
-        row = session.execute(text(
-            "UPDATE compute_state SET generation = generation + 1, outbox_next = outbox_next + :n "
-            "WHERE id = 1 RETURNING generation, outbox_next - :n"), {"n": count}).one()
-        return int(row[0]), int(row[1])
+        # one statement: the counter row (its row lock orders concurrent commits) and the change log
+        rows = list(changes.items()) if changes else []
+        row = session.execute(_ADVANCE, {"n": count, "tables": [t for (t, _), _ in rows],
+                                         "keys": [k for (_, k), _ in rows], "instances": [i for _, i in rows]}).one()
+        generation = int(row[0])
+        if generation % PRUNE_EVERY == 0:
+            # a worker further behind than KEEP generations reloads in full instead
+            keep_from = generation - KEEP
+            session.execute(delete(ComputeChange).where(ComputeChange.generation < keep_from))
+            session.execute(text("UPDATE compute_state SET changes_from = GREATEST(changes_from, :g) WHERE id = 1"),
+                            {"g": keep_from})
+        return generation, int(row[1])
+
+    def changes_since(self, generation: int, skip: Collection[int] = ()) -> tuple[int, Changes | None]:
+        """The current generation and every row changed after ``generation`` by commits not in ``skip`` (None
+        when the log no longer reaches back to it: pruned, or written before migration 0006). One round trip."""
+
+        def read(conn: Connection) -> tuple[int, Changes | None]:
+            rows = conn.execute(_CHANGES, {"since": generation, "skip": list(skip)}).all()
+            current, oldest = int(rows[0][0]), int(rows[0][1])
+            if generation + 1 < oldest:
+                return current, None
+            return current, {(table, key): instance for _, _, table, key, instance in rows if table is not None}
+
+        return self._look(read)
 
     def close(self) -> None:
-        self.release()
-        self._drop()
+        with self._guard:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            with contextlib.suppress(Exception):
+                conn.close()
         if self._peek is not None:
             with contextlib.suppress(Exception):
                 self._peek.close()
             self._peek = None
 
 
+def _sequence(table: str) -> str:
+    return f"novawatch_{table}_id"
+
+
+def _unavailable(exc: Exception) -> StorageUnavailable:
+    return StorageUnavailable(f"the database is unavailable ({type(exc).__name__}): the workers' write lock "
+                              "cannot be taken; retry when it is back")
+
+
+def _waited_too_long(exc: Exception) -> bool:
+    cause = getattr(exc, "orig", None)
+    return getattr(cause, "sqlstate", None) == "55P03"  # lock_not_available: lock_timeout ran out
+
+
+def _too_long(instance: str | None) -> StorageUnavailable:
+    what = f"instance {instance}" if instance is not None else "the cloud"
+    return StorageUnavailable(f"waited {LOCK_TIMEOUT_MS // 1000} s for the workers' lock on {what}: another "
+                              "action holds it; nothing was changed, retry later")
+
+
+def _discard(conn: Connection) -> None:
+    with contextlib.suppress(Exception):
+        conn.invalidate()
+    with contextlib.suppress(Exception):
+        conn.close()
+
+
 _GENERATION = text("SELECT generation FROM compute_state WHERE id = 1")
+_ADVANCE = text(
+    "WITH s AS (UPDATE compute_state SET generation = generation + 1, outbox_next = outbox_next + :n "
+    "WHERE id = 1 RETURNING generation, outbox_next - :n AS first), "
+    "c AS (INSERT INTO compute_changes (generation, tbl, key, instance_uuid) SELECT s.generation, v.tbl, v.key, v.inst "
+    "FROM s, unnest(CAST(:tables AS text[]), CAST(:keys AS text[]), CAST(:instances AS text[])) AS v(tbl, key, inst)) "
+    "SELECT generation, first FROM s")
+_CHANGES = text(
+    "SELECT s.generation, s.changes_from, c.tbl, c.key, c.instance_uuid FROM compute_state s "
+    "LEFT JOIN compute_changes c ON c.generation > :since AND c.generation <= s.generation "
+    "AND NOT c.generation = ANY(CAST(:skip AS bigint[])) WHERE s.id = 1")

@@ -1,13 +1,13 @@
 """The outbox relay when several workers share one PostgreSQL database: one relay at a time, table order.
 
 Every worker writes its actions' notifications into ``notification_outbox`` as a single worker does
-(:class:`~novawatch.compute.outbox.Outbox`), with ids reserved under the workers' write lock
-(:mod:`novawatch.compute.shared`), so id order is commit order. Only one worker relays at a time: the one
-holding the PostgreSQL advisory lock :data:`~novawatch.compute.shared.RELAY_LOCK` on a connection of its
-own. It publishes the table's rows in id order, waits for the bus's confirmation and deletes them; the other
-workers' relays wait for the lock. When the relaying worker dies, its connection goes, PostgreSQL releases
-the lock and another worker's relay takes over from the table, sending again what was not deleted (at
-least once, with the same ``message_id``, as after a restart).
+(:class:`~novawatch.compute.outbox.Outbox`), with ids reserved by the committing transaction's update of the
+shared counter row (:mod:`novawatch.compute.shared`), so id order is commit order. Only one worker relays at
+a time: the one holding the PostgreSQL advisory lock :data:`~novawatch.compute.shared.RELAY_LOCK` on a
+connection of its own. It publishes the table's rows in id order, waits for the bus's confirmation and
+deletes them; the other workers' relays wait for the lock. When the relaying worker dies, its connection
+goes, PostgreSQL releases the lock and another worker's relay takes over from the table, sending again what
+was not deleted (at least once, with the same ``message_id``, as after a restart).
 
 So the notifications of one instance leave in the order of its changes, whichever worker made them.
 """

@@ -8,7 +8,7 @@ import time
 import uuid as uuidlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from novawatch.snapshot import InstanceRecord, NodeRecord, Snapshot, build
 
@@ -123,3 +123,29 @@ class Service:
                 self.proc.wait(10)
         self._out.close()
         return int(self.proc.returncode)
+
+
+class ServedPair(NamedTuple):
+    """``compute serve`` and ``model serve`` as two processes on one embedded bus, and their URLs."""
+
+    compute: Service
+    model: Service
+    compute_url: str
+    model_url: str
+
+    def stop(self) -> tuple[int, int]:
+        """Stop both (Ctrl-C); their exit codes."""
+        return self.compute.stop(), self.model.stop()
+
+
+def serve_pair(data: Path, hosts: int = 3) -> ServedPair:
+    """Start the pair under ``data`` on free ports (no user configuration file: HOME is ``data``); the model
+    bootstraps from the compute service. Wait for ``/v1/health``'s ``bootstrapped`` before using it."""
+    pc, pm = free_port(), free_port()
+    env = {"HOME": str(data)}
+    compute = Service(["compute", "serve", "--port", str(pc), "--data-dir", str(data / "state"),
+                       "--hosts", str(hosts)], data / "compute.log", env, cwd=data)
+    model = Service(["model", "serve", "--port", str(pm), "--data-dir", str(data / "state"),
+                     "--compute-url", f"http://127.0.0.1:{pc}", "--audit-interval", "0"], data / "model.log", env,
+                    cwd=data)
+    return ServedPair(compute, model, f"http://127.0.0.1:{pc}", f"http://127.0.0.1:{pm}")

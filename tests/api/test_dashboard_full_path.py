@@ -14,7 +14,7 @@ import pytest
 from selenium.webdriver.remote.webdriver import WebDriver
 
 from .chromium import attrs, chromium, shot, text, texts, until
-from .helpers import Service, free_port, wait_for
+from .helpers import serve_pair, wait_for
 
 
 class Cloud:
@@ -37,23 +37,16 @@ class Cloud:
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
-    data = tmp_path_factory.mktemp("full-path")
-    pc, pm = free_port(), free_port()
-    env = {"HOME": str(data)}  # no stray user config file
-    compute = Service(["compute", "serve", "--port", str(pc), "--data-dir", str(data / "state"), "--hosts", "3"],
-                      data / "compute.log", env, cwd=data)
-    model = Service(["model", "serve", "--port", str(pm), "--data-dir", str(data / "state"),
-                     "--compute-url", f"http://127.0.0.1:{pc}", "--audit-interval", "0"], data / "model.log", env,
-                    cwd=data)
-    running = Cloud(f"http://127.0.0.1:{pc}", f"http://127.0.0.1:{pm}")
+    pair = serve_pair(tmp_path_factory.mktemp("full-path"))
+    running = Cloud(pair.compute_url, pair.model_url)
     try:
         wait_for(lambda: httpx.get(f"{running.model_url}/v1/health", timeout=30).json()["bootstrapped"], 120,
                  "the model service to bootstrap from the compute service")
         yield running
     finally:
-        codes = (compute.stop(), model.stop())
+        codes = pair.stop()
         running.compute.close()
-        assert codes == (0, 0), f"unclean exits {codes}:\n{compute.output()}\n{model.output()}"
+        assert codes == (0, 0), f"unclean exits {codes}:\n{pair.compute.output()}\n{pair.model.output()}"
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.api.helpers import Service, free_port, wait_for
+from tests.api.helpers import Service, free_port, serve_pair, wait_for
 
 DOCS_BUS = Path(__file__).resolve().parents[2] / "docs" / "bus.md"
 
@@ -36,24 +36,17 @@ class Cloud:
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
-    data = tmp_path_factory.mktemp("e2e")
-    pc, pm = free_port(), free_port()
-    env = {"HOME": str(data)}  # no stray user config file
-    compute = Service(["compute", "serve", "--port", str(pc), "--data-dir", str(data / "state"), "--hosts", "3"],
-                      data / "compute.log", env, cwd=data)
-    model = Service(["model", "serve", "--port", str(pm), "--data-dir", str(data / "state"),
-                     "--compute-url", f"http://127.0.0.1:{pc}", "--audit-interval", "0"], data / "model.log", env,
-                    cwd=data)
-    c = Cloud(compute, model, f"http://127.0.0.1:{pc}", f"http://127.0.0.1:{pm}")
+    pair = serve_pair(tmp_path_factory.mktemp("e2e"))
+    c = Cloud(pair.compute, pair.model, pair.compute_url, pair.model_url)
     try:
         wait_for(lambda: c.model.get("/v1/health").json()["bootstrapped"], 120,
                  "the model service to bootstrap from the compute service")
         yield c
     finally:
-        codes = (compute.stop(), model.stop())
+        codes = pair.stop()
         c.compute.close()
         c.model.close()
-        assert codes == (0, 0), f"unclean exits {codes}:\n{compute.output()}\n{model.output()}"
+        assert codes == (0, 0), f"unclean exits {codes}:\n{pair.compute.output()}\n{pair.model.output()}"
 
 
 def test_actions_through_compute_api_show_in_model_api(cloud: Cloud) -> None:

@@ -16,6 +16,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from computehelpers import Cloud, make_cloud
 
+from novawatch.compute.repository import make_engine, reset, upgrade
+
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
@@ -24,6 +26,16 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'compute.db'}"
     url: str = request.getfixturevalue("postgres")
     return url
+
+
+@pytest.fixture
+def pg(postgres: str) -> str:
+    """The session's private PostgreSQL with the compute schema dropped and migrated afresh."""
+    engine = make_engine(postgres)
+    reset(engine)
+    upgrade(engine)
+    engine.dispose()
+    return postgres
 
 
 @pytest.fixture

@@ -16,18 +16,8 @@ from sqlalchemy import inspect, text
 
 from novawatch.compute import db, shared
 from novawatch.compute.errors import InvalidState
-from novawatch.compute.repository import make_engine, reset, upgrade
 from novawatch.compute.service import ComputeService, open_service
 from novawatch.notifications import Notifier
-
-
-@pytest.fixture
-def pg(postgres: str) -> str:
-    engine = make_engine(postgres)
-    reset(engine)
-    upgrade(engine)
-    engine.dispose()
-    return postgres
 
 
 @pytest.fixture

@@ -17,19 +17,10 @@ from novawatch.bus.base import unwrap
 from novawatch.bus.memory import MemoryBus
 from novawatch.compute import shared
 from novawatch.compute.errors import StorageError
-from novawatch.compute.repository import make_engine, normalize_url, reset, upgrade
+from novawatch.compute.repository import make_engine, normalize_url
 from novawatch.compute.service import ComputeService, open_service
 from novawatch.compute.shared import SharedDatabase
 from novawatch.notifications import Notifier
-
-
-@pytest.fixture
-def pg(postgres: str) -> str:
-    engine = make_engine(postgres)
-    reset(engine)
-    upgrade(engine)
-    engine.dispose()
-    return postgres
 
 
 @pytest.fixture

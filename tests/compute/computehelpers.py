@@ -63,6 +63,22 @@ def make_cloud(url: str, *, fmt: str = "both", hosts: int = 3, seed: int = 1) ->
     return Cloud(svc, memory, clock)
 
 
+def act(svc: ComputeService, action: Callable[[ComputeService], Any], instance: str | None = None) -> Any:
+    """One action as a worker of ``compute serve --workers N`` runs it: the workers' lock (exclusive, or with
+    ``instance`` that instance's lock and the write lock shared), the state brought up to date, the action,
+    the commit (or the abort when it raised)."""
+    assert svc.shared is not None
+    with svc.shared.locked(instance, exclusive=instance is None):
+        svc.sync()
+        try:
+            result = action(svc)
+        except Exception:
+            svc.abort()
+            raise
+        svc.commit()
+        return result
+
+
 def boot(cloud: Cloud, *, flavor: str = "m1.small", host: str | None = None, volume: int | None = None) -> db.Instance:
     """Boot an instance and forget the notifications it caused."""
     inst = cloud.service.boot("vm", cloud.service.flavor_by_name(flavor), host=host, boot_volume_gb=volume)

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from computehelpers import act
 from sqlalchemy import inspect, text
 
 from novawatch.compute import db, shared
@@ -29,20 +30,6 @@ def workers(pg: str) -> Iterator[tuple[ComputeService, ComputeService]]:
     finally:
         a.close()
         b.close()
-
-
-def act(svc: ComputeService, action: Any) -> Any:
-    """One action as a worker runs it: the write lock, the state brought up to date, the action, the commit."""
-    assert svc.shared is not None
-    with svc.shared.locked():
-        svc.sync()
-        try:
-            result = action(svc)
-        except Exception:
-            svc.abort()
-            raise
-        svc.commit()
-        return result
 
 
 def columns(row: db.Base) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from computehelpers import act
 from processkit import wait_for
 from sqlalchemy import create_engine, text
 
@@ -35,6 +36,16 @@ def worker(url: str, bus_url: str) -> ComputeService:
     return open_service(url, Notifier([]), publisher=open_publisher(bus_url), shared=True)
 
 
+def seed(svc: ComputeService, *, vcpus: int, memory_mb: int) -> None:
+    """A flavor m1.small and one host, host-1, of this size."""
+
+    def create(s: ComputeService) -> None:
+        s.create_flavor("m1.small", vcpus=1, memory_mb=512, root_gb=1)
+        s.create_service("host-1", vcpus=vcpus, memory_mb=memory_mb, local_gb=100)
+
+    act(svc, create)
+
+
 def published(group: Any) -> list[dict[str, Any]]:
     return [json.loads(unwrap(body)) for _, _, body, _ in list(group.ready)]
 
@@ -44,13 +55,8 @@ def test_a_worker_sees_another_workers_commit_and_cannot_commit_without_the_lock
     a, b = worker(pg, bus[0]), worker(pg, bus[0])
     try:
         assert a.shared is not None and b.shared is not None
-        with a.shared.locked():
-            a.sync()
-            a.create_flavor("m1.small", vcpus=1, memory_mb=512, root_gb=1)
-            a.create_service("host-1", vcpus=4, memory_mb=4096, local_gb=100)
-            a.commit()
-            inst = a.boot("vm-1", a.flavor_by_name("m1.small"))
-            a.commit()
+        seed(a, vcpus=4, memory_mb=4096)
+        inst = act(a, lambda s: s.boot("vm-1", s.flavor_by_name("m1.small")))
         assert b.shared.generation() == a.generation == 2
         with b.shared.locked():
             b.sync()  # b loaded before a's commits: it reloads
@@ -77,11 +83,8 @@ def test_outbox_ids_follow_commit_order_across_workers_and_one_worker_relays(pg:
         assert a.shared is not None and b.shared is not None and a.outbox is not None and b.outbox is not None
         flavors = []
         for n, svc in enumerate([a, b, a, b, b, a]):
-            with svc.shared.locked():  # type: ignore[union-attr]
-                svc.sync()
-                svc.create_flavor(f"f-{n}", vcpus=1, memory_mb=64, root_gb=0)
-                svc.commit()
-                flavors.append(f"f-{n}")
+            act(svc, lambda s, n=n: s.create_flavor(f"f-{n}", vcpus=1, memory_mb=64, root_gb=0))
+            flavors.append(f"f-{n}")
         names = wait_for(lambda: [n["payload"]["nova_object.data"]["name"] for n in published(group)
                                   if n["event_type"] == "flavor.create"] if len(published(group)) >= 6 else None,
                          "the six flavor.create notifications")
@@ -91,10 +94,7 @@ def test_outbox_ids_follow_commit_order_across_workers_and_one_worker_relays(pg:
         # the relaying worker stops: the other one takes over
         leader, other = (a, b) if a.outbox.relaying else (b, a)
         leader.close()
-        with other.shared.locked():  # type: ignore[union-attr]
-            other.sync()
-            other.create_flavor("after", vcpus=1, memory_mb=64, root_gb=0)
-            other.commit()
+        act(other, lambda s: s.create_flavor("after", vcpus=1, memory_mb=64, root_gb=0))
         wait_for(lambda: any(n["payload"]["nova_object.data"]["name"] == "after" for n in published(group)
                              if n["event_type"] == "flavor.create"), "the other worker's relay to take over")
         assert other.outbox.status()["relay"] == "active"  # type: ignore[union-attr]
@@ -123,22 +123,12 @@ def test_workers_take_ids_no_other_worker_takes_and_list_actions_in_time_order(p
     a, b = worker(pg, bus[0]), worker(pg, bus[0])
     try:
         assert a.shared is not None and b.shared is not None
-        with a.shared.locked():
-            a.sync()
-            a.create_flavor("m1.small", vcpus=1, memory_mb=512, root_gb=1)
-            a.create_service("host-1", vcpus=8, memory_mb=8192, local_gb=100)
-            a.commit()
-        uuids = []
+        seed(a, vcpus=8, memory_mb=8192)
+        uuids: list[str] = []
         for svc in (a, b, a, b):  # each worker takes its own block of action and event ids
-            with svc.shared.locked():
-                svc.sync()
-                uuids.append(svc.boot(f"vm-{len(uuids)}", svc.flavor_by_name("m1.small")).uuid)
-                svc.commit()
+            uuids.append(act(svc, lambda s: s.boot(f"vm-{len(uuids)}", s.flavor_by_name("m1.small")).uuid))
         for svc, name in ((b, "pause"), (a, "unpause"), (b, "power_off"), (a, "power_on")):
-            with svc.shared.locked(uuids[0], exclusive=False):  # as an action on one instance runs
-                svc.sync()
-                getattr(svc, name)(uuids[0])
-                svc.commit()
+            act(svc, lambda s, name=name: getattr(s, name)(uuids[0]), uuids[0])  # as an action on one instance runs
         with a.shared.locked():
             a.sync()
             actions = a.instance_actions(uuids[0])

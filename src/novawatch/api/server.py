@@ -18,7 +18,7 @@ import socket
 import threading
 from collections.abc import Awaitable, Callable, Iterator
 from types import FrameType
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import uvicorn
 
@@ -89,7 +89,16 @@ class _Server(_GuardedServer):
 
 
 class _ForegroundServer(_GuardedServer):
-    """Ctrl-C and SIGTERM stop the server gracefully, and the process then exits normally (status 0)."""
+    """Ctrl-C and SIGTERM stop the server gracefully, and the process then exits normally (status 0).
+
+    ``stopping`` runs (on a thread of its own) as soon as the signal arrives, before the server waits for
+    the requests in flight: a compute worker lets its requests that wait for a lock give up there.
+    """
+
+    def __init__(self, config: uvicorn.Config, guard: ConnectionGuard,
+                 stopping: Callable[[], None] | None = None) -> None:
+        super().__init__(config, guard)
+        self._stopping = stopping
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -104,7 +113,19 @@ class _ForegroundServer(_GuardedServer):
     def _stop(self, sig: int, frame: FrameType | None) -> None:
         if self.should_exit and sig == signal.SIGINT:
             self.force_exit = True  # a second Ctrl-C: stop waiting for open connections
+        if not self.should_exit and self._stopping is not None:
+            # not here: a signal handler must not take locks the interrupted code may hold
+            threading.Thread(target=self._stopping, name="novawatch-stopping", daemon=True).start()
         self.should_exit = True
+
+
+class Worker(NamedTuple):
+    """What a worker of :func:`serve_workers` serves: its app, what runs once it stopped, and what runs as soon
+    as it is told to stop (optional)."""
+
+    app: Any
+    finish: Callable[[], None]
+    stopping: Callable[[], None] | None = None
 
 
 class ServerThread:
@@ -227,14 +248,14 @@ def _die_with(parent: int) -> None:
         os._exit(1)
 
 
-def serve_workers(factory: Callable[[int], tuple[Any, Callable[[], None]]], host: str, port: int, workers: int, *,
+def serve_workers(factory: Callable[[int], tuple[Any, ...]], host: str, port: int, workers: int, *,
                   name: str = "server", limits: ConnectionLimits | None = None) -> None:
     """Serve with ``workers`` forked processes on one port until SIGINT/SIGTERM.
 
     ``factory(index)`` runs in each worker (after the fork: no connection or thread crosses it) and returns
-    (app, finish); ``finish()`` runs when that worker stops. A worker that dies is replaced; workers that
-    keep dying at start stop the service with :class:`ServerError`. SIGINT or SIGTERM stops every worker
-    gracefully.
+    a :class:`Worker` (or the tuple (app, finish)); ``finish()`` runs when that worker stopped. A worker that
+    dies is replaced; workers that keep dying at start stop the service with :class:`ServerError`. SIGINT or
+    SIGTERM stops every worker gracefully.
     """
     import logging
     import os
@@ -257,12 +278,12 @@ def serve_workers(factory: Callable[[int], tuple[Any, Callable[[], None]]], host
                 for sig in (signal.SIGINT, signal.SIGTERM):
                     signal.signal(sig, signal.SIG_DFL)
                 _die_with(parent)
-                app, finish = factory(index)
+                made = Worker(*factory(index))
                 try:
-                    server = _ForegroundServer(_config(app, host, port, guard), guard)
+                    server = _ForegroundServer(_config(made.app, host, port, guard), guard, made.stopping)
                     server.run(sockets=[sock])
                 finally:
-                    finish()
+                    made.finish()
             except BaseException:
                 log.exception("%s worker %d failed", name, index)
                 code = 1

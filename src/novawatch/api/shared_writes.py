@@ -1,13 +1,22 @@
 """Requests of one compute worker among several on one database: which writes may run side by side.
 
-A write (POST, PUT, PATCH, DELETE) runs holding the workers' write lock (:mod:`novawatch.compute.shared`),
-after the worker's in-memory state was brought up to the last commit of any worker. An action that
-touches one instance only (:func:`instance_scope`: power, pause, suspend, reboot, lock, metadata, tags)
-takes that instance's lock and the write lock *shared*, so such actions on different instances run at
-the same time in different workers; any other write (boot, delete, moves, volumes, services...) takes the
-write lock exclusively. A read runs without a lock, after a catch-up (under the shared lock) when another
-worker committed since. The request body is read before any lock is taken, so a slow client does not
-hold up the other workers.
+A write (POST, PUT, PATCH, DELETE) runs holding the workers' locks (:mod:`novawatch.compute.shared`), after
+the worker's in-memory state was brought up to the last commit of any worker. :func:`write_scope` reads
+the footprint of a write from its path (and, for Nova's server actions, the action's name):
+
+- **one instance** (power, pause, suspend, reboot, rescue, rebuild, snapshot, shelve, soft delete, restore,
+  lock, metadata, tags, volume and port detach): that instance's lock and the write lock *shared*;
+- **one instance and its host's usage** (delete, force delete, shelve offload): the instance's lock, then
+  the lock of the host the instance is on, then the write lock shared. The host is not in the URL: it is
+  guessed from the worker's memory, and checked after the catch-up (under the instance's lock nobody else
+  can move the instance); a wrong guess, or an instance with a migration (a resized one: its delete
+  confirms the resize, which frees the source host too), takes the exclusive path instead;
+- **anything else** (boot, moves, resize, unshelve, evacuate, attaching volumes or ports, services, flavors,
+  anything not recognised): the write lock exclusively.
+
+docs/compute.md ("What runs side by side across workers") shows each action's rows. A read runs without a
+lock, after a catch-up (under the shared lock) when another worker committed since. The request body is
+read before any lock is taken, so a slow client does not hold up the other workers.
 """
 
 from __future__ import annotations
@@ -17,7 +26,7 @@ import contextlib
 import json
 import re
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -27,32 +36,70 @@ from novawatch.compute.errors import StorageUnavailable
 #: Requests of one worker that may hold or wait for the database's locks at once (a connection each).
 HOLDS = 4
 
-#: novawatch's own API: ``POST /v1/instances/{uuid}/{action}`` for these actions touches that instance only.
+#: novawatch's own API: ``POST /v1/instances/{uuid}/{action}`` for these actions writes that instance's rows
+#: only (its record, faults, actions; a detach also the volume or port it held).
 INSTANCE_ACTIONS = frozenset({"power_off", "power_on", "pause", "unpause", "suspend", "resume", "reboot", "lock",
-                              "unlock", "trigger_crash_dump", "metadata", "tags"})
+                              "unlock", "trigger_crash_dump", "metadata", "tags", "rescue", "unrescue", "rebuild",
+                              "snapshot", "shelve", "soft_delete", "restore", "detach_volume", "detach_interface"})
+#: ... and these also the usage of the host the instance is on (they release its claim there).
+HOST_ACTIONS = frozenset({"force_delete", "shelve_offload"})
 #: Nova's API: ``POST /v2.1/servers/{id}/action`` with one of these actions touches that server only.
 NOVA_INSTANCE_ACTIONS = frozenset({"os-start", "os-stop", "pause", "unpause", "suspend", "resume", "reboot", "lock",
-                                   "unlock", "trigger_crash_dump"})
+                                   "unlock", "trigger_crash_dump", "rescue", "unrescue", "rebuild", "createImage",
+                                   "shelve", "restore"})
+#: ... and these also its host's usage.
+NOVA_HOST_ACTIONS = frozenset({"forceDelete", "shelveOffload"})
 
+_OWN_INSTANCE = re.compile(r"/v1/instances/([^/]+)")
 _OWN_ACTION = re.compile(r"/v1/instances/([^/]+)/([a-z_]+)")
+_NOVA_SERVER = re.compile(r"/v2\.1/servers/([^/]+)")
 _NOVA_ACTION = re.compile(r"/v2\.1/servers/([^/]+)/action")
 _NOVA_METADATA = re.compile(r"/v2\.1/servers/([^/]+)/metadata(?:/[^/]+)?")
+_NOVA_DETACH = re.compile(r"/v2\.1/servers/([^/]+)/(?:os-volume_attachments|os-interface)/[^/]+")
 
 
-def instance_scope(method: str, path: str, body: bytes) -> str | None:
-    """The instance a write touches alone (its path names it, and the action changes nothing else), or None."""
+class WriteScope(NamedTuple):
+    """What a write locks: ``instance`` (None: everything, exclusively) and, with ``host``, also the host the
+    instance is on."""
+
+    instance: str | None
+    host: bool = False
+
+
+EXCLUSIVE = WriteScope(None)
+
+
+def write_scope(method: str, path: str, body: bytes) -> WriteScope:
+    """The footprint of a write, from its method, path and (Nova's server actions) body; exclusive unless
+    recognised."""
+    if method == "DELETE" and (own := _OWN_INSTANCE.fullmatch(path) or _NOVA_SERVER.fullmatch(path)) is not None:
+        return WriteScope(own.group(1), host=True)
     if method == "POST" and (own := _OWN_ACTION.fullmatch(path)) is not None:
-        return own.group(1) if own.group(2) in INSTANCE_ACTIONS else None
+        if own.group(2) in INSTANCE_ACTIONS:
+            return WriteScope(own.group(1))
+        return WriteScope(own.group(1), host=True) if own.group(2) in HOST_ACTIONS else EXCLUSIVE
     if method in ("POST", "PUT", "DELETE") and (meta := _NOVA_METADATA.fullmatch(path)) is not None:
-        return meta.group(1)
+        return WriteScope(meta.group(1))
+    if method == "DELETE" and (detach := _NOVA_DETACH.fullmatch(path)) is not None:
+        return WriteScope(detach.group(1))
     if method == "POST" and (nova := _NOVA_ACTION.fullmatch(path)) is not None:
         try:
             data = json.loads(body or b"null")
         except (ValueError, RecursionError):
-            return None  # the app answers 400
-        if isinstance(data, dict) and len(data) == 1 and next(iter(data)) in NOVA_INSTANCE_ACTIONS:
-            return nova.group(1)
-    return None
+            return EXCLUSIVE  # the app answers 400
+        if isinstance(data, dict) and len(data) == 1:
+            name = next(iter(data))
+            if name in NOVA_INSTANCE_ACTIONS:
+                return WriteScope(nova.group(1))
+            if name in NOVA_HOST_ACTIONS:
+                return WriteScope(nova.group(1), host=True)
+    return EXCLUSIVE
+
+
+def instance_scope(method: str, path: str, body: bytes) -> str | None:
+    """The instance a write touches alone (its path names it, and the action changes nothing else), or None."""
+    scope = write_scope(method, path, body)
+    return None if scope.host else scope.instance
 
 
 class SharedWrites:
@@ -76,15 +123,14 @@ class SharedWrites:
             body = await read_body(receive, self.max_body_bytes)
             if body is not None:
                 receive = replay(body, receive)
-            instance = instance_scope(method, scope.get("path", ""), body or b"")
-            async with self._holding(instance, exclusive=instance is None) as problem:
+            async with self._holding(write_scope(method, scope.get("path", ""), body or b"")) as problem:
                 if problem is not None:
-                    await send_error(send, 503, problem)
+                    await send_error(send, 503, problem, [(b"connection", b"close")] if self.shared.stopping else ())
                     return
                 await self.app(scope, receive, send)
             return
         if self._stale():
-            async with self._holding(None, exclusive=False):
+            async with self._holding(None):
                 pass
         await self.app(scope, receive, send)
 
@@ -95,8 +141,9 @@ class SharedWrites:
             return False  # the database is away: the guard and the handlers report it
 
     @contextlib.asynccontextmanager
-    async def _holding(self, instance: str | None, *, exclusive: bool) -> AsyncIterator[str | None]:
-        """Hold the locks with the state synced; yields None, or why the locks could not be taken.
+    async def _holding(self, scope: WriteScope | None) -> AsyncIterator[str | None]:
+        """Hold the locks of ``scope`` (None: the write lock shared, for a read's catch-up) with the state
+        synced; yields None, or why the locks could not be taken.
 
         The actions themselves run one at a time on the worker's event loop (an action never awaits), so
         the worker's one session is never used by two at once; what runs side by side is the waiting for
@@ -105,18 +152,51 @@ class SharedWrites:
         if self._slots is None:
             self._slots = asyncio.Semaphore(HOLDS)
         async with self._slots:
-            try:
-                hold = await asyncio.to_thread(self.shared.acquire, instance, exclusive=exclusive)
-            except StorageUnavailable as exc:
-                yield str(exc)
+            if scope is None:
+                hold, problem = await self._take(None, None, exclusive=False)
+            elif scope.host:
+                hold, problem = await self._take_host(scope.instance or "")
+            else:
+                hold, problem = await self._take(scope.instance, None, exclusive=scope.instance is None)
+            if hold is None:
+                yield problem
                 return
             try:
-                try:
-                    self.service.sync()
-                except Exception as exc:  # the database went away between the lock and the read
-                    yield (f"the database is unavailable ({type(exc).__name__}): nothing was changed; retry "
-                           "when it is back (GET /v1/health tells)")
-                    return
                 yield None
             finally:
                 self.shared.release(hold)
+
+    async def _take(self, instance: str | None, host: str | None, *, exclusive: bool) -> tuple[Any, str | None]:
+        """(the hold, None) with the state synced, or (None, why not)."""
+        try:
+            hold = await asyncio.to_thread(self.shared.acquire, instance, host=host, exclusive=exclusive)
+        except StorageUnavailable as exc:
+            return None, str(exc)
+        try:
+            self.service.sync()
+        except Exception as exc:  # the database went away between the lock and the read
+            self.shared.release(hold)
+            return None, (f"the database is unavailable ({type(exc).__name__}): nothing was changed; retry when "
+                          "it is back (GET /v1/health tells)")
+        return hold, None
+
+    async def _take_host(self, instance: str) -> tuple[Any, str | None]:
+        """The locks of an action on ``instance`` and its host's usage: the host guessed from memory, checked
+        once synced (a guess from a stale memory is tried once more, then the exclusive path is taken)."""
+        for _ in range(2):
+            host = self._host_of(instance)
+            hold, problem = await self._take(instance, host, exclusive=False)
+            if hold is None or self._only_on(instance, host):
+                return hold, problem
+            self.shared.release(hold)
+        return await self._take(None, None, exclusive=True)
+
+    def _host_of(self, instance: str) -> str | None:
+        inst = self.service.instances.get(instance)
+        return None if inst is None else inst.host
+
+    def _only_on(self, instance: str, host: str | None) -> bool:
+        """True when the instance's rows and ``host``'s usage are all an action on it can write: it is on
+        ``host`` (or gone: a 404 writes nothing) and has no migration (whose other host it would free)."""
+        inst = self.service.instances.get(instance)
+        return inst is None or (inst.host == host and instance not in self.service.migrations)

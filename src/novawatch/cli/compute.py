@@ -90,7 +90,7 @@ def compute_serve(args: argparse.Namespace) -> int:
 
 def _serve_workers(args: argparse.Namespace, config: Any) -> int:
     """``compute serve --workers N``: the schema migrated once here, then N forked workers on one port."""
-    from novawatch.api.server import ServerError, limits, serve_workers
+    from novawatch.api.server import ServerError, Worker, limits, serve_workers
     from novawatch.api.services import bus_url, compute_service, database_url
     from novawatch.compute.repository import make_engine, upgrade
     from novawatch.redact import mask
@@ -112,9 +112,10 @@ def _serve_workers(args: argparse.Namespace, config: Any) -> int:
     finally:
         engine.dispose()  # no connection crosses the fork
 
-    def worker(index: int) -> tuple[Any, Any]:
+    def worker(index: int) -> Worker:
         app, service = compute_service(config, hosts=args.hosts, worker=index)
-        return app, service.close
+        # told to stop, the worker answers its requests waiting for a lock at once (503, nothing changed)
+        return Worker(app, service.close, service.shared.stop_waiting)
 
     print(f"novawatch compute service on http://{cc.host}:{cc.port}/ ({cc.workers} workers, bus "
           f"{mask(bus_url(config))}); Ctrl-C to stop", flush=True)

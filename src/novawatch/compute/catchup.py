@@ -68,7 +68,7 @@ class CatchUp(ComputeCore):
         self._refresh_instances(affected, kept, touched)
         for node in touched.values():
             if node.uuid in self.tracker.nodes:
-                self.tracker.update(node)
+                self.tracker.rederive(node)  # only the host's lock holder writes its row (shared.py)
         return True
 
     # -- rows ----------------------------------------------------------------------------------

@@ -132,8 +132,11 @@ class ComputeCore:
             self._restore_instance_claim(inst)
         for mig in self.migrations.values():
             self._restore_migration_claim(mig)
+        # One of several workers (its changes tracked) reads rows other workers may commit meanwhile: it derives
+        # in memory only, and leaves the rows to the holders of their hosts' locks (compute/shared.py).
+        derive = self.tracker.rederive if self.repo.track_changes else self.tracker.update
         for node in self.nodes.values():
-            self.tracker.update(node)
+            derive(node)
 
     # The installers below are shared by the full load and the workers' catch-up (catchup.py): one
     # source for what a row means in memory.

@@ -10,8 +10,14 @@ import contextlib
 from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
+from sqlalchemy.orm.attributes import set_committed_value
+
 from novawatch.compute import db
 from novawatch.notifications.catalog.compute_node import NOTIFY_ON_CHANGE
+
+#: The node row's columns that :meth:`ResourceTracker._derive` computes from the claims.
+DERIVED = ("vcpus_used", "memory_mb_used", "local_gb_used", "running_vms", "current_workload", "free_ram_mb",
+           "free_disk_gb", "disk_available_least")
 
 
 class Usage(NamedTuple):
@@ -127,6 +133,17 @@ class ResourceTracker:
             self._deferred[node.uuid] = node
         else:
             self.report(node)
+
+    def rederive(self, node: db.ComputeNode) -> None:
+        """Recompute the node's usage in memory only: nothing is sent and the row is not written.
+
+        For a worker catching up with the others (several workers on one database): its reads may see a
+        node row newer than the instance rows it has (another worker committed in between), and only the
+        holder of the host's lock may write the row. The next catch-up brings both to the same commit.
+        """
+        self._derive(node)
+        for name in DERIVED:
+            set_committed_value(node, name, getattr(node, name))
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:

@@ -3,7 +3,10 @@
 Each worker keeps the cloud in memory (indexes, claims) between requests, so the workers agree on one
 rule: an action runs on the newest state of everything it reads. An action that may touch anything takes
 the PostgreSQL advisory lock :data:`WRITE_LOCK` exclusively; an action on one instance only takes that
-instance's lock and :data:`WRITE_LOCK` shared (such actions on different instances run side by side).
+instance's lock and :data:`WRITE_LOCK` shared (such actions on different instances run side by side); an
+action on one instance that also writes its host's usage (a delete) takes the instance's lock, then its
+host's (:data:`HOST_LOCKS`), then :data:`WRITE_LOCK` shared. Every request takes its locks in that one
+order (instance, host, write lock), so two requests never wait for each other in a circle.
 Holding them, a worker catches up when another worker committed since (``compute_state.generation``
 moved: the rows each commit wrote are in ``compute_changes``, :mod:`novawatch.compute.catchup`), runs the
 action and commits it with the generation bumped and its rows logged in the same transaction. So an
@@ -15,18 +18,22 @@ own transaction (its row lock is held until the commit): id order is commit orde
 outbox row has every lower id committed before it. The relay (:mod:`novawatch.compute.shared_outbox`)
 relies on that.
 
-A killed worker loses its connections, and PostgreSQL releases its locks with them.
+A killed worker loses its connections, and PostgreSQL releases its locks with them. A worker told to stop
+(:meth:`SharedDatabase.stop_waiting`) cancels the lock waits of its requests, which are then answered at
+once (nothing was changed), instead of holding its shutdown up until the locks come free.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
+import time
 import zlib
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, delete, text
 from sqlalchemy.orm import Session
@@ -59,11 +66,22 @@ PRUNE_EVERY = 256
 
 #: The class key of the per-instance advisory locks (the two-int key space, apart from the locks above).
 INSTANCE_LOCKS = 0x6E6F7661
+#: The class key of the per-host advisory locks: the host whose node usage an action writes.
+HOST_LOCKS = 0x6E6F7668
+
+#: The ``application_name`` of a worker's lock connections (``pg_stat_activity`` shows which worker waits).
+APPLICATION = "novawatch-compute-worker-{pid}"
 
 
 def instance_key(uuid: str) -> int:
     """An instance's advisory lock key (32 bits: two instances may share one, which only serialises them)."""
     return zlib.crc32(uuid.encode()) - 2**31
+
+
+def host_key(host: str) -> int:
+    """A host's advisory lock key (32 bits, in :data:`HOST_LOCKS`: two hosts may share one, which only
+    serialises them)."""
+    return zlib.crc32(host.encode()) - 2**31
 
 
 @dataclass
@@ -73,6 +91,7 @@ class Hold:
     conn: Connection
     exclusive: bool
     instance: str | None = None
+    host: str | None = None
 
 
 class SharedDatabase:
@@ -96,51 +115,104 @@ class SharedDatabase:
         self._holds = 0
         self._idle: list[Connection] = []  # lock connections kept between holds (no pool checkout and reset)
         self._blocks: dict[str, tuple[int, int]] = {}  # table -> (next id, end) of this worker's reserved block
+        self._stopping = False
+        self._waiting: set[Any] = set()  # the DB-API connections of requests waiting for their locks now
 
     @property
     def held(self) -> bool:
         """True while a request of this process holds the write lock (either way)."""
         return self._holds > 0
 
-    def acquire(self, instance: str | None = None, *, exclusive: bool = True) -> Hold:
+    def acquire(self, instance: str | None = None, *, host: str | None = None, exclusive: bool = True) -> Hold:
         """Wait for the write lock: exclusive (every other worker's action ends first), or shared, after the
-        lock of ``instance`` when one is named. StorageUnavailable without a database, or after
-        :data:`LOCK_TIMEOUT_MS` of waiting."""
+        lock of ``instance`` and then of ``host`` when they are named. StorageUnavailable without a
+        database, after :data:`LOCK_TIMEOUT_MS` of waiting, or when the worker is stopping."""
         how = "pg_advisory_lock" if exclusive else "pg_advisory_lock_shared"
-        if instance is None:
-            statement, values = text(f"SELECT {how}(:key)"), {"key": WRITE_LOCK}
-        else:
-            # one round trip, the instance's lock first (PostgreSQL evaluates the select list in order): a
-            # request waiting for a busy instance holds nothing that would hold up an exclusive writer
-            statement = text(f"SELECT pg_advisory_lock(:cls, :instance), {how}(:key)")
-            values = {"cls": INSTANCE_LOCKS, "instance": instance_key(instance), "key": WRITE_LOCK}
+        # one round trip, in the one order every request follows (PostgreSQL evaluates the select list in
+        # order): instance, host, write lock. A request waiting for a busy instance or host holds nothing
+        # that would hold up an exclusive writer.
+        calls, values = [], {"key": WRITE_LOCK}
+        if instance is not None:
+            calls.append("pg_advisory_lock(:cls, :instance)")
+            values |= {"cls": INSTANCE_LOCKS, "instance": instance_key(instance)}
+        if host is not None:
+            calls.append("pg_advisory_lock(:hcls, :host)")
+            values |= {"hcls": HOST_LOCKS, "host": host_key(host)}
+        statement = text(f"SELECT {', '.join([*calls, f'{how}(:key)'])}")
         with self._guard:
             kept = self._idle.pop() if self._idle else None
         if kept is not None:
             try:
-                kept.execute(statement, values)
-                return self._held(kept, exclusive, instance)
+                self._wait(kept, statement, values)
+                return self._held(kept, exclusive, instance, host)
             except Exception as exc:
                 _discard(kept)
-                if _waited_too_long(exc):
-                    raise _too_long(instance) from exc
+                if self._stopping or _waited_too_long(exc):
+                    raise self._gave_up(exc, instance, host) from exc
                 # a connection kept from before the database restarted: try once more on a new one
         try:
             conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         except Exception as exc:
             raise _unavailable(exc) from exc
         try:
-            conn.execute(text(f"SET lock_timeout = {LOCK_TIMEOUT_MS}"))
-            conn.execute(statement, values)
+            conn.execute(text(f"SET lock_timeout = {LOCK_TIMEOUT_MS}; "
+                              f"SET application_name = '{APPLICATION.format(pid=os.getpid())}'"))
+            self._wait(conn, statement, values)
         except Exception as exc:
             _discard(conn)
-            raise (_too_long(instance) if _waited_too_long(exc) else _unavailable(exc)) from exc
-        return self._held(conn, exclusive, instance)
+            if self._stopping or _waited_too_long(exc):
+                raise self._gave_up(exc, instance, host) from exc
+            raise _unavailable(exc) from exc
+        return self._held(conn, exclusive, instance, host)
 
-    def _held(self, conn: Connection, exclusive: bool, instance: str | None) -> Hold:
+    def _wait(self, conn: Connection, statement: Any, values: dict[str, Any]) -> None:
+        """Run the locking statement, cancellable by :meth:`stop_waiting` meanwhile."""
+        raw = conn.connection.dbapi_connection
+        with self._guard:
+            if self._stopping:
+                raise StorageUnavailable(_STOPPING)
+            self._waiting.add(raw)
+        try:
+            conn.execute(statement, values)
+        finally:
+            with self._guard:
+                self._waiting.discard(raw)
+
+    def _gave_up(self, exc: Exception, instance: str | None, host: str | None) -> StorageUnavailable:
+        if isinstance(exc, StorageUnavailable):
+            return exc
+        if _waited_too_long(exc):
+            return _too_long(instance, host)
+        return StorageUnavailable(_STOPPING)  # the wait was cancelled by stop_waiting
+
+    def stop_waiting(self, patience: float = 10.0) -> None:
+        """The worker is stopping: cancel the lock waits of its requests (they raise StorageUnavailable, and
+        are answered 503 with nothing changed) and let no new request wait. A request holding its locks
+        already runs to its end. Blocks until no request waits (at most ``patience`` seconds); thread-safe,
+        but not for a signal handler (it takes a lock): call it from a thread of its own."""
+        with self._guard:
+            self._stopping = True
+        deadline = time.monotonic() + patience
+        while True:
+            with self._guard:
+                waiting = list(self._waiting)
+            if not waiting or time.monotonic() > deadline:
+                return
+            for raw in waiting:
+                # a cancel that reaches the server before the statement does is lost: hence the loop
+                with contextlib.suppress(Exception):
+                    raw.cancel_safe(timeout=5.0)
+            time.sleep(0.05)
+
+    @property
+    def stopping(self) -> bool:
+        """True once :meth:`stop_waiting` was called."""
+        return self._stopping
+
+    def _held(self, conn: Connection, exclusive: bool, instance: str | None, host: str | None) -> Hold:
         with self._guard:
             self._holds += 1
-        return Hold(conn, exclusive, instance)
+        return Hold(conn, exclusive, instance, host)
 
     def release(self, hold: Hold) -> None:
         """Let the next writers run. Locks that cannot be released go with their connection."""
@@ -155,9 +227,10 @@ class SharedDatabase:
             self._idle.append(hold.conn)
 
     @contextlib.contextmanager
-    def locked(self, instance: str | None = None, *, exclusive: bool = True) -> Iterator[Hold]:
+    def locked(self, instance: str | None = None, *, host: str | None = None,
+               exclusive: bool = True) -> Iterator[Hold]:
         """The write lock for the block (exclusive by default: startup work such as seeding the cloud)."""
-        hold = self.acquire(instance, exclusive=exclusive)
+        hold = self.acquire(instance, host=host, exclusive=exclusive)
         try:
             yield hold
         finally:
@@ -270,10 +343,16 @@ def _waited_too_long(exc: Exception) -> bool:
     return getattr(cause, "sqlstate", None) == "55P03"  # lock_not_available: lock_timeout ran out
 
 
-def _too_long(instance: str | None) -> StorageUnavailable:
+def _too_long(instance: str | None, host: str | None = None) -> StorageUnavailable:
     what = f"instance {instance}" if instance is not None else "the cloud"
+    if host is not None:
+        what += f" and host {host}"
     return StorageUnavailable(f"waited {LOCK_TIMEOUT_MS // 1000} s for the workers' lock on {what}: another "
                               "action holds it; nothing was changed, retry later")
+
+
+_STOPPING = ("this compute worker is stopping: the request did not run and nothing was changed; retry it "
+             "(the other workers answer)")
 
 
 def _discard(conn: Connection) -> None:

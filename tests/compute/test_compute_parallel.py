@@ -1,27 +1,37 @@
 """``compute serve --workers 2`` runs actions on different instances side by side (real processes, PostgreSQL).
 
-The test takes locks from its own database connection, as a worker in the middle of an action holds them,
-and watches which requests wait (PostgreSQL's ``pg_locks`` shows a waiting lock; no timing): an action on
-instance B waits while B's lock is held, and meanwhile actions on instance A and a boot complete; with the
-write lock held shared (as an action on one instance holds it) an action on A completes and a boot waits.
-Same-instance races still give one success and Nova's 409s, and the database's invariants hold.
+The tests take locks from their own database connection, as a worker in the middle of an action holds them,
+and watch which requests wait (PostgreSQL's ``pg_locks`` shows a waiting lock; no timing):
+
+- an action on instance B waits while B's lock is held, and meanwhile actions on instance A and a boot
+  complete; with the write lock held shared (as an action on one instance holds it) an action on A
+  completes and a boot waits. Same-instance races give one success and Nova's 409s;
+- a delete waits for the lock of its instance's host only: while host X's lock is held, deletes on X wait
+  and a delete on Y completes; released, the deletes on X both complete, the usage stored in each node row
+  equals what its remaining instances claim, and a model fed only by the bus equals the database;
+- a worker told to stop (SIGTERM) while one of its requests waits for a lock answers it 503 at once
+  (nothing was changed) and exits while the lock is still held; the other worker goes on.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
+import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
-from computehelpers import TIMEOUT
-from processkit import ComputeProcess, wait_for
+from computehelpers import TIMEOUT, Listener
+from processkit import ComputeProcess, assert_bus_fed_model_is, published_through, wait_for
 from tests.api.helpers import free_port
 
-from novawatch.compute.invariants import violations
+from novawatch import snapshot
+from novawatch.compute.invariants import expected_usage, violations
 from novawatch.compute.service import open_service
-from novawatch.compute.shared import INSTANCE_LOCKS, WRITE_LOCK, instance_key
+from novawatch.compute.shared import HOST_LOCKS, INSTANCE_LOCKS, WRITE_LOCK, host_key, instance_key
 from novawatch.notifications import Notifier
 
 
@@ -43,15 +53,60 @@ class Pending:
         return self.answer
 
 
-def waiting_for(conn: psycopg.Connection[Any], *, instance: str | None = None) -> int:
-    """How many connections wait for an advisory lock: ``instance``'s, or the write lock."""
+def _lock(instance: str | None, host: str | None) -> tuple[str, tuple[int, int]]:
     if instance is not None:
-        where, args = "classid = %s AND objid = %s AND objsubid = 2", (INSTANCE_LOCKS, instance_key(instance) % 2**32)
-    else:
-        where, args = "classid = %s AND objid = %s AND objsubid = 1", (WRITE_LOCK >> 32, WRITE_LOCK % 2**32)
+        return "classid = %s AND objid = %s AND objsubid = 2", (INSTANCE_LOCKS, instance_key(instance) % 2**32)
+    if host is not None:
+        return "classid = %s AND objid = %s AND objsubid = 2", (HOST_LOCKS, host_key(host) % 2**32)
+    return "classid = %s AND objid = %s AND objsubid = 1", (WRITE_LOCK >> 32, WRITE_LOCK % 2**32)
+
+
+def waiting_for(conn: psycopg.Connection[Any], *, instance: str | None = None, host: str | None = None) -> int:
+    """How many connections wait for an advisory lock: ``instance``'s, ``host``'s, or the write lock."""
+    where, args = _lock(instance, host)
     row = conn.execute(f"SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND {where}",
                        args).fetchone()
     return int(row[0]) if row else 0
+
+
+def waiting_worker(conn: psycopg.Connection[Any], *, instance: str) -> int | None:
+    """The process id of the worker whose request waits for ``instance``'s lock (its lock connection's
+    ``application_name``), or None."""
+    where, args = _lock(instance, None)
+    row = conn.execute("SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                       f"WHERE l.locktype = 'advisory' AND NOT l.granted AND {where}", args).fetchone()
+    return int(row[0].rsplit("-", 1)[1]) if row and row[0].startswith("novawatch-compute-worker-") else None
+
+
+def stored_usage(url: str) -> dict[str, tuple[int, int, int, int]]:
+    """Per node uuid, the usage its row in the database holds (vCPUs, MB, GB, running instances)."""
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("SELECT uuid, vcpus_used, memory_mb_used, local_gb_used, running_vms "
+                            "FROM compute_nodes").fetchall()
+    return {r[0]: (r[1], r[2], r[3], r[4] or 0) for r in rows}
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def two_workers(url: str, tmp_path: Path, *more: str) -> ComputeProcess:
+    port = free_port()
+    return ComputeProcess(
+        ["compute", "serve", "--workers", "2", "--port", str(port), "--data-dir", str(tmp_path / "state"),
+         "--database-url", url, "--hosts", "2", "--failure-rate", "0", *more],
+        tmp_path / "compute.log", f"http://127.0.0.1:{port}")
+
+
+def boot(url: str, name: str, host: str | None = None) -> str:
+    body = {"name": name, "flavor": "m1.tiny"} | ({"host": host} if host else {})
+    answer = httpx.post(url + "/v1/instances", json=body, timeout=TIMEOUT)
+    assert answer.status_code == 202 and answer.json()["vm_state"] == "active", answer.text
+    return str(answer.json()["uuid"])
 
 
 def test_actions_on_different_instances_do_not_wait_for_each_other(pg_database: str, tmp_path: Path) -> None:
@@ -105,5 +160,103 @@ def test_actions_on_different_instances_do_not_wait_for_each_other(pg_database: 
     try:
         assert violations(svc) == []
         assert {a, b} <= set(svc.instances) and svc.instances[a].metadata_ == {"k": "v"}
+    finally:
+        svc.close()
+
+
+def test_a_delete_waits_for_its_instances_host_only(pg_database: str, rabbitmq: Any, tmp_path: Path) -> None:
+    bus = f"{rabbitmq.oslo_url}?exchange=hosts-{uuid.uuid4().hex[:8]}"
+    service = two_workers(pg_database, tmp_path, "--bus", bus)
+    url = service.url
+    holder = psycopg.connect(pg_database, autocommit=True)
+    watcher = psycopg.connect(pg_database, autocommit=True)
+    listener: Listener | None = None
+    try:
+        service.start()
+        wait_for(lambda: service.health()["outbox"]["unsent"] == 0, "the seeded cloud's notifications to leave")
+        listener = Listener(bus)
+        initial = snapshot.loads(httpx.get(url + "/v1/snapshot").content)
+        x1, x2, x3 = (boot(url, n, "host-0001") for n in ("x1", "x2", "x3"))
+        y1 = boot(url, "y1", "host-0002")
+
+        # Host X's lock is taken (as a delete on X holds it): deletes on X wait for it, whichever worker
+        # they reached; a delete on Y, and a one-instance action on X (shelve keeps the host's usage), go on.
+        holder.execute("SELECT pg_advisory_lock(%s, %s)", (HOST_LOCKS, host_key("host-0001")))
+        on_x = [Pending("DELETE", f"{url}/v1/instances/{x1}"), Pending("DELETE", f"{url}/v2.1/servers/{x2}")]
+        wait_for(lambda: waiting_for(watcher, host="host-0001") == 2, "both deletes on X to wait for X's lock")
+        gone = httpx.delete(f"{url}/v1/instances/{y1}", timeout=TIMEOUT)
+        assert gone.status_code == 202, gone.text
+        shelved = httpx.post(f"{url}/v1/instances/{x3}/shelve", timeout=TIMEOUT)
+        assert shelved.status_code == 200 and shelved.json()["instance"]["vm_state"] == "shelved", shelved.text
+        assert [p.answer for p in on_x] == [None, None] and waiting_for(watcher, host="host-0001") == 2
+        holder.execute("SELECT pg_advisory_unlock(%s, %s)", (HOST_LOCKS, host_key("host-0001")))
+        assert [p.result().status_code for p in on_x] == [202, 204]
+
+        listed = {i["uuid"]: i for i in httpx.get(url + "/v1/instances", params={"limit": 100}).json()["instances"]}
+        assert x3 in listed and not {x1, x2, y1} & set(listed)
+        received, truth = published_through(url, listener, "hosts-end")
+    finally:
+        service.stop()
+        holder.close()
+        watcher.close()
+        if listener is not None:
+            listener.close()
+
+    # No lost update: each node row holds what its remaining instances claim (x3 alone on X, nothing on Y).
+    svc = open_service(pg_database, Notifier([]))
+    try:
+        assert violations(svc) == []
+        expected = expected_usage(svc)
+        assert stored_usage(pg_database) == expected
+        assert expected[svc.nodes["host-0001"].uuid][3] == 1 and expected[svc.nodes["host-0002"].uuid][3] == 0
+    finally:
+        svc.close()
+    assert_bus_fed_model_is(initial, received, truth)
+
+
+def test_a_worker_stopped_while_its_request_waits_answers_it_and_exits(pg_database: str, tmp_path: Path) -> None:
+    service = two_workers(pg_database, tmp_path)
+    url = service.url
+    holder = psycopg.connect(pg_database, autocommit=True)
+    watcher = psycopg.connect(pg_database, autocommit=True)
+    try:
+        service.start()
+        a, b = boot(url, "a"), boot(url, "b")
+        before = httpx.get(f"{url}/v1/instances/{a}").json()
+
+        # A's lock is held; a pause of A waits in one of the workers. That worker is told to stop.
+        holder.execute("SELECT pg_advisory_lock(%s, %s)", (INSTANCE_LOCKS, instance_key(a)))
+        on_a = Pending("POST", f"{url}/v1/instances/{a}/pause")
+        pid = wait_for(lambda: waiting_worker(watcher, instance=a), "the pause of A to wait for A's lock")
+        os.kill(pid, signal.SIGTERM)
+
+        # Answered at once, and the worker exits, while the test still holds the lock it waited for.
+        answer = on_a.result()
+        assert answer.status_code == 503, answer.text
+        assert "stopping" in answer.json()["error"] and "nothing was changed" in answer.json()["error"]
+        wait_for(lambda: not alive(pid), "the stopped worker to exit")
+        assert waiting_for(watcher, instance=a) == 0
+
+        # The other worker (and the one started in its place) go on; nothing of the pause was written.
+        paused = httpx.post(f"{url}/v1/instances/{b}/pause", timeout=TIMEOUT)
+        assert paused.status_code == 200, paused.text
+        now = httpx.get(f"{url}/v1/instances/{a}").json()
+        assert (now["vm_state"], now["task_state"], now["updated_at"]) == ("active", None, before["updated_at"])
+        holder.execute("SELECT pg_advisory_unlock(%s, %s)", (INSTANCE_LOCKS, instance_key(a)))
+        again = httpx.post(f"{url}/v1/instances/{a}/pause", timeout=TIMEOUT)
+        assert again.status_code == 200, again.text
+    finally:
+        service.stop()
+        holder.close()
+        watcher.close()
+
+    svc = open_service(pg_database, Notifier([]))
+    try:
+        assert violations(svc) == [] and stored_usage(pg_database) == expected_usage(svc)
+        assert svc.instances[a].vm_state == "paused" and svc.instances[b].vm_state == "paused"
+        with psycopg.connect(pg_database) as conn:
+            pauses = conn.execute("SELECT count(*) FROM instance_actions WHERE instance_uuid = %s AND action = "
+                                  "'pause'", (a,)).fetchone()
+        assert pauses is not None and pauses[0] == 1  # the stopped worker's request left no record
     finally:
         svc.close()

@@ -6,9 +6,10 @@ and watch which requests wait (PostgreSQL's ``pg_locks`` shows a waiting lock; n
 - an action on instance B waits while B's lock is held, and meanwhile actions on instance A and a boot
   complete; with the write lock held shared (as an action on one instance holds it) an action on A
   completes and a boot waits. Same-instance races give one success and Nova's 409s;
-- a delete waits for the lock of its instance's host only: while host X's lock is held, deletes on X wait
-  and a delete on Y completes; released, the deletes on X both complete, the usage stored in each node row
-  equals what its remaining instances claim, and a model fed only by the bus equals the database;
+- a delete waits for the lock of its instance's host only: while host X's lock is held, a delete on X waits
+  and a delete on Y completes; four deletes on X released at once run one after another, the usage stored
+  in each node row equals what its remaining instances claim (without the host lock they run side by side
+  and the last commit's usage wins), and a model fed only by the bus equals the database;
 - a worker told to stop (SIGTERM) while one of its requests waits for a lock answers it 503 at once
   (nothing was changed) and exits while the lock is still held; the other worker goes on.
 """
@@ -176,24 +177,35 @@ def test_a_delete_waits_for_its_instances_host_only(pg_database: str, rabbitmq: 
         wait_for(lambda: service.health()["outbox"]["unsent"] == 0, "the seeded cloud's notifications to leave")
         listener = Listener(bus)
         initial = snapshot.loads(httpx.get(url + "/v1/snapshot").content)
-        x1, x2, x3 = (boot(url, n, "host-0001") for n in ("x1", "x2", "x3"))
+        x1, x2, x3, x4, x5 = (boot(url, n, "host-0001") for n in ("x1", "x2", "x3", "x4", "x5"))
         y1 = boot(url, "y1", "host-0002")
 
-        # Host X's lock is taken (as a delete on X holds it): deletes on X wait for it, whichever worker
-        # they reached; a delete on Y, and a one-instance action on X (shelve keeps the host's usage), go on.
+        # Host X's lock is taken (as a delete on X holds it): a delete on X waits for it, whichever worker it
+        # reached; a delete on Y, and a one-instance action on X (shelve keeps the host's usage), go on.
         holder.execute("SELECT pg_advisory_lock(%s, %s)", (HOST_LOCKS, host_key("host-0001")))
-        on_x = [Pending("DELETE", f"{url}/v1/instances/{x1}"), Pending("DELETE", f"{url}/v2.1/servers/{x2}")]
-        wait_for(lambda: waiting_for(watcher, host="host-0001") == 2, "both deletes on X to wait for X's lock")
+        on_x = [Pending("DELETE", f"{url}/v1/instances/{x1}")]
+        wait_for(lambda: waiting_for(watcher, host="host-0001") == 1, "the delete on X to wait for X's lock")
         gone = httpx.delete(f"{url}/v1/instances/{y1}", timeout=TIMEOUT)
         assert gone.status_code == 202, gone.text
-        shelved = httpx.post(f"{url}/v1/instances/{x3}/shelve", timeout=TIMEOUT)
+        shelved = httpx.post(f"{url}/v1/instances/{x5}/shelve", timeout=TIMEOUT)
         assert shelved.status_code == 200 and shelved.json()["instance"]["vm_state"] == "shelved", shelved.text
-        assert [p.answer for p in on_x] == [None, None] and waiting_for(watcher, host="host-0001") == 2
+        assert on_x[0].answer is None and waiting_for(watcher, host="host-0001") == 1
+
+        # Three more deletes on X queue behind it. With the write lock held too, X's lock released: one
+        # delete takes it and waits for the write lock, the others still wait for X's. Released, they all
+        # run, one after the other: each catches up with the one before (no lost update of X's usage).
+        holder.execute("SELECT pg_advisory_lock(%s)", (WRITE_LOCK,))
+        on_x += [Pending("DELETE", f"{url}/v2.1/servers/{x2}"), Pending("DELETE", f"{url}/v1/instances/{x3}"),
+                 Pending("DELETE", f"{url}/v1/instances/{x4}")]
+        wait_for(lambda: waiting_for(watcher, host="host-0001") == 4, "four deletes to wait for X's lock")
         holder.execute("SELECT pg_advisory_unlock(%s, %s)", (HOST_LOCKS, host_key("host-0001")))
-        assert [p.result().status_code for p in on_x] == [202, 204]
+        wait_for(lambda: waiting_for(watcher) == 1, "one delete to hold X's lock and wait for the write lock")
+        assert waiting_for(watcher, host="host-0001") == 3
+        holder.execute("SELECT pg_advisory_unlock(%s)", (WRITE_LOCK,))
+        assert [p.result().status_code for p in on_x] == [202, 204, 202, 202]
 
         listed = {i["uuid"]: i for i in httpx.get(url + "/v1/instances", params={"limit": 100}).json()["instances"]}
-        assert x3 in listed and not {x1, x2, y1} & set(listed)
+        assert x5 in listed and not {x1, x2, x3, x4, y1} & set(listed)
         received, truth = published_through(url, listener, "hosts-end")
     finally:
         service.stop()
@@ -202,7 +214,7 @@ def test_a_delete_waits_for_its_instances_host_only(pg_database: str, rabbitmq: 
         if listener is not None:
             listener.close()
 
-    # No lost update: each node row holds what its remaining instances claim (x3 alone on X, nothing on Y).
+    # No lost update: each node row holds what its remaining instances claim (x5 alone on X, nothing on Y).
     svc = open_service(pg_database, Notifier([]))
     try:
         assert violations(svc) == []

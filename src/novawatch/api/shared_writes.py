@@ -130,8 +130,11 @@ class SharedWrites:
                 await self.app(scope, receive, send)
             return
         if self._stale():
-            async with self._holding(None):
-                pass
+            async with self._holding(None) as problem:
+                if problem is not None and self.shared.stopping:
+                    # no catch-up any more: another worker answers it with every commit seen
+                    await send_error(send, 503, problem, [(b"connection", b"close")])
+                    return
         await self.app(scope, receive, send)
 
     def _stale(self) -> bool:

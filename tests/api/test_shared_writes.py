@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
+from collections.abc import Callable
+from typing import Any
 
+import httpx
+import psycopg
 import pytest
 
-from novawatch.api.shared_writes import EXCLUSIVE, WriteScope, instance_scope, write_scope
+from novawatch.api.compute_app import create_compute_app
+from novawatch.api.shared_writes import EXCLUSIVE, SharedWrites, WriteScope, instance_scope, write_scope
+from novawatch.compute.service import open_service
+from novawatch.compute.shared import HOST_LOCKS, host_key
+from novawatch.notifications import Notifier
 
 UUID = "6a1f5b1e-1c1e-4d55-9d7c-1f0e9a9a0b01"
 
@@ -106,3 +116,59 @@ def test_a_write_that_frees_its_instances_claim_also_locks_the_host(method: str,
 ])
 def test_anything_else_is_exclusive(method: str, path: str, body: object) -> None:
     assert write_scope(method, path, _raw(body)) == EXCLUSIVE
+
+
+def _locked(svc: Any, action: Callable[[Any], Any]) -> Any:
+    """An action as a worker runs it: the exclusive lock, caught up, committed."""
+    with svc.shared.locked():
+        svc.sync()
+        result = action(svc)
+        svc.commit()
+        return result
+
+
+def test_a_worker_that_has_not_seen_the_instance_finds_its_host_before_deleting(pg_database: str) -> None:
+    """Worker B's memory does not know the instance worker A booted: B's first guess locks no host; once
+    caught up B sees the instance's host, lets go and waits for that host's lock (held here by the test),
+    never deleting without it. Real PostgreSQL, the real compute app behind the middleware."""
+    a = open_service(pg_database, Notifier([]), shared=True)
+    b = open_service(pg_database, Notifier([]), shared=True)
+    holder = psycopg.connect(pg_database, autocommit=True)
+    try:
+        def seed(s: Any) -> None:
+            s.create_flavor("m1.tiny", vcpus=1, memory_mb=512, root_gb=1)
+            for host in ("host-1", "host-2"):
+                s.create_service(host, vcpus=4, memory_mb=4096, local_gb=100)
+
+        _locked(a, seed)
+        _locked(b, lambda s: None)  # B has seen the hosts, not what comes next
+        uuid = _locked(a, lambda s: s.boot("vm", s.flavor_by_name("m1.tiny"), host="host-1")).uuid
+        assert uuid not in b.instances
+        app = SharedWrites(create_compute_app(b), service=b, max_body_bytes=1 << 20)
+        holder.execute("SELECT pg_advisory_lock(%s, %s)", (HOST_LOCKS, host_key("host-1")))
+
+        def waiting() -> int:
+            row = holder.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND "
+                                 "classid = %s AND objid = %s AND objsubid = 2",
+                                 (HOST_LOCKS, host_key("host-1") % 2**32)).fetchone()
+            return int(row[0]) if row else 0
+
+        async def run() -> int:
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://w") as client:
+                delete = asyncio.create_task(client.delete(f"/v1/instances/{uuid}"))
+                deadline = time.monotonic() + 60
+                while waiting() != 1:
+                    assert not delete.done(), delete.result().text
+                    assert time.monotonic() < deadline, "the delete never waited for host-1's lock"
+                    await asyncio.sleep(0.05)
+                assert not delete.done()
+                holder.execute("SELECT pg_advisory_unlock(%s, %s)", (HOST_LOCKS, host_key("host-1")))
+                return (await delete).status_code
+
+        assert asyncio.run(run()) == 202
+        _locked(a, lambda s: None)
+        assert uuid not in a.instances and a.nodes["host-1"].vcpus_used == 0
+    finally:
+        holder.close()
+        a.close()
+        b.close()

@@ -100,8 +100,9 @@ class SharedDatabase:
     The write lock is taken **exclusively** by an action that may touch anything (a boot, a move, a
     service), or **shared** with the lock of one instance by an action that touches that instance only
     (power, pause, metadata...), and with its host's lock too by one that also writes the host's usage
-    (a delete): such actions on different instances (and hosts) run at the same time, in any worker. Each hold lives on a connection of its own (session-level advisory locks), so the service's
-    session commits freely while it is held, and a worker may hold several (one per request in flight).
+    (a delete): such actions on different instances (and hosts) run at the same time, in any worker. Each
+    hold lives on a connection of its own (session-level advisory locks), so the service's session commits
+    freely while it is held, and a worker may hold several (one per request in flight).
     Thread use: :meth:`acquire` may run on any thread; :meth:`generation`, :meth:`changes_since` on one.
     """
 

@@ -22,6 +22,19 @@ from novawatch.notifications.event import VERSIONED_TOPIC
 TIMEOUT = 120.0  # generous: every wait is for a condition
 
 
+def stored_usage(url: str) -> dict[str, tuple[int, int, int, int]]:
+    """Per node uuid, the usage its row in the database holds (vCPUs, MB, GB, running instances): what the
+    workers wrote, where ``invariants.violations`` on a freshly opened service sees the usage it re-derived."""
+    import psycopg
+
+    from novawatch.compute.repository import normalize_url
+
+    with psycopg.connect(normalize_url(url).replace("postgresql+psycopg://", "postgresql://")) as conn:
+        rows = conn.execute("SELECT uuid, vcpus_used, memory_mb_used, local_gb_used, running_vms "
+                            "FROM compute_nodes").fetchall()
+    return {r[0]: (r[1], r[2], r[3], r[4] or 0) for r in rows}
+
+
 @dataclass
 class Cloud:
     """A compute service with three hosts and two flavors, recording what it emits."""

@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 import psycopg
-from computehelpers import TIMEOUT, Listener
+from computehelpers import TIMEOUT, Listener, stored_usage
 from processkit import ComputeProcess, assert_bus_fed_model_is, published_through, wait_for
 from tests.api.helpers import free_port
 
@@ -77,14 +77,6 @@ def waiting_worker(conn: psycopg.Connection[Any], *, instance: str) -> int | Non
     row = conn.execute("SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
                        f"WHERE l.locktype = 'advisory' AND NOT l.granted AND {where}", args).fetchone()
     return int(row[0].rsplit("-", 1)[1]) if row and row[0].startswith("novawatch-compute-worker-") else None
-
-
-def stored_usage(url: str) -> dict[str, tuple[int, int, int, int]]:
-    """Per node uuid, the usage its row in the database holds (vCPUs, MB, GB, running instances)."""
-    with psycopg.connect(url) as conn:
-        rows = conn.execute("SELECT uuid, vcpus_used, memory_mb_used, local_gb_used, running_vms "
-                            "FROM compute_nodes").fetchall()
-    return {r[0]: (r[1], r[2], r[3], r[4] or 0) for r in rows}
 
 
 def alive(pid: int) -> bool:

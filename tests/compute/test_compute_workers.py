@@ -19,12 +19,12 @@ from typing import Any
 
 import httpx
 import pytest
-from computehelpers import TIMEOUT, Listener
+from computehelpers import TIMEOUT, Listener, stored_usage
 from processkit import Burst, ComputeProcess, assert_bus_fed_model_is, instance_uuids, published_through, wait_for
 from tests.api.helpers import free_port
 
 from novawatch import snapshot
-from novawatch.compute.invariants import violations
+from novawatch.compute.invariants import expected_usage, violations
 from novawatch.compute.service import open_service
 from novawatch.notifications import Notifier
 from novawatch.notifications.message import parse_timestamp
@@ -138,6 +138,7 @@ def test_four_workers_serialise_actions_and_agree_with_the_bus(
     svc = open_service(pg_database, Notifier([]))
     try:
         assert violations(svc) == []
+        assert stored_usage(pg_database) == expected_usage(svc)  # the rows as written: no lost update
         assert len(svc.instances) == len(truth.instances) > 0
     finally:
         svc.close()

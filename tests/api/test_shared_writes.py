@@ -15,7 +15,7 @@ import pytest
 from novawatch.api.compute_app import create_compute_app
 from novawatch.api.shared_writes import EXCLUSIVE, SharedWrites, WriteScope, instance_scope, write_scope
 from novawatch.compute.service import open_service
-from novawatch.compute.shared import HOST_LOCKS, host_key
+from novawatch.compute.shared import HOST_LOCKS, WRITE_LOCK, host_key
 from novawatch.notifications import Notifier
 
 UUID = "6a1f5b1e-1c1e-4d55-9d7c-1f0e9a9a0b01"
@@ -127,6 +127,35 @@ def _locked(svc: Any, action: Callable[[Any], Any]) -> Any:
         return result
 
 
+def _seed(s: Any) -> None:
+    s.create_flavor("m1.tiny", vcpus=1, memory_mb=512, root_gb=1)
+    s.create_flavor("m1.small", vcpus=2, memory_mb=1024, root_gb=2)
+    for host in ("host-1", "host-2"):
+        s.create_service(host, vcpus=4, memory_mb=4096, local_gb=100)
+
+
+async def _delete_waiting(app: Any, uuid: str, holder: psycopg.Connection[Any], lock: tuple[str, tuple[int, int]],
+                          unlock: tuple[str, tuple[int, ...]]) -> int:
+    """DELETE the instance through ``app``; once it waits for ``lock`` (a ``pg_locks`` condition), run
+    ``unlock`` and return the answer's status."""
+
+    def waiting() -> int:
+        row = holder.execute(f"SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND {lock[0]}",
+                             lock[1]).fetchone()
+        return int(row[0]) if row else 0
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://w") as client:
+        delete = asyncio.create_task(client.delete(f"/v1/instances/{uuid}"))
+        deadline = time.monotonic() + 60
+        while waiting() != 1:
+            assert not delete.done(), delete.result().text
+            assert time.monotonic() < deadline, "the delete never waited for the lock"
+            await asyncio.sleep(0.05)
+        assert not delete.done()
+        holder.execute(*unlock)
+        return (await delete).status_code
+
+
 def test_a_worker_that_has_not_seen_the_instance_finds_its_host_before_deleting(pg_database: str) -> None:
     """Worker B's memory does not know the instance worker A booted: B's first guess locks no host; once
     caught up B sees the instance's host, lets go and waits for that host's lock (held here by the test),
@@ -135,40 +164,48 @@ def test_a_worker_that_has_not_seen_the_instance_finds_its_host_before_deleting(
     b = open_service(pg_database, Notifier([]), shared=True)
     holder = psycopg.connect(pg_database, autocommit=True)
     try:
-        def seed(s: Any) -> None:
-            s.create_flavor("m1.tiny", vcpus=1, memory_mb=512, root_gb=1)
-            for host in ("host-1", "host-2"):
-                s.create_service(host, vcpus=4, memory_mb=4096, local_gb=100)
-
-        _locked(a, seed)
+        _locked(a, _seed)
         _locked(b, lambda s: None)  # B has seen the hosts, not what comes next
         uuid = _locked(a, lambda s: s.boot("vm", s.flavor_by_name("m1.tiny"), host="host-1")).uuid
         assert uuid not in b.instances
         app = SharedWrites(create_compute_app(b), service=b, max_body_bytes=1 << 20)
         holder.execute("SELECT pg_advisory_lock(%s, %s)", (HOST_LOCKS, host_key("host-1")))
 
-        def waiting() -> int:
-            row = holder.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND "
-                                 "classid = %s AND objid = %s AND objsubid = 2",
-                                 (HOST_LOCKS, host_key("host-1") % 2**32)).fetchone()
-            return int(row[0]) if row else 0
-
-        async def run() -> int:
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://w") as client:
-                delete = asyncio.create_task(client.delete(f"/v1/instances/{uuid}"))
-                deadline = time.monotonic() + 60
-                while waiting() != 1:
-                    assert not delete.done(), delete.result().text
-                    assert time.monotonic() < deadline, "the delete never waited for host-1's lock"
-                    await asyncio.sleep(0.05)
-                assert not delete.done()
-                holder.execute("SELECT pg_advisory_unlock(%s, %s)", (HOST_LOCKS, host_key("host-1")))
-                return (await delete).status_code
-
-        assert asyncio.run(run()) == 202
+        host_lock = "classid = %s AND objid = %s AND objsubid = 2", (HOST_LOCKS, host_key("host-1") % 2**32)
+        unlock = "SELECT pg_advisory_unlock(%s, %s)", (HOST_LOCKS, host_key("host-1"))
+        assert asyncio.run(_delete_waiting(app, uuid, holder, host_lock, unlock)) == 202
         _locked(a, lambda s: None)
         assert uuid not in a.instances and a.nodes["host-1"].vcpus_used == 0
     finally:
         holder.close()
         a.close()
         b.close()
+
+
+def test_deleting_a_resized_instance_frees_two_hosts_so_it_runs_alone(pg_database: str) -> None:
+    """A resized instance's delete confirms the resize first (the source host's usage) and then frees the
+    destination's: after the catch-up the middleware sees the migration and takes the exclusive lock, which
+    waits while the test holds the write lock shared (as a one-instance action does)."""
+    a = open_service(pg_database, Notifier([]), shared=True)
+    holder = psycopg.connect(pg_database, autocommit=True)
+    try:
+        _locked(a, _seed)
+        uuid = _locked(a, lambda s: s.boot("vm", s.flavor_by_name("m1.tiny"), host="host-1")).uuid
+        _locked(a, lambda s: s.resize(uuid, s.flavor_by_name("m1.small"), host="host-2"))
+        assert a.instances[uuid].vm_state == "resized" and uuid in a.migrations
+        app = SharedWrites(create_compute_app(a), service=a, max_body_bytes=1 << 20)
+        holder.execute("SELECT pg_advisory_lock_shared(%s)", (WRITE_LOCK,))
+        write_lock = "classid = %s AND objid = %s AND objsubid = 1", (WRITE_LOCK >> 32, WRITE_LOCK % 2**32)
+        unlock = "SELECT pg_advisory_unlock_shared(%s)", (WRITE_LOCK,)
+        assert asyncio.run(_delete_waiting(app, uuid, holder, write_lock, unlock)) == 202
+        assert uuid not in a.instances and not a.migrations
+    finally:
+        holder.close()
+        a.close()
+    assert _stored(pg_database) == {n.uuid: (0, 0, 0) for n in a.nodes.values()}
+
+
+def _stored(url: str) -> dict[str, tuple[int, int, int]]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("SELECT uuid, vcpus_used, memory_mb_used, local_gb_used FROM compute_nodes").fetchall()
+    return {r[0]: (r[1], r[2], r[3]) for r in rows}

@@ -9,8 +9,9 @@ the footprint of a write from its path (and, for Nova's server actions, the acti
 - **one instance and its host's usage** (delete, force delete, shelve offload): the instance's lock, then
   the lock of the host the instance is on, then the write lock shared. The host is not in the URL: it is
   guessed from the worker's memory, and checked after the catch-up (under the instance's lock nobody else
-  can move the instance); a wrong guess, or an instance with a migration (a resized one: its delete
-  confirms the resize, which frees the source host too), takes the exclusive path instead;
+  can move the instance); a wrong guess is tried once more with the host the catch-up showed, and a
+  second miss, or an instance with a migration (a resized one: its delete confirms the resize, which
+  frees the source host too), takes the exclusive path instead;
 - **anything else** (boot, moves, resize, unshelve, evacuate, attaching volumes or ports, services, flavors,
   anything not recognised): the write lock exclusively.
 
@@ -192,6 +193,8 @@ class SharedWrites:
             if hold is None or self._only_on(instance, host):
                 return hold, problem
             self.shared.release(hold)
+            if instance in self.service.migrations:
+                break  # another host's usage too, whatever the guess
         return await self._take(None, None, exclusive=True)
 
     def _host_of(self, instance: str) -> str | None:

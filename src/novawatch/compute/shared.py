@@ -24,7 +24,7 @@ import contextlib
 import logging
 import threading
 import zlib
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from novawatch.compute.db import ComputeChange
 from novawatch.compute.errors import StorageUnavailable
+from novawatch.compute.outbox import Emitted
 from novawatch.compute.repository import COUNTED_TABLES, Changes
 
 log = logging.getLogger("novawatch.compute.shared")
@@ -209,19 +210,25 @@ class SharedDatabase:
         self._blocks[table] = (top - ID_BLOCK + 2, top + 1)  # the sequence moved by a whole block
         return top - ID_BLOCK + 1
 
-    def advance(self, session: Session, count: int, changes: Changes | None = None) -> tuple[int, int]:
-        """In the committing transaction: bump the generation, reserve ``count`` outbox ids and log ``changes``
-        (the rows the action wrote) under the new generation, for the other workers' catch-up.
+    def advance(self, session: Session, changes: Changes | None = None,
+                notifications: Sequence[Emitted] = ()) -> tuple[int, int]:
+        """In the committing transaction: bump the generation, log ``changes`` (the rows the action wrote)
+        under the new generation for the other workers' catch-up, and write ``notifications`` (topic,
+        priority, message id, body) into the outbox with ids reserved from the shared counter.
 
-        Returns (the new generation, the first reserved id). Only the lock's holder may call it.
+        Returns (the new generation, the first reserved id: the notifications have it and the ids after
+        it, in order). Only the lock's holder may call it.
         """
         if not self.held:
             raise RuntimeError("a change committed without the workers' write lock (a request that was "
                                "not recognised as a write): refused, so that no worker's memory goes stale")
-        # one statement: the counter row (its row lock orders concurrent commits) and the change log
+        # one statement: the counter row (its row lock orders concurrent commits), the change log, the outbox
         rows = list(changes.items()) if changes else []
-        row = session.execute(_ADVANCE, {"n": count, "tables": [t for (t, _), _ in rows],
-                                         "keys": [k for (_, k), _ in rows], "instances": [i for _, i in rows]}).one()
+        row = session.execute(_ADVANCE, {
+            "n": len(notifications), "tables": [t for (t, _), _ in rows], "keys": [k for (_, k), _ in rows],
+            "instances": [i for _, i in rows], "topics": [n[0] for n in notifications],
+            "priorities": [n[1] for n in notifications], "mids": [n[2] for n in notifications],
+            "bodies": [n[3] for n in notifications]}).one()
         generation = int(row[0])
         if generation % PRUNE_EVERY == 0:
             # a worker further behind than KEEP generations reloads in full instead
@@ -288,7 +295,11 @@ _ADVANCE = text(
     "WITH s AS (UPDATE compute_state SET generation = generation + 1, outbox_next = outbox_next + :n "
     "WHERE id = 1 RETURNING generation, outbox_next - :n AS first), "
     "c AS (INSERT INTO compute_changes (generation, tbl, key, instance_uuid) SELECT s.generation, v.tbl, v.key, v.inst "
-    "FROM s, unnest(CAST(:tables AS text[]), CAST(:keys AS text[]), CAST(:instances AS text[])) AS v(tbl, key, inst)) "
+    "FROM s, unnest(CAST(:tables AS text[]), CAST(:keys AS text[]), CAST(:instances AS text[])) AS v(tbl, key, inst)), "
+    "o AS (INSERT INTO notification_outbox (id, message_id, topic, priority, body) "
+    "SELECT s.first + v.n - 1, v.mid, v.topic, v.priority, v.body FROM s, unnest(CAST(:mids AS text[]), "
+    "CAST(:topics AS text[]), CAST(:priorities AS text[]), CAST(:bodies AS bytea[])) "
+    "WITH ORDINALITY AS v(mid, topic, priority, body, n)) "
     "SELECT generation, first FROM s")
 _CHANGES = text(
     "SELECT s.generation, s.changes_from, c.tbl, c.key, c.instance_uuid FROM compute_state s "

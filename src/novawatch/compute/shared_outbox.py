@@ -218,6 +218,9 @@ class SharedOutbox(Outbox):
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        if self._thread is None or not self._thread.is_alive():
+            with self._relaying:
+                self._drop_lock()  # (the relay thread drops it as it ends; an outbox never started did not)
 
     def status(self) -> dict[str, Any]:
         return {**super().status(), "relay": "active" if self.relaying else "standby"}

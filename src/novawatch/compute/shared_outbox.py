@@ -39,6 +39,9 @@ log = logging.getLogger("novawatch.compute.outbox")
 #: Seconds between looks at the table when no local commit woke the relay (another worker's commits), and
 #: between a standby's tries for the relay lock.
 POLL_INTERVAL = 0.1
+#: Rows the bus confirmed are deleted in one statement once this many ids wait, or ``poll_interval`` after the
+#: first of them was confirmed (a relaying worker that dies meanwhile has them sent again, as after a restart).
+DELETE_EVERY = 256
 
 _TABLE = db.OutboxMessage.__table__
 _COLUMNS = (_TABLE.c.id, _TABLE.c.message_id, _TABLE.c.topic, _TABLE.c.priority, _TABLE.c.body)
@@ -67,6 +70,8 @@ class SharedOutbox(Outbox):
         self._mine: deque[Row] = deque()  # committed by this worker while it relays, not yet sent (id order)
         self._cursor: int | None = None  # the next id to send; None: from the table's head
         self._handed_upto = 0  # highest id the publisher has but has not confirmed
+        self._confirmed: tuple[int, int] | None = None  # (first, last) id the bus confirmed, not yet deleted
+        self._confirmed_at = 0.0
         #: True while this worker's relay is the one relaying.
         self.relaying = False
         #: Relay rounds that read the table (the others' rows, or a look for them) and that sent from memory only.
@@ -117,6 +122,7 @@ class SharedOutbox(Outbox):
             self._mine.clear()  # what this worker committed while standby is in the table
         self._cursor = None  # a new leader publishes from the table's head
         self._handed_upto = 0
+        self._confirmed = None
         self.relaying = True
         log.info("this worker relays the outbox now", extra={"relay": "active"})
         return conn
@@ -138,6 +144,7 @@ class SharedOutbox(Outbox):
             if conn is None:
                 return 0
             try:
+                self._delete_confirmed(conn)
                 batch = self._next_batch(conn)
                 if not batch:
                     return 0
@@ -146,17 +153,33 @@ class SharedOutbox(Outbox):
                         self.publisher.publish_body(row.topic, row.priority, row.body)
                         self._handed_upto = row.id
                 self.publisher.flush(self.confirm_timeout if timeout is None else timeout)
-                conn.execute(_DELETE, {"first": batch[0].id, "last": batch[-1].id})
+                if self._confirmed is None:
+                    self._confirmed, self._confirmed_at = (batch[0].id, batch[-1].id), time.monotonic()
+                else:
+                    self._confirmed = (self._confirmed[0], batch[-1].id)
+                self._cursor = batch[-1].id + 1
+                with self._lock:
+                    while self._mine and self._mine[0].id <= batch[-1].id:
+                        self._mine.popleft()
+                self.sent += len(batch)
+                self._delete_confirmed(conn)
             except Exception:
                 if conn.invalidated or conn.closed:
                     self._drop_lock()  # the lock went with the connection: another worker may relay now
                 raise
-            self._cursor = batch[-1].id + 1
-            with self._lock:
-                while self._mine and self._mine[0].id <= batch[-1].id:
-                    self._mine.popleft()
-            self.sent += len(batch)
             return len(batch)
+
+    def _delete_confirmed(self, conn: Connection, *, now: bool = False) -> None:
+        """Delete the rows the bus confirmed, when enough of them wait or the first waited long enough.
+
+        Every id between the first and the last was passed by the cursor: the range holds only sent rows.
+        """
+        if self._confirmed is None:
+            return
+        first, last = self._confirmed
+        if now or last - first + 1 >= DELETE_EVERY or time.monotonic() - self._confirmed_at >= self.poll_interval:
+            conn.execute(_DELETE, {"first": first, "last": last})
+            self._confirmed = None
 
     def _next_batch(self, conn: Connection) -> list[Row]:
         """The rows from the cursor on, in id order: the table's below this worker's lowest unsent id (other
@@ -190,7 +213,14 @@ class SharedOutbox(Outbox):
 
     def _stopped_relaying(self) -> None:
         with self._relaying:
-            self._drop_lock()
+            self._let_go()
+
+    def _let_go(self) -> None:
+        """Delete what the bus confirmed (else the next relay sends it again) and give the relay lock back."""
+        if self.relaying and self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._delete_confirmed(self._conn, now=True)
+        self._drop_lock()
 
     @property
     def unsent(self) -> int:
@@ -220,7 +250,7 @@ class SharedOutbox(Outbox):
             self._thread.join(timeout)
         if self._thread is None or not self._thread.is_alive():
             with self._relaying:
-                self._drop_lock()  # (the relay thread drops it as it ends; an outbox never started did not)
+                self._let_go()  # (the relay thread did as it ended; an outbox never started did not)
 
     def status(self) -> dict[str, Any]:
         return {**super().status(), "relay": "active" if self.relaying else "standby"}

@@ -43,8 +43,9 @@ POLL_INTERVAL = 0.1
 #: first of them was confirmed (a relaying worker that dies meanwhile has them sent again, as after a restart).
 DELETE_EVERY = 256
 
-_TABLE = db.OutboxMessage.__table__
-_COLUMNS = (_TABLE.c.id, _TABLE.c.message_id, _TABLE.c.topic, _TABLE.c.priority, _TABLE.c.body)
+_NO_END = 2**63 - 1
+_READ = text("SELECT id, message_id, topic, priority, body FROM notification_outbox WHERE id >= :low AND id < :high "
+             f"ORDER BY id LIMIT {BATCH}")
 _TRY_LOCK = text("SELECT pg_try_advisory_lock(:key)")
 _DELETE = text("DELETE FROM notification_outbox WHERE id BETWEEN :first AND :last")
 
@@ -193,12 +194,8 @@ class SharedOutbox(Outbox):
             return mine
         # Every row below this worker's lowest unsent id was committed before it (the counter row's lock
         # orders the commits): what the table does not hold there was sent and deleted already.
-        query = select(*_COLUMNS).order_by(_TABLE.c.id).limit(BATCH)
-        if self._cursor is not None:
-            query = query.where(_TABLE.c.id >= self._cursor)
-        if mine:
-            query = query.where(_TABLE.c.id < mine[0].id)
-        rows = [Row(r[0], r[1], r[2], r[3], bytes(r[4])) for r in conn.execute(query)]
+        bounds = {"low": 0 if self._cursor is None else self._cursor, "high": mine[0].id if mine else _NO_END}
+        rows = [Row(r[0], r[1], r[2], r[3], bytes(r[4])) for r in conn.execute(_READ, bounds)]
         self.table_reads += 1
         if mine and len(rows) < BATCH:
             rows.extend(mine[:BATCH - len(rows)])  # the table holds nothing else below them

@@ -17,7 +17,7 @@ from novawatch.bus import open_publisher
 from novawatch.bus.base import unwrap
 from novawatch.bus.memory import MemoryBus
 from novawatch.compute import shared
-from novawatch.compute.errors import StorageError
+from novawatch.compute.errors import StorageError, StorageRefused
 from novawatch.compute.repository import make_engine, normalize_url
 from novawatch.compute.service import ComputeService, open_service
 from novawatch.compute.shared import SharedDatabase
@@ -90,7 +90,8 @@ def test_outbox_ids_follow_commit_order_across_workers_and_one_worker_relays(pg:
                          "the six flavor.create notifications")
         assert names == flavors  # the order of the commits, whichever worker made them
         assert sorted(o.status()["relay"] for o in (a.outbox, b.outbox)) == ["active", "standby"]
-        assert a.outbox.unsent == b.outbox.unsent == 0
+        # the relay deletes confirmed rows in one statement, up to its poll interval later
+        wait_for(lambda: a.outbox.unsent == b.outbox.unsent == 0, "the confirmed rows to be deleted")  # type: ignore[union-attr]
         # the relaying worker stops: the other one takes over
         leader, other = (a, b) if a.outbox.relaying else (b, a)
         leader.close()
@@ -163,4 +164,28 @@ def test_a_lock_held_too_long_is_a_clear_error_and_a_dead_kept_connection_is_rep
         assert not coordinator.held
     finally:
         coordinator.close()
+        engine.dispose()
+
+
+def test_a_commit_refused_in_the_shared_statement_is_rolled_back_and_says_so(pg: str, bus: tuple[str, Any]) -> None:
+    """The generation, change log and outbox rows go in one statement on the driver's own cursor: a refusal
+    there is the same 400-class StorageRefused as anywhere in the commit, and nothing of the action stays."""
+    a = worker(pg, bus[0])
+    engine = create_engine(normalize_url(pg))
+    try:
+        assert a.shared is not None
+        seed(a, vcpus=4, memory_mb=4096)
+        with engine.begin() as conn:  # the next outbox id is taken (what prepare() rules out at start)
+            conn.execute(text("INSERT INTO notification_outbox (id, message_id, topic, priority, body) "
+                              "SELECT outbox_next, 'm', 'versioned_notifications', 'INFO', '\\x7b7d' "
+                              "FROM compute_state"))
+            generation = conn.scalar(text("SELECT generation FROM compute_state"))
+        with pytest.raises(StorageRefused, match="refused the change"):
+            act(a, lambda s: s.create_flavor("refused", vcpus=1, memory_mb=64, root_gb=0))
+        with engine.connect() as conn:
+            assert conn.scalar(text("SELECT generation FROM compute_state")) == generation
+            assert conn.scalar(text("SELECT count(*) FROM flavors WHERE name = 'refused'")) == 0
+        assert all(f.name != "refused" for f in a.flavors.values())
+    finally:
+        a.close()
         engine.dispose()

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.util import identity_key
 
@@ -37,6 +37,12 @@ _BY_KEY: tuple[type[db.Base], ...] = (db.Service, db.ComputeNode, db.Flavor, db.
 _MODELS: dict[str, type[db.Base]] = {m.__tablename__: m for m in (*_UNINDEXED, *_BY_INSTANCE, *_BY_KEY)}
 
 T = TypeVar("T", bound=db.Base)
+
+#: The changed instances with their info caches, refreshed in place (built once: a catch-up after each other
+#: worker's commit would otherwise pay for building the statement and its cache key every time).
+_INSTANCES = (select(db.Instance).options(joinedload(db.Instance.info_cache))
+              .where(db.Instance.uuid.in_(bindparam("uuids", expanding=True))).order_by(db.Instance.id)
+              .execution_options(populate_existing=True))
 
 
 class CatchUp(ComputeCore):
@@ -166,9 +172,7 @@ class CatchUp(ComputeCore):
         session = self.repo.session
         uuids = sorted(affected)
         # the info cache comes with each instance, in the same query, refreshed in place too
-        rows = list(session.scalars(select(db.Instance).options(joinedload(db.Instance.info_cache))
-                                    .where(db.Instance.uuid.in_(uuids)).order_by(db.Instance.id)
-                                    .execution_options(populate_existing=True)))
+        rows = list(session.scalars(_INSTANCES, {"uuids": uuids}))
         live = []
         for inst in rows:
             if inst.deleted:

@@ -36,6 +36,10 @@ BATCH = 1000
 WARN_INTERVAL = 60.0
 
 
+#: A notification emitted by the current transaction: (topic, priority, message id, encoded body).
+Emitted = tuple[str, str, str, bytes]
+
+
 class Row(NamedTuple):
     """One outbox row: what is published, and its place in the order."""
 
@@ -60,7 +64,7 @@ class Outbox:
         self.confirm_timeout = confirm_timeout
         self.retry_interval = retry_interval
         self.retry_max = retry_max
-        self._pending: list[tuple[str, str, str, bytes]] = []  # emitted, not yet in a transaction
+        self._pending: list[Emitted] = []  # emitted, not yet in a transaction
         self._staged: list[Row] = []  # written into the current transaction, not known to be committed
         self._ready: deque[Row] = deque()  # committed, waiting for the bus's confirmation
         self._handed = 0  # rows at the head of _ready the publisher already has (not to be sent twice)
@@ -92,18 +96,20 @@ class Outbox:
     # --- the transaction ----------------------------------------------------------------------------
 
     @property
-    def waiting(self) -> int:
-        """Notifications emitted since the last commit, not yet staged (the ids :meth:`stage` will take)."""
-        return len(self._pending)
+    def emitted(self) -> list[Emitted]:
+        """What was emitted since the last commit and not yet staged, in order."""
+        return self._pending
 
-    def stage(self, session: Session, first_id: int | None = None) -> None:
-        """Insert what was emitted since the last commit into ``session``'s transaction (before its commit).
+    def staged_as(self, first_id: int) -> None:
+        """What was emitted since the last commit was written into the transaction by the caller (the workers'
+        commit statement), with ids from ``first_id`` on in order: count it as staged."""
+        self._staged.extend(Row(first_id + i, mid, topic, priority, body)
+                            for i, (topic, priority, mid, body) in enumerate(self._pending))
+        self._next_id = first_id + len(self._pending)
+        self._pending.clear()
 
-        ``first_id`` is the first of :attr:`waiting` ids reserved elsewhere (the workers' shared counter);
-        without it the outbox counts on its own.
-        """
-        if first_id is not None:
-            self._next_id = first_id
+    def stage(self, session: Session) -> None:
+        """Insert what was emitted since the last commit into ``session``'s transaction (before its commit)."""
         if not self._pending:
             return
         rows = [Row(self._next_id + i, mid, topic, priority, body)

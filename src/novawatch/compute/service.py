@@ -118,11 +118,11 @@ class ComputeService(ServiceActions, LifecycleActions, Operations, MoveActions, 
                 if not changes and not (outbox is not None and outbox.pending):
                     session.commit()  # nothing written (a read, a refusal, shutdown): no new generation
                     return
-                # the generation, the outbox ids and the change log move in the action's own transaction
-                generation, first = self.shared.advance(session, outbox.waiting if outbox is not None else 0,
-                                                        changes)
+                # the generation, the change log and the outbox rows (ids from the shared counter) are written
+                # by one statement in the action's own transaction
+                generation, first = self.shared.advance(session, changes, outbox.emitted if outbox is not None else ())
                 if outbox is not None:
-                    outbox.stage(session, first)
+                    outbox.staged_as(first)
             elif outbox is not None:
                 outbox.stage(session)
             self.repo.commit()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -13,10 +14,12 @@ import psycopg
 import pytest
 
 from novawatch.api.compute_app import create_compute_app
-from novawatch.api.shared_writes import EXCLUSIVE, SharedWrites, WriteScope, instance_scope, write_scope
+from novawatch.api.shared_writes import BOOT, EXCLUSIVE, SharedWrites, WriteScope, instance_scope, write_scope
+from novawatch.compute.invariants import expected_usage, violations
 from novawatch.compute.service import open_service
 from novawatch.compute.shared import HOST_LOCKS, WRITE_LOCK, host_key
 from novawatch.notifications import Notifier
+from novawatch.notifications.drivers import MemoryDriver
 
 UUID = "6a1f5b1e-1c1e-4d55-9d7c-1f0e9a9a0b01"
 
@@ -92,8 +95,15 @@ def test_a_write_that_frees_its_instances_claim_also_locks_the_host(method: str,
     assert write_scope(method, path, _raw(body)) == WriteScope(UUID, host=True)
 
 
+@pytest.mark.parametrize(("method", "path"), [("POST", "/v1/instances"), ("POST", "/v2.1/servers")])
+def test_a_boot_locks_the_host_the_scheduler_picks(method: str, path: str) -> None:
+    assert write_scope(method, path, b"{}") == BOOT
+    assert instance_scope(method, path, b"{}") is None
+
+
 @pytest.mark.parametrize(("method", "path", "body"), [
-    ("POST", "/v1/instances", {"name": "a", "flavor": "m1.tiny"}),  # schedules
+    ("POST", "/v1/instances/", {"name": "a", "flavor": "m1.tiny"}),  # not the boot's path
+    ("PUT", "/v2.1/servers", None),
     ("POST", f"/v1/instances/{UUID}/unshelve", None),  # may schedule
     ("POST", f"/v1/instances/{UUID}/evacuate", None),
     ("POST", f"/v1/instances/{UUID}/migrate", None),
@@ -209,3 +219,100 @@ def _stored(url: str) -> dict[str, tuple[int, int, int]]:
     with psycopg.connect(url) as conn:
         rows = conn.execute("SELECT uuid, vcpus_used, memory_mb_used, local_gb_used FROM compute_nodes").fetchall()
     return {r[0]: (r[1], r[2], r[3]) for r in rows}
+
+
+def _waiting(holder: psycopg.Connection[Any], lock: tuple[str, tuple[int, ...]]) -> int:
+    row = holder.execute(f"SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND {lock[0]}",
+                         lock[1]).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _host_lock(host: str) -> tuple[str, tuple[int, int]]:
+    return "classid = %s AND objid = %s AND objsubid = 2", (HOST_LOCKS, host_key(host) % 2**32)
+
+
+async def _boot_waiting(app: Any, body: dict[str, Any], holder: psycopg.Connection[Any], host: str,
+                        meanwhile: Callable[[httpx.AsyncClient], Any] | None = None) -> httpx.Response:
+    """Boot through ``app``; once the boot waits for ``host``'s lock (held by ``holder``), run ``meanwhile``
+    (it must not wait for the boot), then release the lock and return the boot's answer."""
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://w") as client:
+        booting = asyncio.create_task(client.post("/v1/instances", json=body))
+        deadline = time.monotonic() + 60
+        while _waiting(holder, _host_lock(host)) != 1:
+            assert not booting.done(), f"the boot did not wait for {host}'s lock: {booting.result().text}"
+            assert time.monotonic() < deadline, f"the boot never waited for {host}'s lock"
+            await asyncio.sleep(0.05)
+        if meanwhile is not None:
+            await meanwhile(client)
+        assert not booting.done() and _waiting(holder, _host_lock(host)) == 1
+        holder.execute("SELECT pg_advisory_unlock(%s, %s)", (HOST_LOCKS, host_key(host)))
+        return await booting
+
+
+def test_a_boot_waits_for_the_host_it_is_scheduled_to_and_boots_elsewhere_go_on(pg_database: str) -> None:
+    """A boot holds the lock of the host the scheduler picks (and the write lock shared): while the test holds
+    host-1's lock, a boot scheduled there waits, and a boot on host-2 completes meanwhile."""
+    svc = open_service(pg_database, Notifier([]), shared=True)
+    holder = psycopg.connect(pg_database, autocommit=True)
+    try:
+        _locked(svc, _seed)
+        app = SharedWrites(create_compute_app(svc), service=svc, max_body_bytes=1 << 20)
+        holder.execute("SELECT pg_advisory_lock(%s, %s)", (HOST_LOCKS, host_key("host-1")))
+
+        async def elsewhere(client: httpx.AsyncClient) -> None:
+            other = await client.post("/v1/instances", json={"name": "y", "flavor": "m1.tiny", "host": "host-2"})
+            assert other.status_code == 202 and other.json()["host"] == "host-2", other.text
+            assert other.json()["vm_state"] == "active"
+
+        booted = asyncio.run(_boot_waiting(app, {"name": "x", "flavor": "m1.tiny"}, holder, "host-1", elsewhere))
+        assert booted.status_code == 202, booted.text
+        assert (booted.json()["host"], booted.json()["vm_state"]) == ("host-1", "active")
+        assert (app.boot_retries, app.boots_alone) == (0, 0)
+    finally:
+        holder.close()
+        svc.close()
+    fresh = open_service(pg_database, Notifier([]))
+    try:
+        assert violations(fresh) == [] and _stored(pg_database) == {
+            u: usage[:3] for u, usage in expected_usage(fresh).items()}
+    finally:
+        fresh.close()
+
+
+def test_a_boot_that_a_stale_memory_sent_to_the_wrong_host_runs_again_holding_the_right_one(
+        pg_database: str, caplog: pytest.LogCaptureFixture) -> None:
+    """Worker B has not seen that A filled host-1 half-way: its probe guesses host-1 (a tie in its memory), it
+    takes host-1's lock and catches up, and the scheduler then picks host-2. The guard refuses that before
+    anything changed (nothing emitted, written or logged), and the boot runs again holding host-2's lock: it
+    waits for it while the test holds it, and lands there once released."""
+    drv = MemoryDriver()
+    a = open_service(pg_database, Notifier([]), shared=True)
+    b = open_service(pg_database, Notifier([drv]), shared=True)
+    holder = psycopg.connect(pg_database, autocommit=True)
+    try:
+        _locked(a, _seed)
+        _locked(b, lambda s: None)  # B has seen the empty hosts, not what comes next
+        for name in ("a1", "a2"):
+            _locked(a, lambda s, n=name: s.boot(n, s.flavor_by_name("m1.small"), host="host-1"))
+        assert b.would_pick(b.flavor_by_name("m1.tiny"), from_volume=False, host=None) == "host-1"
+        app = SharedWrites(create_compute_app(b), service=b, max_body_bytes=1 << 20)
+        holder.execute("SELECT pg_advisory_lock(%s, %s)", (HOST_LOCKS, host_key("host-2")))
+        drv.clear()
+        with caplog.at_level(logging.DEBUG, logger="novawatch"):
+            booted = asyncio.run(_boot_waiting(app, {"name": "x", "flavor": "m1.tiny"}, holder, "host-2"))
+        assert booted.status_code == 202, booted.text
+        assert (booted.json()["host"], booted.json()["vm_state"]) == ("host-2", "active")
+        assert (app.boot_retries, app.boots_alone) == (1, 0)
+        # the refused run emitted nothing: one scheduling (versioned and legacy), one build
+        assert drv.event_types.count("scheduler.select_destinations.start") == 2
+        assert drv.event_types.count("instance.create.start") == 1
+        assert drv.event_types.count("compute.instance.create.start") == 1
+        assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    finally:
+        holder.close()
+        a.close()
+        b.close()
+    with psycopg.connect(pg_database) as conn:
+        counts = conn.execute("SELECT (SELECT count(*) FROM instances), (SELECT count(*) FROM instance_actions "
+                              "WHERE action = 'create')").fetchone()
+    assert counts == (3, 3)

@@ -129,15 +129,17 @@ def test_actions_on_different_instances_do_not_wait_for_each_other(pg_database: 
         assert on_b.result().status_code == 200
         assert httpx.get(f"{url}/v1/instances/{b}").json()["vm_state"] == "paused"
 
-        # The write lock held shared (as an action on one instance holds it): an action on A goes on, a boot
-        # waits (and, queued, makes later actions wait behind it: PostgreSQL lets no writer starve).
+        # The write lock held shared (as an action on one instance holds it): an action on A and a boot (it
+        # holds its host's lock and the write lock shared) go on; a write that runs alone (a new flavor) waits
+        # (and, queued, makes later actions wait behind it: PostgreSQL lets no writer starve).
         holder.execute("SELECT pg_advisory_lock_shared(%s)", (WRITE_LOCK,))
         changed = httpx.post(f"{url}/v1/instances/{a}/metadata", json={"metadata": {"k": "v"}}, timeout=TIMEOUT)
         assert changed.status_code == 200, changed.text
-        boot = Pending("POST", url + "/v1/instances", {"name": "d", "flavor": "m1.tiny"})
-        wait_for(lambda: waiting_for(watcher) == 1, "the boot to wait for the write lock")
+        assert boot(url, "d")
+        flavor = Pending("POST", url + "/v1/flavors", {"name": "m1.odd", "vcpus": 1, "memory_mb": 128, "root_gb": 1})
+        wait_for(lambda: waiting_for(watcher) == 1, "the new flavor to wait for the write lock")
         holder.execute("SELECT pg_advisory_unlock_shared(%s)", (WRITE_LOCK,))
-        assert boot.result().status_code == 202
+        assert flavor.result().status_code == 201
 
         # Four simultaneous pauses of one instance: one wins, the others meet its task or state (409).
         racers = [Pending("POST", f"{url}/v1/instances/{a}/pause") for _ in range(4)]

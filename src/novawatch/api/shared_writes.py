@@ -29,10 +29,11 @@ import re
 from collections.abc import AsyncIterator
 from typing import Any, NamedTuple
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from novawatch.api.common import WRITE_METHODS, read_body, replay, send_error
 from novawatch.compute.errors import StorageUnavailable
+from novawatch.compute.host_guard import GUARD, HostGuard
 
 #: Requests of one worker that may hold or wait for the database's locks at once (a connection each).
 HOLDS = 4
@@ -61,18 +62,24 @@ _NOVA_DETACH = re.compile(r"/v2\.1/servers/([^/]+)/(?:os-volume_attachments|os-i
 
 class WriteScope(NamedTuple):
     """What a write locks: ``instance`` (None: everything, exclusively) and, with ``host``, also the host the
-    instance is on."""
+    instance is on; ``boot``: the host the scheduler picks (:meth:`SharedWrites._boot`)."""
 
     instance: str | None
     host: bool = False
+    boot: bool = False
 
 
 EXCLUSIVE = WriteScope(None)
+BOOT = WriteScope(None, boot=True)
+
+_BOOTS = frozenset({"/v1/instances", "/v2.1/servers"})
 
 
 def write_scope(method: str, path: str, body: bytes) -> WriteScope:
     """The footprint of a write, from its method, path and (Nova's server actions) body; exclusive unless
     recognised."""
+    if method == "POST" and path in _BOOTS:
+        return BOOT
     if method == "DELETE" and (own := _OWN_INSTANCE.fullmatch(path) or _NOVA_SERVER.fullmatch(path)) is not None:
         return WriteScope(own.group(1), host=True)
     if method == "POST" and (own := _OWN_ACTION.fullmatch(path)) is not None:
@@ -114,6 +121,9 @@ class SharedWrites:
         self.max_body_bytes = max_body_bytes
         self.open_paths = open_paths
         self._slots: asyncio.Semaphore | None = None
+        #: Boots run again because the scheduler picked a host the request did not hold; boots run alone.
+        self.boot_retries = 0
+        self.boots_alone = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("path", "") in self.open_paths:
@@ -122,9 +132,13 @@ class SharedWrites:
         method = scope.get("method", "GET")
         if method in WRITE_METHODS:
             body = await read_body(receive, self.max_body_bytes)
+            footprint = write_scope(method, scope.get("path", ""), body or b"")
+            if footprint.boot and body is not None:
+                await self._boot(scope, receive, send, body)
+                return
             if body is not None:
                 receive = replay(body, receive)
-            async with self._holding(write_scope(method, scope.get("path", ""), body or b"")) as problem:
+            async with self._holding(footprint if not footprint.boot else EXCLUSIVE) as problem:
                 if problem is not None:
                     await send_error(send, 503, problem, [(b"connection", b"close")] if self.shared.stopping else ())
                     return
@@ -138,6 +152,66 @@ class SharedWrites:
                     return
         await self.app(scope, receive, send)
 
+    async def _boot(self, scope: Scope, receive: Receive, send: Send, body: bytes) -> None:
+        """A boot beside the other workers' actions: it holds the write lock shared and the lock of the host
+        the scheduler picks, the way Nova's schedulers pick at once and settle races at the claim.
+
+        The host is learnt from a probe (the request run on the worker's memory as it is, stopped by the
+        guard before the boot changes anything; its answer is dropped), then the request runs holding that
+        host's lock, caught up. When the scheduler, on the caught-up state, picks another host, the guard
+        refuses it before anything changed, and it runs again with that host's lock; after a second miss,
+        or a reschedule to an alternate host (rolled back: nothing is kept or sent), it runs alone.
+        """
+        host = await self._probe(scope, receive, body)
+        for _ in range(2):
+            guard = HostGuard(held=frozenset() if host is None else frozenset({host}))
+            async with self._holding(BOOT, host=host) as problem:
+                if problem is not None:
+                    await send_error(send, 503, problem,
+                                     [(b"connection", b"close")] if self.shared.stopping else ())
+                    return
+                await self._guarded(guard, scope, replay(body, receive), send)
+            if not guard.tripped:
+                return
+            self.boot_retries += 1
+            if guard.alone:
+                break
+            host = guard.wanted
+        self.boots_alone += 1
+        async with self._holding(EXCLUSIVE) as problem:
+            if problem is not None:
+                await send_error(send, 503, problem, [(b"connection", b"close")] if self.shared.stopping else ())
+                return
+            await self.app(scope, replay(body, receive), send)
+
+    async def _probe(self, scope: Scope, receive: Receive, body: bytes) -> str | None:
+        """The host the boot's scheduler picks on this worker's memory as it is (no lock, no catch-up: a
+        guess), or None (no room, the request fails before its boot, or the state is not loaded)."""
+        if self.service.generation < 0 or self.service.unavailable is not None:
+            return None
+        guard = HostGuard(probe=True)
+
+        async def dropped(message: Message) -> None:
+            return None
+
+        with contextlib.suppress(Exception):  # whatever it answers is dropped: the real run answers
+            await self._guarded(guard, scope, replay(body, receive), dropped)
+        return guard.wanted if guard.tripped else None
+
+    async def _guarded(self, guard: HostGuard, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the app with ``guard`` set for its boot; a refused run's answer is dropped (it is refused before
+        anything is sent to the client)."""
+
+        async def unless_refused(message: Message) -> None:
+            if not guard.tripped:
+                await send(message)
+
+        token = GUARD.set(guard)
+        try:
+            await self.app(scope, receive, unless_refused)
+        finally:
+            GUARD.reset(token)
+
     def _stale(self) -> bool:
         try:
             return bool(self.shared.generation() != self.service.generation)
@@ -145,9 +219,9 @@ class SharedWrites:
             return False  # the database is away: the guard and the handlers report it
 
     @contextlib.asynccontextmanager
-    async def _holding(self, scope: WriteScope | None) -> AsyncIterator[str | None]:
-        """Hold the locks of ``scope`` (None: the write lock shared, for a read's catch-up) with the state
-        synced; yields None, or why the locks could not be taken.
+    async def _holding(self, scope: WriteScope | None, host: str | None = None) -> AsyncIterator[str | None]:
+        """Hold the locks of ``scope`` (None: the write lock shared, for a read's catch-up; a boot: ``host``'s,
+        if any, and the write lock shared) with the state synced; yields None, or why they could not be taken.
 
         The actions themselves run one at a time on the worker's event loop (an action never awaits), so
         the worker's one session is never used by two at once; what runs side by side is the waiting for
@@ -156,8 +230,8 @@ class SharedWrites:
         if self._slots is None:
             self._slots = asyncio.Semaphore(HOLDS)
         async with self._slots:
-            if scope is None:
-                hold, problem = await self._take(None, None, exclusive=False)
+            if scope is None or scope.boot:
+                hold, problem = await self._take(None, host, exclusive=False)
             elif scope.host:
                 hold, problem = await self._take_host(scope.instance or "")
             else:

@@ -46,6 +46,9 @@ def naive(moment: datetime) -> datetime:
 class ComputeCore:
     """State, indexes and helpers shared by the action mixins of :class:`ComputeService`."""
 
+    #: Where network address numbers come from beside other workers (None: the network's own counter).
+    _addresses: Callable[[], int] | None = None
+
     def __init__(
         self,
         repo: Repository,
@@ -93,6 +96,7 @@ class ComputeCore:
         self.tracker = ResourceTracker(self.emit.compute_node)
         self.scheduler = Scheduler(self.tracker)
         self.network = Network(self.ids)
+        self.network.take = self._addresses
         self.volumes = Volumes(repo, self.ids, self.now)
         self.services: dict[str, db.Service] = {}
         self.nodes: dict[str, db.ComputeNode] = {}
@@ -347,6 +351,15 @@ class ComputeCore:
         node = self.scheduler.pick(candidates, self.services, exclude=req.ignore_hosts or ())
         self.emit.scheduler("end", req, self.scheduler_host)
         return node
+
+    def would_pick(self, flavor: db.Flavor, *, from_volume: bool, host: str | None) -> str | None:
+        """The host :meth:`schedule` would pick for a new instance of ``flavor`` (on ``host`` when given), or
+        None when no host has room: the same two stages on the same memory, with nothing changed or sent."""
+        usage = Usage(flavor.vcpus, flavor.memory_mb,
+                      instance_disk_gb(flavor.root_gb, flavor.ephemeral_gb, flavor.swap, from_volume))
+        ranked = self.scheduler.rank(self.scheduler.candidates(self.nodes, self.services, usage, only_host=host),
+                                     self.services)
+        return ranked[0].host if ranked else None
 
     def alternates(self, req: Scheduling, chosen: db.ComputeNode) -> list[db.ComputeNode]:
         """The scheduler's alternates to ``chosen`` for a reschedule: up to ``max_attempts - 1`` other hosts

@@ -35,11 +35,12 @@ from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, delete, text
+from sqlalchemy import Connection, Engine, delete, select, text
 from sqlalchemy.orm import Session
 
-from novawatch.compute.db import ComputeChange
+from novawatch.compute.db import ComputeChange, InstanceInfoCache
 from novawatch.compute.errors import StorageUnavailable
+from novawatch.compute.network import highest_address
 from novawatch.compute.repository import COUNTED_TABLES, Changes
 
 log = logging.getLogger("novawatch.compute.shared")
@@ -58,6 +59,9 @@ LOCK_TIMEOUT_MS = 60_000
 #: order within a worker, not across workers (actions are listed by start time first).
 BLOCK_TABLES = frozenset({"instance_actions", "instance_actions_events", "instance_faults"})
 ID_BLOCK = 64
+
+#: The sequence of network address numbers (10.x.y.z, fd00::n) that boots and interface attachments take.
+ADDRESSES = "novawatch_address"
 
 #: Generations whose changes the log keeps, and how often (in generations) it is pruned.
 KEEP = 4096
@@ -269,6 +273,16 @@ class SharedDatabase:
                 # under the exclusive lock no worker takes ids: the sequence cannot move meanwhile
                 conn.execute(text(f"SELECT setval('{sequence}', GREATEST((SELECT last_value FROM {sequence}), "
                                   f"(SELECT COALESCE(max(id), 0) FROM {table})))"))
+            # network addresses: numbered after every address a port holds (a single-process run may have
+            # handed some out by its own counter)
+            used = highest_address(conn.execute(select(InstanceInfoCache.network_info)).scalars())
+            conn.execute(text(f"CREATE SEQUENCE IF NOT EXISTS {ADDRESSES} MINVALUE 0 START 1"))
+            conn.execute(text(f"SELECT setval('{ADDRESSES}', GREATEST((SELECT last_value FROM {ADDRESSES}), :used))"),
+                         {"used": used})
+
+    def next_address(self, session: Session) -> int:
+        """The number of a new port's addresses that no other worker gets (from a sequence: one round trip)."""
+        return int(session.scalar(text(f"SELECT nextval('{ADDRESSES}')")) or 0)
 
     def next_id(self, session: Session, table: str) -> int:
         """A new id of ``table`` that no other worker gets: from its sequence (one round trip), or for the

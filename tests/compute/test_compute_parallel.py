@@ -266,3 +266,39 @@ def test_a_worker_stopped_while_its_request_waits_answers_it_and_exits(pg_databa
         assert pauses is not None and pauses[0] == 1  # the stopped worker's request left no record
     finally:
         svc.close()
+
+
+def test_concurrent_boots_on_a_cloud_with_room_for_fewer_take_each_slot_once(pg_database: str,
+                                                                              tmp_path: Path) -> None:
+    """Twenty boots at once, across two workers, on three hosts with room for four each: exactly twelve run
+    (the others are refused by the scheduler: ERROR, no valid host), no node is booked past its size, the
+    node rows hold what the instances claim, and no two ports share an address."""
+    service = two_workers(pg_database, tmp_path, "--hosts", "0")
+    url = service.url
+    try:
+        service.start()
+        for n in range(3):
+            made = httpx.post(url + "/v1/services", json={"host": f"big-{n}", "vcpus": 32, "memory_mb": 4096,
+                                                          "local_gb": 1000}, timeout=TIMEOUT)
+            assert made.status_code == 201, made.text
+        flavor = {"name": "m1.quarter", "vcpus": 1, "memory_mb": 1024, "root_gb": 1}
+        assert httpx.post(url + "/v1/flavors", json=flavor, timeout=TIMEOUT).status_code == 201
+        boots = [Pending("POST", url + "/v1/instances", {"name": f"b{n}", "flavor": "m1.quarter"}) for n in range(20)]
+        answers = [b.result() for b in boots]
+        assert all(a.status_code == 202 for a in answers), [a.text for a in answers if a.status_code != 202]
+        states = sorted(a.json()["vm_state"] for a in answers)
+        assert states == ["active"] * 12 + ["error"] * 8
+    finally:
+        service.stop()
+
+    svc = open_service(pg_database, Notifier([]))
+    try:
+        assert violations(svc) == []
+        expected = expected_usage(svc)
+        assert stored_usage(pg_database) == expected
+        assert sorted(expected[node.uuid] for node in svc.nodes.values()) == [(4, 4096, 4, 4)] * 3
+        addresses = [ip["address"] for inst in svc.instances.values() for vif in inst.info_cache.network_info
+                     for subnet in vif["network"]["subnets"] for ip in subnet["ips"]]
+        assert len(addresses) == 12 * 2 and len(set(addresses)) == len(addresses)
+    finally:
+        svc.close()

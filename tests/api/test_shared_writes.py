@@ -6,15 +6,20 @@ import asyncio
 import json
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
+from tests.api.helpers import wait_for
 
 from novawatch.api.compute_app import create_compute_app
 from novawatch.api.shared_writes import BOOT, EXCLUSIVE, SharedWrites, WriteScope, instance_scope, write_scope
+from novawatch.bus import open_publisher
+from novawatch.bus.base import unwrap
+from novawatch.bus.memory import MemoryBus
 from novawatch.compute.invariants import expected_usage, violations
 from novawatch.compute.service import open_service
 from novawatch.compute.shared import HOST_LOCKS, WRITE_LOCK, host_key
@@ -316,3 +321,38 @@ def test_a_boot_that_a_stale_memory_sent_to_the_wrong_host_runs_again_holding_th
         counts = conn.execute("SELECT (SELECT count(*) FROM instances), (SELECT count(*) FROM instance_actions "
                               "WHERE action = 'create')").fetchone()
     assert counts == (3, 3)
+
+
+def test_a_boot_rescheduled_to_a_host_it_does_not_hold_is_rolled_back_and_runs_alone(pg_database: str) -> None:
+    """The build fails on the host the boot holds, and Nova's reschedule would take an alternate host whose lock
+    the request does not hold: the guard refuses it, everything the run did is rolled back (its notifications
+    never leave the outbox, no fault or instance is kept), and the request runs again alone."""
+    name = f"boot-{uuid.uuid4().hex[:8]}"
+    group = MemoryBus.named(name).group("test")
+    svc = open_service(pg_database, Notifier([]), publisher=open_publisher(f"memory://{name}"), shared=True)
+    try:
+        _locked(svc, _seed)
+        app = SharedWrites(create_compute_app(svc), service=svc, max_body_bytes=1 << 20)
+        svc.failures.fail_next["boot"] = 1  # the first build attempt fails
+
+        async def boot() -> httpx.Response:
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://w") as client:
+                return await client.post("/v1/instances", json={"name": "x", "flavor": "m1.tiny"})
+
+        booted = asyncio.run(boot())
+        assert booted.status_code == 202, booted.text
+        assert (booted.json()["host"], booted.json()["vm_state"]) == ("host-1", "active")
+        assert (app.boot_retries, app.boots_alone) == (1, 1)
+
+        def sent() -> list[str]:
+            return [json.loads(unwrap(body))["event_type"] for _, _, body, _ in list(group.ready)]
+
+        wait_for(lambda: "instance.create.end" in sent(), what="the boot's notifications to be published")
+        assert sent().count("instance.create.start") == 1 and "instance.create.error" not in sent()
+    finally:
+        svc.close()
+        MemoryBus.reset(name)
+    with psycopg.connect(pg_database) as conn:
+        counts = conn.execute("SELECT (SELECT count(*) FROM instances), (SELECT count(*) FROM instance_faults)"
+                              ).fetchone()
+    assert counts == (1, 0)

@@ -4,8 +4,11 @@ The tests take locks from their own database connection, as a worker in the midd
 and watch which requests wait (PostgreSQL's ``pg_locks`` shows a waiting lock; no timing):
 
 - an action on instance B waits while B's lock is held, and meanwhile actions on instance A and a boot
-  complete; with the write lock held shared (as an action on one instance holds it) an action on A
-  completes and a boot waits. Same-instance races give one success and Nova's 409s;
+  complete; with the write lock held shared (as an action on one instance holds it) an action on A and a
+  boot complete and a new flavor (a write that runs alone) waits. Same-instance races give one success
+  and Nova's 409s;
+- twenty boots at once across the workers, on room for twelve: exactly twelve run, no node is booked past
+  its size, the node rows hold the claims, no address is handed out twice;
 - a delete waits for the lock of its instance's host only: while host X's lock is held, a delete on X waits
   and a delete on Y completes; four deletes on X released at once run one after another, the usage stored
   in each node row equals what its remaining instances claim (without the host lock they run side by side

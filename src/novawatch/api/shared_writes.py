@@ -12,7 +12,11 @@ the footprint of a write from its path (and, for Nova's server actions, the acti
   can move the instance); a wrong guess is tried once more with the host the catch-up showed, and a
   second miss, or an instance with a migration (a resized one: its delete confirms the resize, which
   frees the source host too), takes the exclusive path instead;
-- **anything else** (boot, moves, resize, unshelve, evacuate, attaching volumes or ports, services, flavors,
+- **a boot**: the lock of the host the scheduler picks, then the write lock shared. The host is guessed by
+  a probe (the request run on the worker's memory, stopped by :mod:`novawatch.compute.host_guard` before
+  the boot changes anything) and checked by the same guard once caught up; a miss runs again with the
+  host picked, a second miss (or a reschedule to an alternate host) runs alone;
+- **anything else** (moves, resize, unshelve, evacuate, attaching volumes or ports, services, flavors,
   anything not recognised): the write lock exclusively.
 
 docs/compute.md ("What runs side by side across workers") shows each action's rows. A read runs without a

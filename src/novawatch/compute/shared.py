@@ -5,8 +5,11 @@ rule: an action runs on the newest state of everything it reads. An action that 
 the PostgreSQL advisory lock :data:`WRITE_LOCK` exclusively; an action on one instance only takes that
 instance's lock and :data:`WRITE_LOCK` shared (such actions on different instances run side by side); an
 action on one instance that also writes its host's usage (a delete) takes the instance's lock, then its
-host's (:data:`HOST_LOCKS`), then :data:`WRITE_LOCK` shared. Every request takes its locks in that one
-order (instance, host, write lock), so two requests never wait for each other in a circle.
+host's (:data:`HOST_LOCKS`), then :data:`WRITE_LOCK` shared; a boot takes the lock of the host the
+scheduler picks, then :data:`WRITE_LOCK` shared (:mod:`novawatch.compute.host_guard`). Every request
+takes its locks in that one order (instance, host, write lock), so two requests never wait for each
+other in a circle. Network addresses come from a sequence (:meth:`SharedDatabase.next_address`), so
+boots on different hosts never share one.
 Holding them, a worker catches up when another worker committed since (``compute_state.generation``
 moved: the rows each commit wrote are in ``compute_changes``, :mod:`novawatch.compute.catchup`), runs the
 action and commits it with the generation bumped and its rows logged in the same transaction. So an
@@ -101,10 +104,11 @@ class Hold:
 class SharedDatabase:
     """The write lock, the change counter and the id sequences that the workers of one PostgreSQL database share.
 
-    The write lock is taken **exclusively** by an action that may touch anything (a boot, a move, a
-    service), or **shared** with the lock of one instance by an action that touches that instance only
-    (power, pause, metadata...), and with its host's lock too by one that also writes the host's usage
-    (a delete): such actions on different instances (and hosts) run at the same time, in any worker. Each
+    The write lock is taken **exclusively** by an action that may touch anything (a move, a service), or
+    **shared**: with the lock of the host a boot is scheduled to, or with the lock of one instance by an
+    action that touches that instance only (power, pause, metadata...), and with its host's lock too by
+    one that also writes the host's usage (a delete): such actions on different instances (and hosts)
+    run at the same time, in any worker. Each
     hold lives on a connection of its own (session-level advisory locks), so the service's session commits
     freely while it is held, and a worker may hold several (one per request in flight).
     Thread use: :meth:`acquire` may run on any thread; :meth:`generation`, :meth:`changes_since` on one.

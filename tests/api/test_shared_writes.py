@@ -22,7 +22,7 @@ from novawatch.bus.base import unwrap
 from novawatch.bus.memory import MemoryBus
 from novawatch.compute.invariants import expected_usage, violations
 from novawatch.compute.service import open_service
-from novawatch.compute.shared import HOST_LOCKS, WRITE_LOCK, host_key
+from novawatch.compute.shared import HOST_LOCKS, host_key
 from novawatch.notifications import Notifier
 from novawatch.notifications.drivers import MemoryDriver
 
@@ -95,6 +95,10 @@ def _raw(body: object) -> bytes:
     ("POST", f"/v1/instances/{UUID}/shelve_offload", None),
     ("POST", f"/v2.1/servers/{UUID}/action", {"forceDelete": None}),
     ("POST", f"/v2.1/servers/{UUID}/action", {"shelveOffload": None}),
+    ("POST", f"/v1/instances/{UUID}/confirm_resize", None),  # the hosts of its migration
+    ("POST", f"/v1/instances/{UUID}/revert_resize", None),
+    ("POST", f"/v2.1/servers/{UUID}/action", {"confirmResize": None}),
+    ("POST", f"/v2.1/servers/{UUID}/action", {"revertResize": None}),
 ])
 def test_a_write_that_frees_its_instances_claim_also_locks_the_host(method: str, path: str, body: object) -> None:
     assert write_scope(method, path, _raw(body)) == WriteScope(UUID, host=True)
@@ -112,8 +116,6 @@ def test_a_boot_locks_the_host_the_scheduler_picks(method: str, path: str) -> No
     ("POST", f"/v1/instances/{UUID}/unshelve", None),  # may schedule
     ("POST", f"/v1/instances/{UUID}/evacuate", None),
     ("POST", f"/v1/instances/{UUID}/migrate", None),
-    ("POST", f"/v1/instances/{UUID}/confirm_resize", None),  # frees the source host: two hosts
-    ("POST", f"/v1/instances/{UUID}/revert_resize", None),
     ("POST", f"/v1/instances/{UUID}/live_migration_complete", None),
     ("POST", f"/v1/instances/{UUID}/attach_volume", None),  # reserves a volume any instance could take
     ("POST", f"/v1/instances/{UUID}/swap_volume", {"old_volume_id": "v"}),
@@ -122,7 +124,6 @@ def test_a_boot_locks_the_host_the_scheduler_picks(method: str, path: str) -> No
     ("POST", f"/v2.1/servers/{UUID}/os-volume_attachments", {"volumeAttachment": {"volumeId": "v"}}),
     ("PUT", f"/v2.1/servers/{UUID}/os-volume_attachments/{UUID}", {"volumeAttachment": {"volumeId": "v"}}),
     ("POST", f"/v2.1/servers/{UUID}/action", {"unshelve": None}),
-    ("POST", f"/v2.1/servers/{UUID}/action", {"confirmResize": None}),
     ("POST", f"/v2.1/servers/{UUID}/action", {"createBackup": {"name": "b"}}),  # unknown to novawatch
     ("POST", f"/v2.1/servers/{UUID}/action", {"forceDelete": None, "restore": None}),
     ("DELETE", f"/v1/instances/{UUID}/", None),  # a trailing slash is not the instance's path
@@ -197,10 +198,11 @@ def test_a_worker_that_has_not_seen_the_instance_finds_its_host_before_deleting(
         b.close()
 
 
-def test_deleting_a_resized_instance_frees_two_hosts_so_it_runs_alone(pg_database: str) -> None:
+@pytest.mark.parametrize("source_held", [True, False])
+def test_deleting_a_resized_instance_locks_both_hosts_of_its_migration(pg_database: str, source_held: bool) -> None:
     """A resized instance's delete confirms the resize first (the source host's usage) and then frees the
-    destination's: after the catch-up the middleware sees the migration and takes the exclusive lock, which
-    waits while the test holds the write lock shared (as a one-instance action does)."""
+    destination's: it holds the locks of both hosts (and the write lock shared), so it waits while the test
+    holds either one."""
     a = open_service(pg_database, Notifier([]), shared=True)
     holder = psycopg.connect(pg_database, autocommit=True)
     try:
@@ -209,10 +211,10 @@ def test_deleting_a_resized_instance_frees_two_hosts_so_it_runs_alone(pg_databas
         _locked(a, lambda s: s.resize(uuid, s.flavor_by_name("m1.small"), host="host-2"))
         assert a.instances[uuid].vm_state == "resized" and uuid in a.migrations
         app = SharedWrites(create_compute_app(a), service=a, max_body_bytes=1 << 20)
-        holder.execute("SELECT pg_advisory_lock_shared(%s)", (WRITE_LOCK,))
-        write_lock = "classid = %s AND objid = %s AND objsubid = 1", (WRITE_LOCK >> 32, WRITE_LOCK % 2**32)
-        unlock = "SELECT pg_advisory_unlock_shared(%s)", (WRITE_LOCK,)
-        assert asyncio.run(_delete_waiting(app, uuid, holder, write_lock, unlock)) == 202
+        held = "host-1" if source_held else "host-2"
+        holder.execute("SELECT pg_advisory_lock(%s, %s)", (HOST_LOCKS, host_key(held)))
+        unlock = "SELECT pg_advisory_unlock(%s, %s)", (HOST_LOCKS, host_key(held))
+        assert asyncio.run(_delete_waiting(app, uuid, holder, _host_lock(held), unlock)) == 202
         assert uuid not in a.instances and not a.migrations
     finally:
         holder.close()
@@ -356,3 +358,45 @@ def test_a_boot_rescheduled_to_a_host_it_does_not_hold_is_rolled_back_and_runs_a
         counts = conn.execute("SELECT (SELECT count(*) FROM instances), (SELECT count(*) FROM instance_faults)"
                               ).fetchone()
     assert counts == (1, 0)
+
+
+async def _action_waiting(app: Any, path: str, holder: psycopg.Connection[Any], host: str) -> int:
+    """POST ``path`` through ``app``; once it waits for ``host``'s lock (held by ``holder``), release the lock
+    and return the answer's status."""
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://w") as client:
+        acting = asyncio.create_task(client.post(path))
+        deadline = time.monotonic() + 60
+        while _waiting(holder, _host_lock(host)) != 1:
+            assert not acting.done(), f"the action did not wait for {host}'s lock: {acting.result().text}"
+            assert time.monotonic() < deadline, f"the action never waited for {host}'s lock"
+            await asyncio.sleep(0.05)
+        holder.execute("SELECT pg_advisory_unlock(%s, %s)", (HOST_LOCKS, host_key(host)))
+        return (await acting).status_code
+
+
+@pytest.mark.parametrize(("action", "held"), [("confirm_resize", "host-1"), ("revert_resize", "host-2")])
+def test_confirming_or_reverting_a_resize_locks_both_hosts_of_its_migration(pg_database: str, action: str,
+                                                                           held: str) -> None:
+    """Confirm frees the source host's claim, revert the destination's and claims the source again: either
+    holds the locks of both hosts of the migration (and the write lock shared), so it waits while the test
+    holds the source's (confirm) or the destination's (revert); the node rows end equal to the claims."""
+    a = open_service(pg_database, Notifier([]), shared=True)
+    holder = psycopg.connect(pg_database, autocommit=True)
+    try:
+        _locked(a, _seed)
+        uuid_ = _locked(a, lambda s: s.boot("vm", s.flavor_by_name("m1.tiny"), host="host-1")).uuid
+        _locked(a, lambda s: s.resize(uuid_, s.flavor_by_name("m1.small"), host="host-2"))
+        app = SharedWrites(create_compute_app(a), service=a, max_body_bytes=1 << 20)
+        holder.execute("SELECT pg_advisory_lock(%s, %s)", (HOST_LOCKS, host_key(held)))
+        assert asyncio.run(_action_waiting(app, f"/v1/instances/{uuid_}/{action}", holder, held)) == 200
+        assert uuid_ not in a.migrations
+        assert a.instances[uuid_].host == ("host-2" if action == "confirm_resize" else "host-1")
+    finally:
+        holder.close()
+        a.close()
+    fresh = open_service(pg_database, Notifier([]))
+    try:
+        assert violations(fresh) == [] and _stored(pg_database) == {
+            u: usage[:3] for u, usage in expected_usage(fresh).items()}
+    finally:
+        fresh.close()

@@ -6,12 +6,12 @@ the footprint of a write from its path (and, for Nova's server actions, the acti
 
 - **one instance** (power, pause, suspend, reboot, rescue, rebuild, snapshot, shelve, soft delete, restore,
   lock, metadata, tags, volume and port detach): that instance's lock and the write lock *shared*;
-- **one instance and its host's usage** (delete, force delete, shelve offload): the instance's lock, then
-  the lock of the host the instance is on, then the write lock shared. The host is not in the URL: it is
-  guessed from the worker's memory, and checked after the catch-up (under the instance's lock nobody else
-  can move the instance); a wrong guess is tried once more with the host the catch-up showed, and a
-  second miss, or an instance with a migration (a resized one: its delete confirms the resize, which
-  frees the source host too), takes the exclusive path instead;
+- **one instance and its hosts' usage** (delete, force delete, shelve offload, confirm and revert resize):
+  the instance's lock, then the locks of the hosts the instance and its active migration are on (a
+  resized instance's delete confirms the resize, which frees the source host too), then the write lock
+  shared. The hosts are not in the URL: they are guessed from the worker's memory, and checked after the
+  catch-up (under the instance's lock nobody else can move the instance); a wrong guess is tried once
+  more with the hosts the catch-up showed, and a second miss takes the exclusive path instead;
 - **a boot**: the lock of the host the scheduler picks, then the write lock shared. The host is guessed by
   a probe (the request run on the worker's memory, stopped by :mod:`novawatch.compute.host_guard` before
   the boot changes anything) and checked by the same guard once caught up; a miss runs again with the
@@ -47,14 +47,14 @@ HOLDS = 4
 INSTANCE_ACTIONS = frozenset({"power_off", "power_on", "pause", "unpause", "suspend", "resume", "reboot", "lock",
                               "unlock", "trigger_crash_dump", "metadata", "tags", "rescue", "unrescue", "rebuild",
                               "snapshot", "shelve", "soft_delete", "restore", "detach_volume", "detach_interface"})
-#: ... and these also the usage of the host the instance is on (they release its claim there).
-HOST_ACTIONS = frozenset({"force_delete", "shelve_offload"})
+#: ... and these also the usage of the hosts the instance and its migration are on (they release claims there).
+HOST_ACTIONS = frozenset({"force_delete", "shelve_offload", "confirm_resize", "revert_resize"})
 #: Nova's API: ``POST /v2.1/servers/{id}/action`` with one of these actions touches that server only.
 NOVA_INSTANCE_ACTIONS = frozenset({"os-start", "os-stop", "pause", "unpause", "suspend", "resume", "reboot", "lock",
                                    "unlock", "trigger_crash_dump", "rescue", "unrescue", "rebuild", "createImage",
                                    "shelve", "restore"})
-#: ... and these also its host's usage.
-NOVA_HOST_ACTIONS = frozenset({"forceDelete", "shelveOffload"})
+#: ... and these also its hosts' usage.
+NOVA_HOST_ACTIONS = frozenset({"forceDelete", "shelveOffload", "confirmResize", "revertResize"})
 
 _OWN_INSTANCE = re.compile(r"/v1/instances/([^/]+)")
 _OWN_ACTION = re.compile(r"/v1/instances/([^/]+)/([a-z_]+)")
@@ -254,6 +254,10 @@ class SharedWrites:
             hold = await asyncio.to_thread(self.shared.acquire, instance, host=host, exclusive=exclusive)
         except StorageUnavailable as exc:
             return None, str(exc)
+        return self._synced(hold)
+
+    def _synced(self, hold: Any) -> tuple[Any, str | None]:
+        """(``hold``, None) once the state is caught up, or (None, why not) with ``hold`` released."""
         try:
             self.service.sync()
         except Exception as exc:  # the database went away between the lock and the read
@@ -263,24 +267,27 @@ class SharedWrites:
         return hold, None
 
     async def _take_host(self, instance: str) -> tuple[Any, str | None]:
-        """The locks of an action on ``instance`` and its host's usage: the host guessed from memory, checked
+        """The locks of an action on ``instance`` and its hosts' usage: the hosts guessed from memory, checked
         once synced (a guess from a stale memory is tried once more, then the exclusive path is taken)."""
         for _ in range(2):
-            host = self._host_of(instance)
-            hold, problem = await self._take(instance, host, exclusive=False)
-            if hold is None or self._only_on(instance, host):
+            hosts = self._hosts_of(instance)
+            try:
+                hold = await asyncio.to_thread(self.shared.acquire, instance, hosts=hosts, exclusive=False)
+            except StorageUnavailable as exc:
+                return None, str(exc)
+            hold, problem = self._synced(hold)
+            if hold is None or self._hosts_of(instance) == hosts:
                 return hold, problem
             self.shared.release(hold)
-            if instance in self.service.migrations:
-                break  # another host's usage too, whatever the guess
         return await self._take(None, None, exclusive=True)
 
-    def _host_of(self, instance: str) -> str | None:
+    def _hosts_of(self, instance: str) -> frozenset[str]:
+        """The hosts whose usage an action on ``instance`` may write: the instance's, and both of its active
+        migration's (a resize to confirm or revert; a delete confirms it first). Under the instance's lock
+        nobody else can change them, so a set found after the catch-up holds to the commit."""
         inst = self.service.instances.get(instance)
-        return None if inst is None else inst.host
-
-    def _only_on(self, instance: str, host: str | None) -> bool:
-        """True when the instance's rows and ``host``'s usage are all an action on it can write: it is on
-        ``host`` (or gone: a 404 writes nothing) and has no migration (whose other host it would free)."""
-        inst = self.service.instances.get(instance)
-        return inst is None or (inst.host == host and instance not in self.service.migrations)
+        if inst is None:
+            return frozenset()  # gone: a 404 writes nothing
+        mig = self.service.migrations.get(instance)
+        found = {inst.host} if mig is None else {inst.host, mig.source_compute, mig.dest_compute}
+        return frozenset(h for h in found if h is not None)

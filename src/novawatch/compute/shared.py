@@ -132,10 +132,12 @@ class SharedDatabase:
         """True while a request of this process holds the write lock (either way)."""
         return self._holds > 0
 
-    def acquire(self, instance: str | None = None, *, host: str | None = None, exclusive: bool = True) -> Hold:
+    def acquire(self, instance: str | None = None, *, host: str | None = None, hosts: Collection[str] = (),
+                exclusive: bool = True) -> Hold:
         """Wait for the write lock: exclusive (every other worker's action ends first), or shared, after the
-        lock of ``instance`` and then of ``host`` when they are named. StorageUnavailable without a
-        database, after :data:`LOCK_TIMEOUT_MS` of waiting, or when the worker is stopping."""
+        lock of ``instance`` and then of ``host`` and ``hosts`` (in name order) when they are named.
+        StorageUnavailable without a database, after :data:`LOCK_TIMEOUT_MS` of waiting, or when the worker
+        is stopping."""
         how = "pg_advisory_lock" if exclusive else "pg_advisory_lock_shared"
         # one round trip, in the one order every request follows (PostgreSQL evaluates the select list in
         # order): instance, host, write lock. A request waiting for a busy instance or host holds nothing
@@ -144,9 +146,12 @@ class SharedDatabase:
         if instance is not None:
             calls.append("pg_advisory_lock(:cls, :instance)")
             values |= {"cls": INSTANCE_LOCKS, "instance": instance_key(instance)}
-        if host is not None:
-            calls.append("pg_advisory_lock(:hcls, :host)")
-            values |= {"hcls": HOST_LOCKS, "host": host_key(host)}
+        for n, name in enumerate(sorted({*hosts, *([host] if host is not None else [])})):
+            # several hosts (a move's two) in name order, the one order every request follows
+            calls.append(f"pg_advisory_lock(:hcls, :host{n})")
+            values |= {"hcls": HOST_LOCKS, f"host{n}": host_key(name)}
+        if hosts:
+            host = ", ".join(sorted({*hosts, *([host] if host is not None else [])}))  # for messages
         statement = text(f"SELECT {', '.join([*calls, f'{how}(:key)'])}")
         with self._guard:
             kept = self._idle.pop() if self._idle else None

@@ -16,10 +16,12 @@ import pytest
 from tests.api.helpers import wait_for
 
 from novawatch.api.compute_app import create_compute_app
+from novawatch.api.nova import mount_nova
 from novawatch.api.shared_writes import BOOT, EXCLUSIVE, SharedWrites, WriteScope, instance_scope, write_scope
 from novawatch.bus import open_publisher
 from novawatch.bus.base import unwrap
 from novawatch.bus.memory import MemoryBus
+from novawatch.compute.images import DEFAULT_IMAGE
 from novawatch.compute.invariants import expected_usage, violations
 from novawatch.compute.service import open_service
 from novawatch.compute.shared import HOST_LOCKS, host_key
@@ -239,11 +241,12 @@ def _host_lock(host: str) -> tuple[str, tuple[int, int]]:
 
 
 async def _boot_waiting(app: Any, body: dict[str, Any], holder: psycopg.Connection[Any], host: str,
-                        meanwhile: Callable[[httpx.AsyncClient], Any] | None = None) -> httpx.Response:
+                        meanwhile: Callable[[httpx.AsyncClient], Any] | None = None,
+                        path: str = "/v1/instances") -> httpx.Response:
     """Boot through ``app``; once the boot waits for ``host``'s lock (held by ``holder``), run ``meanwhile``
     (it must not wait for the boot), then release the lock and return the boot's answer."""
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://w") as client:
-        booting = asyncio.create_task(client.post("/v1/instances", json=body))
+        booting = asyncio.create_task(client.post(path, json=body))
         deadline = time.monotonic() + 60
         while _waiting(holder, _host_lock(host)) != 1:
             assert not booting.done(), f"the boot did not wait for {host}'s lock: {booting.result().text}"
@@ -286,8 +289,9 @@ def test_a_boot_waits_for_the_host_it_is_scheduled_to_and_boots_elsewhere_go_on(
         fresh.close()
 
 
+@pytest.mark.parametrize("api", ["novawatch", "nova"])
 def test_a_boot_that_a_stale_memory_sent_to_the_wrong_host_runs_again_holding_the_right_one(
-        pg_database: str, caplog: pytest.LogCaptureFixture) -> None:
+        pg_database: str, caplog: pytest.LogCaptureFixture, api: str) -> None:
     """Worker B has not seen that A filled host-1 half-way: its probe guesses host-1 (a tie in its memory), it
     takes host-1's lock and catches up, and the scheduler then picks host-2. The guard refuses that before
     anything changed (nothing emitted, written or logged), and the boot runs again holding host-2's lock: it
@@ -302,13 +306,18 @@ def test_a_boot_that_a_stale_memory_sent_to_the_wrong_host_runs_again_holding_th
         for name in ("a1", "a2"):
             _locked(a, lambda s, n=name: s.boot(n, s.flavor_by_name("m1.small"), host="host-1"))
         assert b.would_pick(b.flavor_by_name("m1.tiny"), from_volume=False, host=None) == "host-1"
-        app = SharedWrites(create_compute_app(b), service=b, max_body_bytes=1 << 20)
+        app = SharedWrites(mount_nova(create_compute_app(b), b), service=b, max_body_bytes=1 << 20)
         holder.execute("SELECT pg_advisory_lock(%s, %s)", (HOST_LOCKS, host_key("host-2")))
         drv.clear()
+        body: dict[str, Any] = {"name": "x", "flavor": "m1.tiny"}
+        path = "/v1/instances"
+        if api == "nova":
+            body, path = {"server": {"name": "x", "flavorRef": "m1.tiny", "imageRef": DEFAULT_IMAGE}}, "/v2.1/servers"
         with caplog.at_level(logging.DEBUG, logger="novawatch"):
-            booted = asyncio.run(_boot_waiting(app, {"name": "x", "flavor": "m1.tiny"}, holder, "host-2"))
+            booted = asyncio.run(_boot_waiting(app, body, holder, "host-2", path=path))
         assert booted.status_code == 202, booted.text
-        assert (booted.json()["host"], booted.json()["vm_state"]) == ("host-2", "active")
+        inst = b.instances[booted.json()["server"]["id"] if api == "nova" else booted.json()["uuid"]]
+        assert (inst.host, inst.vm_state) == ("host-2", "active")
         assert (app.boot_retries, app.boots_alone) == (1, 0)
         # the refused run emitted nothing: one scheduling (versioned and legacy), one build
         assert drv.event_types.count("scheduler.select_destinations.start") == 2

@@ -48,11 +48,8 @@ class Network:
     def allocate_port(self) -> VIF:
         """A new port on the private network."""
         port = self._ids()
-        if self.take is not None:
-            n = self.take()
-        else:
-            n = self._next
-            self._next += 1
+        n = self._next if self.take is None else self.take()
+        self._next = max(self._next, n) + 1  # in step with the numbers in use, as a fresh load counts them
         v4 = f"10.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}"
         v6 = f"fd00::{n:x}"
         return {

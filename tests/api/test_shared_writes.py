@@ -112,12 +112,24 @@ def test_a_boot_locks_the_host_the_scheduler_picks(method: str, path: str) -> No
     assert instance_scope(method, path, b"{}") is None
 
 
+@pytest.mark.parametrize(("path", "body"), [
+    (f"/v1/instances/{UUID}/resize", {"flavor": "m1.small"}),
+    (f"/v1/instances/{UUID}/live_migrate", None),
+    (f"/v1/instances/{UUID}/evacuate", {"host": "h"}),
+    (f"/v2.1/servers/{UUID}/action", {"migrate": None}),
+    (f"/v2.1/servers/{UUID}/action", {"resize": {"flavorRef": "2"}}),
+    (f"/v2.1/servers/{UUID}/action", {"os-migrateLive": {"host": None}}),
+    (f"/v2.1/servers/{UUID}/action", {"evacuate": {}}),
+])
+def test_a_move_locks_its_instance_its_hosts_and_the_host_the_scheduler_picks(path: str, body: object) -> None:
+    assert write_scope("POST", path, _raw(body)) == WriteScope(UUID, boot=True)
+    assert instance_scope("POST", path, _raw(body)) is None
+
+
 @pytest.mark.parametrize(("method", "path", "body"), [
     ("POST", "/v1/instances/", {"name": "a", "flavor": "m1.tiny"}),  # not the boot's path
     ("PUT", "/v2.1/servers", None),
     ("POST", f"/v1/instances/{UUID}/unshelve", None),  # may schedule
-    ("POST", f"/v1/instances/{UUID}/evacuate", None),
-    ("POST", f"/v1/instances/{UUID}/migrate", None),
     ("POST", f"/v1/instances/{UUID}/live_migration_complete", None),
     ("POST", f"/v1/instances/{UUID}/attach_volume", None),  # reserves a volume any instance could take
     ("POST", f"/v1/instances/{UUID}/swap_volume", {"old_volume_id": "v"}),
@@ -369,11 +381,12 @@ def test_a_boot_rescheduled_to_a_host_it_does_not_hold_is_rolled_back_and_runs_a
     assert counts == (1, 0)
 
 
-async def _action_waiting(app: Any, path: str, holder: psycopg.Connection[Any], host: str) -> int:
+async def _action_waiting(app: Any, path: str, holder: psycopg.Connection[Any], host: str,
+                          body: Any = None) -> int:
     """POST ``path`` through ``app``; once it waits for ``host``'s lock (held by ``holder``), release the lock
     and return the answer's status."""
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://w") as client:
-        acting = asyncio.create_task(client.post(path))
+        acting = asyncio.create_task(client.post(path, json=body))
         deadline = time.monotonic() + 60
         while _waiting(holder, _host_lock(host)) != 1:
             assert not acting.done(), f"the action did not wait for {host}'s lock: {acting.result().text}"
@@ -400,6 +413,37 @@ def test_confirming_or_reverting_a_resize_locks_both_hosts_of_its_migration(pg_d
         assert asyncio.run(_action_waiting(app, f"/v1/instances/{uuid_}/{action}", holder, held)) == 200
         assert uuid_ not in a.migrations
         assert a.instances[uuid_].host == ("host-2" if action == "confirm_resize" else "host-1")
+    finally:
+        holder.close()
+        a.close()
+    fresh = open_service(pg_database, Notifier([]))
+    try:
+        assert violations(fresh) == [] and _stored(pg_database) == {
+            u: usage[:3] for u, usage in expected_usage(fresh).items()}
+    finally:
+        fresh.close()
+
+
+@pytest.mark.parametrize(("action", "body", "held"), [
+    ("live_migrate", {"host": "host-2"}, "host-2"),  # a named target
+    ("resize", {"flavor": "m1.small"}, "host-2"),  # the scheduler's pick
+    ("resize", {"flavor": "m1.small"}, "host-1"),  # the source
+])
+def test_a_move_waits_for_its_source_and_target_hosts(pg_database: str, action: str, body: dict[str, Any],
+                                                      held: str) -> None:
+    """A move holds its instance's lock, the source host's and the target's (named, or the scheduler's pick,
+    learnt by the probe), then the write lock shared: it waits while the test holds either host's lock, and
+    the node rows end equal to the claims (the destination's migration claim included)."""
+    a = open_service(pg_database, Notifier([]), shared=True)
+    holder = psycopg.connect(pg_database, autocommit=True)
+    try:
+        _locked(a, _seed)
+        uuid_ = _locked(a, lambda s: s.boot("vm", s.flavor_by_name("m1.tiny"), host="host-1")).uuid
+        app = SharedWrites(create_compute_app(a), service=a, max_body_bytes=1 << 20)
+        holder.execute("SELECT pg_advisory_lock(%s, %s)", (HOST_LOCKS, host_key(held)))
+        assert asyncio.run(_action_waiting(app, f"/v1/instances/{uuid_}/{action}", holder, held, body)) == 200
+        assert a.migrations[uuid_].dest_compute == "host-2"
+        assert (app.boot_retries, app.boots_alone) == (0, 0)
     finally:
         holder.close()
         a.close()

@@ -16,7 +16,9 @@ the footprint of a write from its path (and, for Nova's server actions, the acti
   a probe (the request run on the worker's memory, stopped by :mod:`novawatch.compute.host_guard` before
   the boot changes anything) and checked by the same guard once caught up; a miss runs again with the
   host picked, a second miss (or a reschedule to an alternate host) runs alone;
-- **anything else** (moves, resize, unshelve, evacuate, attaching volumes or ports, services, flavors,
+- **a move** (resize, migrate, live migrate, evacuate): as a boot, after the instance's lock and with the
+  locks of the hosts it and its migration are on too;
+- **anything else** (unshelve, live migration completion, attaching volumes or ports, services, flavors,
   anything not recognised): the write lock exclusively.
 
 docs/compute.md ("What runs side by side across workers") shows each action's rows. A read runs without a
@@ -49,12 +51,16 @@ INSTANCE_ACTIONS = frozenset({"power_off", "power_on", "pause", "unpause", "susp
                               "snapshot", "shelve", "soft_delete", "restore", "detach_volume", "detach_interface"})
 #: ... and these also the usage of the hosts the instance and its migration are on (they release claims there).
 HOST_ACTIONS = frozenset({"force_delete", "shelve_offload", "confirm_resize", "revert_resize"})
+#: ... and these schedule the instance to another host (a move: its own hosts and the one picked).
+MOVE_ACTIONS = frozenset({"migrate", "resize", "live_migrate", "evacuate"})
 #: Nova's API: ``POST /v2.1/servers/{id}/action`` with one of these actions touches that server only.
 NOVA_INSTANCE_ACTIONS = frozenset({"os-start", "os-stop", "pause", "unpause", "suspend", "resume", "reboot", "lock",
                                    "unlock", "trigger_crash_dump", "rescue", "unrescue", "rebuild", "createImage",
                                    "shelve", "restore"})
 #: ... and these also its hosts' usage.
 NOVA_HOST_ACTIONS = frozenset({"forceDelete", "shelveOffload", "confirmResize", "revertResize"})
+#: ... and these move it.
+NOVA_MOVE_ACTIONS = frozenset({"migrate", "resize", "os-migrateLive", "evacuate"})
 
 _OWN_INSTANCE = re.compile(r"/v1/instances/([^/]+)")
 _OWN_ACTION = re.compile(r"/v1/instances/([^/]+)/([a-z_]+)")
@@ -65,8 +71,9 @@ _NOVA_DETACH = re.compile(r"/v2\.1/servers/([^/]+)/(?:os-volume_attachments|os-i
 
 
 class WriteScope(NamedTuple):
-    """What a write locks: ``instance`` (None: everything, exclusively) and, with ``host``, also the host the
-    instance is on; ``boot``: the host the scheduler picks (:meth:`SharedWrites._boot`)."""
+    """What a write locks: ``instance`` (None: everything, exclusively) and, with ``host``, also the hosts the
+    instance is on; ``boot``: the host the scheduler picks (a boot, or a move of ``instance``:
+    :meth:`SharedWrites._boot`)."""
 
     instance: str | None
     host: bool = False
@@ -89,6 +96,8 @@ def write_scope(method: str, path: str, body: bytes) -> WriteScope:
     if method == "POST" and (own := _OWN_ACTION.fullmatch(path)) is not None:
         if own.group(2) in INSTANCE_ACTIONS:
             return WriteScope(own.group(1))
+        if own.group(2) in MOVE_ACTIONS:
+            return WriteScope(own.group(1), boot=True)
         return WriteScope(own.group(1), host=True) if own.group(2) in HOST_ACTIONS else EXCLUSIVE
     if method in ("POST", "PUT", "DELETE") and (meta := _NOVA_METADATA.fullmatch(path)) is not None:
         return WriteScope(meta.group(1))
@@ -105,13 +114,15 @@ def write_scope(method: str, path: str, body: bytes) -> WriteScope:
                 return WriteScope(nova.group(1))
             if name in NOVA_HOST_ACTIONS:
                 return WriteScope(nova.group(1), host=True)
+            if name in NOVA_MOVE_ACTIONS:
+                return WriteScope(nova.group(1), boot=True)
     return EXCLUSIVE
 
 
 def instance_scope(method: str, path: str, body: bytes) -> str | None:
     """The instance a write touches alone (its path names it, and the action changes nothing else), or None."""
     scope = write_scope(method, path, body)
-    return None if scope.host else scope.instance
+    return None if scope.host or scope.boot else scope.instance
 
 
 class SharedWrites:
@@ -138,7 +149,7 @@ class SharedWrites:
             body = await read_body(receive, self.max_body_bytes)
             footprint = write_scope(method, scope.get("path", ""), body or b"")
             if footprint.boot and body is not None:
-                await self._boot(scope, receive, send, body)
+                await self._boot(scope, receive, send, body, footprint.instance)
                 return
             if body is not None:
                 receive = replay(body, receive)
@@ -156,31 +167,37 @@ class SharedWrites:
                     return
         await self.app(scope, receive, send)
 
-    async def _boot(self, scope: Scope, receive: Receive, send: Send, body: bytes) -> None:
-        """A boot beside the other workers' actions: it holds the write lock shared and the lock of the host
-        the scheduler picks, the way Nova's schedulers pick at once and settle races at the claim.
+    async def _boot(self, scope: Scope, receive: Receive, send: Send, body: bytes, instance: str | None) -> None:
+        """A boot (or a move of ``instance``) beside the other workers' actions: it holds the lock of the host
+        the scheduler picks (a move: the instance's, then those of its own hosts too), then the write lock
+        shared, the way Nova's schedulers pick at once and settle races at the claim.
 
         The host is learnt from a probe (the request run on the worker's memory as it is, stopped by the
-        guard before the boot changes anything; its answer is dropped), then the request runs holding that
+        guard before it changes anything; its answer is dropped), then the request runs holding that
         host's lock, caught up. When the scheduler, on the caught-up state, picks another host, the guard
         refuses it before anything changed, and it runs again with that host's lock; after a second miss,
         or a reschedule to an alternate host (rolled back: nothing is kept or sent), it runs alone.
         """
         host = await self._probe(scope, receive, body)
         for _ in range(2):
-            guard = HostGuard(held=frozenset() if host is None else frozenset({host}))
-            async with self._holding(BOOT, host=host) as problem:
+            held = (self._hosts_of(instance) if instance is not None else frozenset()) | (
+                frozenset() if host is None else frozenset({host}))
+            guard = HostGuard(held=held)
+            async with self._holding(WriteScope(instance, boot=True), hosts=held) as problem:
                 if problem is not None:
                     await send_error(send, 503, problem,
                                      [(b"connection", b"close")] if self.shared.stopping else ())
                     return
-                await self._guarded(guard, scope, replay(body, receive), send)
+                if instance is not None and not self._hosts_of(instance) <= held:
+                    guard.tripped = True  # moved meanwhile (a stale memory's guess): try again
+                else:
+                    await self._guarded(guard, scope, replay(body, receive), send)
             if not guard.tripped:
                 return
             self.boot_retries += 1
             if guard.alone:
                 break
-            host = guard.wanted
+            host = guard.wanted if guard.wanted is not None else host
         self.boots_alone += 1
         async with self._holding(EXCLUSIVE) as problem:
             if problem is not None:
@@ -223,9 +240,11 @@ class SharedWrites:
             return False  # the database is away: the guard and the handlers report it
 
     @contextlib.asynccontextmanager
-    async def _holding(self, scope: WriteScope | None, host: str | None = None) -> AsyncIterator[str | None]:
-        """Hold the locks of ``scope`` (None: the write lock shared, for a read's catch-up; a boot: ``host``'s,
-        if any, and the write lock shared) with the state synced; yields None, or why they could not be taken.
+    async def _holding(self, scope: WriteScope | None,
+                       hosts: frozenset[str] = frozenset()) -> AsyncIterator[str | None]:
+        """Hold the locks of ``scope`` (None: the write lock shared, for a read's catch-up; a boot or move: its
+        instance's, ``hosts``' and the write lock shared) with the state synced; yields None, or why they could
+        not be taken.
 
         The actions themselves run one at a time on the worker's event loop (an action never awaits), so
         the worker's one session is never used by two at once; what runs side by side is the waiting for
@@ -234,8 +253,10 @@ class SharedWrites:
         if self._slots is None:
             self._slots = asyncio.Semaphore(HOLDS)
         async with self._slots:
-            if scope is None or scope.boot:
-                hold, problem = await self._take(None, host, exclusive=False)
+            if scope is None:
+                hold, problem = await self._take(None, None, exclusive=False)
+            elif scope.boot:
+                hold, problem = await self._take_all(scope.instance, hosts)
             elif scope.host:
                 hold, problem = await self._take_host(scope.instance or "")
             else:
@@ -266,16 +287,20 @@ class SharedWrites:
                           "it is back (GET /v1/health tells)")
         return hold, None
 
+    async def _take_all(self, instance: str | None, hosts: frozenset[str]) -> tuple[Any, str | None]:
+        """The locks of ``instance`` (if any) and ``hosts``, and the write lock shared, with the state synced."""
+        try:
+            hold = await asyncio.to_thread(self.shared.acquire, instance, hosts=hosts, exclusive=False)
+        except StorageUnavailable as exc:
+            return None, str(exc)
+        return self._synced(hold)
+
     async def _take_host(self, instance: str) -> tuple[Any, str | None]:
         """The locks of an action on ``instance`` and its hosts' usage: the hosts guessed from memory, checked
         once synced (a guess from a stale memory is tried once more, then the exclusive path is taken)."""
         for _ in range(2):
             hosts = self._hosts_of(instance)
-            try:
-                hold = await asyncio.to_thread(self.shared.acquire, instance, hosts=hosts, exclusive=False)
-            except StorageUnavailable as exc:
-                return None, str(exc)
-            hold, problem = self._synced(hold)
+            hold, problem = await self._take_all(instance, hosts)
             if hold is None or self._hosts_of(instance) == hosts:
                 return hold, problem
             self.shared.release(hold)

@@ -4,19 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
+from tests.api.helpers import wait_for
 
 from novawatch.api.compute_app import create_compute_app
-from novawatch.api.shared_writes import EXCLUSIVE, SharedWrites, WriteScope, instance_scope, write_scope
+from novawatch.api.nova import mount_nova
+from novawatch.api.shared_writes import BOOT, EXCLUSIVE, SharedWrites, WriteScope, instance_scope, write_scope
+from novawatch.bus import open_publisher
+from novawatch.bus.base import unwrap
+from novawatch.bus.memory import MemoryBus
+from novawatch.compute.images import DEFAULT_IMAGE
+from novawatch.compute.invariants import expected_usage, violations
 from novawatch.compute.service import open_service
-from novawatch.compute.shared import HOST_LOCKS, WRITE_LOCK, host_key
+from novawatch.compute.shared import HOST_LOCKS, host_key
 from novawatch.notifications import Notifier
+from novawatch.notifications.drivers import MemoryDriver
 
 UUID = "6a1f5b1e-1c1e-4d55-9d7c-1f0e9a9a0b01"
 
@@ -87,18 +97,39 @@ def _raw(body: object) -> bytes:
     ("POST", f"/v1/instances/{UUID}/shelve_offload", None),
     ("POST", f"/v2.1/servers/{UUID}/action", {"forceDelete": None}),
     ("POST", f"/v2.1/servers/{UUID}/action", {"shelveOffload": None}),
+    ("POST", f"/v1/instances/{UUID}/confirm_resize", None),  # the hosts of its migration
+    ("POST", f"/v1/instances/{UUID}/revert_resize", None),
+    ("POST", f"/v2.1/servers/{UUID}/action", {"confirmResize": None}),
+    ("POST", f"/v2.1/servers/{UUID}/action", {"revertResize": None}),
 ])
 def test_a_write_that_frees_its_instances_claim_also_locks_the_host(method: str, path: str, body: object) -> None:
     assert write_scope(method, path, _raw(body)) == WriteScope(UUID, host=True)
 
 
+@pytest.mark.parametrize(("method", "path"), [("POST", "/v1/instances"), ("POST", "/v2.1/servers")])
+def test_a_boot_locks_the_host_the_scheduler_picks(method: str, path: str) -> None:
+    assert write_scope(method, path, b"{}") == BOOT
+    assert instance_scope(method, path, b"{}") is None
+
+
+@pytest.mark.parametrize(("path", "body"), [
+    (f"/v1/instances/{UUID}/resize", {"flavor": "m1.small"}),
+    (f"/v1/instances/{UUID}/live_migrate", None),
+    (f"/v1/instances/{UUID}/evacuate", {"host": "h"}),
+    (f"/v2.1/servers/{UUID}/action", {"migrate": None}),
+    (f"/v2.1/servers/{UUID}/action", {"resize": {"flavorRef": "2"}}),
+    (f"/v2.1/servers/{UUID}/action", {"os-migrateLive": {"host": None}}),
+    (f"/v2.1/servers/{UUID}/action", {"evacuate": {}}),
+])
+def test_a_move_locks_its_instance_its_hosts_and_the_host_the_scheduler_picks(path: str, body: object) -> None:
+    assert write_scope("POST", path, _raw(body)) == WriteScope(UUID, boot=True)
+    assert instance_scope("POST", path, _raw(body)) is None
+
+
 @pytest.mark.parametrize(("method", "path", "body"), [
-    ("POST", "/v1/instances", {"name": "a", "flavor": "m1.tiny"}),  # schedules
+    ("POST", "/v1/instances/", {"name": "a", "flavor": "m1.tiny"}),  # not the boot's path
+    ("PUT", "/v2.1/servers", None),
     ("POST", f"/v1/instances/{UUID}/unshelve", None),  # may schedule
-    ("POST", f"/v1/instances/{UUID}/evacuate", None),
-    ("POST", f"/v1/instances/{UUID}/migrate", None),
-    ("POST", f"/v1/instances/{UUID}/confirm_resize", None),  # frees the source host: two hosts
-    ("POST", f"/v1/instances/{UUID}/revert_resize", None),
     ("POST", f"/v1/instances/{UUID}/live_migration_complete", None),
     ("POST", f"/v1/instances/{UUID}/attach_volume", None),  # reserves a volume any instance could take
     ("POST", f"/v1/instances/{UUID}/swap_volume", {"old_volume_id": "v"}),
@@ -107,7 +138,6 @@ def test_a_write_that_frees_its_instances_claim_also_locks_the_host(method: str,
     ("POST", f"/v2.1/servers/{UUID}/os-volume_attachments", {"volumeAttachment": {"volumeId": "v"}}),
     ("PUT", f"/v2.1/servers/{UUID}/os-volume_attachments/{UUID}", {"volumeAttachment": {"volumeId": "v"}}),
     ("POST", f"/v2.1/servers/{UUID}/action", {"unshelve": None}),
-    ("POST", f"/v2.1/servers/{UUID}/action", {"confirmResize": None}),
     ("POST", f"/v2.1/servers/{UUID}/action", {"createBackup": {"name": "b"}}),  # unknown to novawatch
     ("POST", f"/v2.1/servers/{UUID}/action", {"forceDelete": None, "restore": None}),
     ("DELETE", f"/v1/instances/{UUID}/", None),  # a trailing slash is not the instance's path
@@ -182,10 +212,11 @@ def test_a_worker_that_has_not_seen_the_instance_finds_its_host_before_deleting(
         b.close()
 
 
-def test_deleting_a_resized_instance_frees_two_hosts_so_it_runs_alone(pg_database: str) -> None:
+@pytest.mark.parametrize("source_held", [True, False])
+def test_deleting_a_resized_instance_locks_both_hosts_of_its_migration(pg_database: str, source_held: bool) -> None:
     """A resized instance's delete confirms the resize first (the source host's usage) and then frees the
-    destination's: after the catch-up the middleware sees the migration and takes the exclusive lock, which
-    waits while the test holds the write lock shared (as a one-instance action does)."""
+    destination's: it holds the locks of both hosts (and the write lock shared), so it waits while the test
+    holds either one."""
     a = open_service(pg_database, Notifier([]), shared=True)
     holder = psycopg.connect(pg_database, autocommit=True)
     try:
@@ -194,10 +225,10 @@ def test_deleting_a_resized_instance_frees_two_hosts_so_it_runs_alone(pg_databas
         _locked(a, lambda s: s.resize(uuid, s.flavor_by_name("m1.small"), host="host-2"))
         assert a.instances[uuid].vm_state == "resized" and uuid in a.migrations
         app = SharedWrites(create_compute_app(a), service=a, max_body_bytes=1 << 20)
-        holder.execute("SELECT pg_advisory_lock_shared(%s)", (WRITE_LOCK,))
-        write_lock = "classid = %s AND objid = %s AND objsubid = 1", (WRITE_LOCK >> 32, WRITE_LOCK % 2**32)
-        unlock = "SELECT pg_advisory_unlock_shared(%s)", (WRITE_LOCK,)
-        assert asyncio.run(_delete_waiting(app, uuid, holder, write_lock, unlock)) == 202
+        held = "host-1" if source_held else "host-2"
+        holder.execute("SELECT pg_advisory_lock(%s, %s)", (HOST_LOCKS, host_key(held)))
+        unlock = "SELECT pg_advisory_unlock(%s, %s)", (HOST_LOCKS, host_key(held))
+        assert asyncio.run(_delete_waiting(app, uuid, holder, _host_lock(held), unlock)) == 202
         assert uuid not in a.instances and not a.migrations
     finally:
         holder.close()
@@ -209,3 +240,216 @@ def _stored(url: str) -> dict[str, tuple[int, int, int]]:
     with psycopg.connect(url) as conn:
         rows = conn.execute("SELECT uuid, vcpus_used, memory_mb_used, local_gb_used FROM compute_nodes").fetchall()
     return {r[0]: (r[1], r[2], r[3]) for r in rows}
+
+
+def _waiting(holder: psycopg.Connection[Any], lock: tuple[str, tuple[int, ...]]) -> int:
+    row = holder.execute(f"SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND {lock[0]}",
+                         lock[1]).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _host_lock(host: str) -> tuple[str, tuple[int, int]]:
+    return "classid = %s AND objid = %s AND objsubid = 2", (HOST_LOCKS, host_key(host) % 2**32)
+
+
+async def _boot_waiting(app: Any, body: dict[str, Any], holder: psycopg.Connection[Any], host: str,
+                        meanwhile: Callable[[httpx.AsyncClient], Any] | None = None,
+                        path: str = "/v1/instances") -> httpx.Response:
+    """Boot through ``app``; once the boot waits for ``host``'s lock (held by ``holder``), run ``meanwhile``
+    (it must not wait for the boot), then release the lock and return the boot's answer."""
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://w") as client:
+        booting = asyncio.create_task(client.post(path, json=body))
+        deadline = time.monotonic() + 60
+        while _waiting(holder, _host_lock(host)) != 1:
+            assert not booting.done(), f"the boot did not wait for {host}'s lock: {booting.result().text}"
+            assert time.monotonic() < deadline, f"the boot never waited for {host}'s lock"
+            await asyncio.sleep(0.05)
+        if meanwhile is not None:
+            await meanwhile(client)
+        assert not booting.done() and _waiting(holder, _host_lock(host)) == 1
+        holder.execute("SELECT pg_advisory_unlock(%s, %s)", (HOST_LOCKS, host_key(host)))
+        return await booting
+
+
+def test_a_boot_waits_for_the_host_it_is_scheduled_to_and_boots_elsewhere_go_on(pg_database: str) -> None:
+    """A boot holds the lock of the host the scheduler picks (and the write lock shared): while the test holds
+    host-1's lock, a boot scheduled there waits, and a boot on host-2 completes meanwhile."""
+    svc = open_service(pg_database, Notifier([]), shared=True)
+    holder = psycopg.connect(pg_database, autocommit=True)
+    try:
+        _locked(svc, _seed)
+        app = SharedWrites(create_compute_app(svc), service=svc, max_body_bytes=1 << 20)
+        holder.execute("SELECT pg_advisory_lock(%s, %s)", (HOST_LOCKS, host_key("host-1")))
+
+        async def elsewhere(client: httpx.AsyncClient) -> None:
+            other = await client.post("/v1/instances", json={"name": "y", "flavor": "m1.tiny", "host": "host-2"})
+            assert other.status_code == 202 and other.json()["host"] == "host-2", other.text
+            assert other.json()["vm_state"] == "active"
+
+        booted = asyncio.run(_boot_waiting(app, {"name": "x", "flavor": "m1.tiny"}, holder, "host-1", elsewhere))
+        assert booted.status_code == 202, booted.text
+        assert (booted.json()["host"], booted.json()["vm_state"]) == ("host-1", "active")
+        assert (app.boot_retries, app.boots_alone) == (0, 0)
+    finally:
+        holder.close()
+        svc.close()
+    fresh = open_service(pg_database, Notifier([]))
+    try:
+        assert violations(fresh) == [] and _stored(pg_database) == {
+            u: usage[:3] for u, usage in expected_usage(fresh).items()}
+    finally:
+        fresh.close()
+
+
+@pytest.mark.parametrize("api", ["novawatch", "nova"])
+def test_a_boot_that_a_stale_memory_sent_to_the_wrong_host_runs_again_holding_the_right_one(
+        pg_database: str, caplog: pytest.LogCaptureFixture, api: str) -> None:
+    """Worker B has not seen that A filled host-1 half-way: its probe guesses host-1 (a tie in its memory), it
+    takes host-1's lock and catches up, and the scheduler then picks host-2. The guard refuses that before
+    anything changed (nothing emitted, written or logged), and the boot runs again holding host-2's lock: it
+    waits for it while the test holds it, and lands there once released."""
+    drv = MemoryDriver()
+    a = open_service(pg_database, Notifier([]), shared=True)
+    b = open_service(pg_database, Notifier([drv]), shared=True)
+    holder = psycopg.connect(pg_database, autocommit=True)
+    try:
+        _locked(a, _seed)
+        _locked(b, lambda s: None)  # B has seen the empty hosts, not what comes next
+        for name in ("a1", "a2"):
+            _locked(a, lambda s, n=name: s.boot(n, s.flavor_by_name("m1.small"), host="host-1"))
+        assert b.would_pick(b.flavor_by_name("m1.tiny"), from_volume=False, host=None) == "host-1"
+        app = SharedWrites(mount_nova(create_compute_app(b), b), service=b, max_body_bytes=1 << 20)
+        holder.execute("SELECT pg_advisory_lock(%s, %s)", (HOST_LOCKS, host_key("host-2")))
+        drv.clear()
+        body: dict[str, Any] = {"name": "x", "flavor": "m1.tiny"}
+        path = "/v1/instances"
+        if api == "nova":
+            body, path = {"server": {"name": "x", "flavorRef": "m1.tiny", "imageRef": DEFAULT_IMAGE}}, "/v2.1/servers"
+        with caplog.at_level(logging.DEBUG, logger="novawatch"):
+            booted = asyncio.run(_boot_waiting(app, body, holder, "host-2", path=path))
+        assert booted.status_code == 202, booted.text
+        inst = b.instances[booted.json()["server"]["id"] if api == "nova" else booted.json()["uuid"]]
+        assert (inst.host, inst.vm_state) == ("host-2", "active")
+        assert (app.boot_retries, app.boots_alone) == (1, 0)
+        # the refused run emitted nothing: one scheduling (versioned and legacy), one build
+        assert drv.event_types.count("scheduler.select_destinations.start") == 2
+        assert drv.event_types.count("instance.create.start") == 1
+        assert drv.event_types.count("compute.instance.create.start") == 1
+        assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    finally:
+        holder.close()
+        a.close()
+        b.close()
+    with psycopg.connect(pg_database) as conn:
+        counts = conn.execute("SELECT (SELECT count(*) FROM instances), (SELECT count(*) FROM instance_actions "
+                              "WHERE action = 'create')").fetchone()
+    assert counts == (3, 3)
+
+
+def test_a_boot_rescheduled_to_a_host_it_does_not_hold_is_rolled_back_and_runs_alone(pg_database: str) -> None:
+    """The build fails on the host the boot holds, and Nova's reschedule would take an alternate host whose lock
+    the request does not hold: the guard refuses it, everything the run did is rolled back (its notifications
+    never leave the outbox, no fault or instance is kept), and the request runs again alone."""
+    name = f"boot-{uuid.uuid4().hex[:8]}"
+    group = MemoryBus.named(name).group("test")
+    svc = open_service(pg_database, Notifier([]), publisher=open_publisher(f"memory://{name}"), shared=True)
+    try:
+        _locked(svc, _seed)
+        app = SharedWrites(create_compute_app(svc), service=svc, max_body_bytes=1 << 20)
+        svc.failures.fail_next["boot"] = 1  # the first build attempt fails
+
+        async def boot() -> httpx.Response:
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://w") as client:
+                return await client.post("/v1/instances", json={"name": "x", "flavor": "m1.tiny"})
+
+        booted = asyncio.run(boot())
+        assert booted.status_code == 202, booted.text
+        assert (booted.json()["host"], booted.json()["vm_state"]) == ("host-1", "active")
+        assert (app.boot_retries, app.boots_alone) == (1, 1)
+
+        def sent() -> list[str]:
+            return [json.loads(unwrap(body))["event_type"] for _, _, body, _ in list(group.ready)]
+
+        wait_for(lambda: "instance.create.end" in sent(), what="the boot's notifications to be published")
+        assert sent().count("instance.create.start") == 1 and "instance.create.error" not in sent()
+    finally:
+        svc.close()
+        MemoryBus.reset(name)
+    with psycopg.connect(pg_database) as conn:
+        counts = conn.execute("SELECT (SELECT count(*) FROM instances), (SELECT count(*) FROM instance_faults)"
+                              ).fetchone()
+    assert counts == (1, 0)
+
+
+async def _action_waiting(app: Any, path: str, holder: psycopg.Connection[Any], host: str,
+                          body: Any = None) -> int:
+    """POST ``path`` through ``app``; once it waits for ``host``'s lock (held by ``holder``), release the lock
+    and return the answer's status."""
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://w") as client:
+        acting = asyncio.create_task(client.post(path, json=body))
+        deadline = time.monotonic() + 60
+        while _waiting(holder, _host_lock(host)) != 1:
+            assert not acting.done(), f"the action did not wait for {host}'s lock: {acting.result().text}"
+            assert time.monotonic() < deadline, f"the action never waited for {host}'s lock"
+            await asyncio.sleep(0.05)
+        holder.execute("SELECT pg_advisory_unlock(%s, %s)", (HOST_LOCKS, host_key(host)))
+        return (await acting).status_code
+
+
+@pytest.mark.parametrize(("action", "held"), [("confirm_resize", "host-1"), ("revert_resize", "host-2")])
+def test_confirming_or_reverting_a_resize_locks_both_hosts_of_its_migration(pg_database: str, action: str,
+                                                                           held: str) -> None:
+    """Confirm frees the source host's claim, revert the destination's and claims the source again: either
+    holds the locks of both hosts of the migration (and the write lock shared), so it waits while the test
+    holds the source's (confirm) or the destination's (revert); the node rows end equal to the claims."""
+    a = open_service(pg_database, Notifier([]), shared=True)
+    holder = psycopg.connect(pg_database, autocommit=True)
+    try:
+        _locked(a, _seed)
+        uuid_ = _locked(a, lambda s: s.boot("vm", s.flavor_by_name("m1.tiny"), host="host-1")).uuid
+        _locked(a, lambda s: s.resize(uuid_, s.flavor_by_name("m1.small"), host="host-2"))
+        app = SharedWrites(create_compute_app(a), service=a, max_body_bytes=1 << 20)
+        holder.execute("SELECT pg_advisory_lock(%s, %s)", (HOST_LOCKS, host_key(held)))
+        assert asyncio.run(_action_waiting(app, f"/v1/instances/{uuid_}/{action}", holder, held)) == 200
+        assert uuid_ not in a.migrations
+        assert a.instances[uuid_].host == ("host-2" if action == "confirm_resize" else "host-1")
+    finally:
+        holder.close()
+        a.close()
+    fresh = open_service(pg_database, Notifier([]))
+    try:
+        assert violations(fresh) == [] and _stored(pg_database) == {
+            u: usage[:3] for u, usage in expected_usage(fresh).items()}
+    finally:
+        fresh.close()
+
+
+@pytest.mark.parametrize(("action", "body", "held"), [
+    ("live_migrate", {"host": "host-2"}, "host-2"),  # a named target
+    ("resize", {"flavor": "m1.small"}, "host-2"),  # the scheduler's pick
+    ("resize", {"flavor": "m1.small"}, "host-1"),  # the source
+])
+def test_a_move_waits_for_its_source_and_target_hosts(pg_database: str, action: str, body: dict[str, Any],
+                                                      held: str) -> None:
+    """A move holds its instance's lock, the source host's and the target's (named, or the scheduler's pick,
+    learnt by the probe), then the write lock shared: it waits while the test holds either host's lock, and
+    the node rows end equal to the claims (the destination's migration claim included)."""
+    a = open_service(pg_database, Notifier([]), shared=True)
+    holder = psycopg.connect(pg_database, autocommit=True)
+    try:
+        _locked(a, _seed)
+        uuid_ = _locked(a, lambda s: s.boot("vm", s.flavor_by_name("m1.tiny"), host="host-1")).uuid
+        app = SharedWrites(create_compute_app(a), service=a, max_body_bytes=1 << 20)
+        holder.execute("SELECT pg_advisory_lock(%s, %s)", (HOST_LOCKS, host_key(held)))
+        assert asyncio.run(_action_waiting(app, f"/v1/instances/{uuid_}/{action}", holder, held, body)) == 200
+        assert a.migrations[uuid_].dest_compute == "host-2"
+        assert (app.boot_retries, app.boots_alone) == (0, 0)
+    finally:
+        holder.close()
+        a.close()
+    fresh = open_service(pg_database, Notifier([]))
+    try:
+        assert violations(fresh) == [] and _stored(pg_database) == {
+            u: usage[:3] for u, usage in expected_usage(fresh).items()}
+    finally:
+        fresh.close()

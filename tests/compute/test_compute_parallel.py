@@ -4,10 +4,13 @@ The tests take locks from their own database connection, as a worker in the midd
 and watch which requests wait (PostgreSQL's ``pg_locks`` shows a waiting lock; no timing):
 
 - an action on instance B waits while B's lock is held, and meanwhile actions on instance A and a boot
-  complete; with the write lock held shared (as an action on one instance holds it) an action on A
-  completes and a boot waits. Same-instance races give one success and Nova's 409s;
+  complete; with the write lock held shared (as an action on one instance holds it) an action on A and a
+  boot complete and a new flavor (a write that runs alone) waits. Same-instance races give one success
+  and Nova's 409s;
+- twenty boots at once across the workers, on room for twelve: exactly twelve run, no node is booked past
+  its size, the node rows hold the claims, no address is handed out twice;
 - a delete waits for the lock of its instance's host only: while host X's lock is held, a delete on X waits
-  and a delete on Y completes; four deletes on X released at once run one after another, the usage stored
+  and a delete and a boot on Y complete; four deletes on X released at once run one after another, the usage stored
   in each node row equals what its remaining instances claim (without the host lock they run side by side
   and the last commit's usage wins), and a model fed only by the bus equals the database;
 - a worker told to stop (SIGTERM) while one of its requests waits for a lock answers it 503 at once
@@ -129,15 +132,17 @@ def test_actions_on_different_instances_do_not_wait_for_each_other(pg_database: 
         assert on_b.result().status_code == 200
         assert httpx.get(f"{url}/v1/instances/{b}").json()["vm_state"] == "paused"
 
-        # The write lock held shared (as an action on one instance holds it): an action on A goes on, a boot
-        # waits (and, queued, makes later actions wait behind it: PostgreSQL lets no writer starve).
+        # The write lock held shared (as an action on one instance holds it): an action on A and a boot (it
+        # holds its host's lock and the write lock shared) go on; a write that runs alone (a new flavor) waits
+        # (and, queued, makes later actions wait behind it: PostgreSQL lets no writer starve).
         holder.execute("SELECT pg_advisory_lock_shared(%s)", (WRITE_LOCK,))
         changed = httpx.post(f"{url}/v1/instances/{a}/metadata", json={"metadata": {"k": "v"}}, timeout=TIMEOUT)
         assert changed.status_code == 200, changed.text
-        boot = Pending("POST", url + "/v1/instances", {"name": "d", "flavor": "m1.tiny"})
-        wait_for(lambda: waiting_for(watcher) == 1, "the boot to wait for the write lock")
+        assert boot(url, "d")
+        flavor = Pending("POST", url + "/v1/flavors", {"name": "m1.odd", "vcpus": 1, "memory_mb": 128, "root_gb": 1})
+        wait_for(lambda: waiting_for(watcher) == 1, "the new flavor to wait for the write lock")
         holder.execute("SELECT pg_advisory_unlock_shared(%s)", (WRITE_LOCK,))
-        assert boot.result().status_code == 202
+        assert flavor.result().status_code == 201
 
         # Four simultaneous pauses of one instance: one wins, the others meet its task or state (409).
         racers = [Pending("POST", f"{url}/v1/instances/{a}/pause") for _ in range(4)]
@@ -181,6 +186,7 @@ def test_a_delete_waits_for_its_instances_host_only(pg_database: str, rabbitmq: 
         assert gone.status_code == 202, gone.text
         shelved = httpx.post(f"{url}/v1/instances/{x5}/shelve", timeout=TIMEOUT)
         assert shelved.status_code == 200 and shelved.json()["instance"]["vm_state"] == "shelved", shelved.text
+        y2 = boot(url, "y2", "host-0002")  # a boot on Y (it holds Y's lock) goes on too
         assert on_x[0].answer is None and waiting_for(watcher, host="host-0001") == 1
 
         # Three more deletes on X queue behind it. With the write lock held too, X's lock released: one
@@ -197,7 +203,7 @@ def test_a_delete_waits_for_its_instances_host_only(pg_database: str, rabbitmq: 
         assert [p.result().status_code for p in on_x] == [202, 204, 202, 202]
 
         listed = {i["uuid"]: i for i in httpx.get(url + "/v1/instances", params={"limit": 100}).json()["instances"]}
-        assert x5 in listed and not {x1, x2, x3, x4, y1} & set(listed)
+        assert {x5, y2} <= set(listed) and not {x1, x2, x3, x4, y1} & set(listed)
         received, truth = published_through(url, listener, "hosts-end")
     finally:
         service.stop()
@@ -212,7 +218,7 @@ def test_a_delete_waits_for_its_instances_host_only(pg_database: str, rabbitmq: 
         assert violations(svc) == []
         expected = expected_usage(svc)
         assert stored_usage(pg_database) == expected
-        assert expected[svc.nodes["host-0001"].uuid][3] == 1 and expected[svc.nodes["host-0002"].uuid][3] == 0
+        assert expected[svc.nodes["host-0001"].uuid][3] == 1 and expected[svc.nodes["host-0002"].uuid][3] == 1
     finally:
         svc.close()
     assert_bus_fed_model_is(initial, received, truth)
@@ -262,5 +268,41 @@ def test_a_worker_stopped_while_its_request_waits_answers_it_and_exits(pg_databa
             pauses = conn.execute("SELECT count(*) FROM instance_actions WHERE instance_uuid = %s AND action = "
                                   "'pause'", (a,)).fetchone()
         assert pauses is not None and pauses[0] == 1  # the stopped worker's request left no record
+    finally:
+        svc.close()
+
+
+def test_concurrent_boots_on_a_cloud_with_room_for_fewer_take_each_slot_once(pg_database: str,
+                                                                              tmp_path: Path) -> None:
+    """Twenty boots at once, across two workers, on three hosts with room for four each: exactly twelve run
+    (the others are refused by the scheduler: ERROR, no valid host), no node is booked past its size, the
+    node rows hold what the instances claim, and no two ports share an address."""
+    service = two_workers(pg_database, tmp_path, "--hosts", "0")
+    url = service.url
+    try:
+        service.start()
+        for n in range(3):
+            made = httpx.post(url + "/v1/services", json={"host": f"big-{n}", "vcpus": 32, "memory_mb": 4096,
+                                                          "local_gb": 1000}, timeout=TIMEOUT)
+            assert made.status_code == 201, made.text
+        flavor = {"name": "m1.quarter", "vcpus": 1, "memory_mb": 1024, "root_gb": 1}
+        assert httpx.post(url + "/v1/flavors", json=flavor, timeout=TIMEOUT).status_code == 201
+        boots = [Pending("POST", url + "/v1/instances", {"name": f"b{n}", "flavor": "m1.quarter"}) for n in range(20)]
+        answers = [b.result() for b in boots]
+        assert all(a.status_code == 202 for a in answers), [a.text for a in answers if a.status_code != 202]
+        states = sorted(a.json()["vm_state"] for a in answers)
+        assert states == ["active"] * 12 + ["error"] * 8
+    finally:
+        service.stop()
+
+    svc = open_service(pg_database, Notifier([]))
+    try:
+        assert violations(svc) == []
+        expected = expected_usage(svc)
+        assert stored_usage(pg_database) == expected
+        assert sorted(expected[node.uuid] for node in svc.nodes.values()) == [(4, 4096, 4, 4)] * 3
+        addresses = [ip["address"] for inst in svc.instances.values() for vif in inst.info_cache.network_info
+                     for subnet in vif["network"]["subnets"] for ip in subnet["ips"]]
+        assert len(addresses) == 12 * 2 and len(set(addresses)) == len(addresses)
     finally:
         svc.close()

@@ -142,6 +142,43 @@ def test_workers_take_ids_no_other_worker_takes_and_list_actions_in_time_order(p
         b.close()
 
 
+def test_boots_on_two_hosts_at_once_in_two_workers_take_different_addresses(pg: str) -> None:
+    """Two workers caught up to the same commit boot at the same time, each holding its host's lock and the
+    write lock shared (as ``compute serve --workers`` runs boots): neither sees the other's ports, yet their
+    addresses differ (a sequence hands them out), and a single-process run's addresses are skipped."""
+    a = open_service(pg, Notifier([]))
+    a.create_flavor("m1.small", vcpus=1, memory_mb=512, root_gb=1)
+    for host in ("host-1", "host-2"):
+        a.create_service(host, vcpus=8, memory_mb=8192, local_gb=100)
+    single = a.boot("single", a.flavor_by_name("m1.small"), ports=2)  # addresses 1 and 2, by its own counter
+    a.commit()
+    a.close()
+    a, b = open_service(pg, Notifier([]), shared=True), open_service(pg, Notifier([]), shared=True)
+    try:
+        assert a.shared is not None and b.shared is not None
+        hold_a = a.shared.acquire(None, host="host-1", exclusive=False)
+        hold_b = b.shared.acquire(None, host="host-2", exclusive=False)
+        try:
+            a.sync()
+            b.sync()
+            on_1 = a.boot("on-1", a.flavor_by_name("m1.small"), host="host-1")
+            on_2 = b.boot("on-2", b.flavor_by_name("m1.small"), host="host-2")
+            a.commit()
+            b.commit()
+        finally:
+            a.shared.release(hold_a)
+            b.shared.release(hold_b)
+        with a.shared.locked():
+            a.sync()
+            caches = [a.instances[u].info_cache.network_info for u in (single.uuid, on_1.uuid, on_2.uuid)]
+    finally:
+        a.close()
+        b.close()
+    v4 = [[vif["network"]["subnets"][0]["ips"][0]["address"] for vif in cache] for cache in caches]
+    assert v4[0] == ["10.0.0.1", "10.0.0.2"]
+    # (the sequence outlives a test's tables: it may start higher than 3)
+    assert len({*v4[0], *v4[1], *v4[2]}) == 4
+
 
 def test_a_lock_held_too_long_is_a_clear_error_and_a_dead_kept_connection_is_replaced(
         pg: str, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,13 +6,19 @@ the footprint of a write from its path (and, for Nova's server actions, the acti
 
 - **one instance** (power, pause, suspend, reboot, rescue, rebuild, snapshot, shelve, soft delete, restore,
   lock, metadata, tags, volume and port detach): that instance's lock and the write lock *shared*;
-- **one instance and its host's usage** (delete, force delete, shelve offload): the instance's lock, then
-  the lock of the host the instance is on, then the write lock shared. The host is not in the URL: it is
-  guessed from the worker's memory, and checked after the catch-up (under the instance's lock nobody else
-  can move the instance); a wrong guess is tried once more with the host the catch-up showed, and a
-  second miss, or an instance with a migration (a resized one: its delete confirms the resize, which
-  frees the source host too), takes the exclusive path instead;
-- **anything else** (boot, moves, resize, unshelve, evacuate, attaching volumes or ports, services, flavors,
+- **one instance and its hosts' usage** (delete, force delete, shelve offload, confirm and revert resize):
+  the instance's lock, then the locks of the hosts the instance and its active migration are on (a
+  resized instance's delete confirms the resize, which frees the source host too), then the write lock
+  shared. The hosts are not in the URL: they are guessed from the worker's memory, and checked after the
+  catch-up (under the instance's lock nobody else can move the instance); a wrong guess is tried once
+  more with the hosts the catch-up showed, and a second miss takes the exclusive path instead;
+- **a boot**: the lock of the host the scheduler picks, then the write lock shared. The host is guessed by
+  a probe (the request run on the worker's memory, stopped by :mod:`novawatch.compute.host_guard` before
+  the boot changes anything) and checked by the same guard once caught up; a miss runs again with the
+  host picked, a second miss (or a reschedule to an alternate host) runs alone;
+- **a move** (resize, migrate, live migrate, evacuate): as a boot, after the instance's lock and with the
+  locks of the hosts it and its migration are on too;
+- **anything else** (unshelve, live migration completion, attaching volumes or ports, services, flavors,
   anything not recognised): the write lock exclusively.
 
 docs/compute.md ("What runs side by side across workers") shows each action's rows. A read runs without a
@@ -29,10 +35,11 @@ import re
 from collections.abc import AsyncIterator
 from typing import Any, NamedTuple
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from novawatch.api.common import WRITE_METHODS, read_body, replay, send_error
 from novawatch.compute.errors import StorageUnavailable
+from novawatch.compute.host_guard import GUARD, HostGuard
 
 #: Requests of one worker that may hold or wait for the database's locks at once (a connection each).
 HOLDS = 4
@@ -42,14 +49,18 @@ HOLDS = 4
 INSTANCE_ACTIONS = frozenset({"power_off", "power_on", "pause", "unpause", "suspend", "resume", "reboot", "lock",
                               "unlock", "trigger_crash_dump", "metadata", "tags", "rescue", "unrescue", "rebuild",
                               "snapshot", "shelve", "soft_delete", "restore", "detach_volume", "detach_interface"})
-#: ... and these also the usage of the host the instance is on (they release its claim there).
-HOST_ACTIONS = frozenset({"force_delete", "shelve_offload"})
+#: ... and these also the usage of the hosts the instance and its migration are on (they release claims there).
+HOST_ACTIONS = frozenset({"force_delete", "shelve_offload", "confirm_resize", "revert_resize"})
+#: ... and these schedule the instance to another host (a move: its own hosts and the one picked).
+MOVE_ACTIONS = frozenset({"migrate", "resize", "live_migrate", "evacuate"})
 #: Nova's API: ``POST /v2.1/servers/{id}/action`` with one of these actions touches that server only.
 NOVA_INSTANCE_ACTIONS = frozenset({"os-start", "os-stop", "pause", "unpause", "suspend", "resume", "reboot", "lock",
                                    "unlock", "trigger_crash_dump", "rescue", "unrescue", "rebuild", "createImage",
                                    "shelve", "restore"})
-#: ... and these also its host's usage.
-NOVA_HOST_ACTIONS = frozenset({"forceDelete", "shelveOffload"})
+#: ... and these also its hosts' usage.
+NOVA_HOST_ACTIONS = frozenset({"forceDelete", "shelveOffload", "confirmResize", "revertResize"})
+#: ... and these move it.
+NOVA_MOVE_ACTIONS = frozenset({"migrate", "resize", "os-migrateLive", "evacuate"})
 
 _OWN_INSTANCE = re.compile(r"/v1/instances/([^/]+)")
 _OWN_ACTION = re.compile(r"/v1/instances/([^/]+)/([a-z_]+)")
@@ -60,24 +71,33 @@ _NOVA_DETACH = re.compile(r"/v2\.1/servers/([^/]+)/(?:os-volume_attachments|os-i
 
 
 class WriteScope(NamedTuple):
-    """What a write locks: ``instance`` (None: everything, exclusively) and, with ``host``, also the host the
-    instance is on."""
+    """What a write locks: ``instance`` (None: everything, exclusively) and, with ``host``, also the hosts the
+    instance is on; ``boot``: the host the scheduler picks (a boot, or a move of ``instance``:
+    :meth:`SharedWrites._boot`)."""
 
     instance: str | None
     host: bool = False
+    boot: bool = False
 
 
 EXCLUSIVE = WriteScope(None)
+BOOT = WriteScope(None, boot=True)
+
+_BOOTS = frozenset({"/v1/instances", "/v2.1/servers"})
 
 
 def write_scope(method: str, path: str, body: bytes) -> WriteScope:
     """The footprint of a write, from its method, path and (Nova's server actions) body; exclusive unless
     recognised."""
+    if method == "POST" and path in _BOOTS:
+        return BOOT
     if method == "DELETE" and (own := _OWN_INSTANCE.fullmatch(path) or _NOVA_SERVER.fullmatch(path)) is not None:
         return WriteScope(own.group(1), host=True)
     if method == "POST" and (own := _OWN_ACTION.fullmatch(path)) is not None:
         if own.group(2) in INSTANCE_ACTIONS:
             return WriteScope(own.group(1))
+        if own.group(2) in MOVE_ACTIONS:
+            return WriteScope(own.group(1), boot=True)
         return WriteScope(own.group(1), host=True) if own.group(2) in HOST_ACTIONS else EXCLUSIVE
     if method in ("POST", "PUT", "DELETE") and (meta := _NOVA_METADATA.fullmatch(path)) is not None:
         return WriteScope(meta.group(1))
@@ -94,13 +114,15 @@ def write_scope(method: str, path: str, body: bytes) -> WriteScope:
                 return WriteScope(nova.group(1))
             if name in NOVA_HOST_ACTIONS:
                 return WriteScope(nova.group(1), host=True)
+            if name in NOVA_MOVE_ACTIONS:
+                return WriteScope(nova.group(1), boot=True)
     return EXCLUSIVE
 
 
 def instance_scope(method: str, path: str, body: bytes) -> str | None:
     """The instance a write touches alone (its path names it, and the action changes nothing else), or None."""
     scope = write_scope(method, path, body)
-    return None if scope.host else scope.instance
+    return None if scope.host or scope.boot else scope.instance
 
 
 class SharedWrites:
@@ -114,6 +136,9 @@ class SharedWrites:
         self.max_body_bytes = max_body_bytes
         self.open_paths = open_paths
         self._slots: asyncio.Semaphore | None = None
+        #: Boots run again because the scheduler picked a host the request did not hold; boots run alone.
+        self.boot_retries = 0
+        self.boots_alone = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("path", "") in self.open_paths:
@@ -122,9 +147,13 @@ class SharedWrites:
         method = scope.get("method", "GET")
         if method in WRITE_METHODS:
             body = await read_body(receive, self.max_body_bytes)
+            footprint = write_scope(method, scope.get("path", ""), body or b"")
+            if footprint.boot and body is not None:
+                await self._boot(scope, receive, send, body, footprint.instance)
+                return
             if body is not None:
                 receive = replay(body, receive)
-            async with self._holding(write_scope(method, scope.get("path", ""), body or b"")) as problem:
+            async with self._holding(footprint if not footprint.boot else EXCLUSIVE) as problem:
                 if problem is not None:
                     await send_error(send, 503, problem, [(b"connection", b"close")] if self.shared.stopping else ())
                     return
@@ -138,6 +167,72 @@ class SharedWrites:
                     return
         await self.app(scope, receive, send)
 
+    async def _boot(self, scope: Scope, receive: Receive, send: Send, body: bytes, instance: str | None) -> None:
+        """A boot (or a move of ``instance``) beside the other workers' actions: it holds the lock of the host
+        the scheduler picks (a move: the instance's, then those of its own hosts too), then the write lock
+        shared, the way Nova's schedulers pick at once and settle races at the claim.
+
+        The host is learnt from a probe (the request run on the worker's memory as it is, stopped by the
+        guard before it changes anything; its answer is dropped), then the request runs holding that
+        host's lock, caught up. When the scheduler, on the caught-up state, picks another host, the guard
+        refuses it before anything changed, and it runs again with that host's lock; after a second miss,
+        or a reschedule to an alternate host (rolled back: nothing is kept or sent), it runs alone.
+        """
+        host = await self._probe(scope, receive, body)
+        for _ in range(2):
+            held = (self._hosts_of(instance) if instance is not None else frozenset()) | (
+                frozenset() if host is None else frozenset({host}))
+            guard = HostGuard(held=held)
+            async with self._holding(WriteScope(instance, boot=True), hosts=held) as problem:
+                if problem is not None:
+                    await send_error(send, 503, problem,
+                                     [(b"connection", b"close")] if self.shared.stopping else ())
+                    return
+                if instance is not None and not self._hosts_of(instance) <= held:
+                    guard.tripped = True  # moved meanwhile (a stale memory's guess): try again
+                else:
+                    await self._guarded(guard, scope, replay(body, receive), send)
+            if not guard.tripped:
+                return
+            self.boot_retries += 1
+            if guard.alone:
+                break
+            host = guard.wanted if guard.wanted is not None else host
+        self.boots_alone += 1
+        async with self._holding(EXCLUSIVE) as problem:
+            if problem is not None:
+                await send_error(send, 503, problem, [(b"connection", b"close")] if self.shared.stopping else ())
+                return
+            await self.app(scope, replay(body, receive), send)
+
+    async def _probe(self, scope: Scope, receive: Receive, body: bytes) -> str | None:
+        """The host the boot's scheduler picks on this worker's memory as it is (no lock, no catch-up: a
+        guess), or None (no room, the request fails before its boot, or the state is not loaded)."""
+        if self.service.generation < 0 or self.service.unavailable is not None:
+            return None
+        guard = HostGuard(probe=True)
+
+        async def dropped(message: Message) -> None:
+            return None
+
+        with contextlib.suppress(Exception):  # whatever it answers is dropped: the real run answers
+            await self._guarded(guard, scope, replay(body, receive), dropped)
+        return guard.wanted if guard.tripped else None
+
+    async def _guarded(self, guard: HostGuard, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the app with ``guard`` set for its boot; a refused run's answer is dropped (it is refused before
+        anything is sent to the client)."""
+
+        async def unless_refused(message: Message) -> None:
+            if not guard.tripped:
+                await send(message)
+
+        token = GUARD.set(guard)
+        try:
+            await self.app(scope, receive, unless_refused)
+        finally:
+            GUARD.reset(token)
+
     def _stale(self) -> bool:
         try:
             return bool(self.shared.generation() != self.service.generation)
@@ -145,9 +240,11 @@ class SharedWrites:
             return False  # the database is away: the guard and the handlers report it
 
     @contextlib.asynccontextmanager
-    async def _holding(self, scope: WriteScope | None) -> AsyncIterator[str | None]:
-        """Hold the locks of ``scope`` (None: the write lock shared, for a read's catch-up) with the state
-        synced; yields None, or why the locks could not be taken.
+    async def _holding(self, scope: WriteScope | None,
+                       hosts: frozenset[str] = frozenset()) -> AsyncIterator[str | None]:
+        """Hold the locks of ``scope`` (None: the write lock shared, for a read's catch-up; a boot or move: its
+        instance's, ``hosts``' and the write lock shared) with the state synced; yields None, or why they could
+        not be taken.
 
         The actions themselves run one at a time on the worker's event loop (an action never awaits), so
         the worker's one session is never used by two at once; what runs side by side is the waiting for
@@ -158,6 +255,8 @@ class SharedWrites:
         async with self._slots:
             if scope is None:
                 hold, problem = await self._take(None, None, exclusive=False)
+            elif scope.boot:
+                hold, problem = await self._take_all(scope.instance, hosts)
             elif scope.host:
                 hold, problem = await self._take_host(scope.instance or "")
             else:
@@ -176,6 +275,10 @@ class SharedWrites:
             hold = await asyncio.to_thread(self.shared.acquire, instance, host=host, exclusive=exclusive)
         except StorageUnavailable as exc:
             return None, str(exc)
+        return self._synced(hold)
+
+    def _synced(self, hold: Any) -> tuple[Any, str | None]:
+        """(``hold``, None) once the state is caught up, or (None, why not) with ``hold`` released."""
         try:
             self.service.sync()
         except Exception as exc:  # the database went away between the lock and the read
@@ -184,25 +287,32 @@ class SharedWrites:
                           "it is back (GET /v1/health tells)")
         return hold, None
 
+    async def _take_all(self, instance: str | None, hosts: frozenset[str]) -> tuple[Any, str | None]:
+        """The locks of ``instance`` (if any) and ``hosts``, and the write lock shared, with the state synced."""
+        try:
+            hold = await asyncio.to_thread(self.shared.acquire, instance, hosts=hosts, exclusive=False)
+        except StorageUnavailable as exc:
+            return None, str(exc)
+        return self._synced(hold)
+
     async def _take_host(self, instance: str) -> tuple[Any, str | None]:
-        """The locks of an action on ``instance`` and its host's usage: the host guessed from memory, checked
+        """The locks of an action on ``instance`` and its hosts' usage: the hosts guessed from memory, checked
         once synced (a guess from a stale memory is tried once more, then the exclusive path is taken)."""
         for _ in range(2):
-            host = self._host_of(instance)
-            hold, problem = await self._take(instance, host, exclusive=False)
-            if hold is None or self._only_on(instance, host):
+            hosts = self._hosts_of(instance)
+            hold, problem = await self._take_all(instance, hosts)
+            if hold is None or self._hosts_of(instance) == hosts:
                 return hold, problem
             self.shared.release(hold)
-            if instance in self.service.migrations:
-                break  # another host's usage too, whatever the guess
         return await self._take(None, None, exclusive=True)
 
-    def _host_of(self, instance: str) -> str | None:
+    def _hosts_of(self, instance: str) -> frozenset[str]:
+        """The hosts whose usage an action on ``instance`` may write: the instance's, and both of its active
+        migration's (a resize to confirm or revert; a delete confirms it first). Under the instance's lock
+        nobody else can change them, so a set found after the catch-up holds to the commit."""
         inst = self.service.instances.get(instance)
-        return None if inst is None else inst.host
-
-    def _only_on(self, instance: str, host: str | None) -> bool:
-        """True when the instance's rows and ``host``'s usage are all an action on it can write: it is on
-        ``host`` (or gone: a 404 writes nothing) and has no migration (whose other host it would free)."""
-        inst = self.service.instances.get(instance)
-        return inst is None or (inst.host == host and instance not in self.service.migrations)
+        if inst is None:
+            return frozenset()  # gone: a 404 writes nothing
+        mig = self.service.migrations.get(instance)
+        found = {inst.host} if mig is None else {inst.host, mig.source_compute, mig.dest_compute}
+        return frozenset(h for h in found if h is not None)

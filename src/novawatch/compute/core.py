@@ -17,6 +17,7 @@ from novawatch.compute.clock import Clock, Ids
 from novawatch.compute.emitter import API, COMPUTE, CONDUCTOR, Emitter, InstanceContext, Scheduling
 from novawatch.compute.errors import ComputeError, InvalidState, NotFound
 from novawatch.compute.failures import FailureInjector, InjectedFailure
+from novawatch.compute.host_guard import GUARD
 from novawatch.compute.network import CALLER, Caller, Network, update_instance_cache_with_nw_info
 from novawatch.compute.outbox import Outbox
 from novawatch.compute.repository import Repository
@@ -45,6 +46,9 @@ def naive(moment: datetime) -> datetime:
 
 class ComputeCore:
     """State, indexes and helpers shared by the action mixins of :class:`ComputeService`."""
+
+    #: Where network address numbers come from beside other workers (None: the network's own counter).
+    _addresses: Callable[[], int] | None = None
 
     def __init__(
         self,
@@ -93,6 +97,7 @@ class ComputeCore:
         self.tracker = ResourceTracker(self.emit.compute_node)
         self.scheduler = Scheduler(self.tracker)
         self.network = Network(self.ids)
+        self.network.take = self._addresses
         self.volumes = Volumes(repo, self.ids, self.now)
         self.services: dict[str, db.Service] = {}
         self.nodes: dict[str, db.ComputeNode] = {}
@@ -345,8 +350,30 @@ class ComputeCore:
                 raise NoValidHost()
         self.emit.scheduler("start", req, self.scheduler_host)
         node = self.scheduler.pick(candidates, self.services, exclude=req.ignore_hosts or ())
+        guard = GUARD.get()
+        if guard is not None and not rebuild:
+            guard.claim(node.host)  # the pick the guard's first check foresaw
         self.emit.scheduler("end", req, self.scheduler_host)
         return node
+
+    def would_pick(self, flavor: db.Flavor, *, from_volume: bool, host: str | None,
+                   exclude: tuple[str, ...] = ()) -> str | None:
+        """The host :meth:`schedule` would pick for an instance of ``flavor`` (on ``host`` when given, never
+        on ``exclude``), or None when no host has room: the same two stages on the same memory, with nothing
+        changed or sent."""
+        usage = Usage(flavor.vcpus, flavor.memory_mb,
+                      instance_disk_gb(flavor.root_gb, flavor.ephemeral_gb, flavor.swap, from_volume))
+        ranked = self.scheduler.rank(self.scheduler.candidates(self.nodes, self.services, usage, only_host=host),
+                                     self.services, exclude=exclude)
+        return ranked[0].host if ranked else None
+
+    def guard_move(self, inst: db.Instance, flavor: db.Flavor, host: str | None) -> None:
+        """Beside other workers (:mod:`~novawatch.compute.host_guard`): refuse a move, before it changes
+        anything, unless the request holds the lock of the host the scheduler would pick for it."""
+        guard = GUARD.get()
+        if guard is not None:
+            guard.first_pick(self.would_pick(flavor, from_volume=inst.booted_from_volume, host=host,
+                                             exclude=(inst.host,) if inst.host else ()))
 
     def alternates(self, req: Scheduling, chosen: db.ComputeNode) -> list[db.ComputeNode]:
         """The scheduler's alternates to ``chosen`` for a reschedule: up to ``max_attempts - 1`` other hosts

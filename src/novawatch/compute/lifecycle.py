@@ -5,6 +5,7 @@ from __future__ import annotations
 from novawatch.compute import db, images
 from novawatch.compute.core import API, COMPUTE, CONDUCTOR, ComputeCore, InvalidState, NotFound, image_id
 from novawatch.compute.failures import InjectedFailure
+from novawatch.compute.host_guard import GUARD
 from novawatch.compute.images import DEFAULT_IMAGE
 from novawatch.compute.scheduler import NoValidHost
 
@@ -77,6 +78,10 @@ class LifecycleActions(ComputeCore):
         room or every attempt to spawn it failed.
         """
         image = None if boot_volume_gb else images.lookup(image_id(image_ref))
+        guard = GUARD.get()
+        if guard is not None:
+            # beside other workers: refused here, before anything changed, unless the request holds the host
+            guard.first_pick(self.would_pick(flavor, from_volume=boot_volume_gb is not None, host=host))
         self.new_request()
         now = self.now()
         inst = db.Instance(
@@ -109,6 +114,8 @@ class LifecycleActions(ComputeCore):
             self._release_boot_volumes(inst)
             self.conductor_error(inst, "build_instances", exc, vm_state="error", task_state=None)
             return inst
+        if guard is not None:
+            guard.claim(node.host)  # the pick would_pick foresaw; checked again where it is claimed
         # Alternates for a reschedule: the other hosts that passed, best first (none for a forced host).
         hosts = [] if force_host or host is not None else self.alternates(req, node)
         retry = not force_host and self.max_attempts > 1
@@ -123,6 +130,8 @@ class LifecycleActions(ComputeCore):
                 break
             # The conductor takes the next alternate and saves the instance's new zone.
             node = hosts.pop(0)
+            if guard is not None:
+                guard.claim(node.host)  # another host: the request runs again, alone (rolled back meanwhile)
             inst.availability_zone = self.services[node.host or ""].availability_zone
             self.save(inst, sender=self.api_host)
         # Every host failed: Nova's conductor gives up (MaxRetriesExceeded).

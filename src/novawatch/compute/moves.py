@@ -83,6 +83,7 @@ class MoveActions(ComputeCore):
             raise NotFound(f"compute host {host} not found")
         if host is not None and host == inst.host:
             raise InvalidState(f"instance {inst.uuid} is already on host {host}")
+        self.guard_move(inst, flavor, host)
         self.record_action(inst, "resize" if kind == "resize" else "migrate")
         source_host = inst.host
         old_flavor = self.flavor_of(inst)
@@ -209,6 +210,7 @@ class MoveActions(ComputeCore):
         inst = self.instance(uuid)
         self.require(inst, "live_migrate", ("active", "paused"))
         self._busy(inst)
+        self.guard_move(inst, self.flavor_of(inst), host)
         self.record_action(inst, "live-migration")
         self.save(inst, source=API, sender=self.api_host, task_state="migrating")
         flavor = self.flavor_of(inst)
@@ -314,6 +316,7 @@ class MoveActions(ComputeCore):
         svc = self.services.get(source_host or "")
         if source_host is None or svc is None or not svc.forced_down:
             raise InvalidState(f"compute service of instance {inst.uuid} is still up; cannot evacuate")
+        self.guard_move(inst, self.flavor_of(inst), host)
         self.record_action(inst, "evacuate")
         self.save(inst, source=API, sender=self.api_host, task_state="rebuilding")
         self.notify(inst, "evacuate", host=self.api_host, source=API)

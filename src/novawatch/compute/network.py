@@ -6,7 +6,7 @@ A VIF is stored the way Nova's network model serialises it, so payload code can 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
@@ -41,12 +41,15 @@ class Network:
     def __init__(self, ids: Callable[[], str], first_address: int = 1) -> None:
         self._ids = ids
         self._next = first_address
+        #: Where address numbers come from when several workers share the database (a PostgreSQL sequence,
+        #: so no two workers hand out one address); None: this process's own counter.
+        self.take: Callable[[], int] | None = None
 
     def allocate_port(self) -> VIF:
         """A new port on the private network."""
         port = self._ids()
-        n = self._next
-        self._next += 1
+        n = self._next if self.take is None else self.take()
+        self._next = max(self._next, n) + 1  # in step with the numbers in use, as a fresh load counts them
         v4 = f"10.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}"
         v6 = f"fd00::{n:x}"
         return {
@@ -67,12 +70,17 @@ class Network:
 
     @property
     def next_address(self) -> int:
-        """The number of the next port's addresses (10.x.y.z, fd00::n)."""
+        """The number of the next port's addresses (10.x.y.z, fd00::n) by this process's own counter."""
         return self._next
 
     def resume_after(self, caches: list[db.InstanceInfoCache]) -> None:
         """Continue numbering after the addresses already in use (a service restart)."""
         self._next = max([self._next, *(_address_number(vif) + 1 for c in caches for vif in c.network_info)])
+
+
+def highest_address(network_infos: Iterable[list[VIF]]) -> int:
+    """The highest address number in use in these network infos (0: none)."""
+    return max((_address_number(vif) for info in network_infos for vif in info or ()), default=0)
 
 
 def _address_number(vif: VIF) -> int:

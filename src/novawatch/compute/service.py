@@ -64,6 +64,8 @@ class ComputeService(ServiceActions, LifecycleActions, Operations, MoveActions, 
         self._own: set[int] = set()
         self.repo.track()
         self.repo.share_ids(shared.next_id)
+        self._addresses = lambda: shared.next_address(self.repo.session)
+        self.network.take = self._addresses
 
     def sync(self) -> None:
         """With :attr:`shared`: bring the in-memory state up to the last commit of any worker.

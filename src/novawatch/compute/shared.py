@@ -5,8 +5,11 @@ rule: an action runs on the newest state of everything it reads. An action that 
 the PostgreSQL advisory lock :data:`WRITE_LOCK` exclusively; an action on one instance only takes that
 instance's lock and :data:`WRITE_LOCK` shared (such actions on different instances run side by side); an
 action on one instance that also writes its host's usage (a delete) takes the instance's lock, then its
-host's (:data:`HOST_LOCKS`), then :data:`WRITE_LOCK` shared. Every request takes its locks in that one
-order (instance, host, write lock), so two requests never wait for each other in a circle.
+host's (:data:`HOST_LOCKS`), then :data:`WRITE_LOCK` shared; a boot takes the lock of the host the
+scheduler picks, then :data:`WRITE_LOCK` shared (:mod:`novawatch.compute.host_guard`). Every request
+takes its locks in that one order (instance, host, write lock), so two requests never wait for each
+other in a circle. Network addresses come from a sequence (:meth:`SharedDatabase.next_address`), so
+boots on different hosts never share one.
 Holding them, a worker catches up when another worker committed since (``compute_state.generation``
 moved: the rows each commit wrote are in ``compute_changes``, :mod:`novawatch.compute.catchup`), runs the
 action and commits it with the generation bumped and its rows logged in the same transaction. So an
@@ -36,12 +39,13 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import psycopg
-from sqlalchemy import Connection, Engine, delete, text
+from sqlalchemy import Connection, Engine, delete, select, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
-from novawatch.compute.db import ComputeChange
+from novawatch.compute.db import ComputeChange, InstanceInfoCache
 from novawatch.compute.errors import StorageUnavailable
+from novawatch.compute.network import highest_address
 from novawatch.compute.outbox import Emitted
 from novawatch.compute.repository import COUNTED_TABLES, Changes
 
@@ -61,6 +65,9 @@ LOCK_TIMEOUT_MS = 60_000
 #: order within a worker, not across workers (actions are listed by start time first).
 BLOCK_TABLES = frozenset({"instance_actions", "instance_actions_events", "instance_faults"})
 ID_BLOCK = 64
+
+#: The sequence of network address numbers (10.x.y.z, fd00::n) that boots and interface attachments take.
+ADDRESSES = "novawatch_address"
 
 #: Generations whose changes the log keeps, and how often (in generations) it is pruned.
 KEEP = 4096
@@ -100,10 +107,11 @@ class Hold:
 class SharedDatabase:
     """The write lock, the change counter and the id sequences that the workers of one PostgreSQL database share.
 
-    The write lock is taken **exclusively** by an action that may touch anything (a boot, a move, a
-    service), or **shared** with the lock of one instance by an action that touches that instance only
-    (power, pause, metadata...), and with its host's lock too by one that also writes the host's usage
-    (a delete): such actions on different instances (and hosts) run at the same time, in any worker. Each
+    The write lock is taken **exclusively** by an action that may touch anything (a move, a service), or
+    **shared**: with the lock of the host a boot is scheduled to, or with the lock of one instance by an
+    action that touches that instance only (power, pause, metadata...), and with its host's lock too by
+    one that also writes the host's usage (a delete): such actions on different instances (and hosts)
+    run at the same time, in any worker. Each
     hold lives on a connection of its own (session-level advisory locks), so the service's session commits
     freely while it is held, and a worker may hold several (one per request in flight).
     Thread use: :meth:`acquire` may run on any thread; :meth:`generation`, :meth:`changes_since` on one.
@@ -127,10 +135,12 @@ class SharedDatabase:
         """True while a request of this process holds the write lock (either way)."""
         return self._holds > 0
 
-    def acquire(self, instance: str | None = None, *, host: str | None = None, exclusive: bool = True) -> Hold:
+    def acquire(self, instance: str | None = None, *, host: str | None = None, hosts: Collection[str] = (),
+                exclusive: bool = True) -> Hold:
         """Wait for the write lock: exclusive (every other worker's action ends first), or shared, after the
-        lock of ``instance`` and then of ``host`` when they are named. StorageUnavailable without a
-        database, after :data:`LOCK_TIMEOUT_MS` of waiting, or when the worker is stopping."""
+        lock of ``instance`` and then of ``host`` and ``hosts`` (in name order) when they are named.
+        StorageUnavailable without a database, after :data:`LOCK_TIMEOUT_MS` of waiting, or when the worker
+        is stopping."""
         how = "pg_advisory_lock" if exclusive else "pg_advisory_lock_shared"
         # one round trip, in the one order every request follows (PostgreSQL evaluates the select list in
         # order): instance, host, write lock. A request waiting for a busy instance or host holds nothing
@@ -139,9 +149,12 @@ class SharedDatabase:
         if instance is not None:
             calls.append("pg_advisory_lock(:cls, :instance)")
             values |= {"cls": INSTANCE_LOCKS, "instance": instance_key(instance)}
-        if host is not None:
-            calls.append("pg_advisory_lock(:hcls, :host)")
-            values |= {"hcls": HOST_LOCKS, "host": host_key(host)}
+        for n, name in enumerate(sorted({*hosts, *([host] if host is not None else [])})):
+            # several hosts (a move's two) in name order, the one order every request follows
+            calls.append(f"pg_advisory_lock(:hcls, :host{n})")
+            values |= {"hcls": HOST_LOCKS, f"host{n}": host_key(name)}
+        if hosts:
+            host = ", ".join(sorted({*hosts, *([host] if host is not None else [])}))  # for messages
         statement = text(f"SELECT {', '.join([*calls, f'{how}(:key)'])}")
         with self._guard:
             kept = self._idle.pop() if self._idle else None
@@ -275,6 +288,16 @@ class SharedDatabase:
                 # under the exclusive lock no worker takes ids: the sequence cannot move meanwhile
                 conn.execute(text(f"SELECT setval('{sequence}', GREATEST((SELECT last_value FROM {sequence}), "
                                   f"(SELECT COALESCE(max(id), 0) FROM {table})))"))
+            # network addresses: numbered after every address a port holds (a single-process run may have
+            # handed some out by its own counter)
+            used = highest_address(conn.execute(select(InstanceInfoCache.network_info)).scalars())
+            conn.execute(text(f"CREATE SEQUENCE IF NOT EXISTS {ADDRESSES} MINVALUE 0 START 1"))
+            conn.execute(text(f"SELECT setval('{ADDRESSES}', GREATEST((SELECT last_value FROM {ADDRESSES}), :used))"),
+                         {"used": used})
+
+    def next_address(self, session: Session) -> int:
+        """The number of a new port's addresses that no other worker gets (from a sequence: one round trip)."""
+        return int(session.scalar(text(f"SELECT nextval('{ADDRESSES}')")) or 0)
 
     def next_id(self, session: Session, table: str) -> int:
         """A new id of ``table`` that no other worker gets: from its sequence (one round trip), or for the

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from novawatch.bus.memory import MemoryBus
 from novawatch.compute.images import DEFAULT_IMAGE
 from novawatch.compute.invariants import expected_usage, violations
 from novawatch.compute.service import open_service
-from novawatch.compute.shared import HOST_LOCKS, host_key
+from novawatch.compute.shared import HOST_LOCKS, INSTANCE_LOCKS, VOLUME_LOCKS, host_key, instance_key, volume_key
 from novawatch.notifications import Notifier
 from novawatch.notifications.drivers import MemoryDriver
 
@@ -60,6 +61,9 @@ UUID = "6a1f5b1e-1c1e-4d55-9d7c-1f0e9a9a0b01"
     ("POST", f"/v2.1/servers/{UUID}/action", {"restore": None}),
     ("DELETE", f"/v2.1/servers/{UUID}/os-volume_attachments/{UUID}", None),
     ("DELETE", f"/v2.1/servers/{UUID}/os-interface/p", None),
+    # a new port: its instance's info cache, an address from the shared sequence
+    ("POST", f"/v1/instances/{UUID}/attach_interface", None),
+    ("POST", f"/v2.1/servers/{UUID}/os-interface", {"interfaceAttachment": {}}),
 ])
 def test_an_action_on_one_instance_names_it(method: str, path: str, body: object) -> None:
     assert instance_scope(method, path, json.dumps(body).encode() if body is not None else b"") == UUID
@@ -71,7 +75,7 @@ def test_an_action_on_one_instance_names_it(method: str, path: str, body: object
     ("POST", f"/v1/instances/{UUID}/live_migrate", None),
     ("POST", f"/v1/instances/{UUID}/resize", {"flavor": "m1.small"}),
     ("POST", f"/v1/instances/{UUID}/attach_volume", None),
-    ("POST", f"/v1/instances/{UUID}/attach_interface", None),
+    ("POST", f"/v1/instances/{UUID}/attach_volume", {"volume_id": "v"}),  # and the volume's lock
     ("POST", f"/v2.1/servers/{UUID}/action", {"os-migrateLive": {"host": None}}),
     ("POST", f"/v2.1/servers/{UUID}/action", {"pause": None, "unpause": None}),  # the app refuses it
     ("POST", f"/v2.1/servers/{UUID}/action", "not json"),
@@ -131,12 +135,15 @@ def test_a_move_locks_its_instance_its_hosts_and_the_host_the_scheduler_picks(pa
     ("PUT", "/v2.1/servers", None),
     ("POST", f"/v1/instances/{UUID}/unshelve", None),  # may schedule
     ("POST", f"/v1/instances/{UUID}/live_migration_complete", None),
-    ("POST", f"/v1/instances/{UUID}/attach_volume", None),  # reserves a volume any instance could take
+    ("POST", f"/v1/instances/{UUID}/attach_volume", None),  # creates a volume that no lock names
+    ("POST", f"/v1/instances/{UUID}/attach_volume", {"size": 2}),
+    ("POST", f"/v1/instances/{UUID}/attach_volume", {"volume_id": 7}),  # the app answers 400
     ("POST", f"/v1/instances/{UUID}/swap_volume", {"old_volume_id": "v"}),
-    ("POST", f"/v1/instances/{UUID}/attach_interface", None),  # takes the next network address
-    ("POST", f"/v2.1/servers/{UUID}/os-interface", {"interfaceAttachment": {}}),
-    ("POST", f"/v2.1/servers/{UUID}/os-volume_attachments", {"volumeAttachment": {"volumeId": "v"}}),
-    ("PUT", f"/v2.1/servers/{UUID}/os-volume_attachments/{UUID}", {"volumeAttachment": {"volumeId": "v"}}),
+    ("POST", f"/v2.1/servers/{UUID}/os-volume_attachments", {"volumeAttachment": {}}),
+    ("POST", f"/v2.1/servers/{UUID}/os-volume_attachments", {"volumeId": "v"}),
+    ("POST", f"/v2.1/servers/{UUID}/os-volume_attachments", "not json"),
+    ("PUT", f"/v2.1/servers/{UUID}/os-volume_attachments/{UUID}", {"volumeAttachment": {"volumeId": ""}}),
+    ("POST", f"/v2.1/servers/{UUID}/os-interface/", {"interfaceAttachment": {}}),
     ("POST", f"/v2.1/servers/{UUID}/action", {"unshelve": None}),
     ("POST", f"/v2.1/servers/{UUID}/action", {"createBackup": {"name": "b"}}),  # unknown to novawatch
     ("POST", f"/v2.1/servers/{UUID}/action", {"forceDelete": None, "restore": None}),
@@ -146,6 +153,20 @@ def test_a_move_locks_its_instance_its_hosts_and_the_host_the_scheduler_picks(pa
 ])
 def test_anything_else_is_exclusive(method: str, path: str, body: object) -> None:
     assert write_scope(method, path, _raw(body)) == EXCLUSIVE
+
+
+@pytest.mark.parametrize(("method", "path", "body", "volumes"), [
+    ("POST", f"/v1/instances/{UUID}/attach_volume", {"volume_id": "v1"}, ("v1",)),
+    ("POST", f"/v1/instances/{UUID}/attach_volume", {"volume_id": "v1", "size": 3}, ("v1",)),
+    ("POST", f"/v1/instances/{UUID}/swap_volume", {"old_volume_id": "v2", "new_volume_id": "v1"}, ("v1", "v2")),
+    ("POST", f"/v2.1/servers/{UUID}/os-volume_attachments", {"volumeAttachment": {"volumeId": "v1"}}, ("v1",)),
+    ("PUT", f"/v2.1/servers/{UUID}/os-volume_attachments/v2", {"volumeAttachment": {"volumeId": "v1"}},
+     ("v1", "v2")),
+])
+def test_a_volume_attach_or_swap_locks_its_instance_and_the_volumes_it_names(
+        method: str, path: str, body: object, volumes: tuple[str, ...]) -> None:
+    assert write_scope(method, path, _raw(body)) == WriteScope(UUID, volumes=volumes)
+    assert instance_scope(method, path, _raw(body)) is None
 
 
 def _locked(svc: Any, action: Callable[[Any], Any]) -> Any:
@@ -453,3 +474,158 @@ def test_a_move_waits_for_its_source_and_target_hosts(pg_database: str, action: 
             u: usage[:3] for u, usage in expected_usage(fresh).items()}
     finally:
         fresh.close()
+
+
+def _advisory_waiting(holder: psycopg.Connection[Any], cls: int, key: int) -> int:
+    return _waiting(holder, ("classid = %s AND objid = %s AND objsubid = 2", (cls, key % 2**32)))
+
+
+def test_an_interface_attach_holds_its_instance_only(pg_database: str) -> None:
+    """An interface attach writes its instance's info cache and takes an address from the shared sequence:
+    while the test holds instance B's lock, an attach on A completes and one on B waits for B's lock (and
+    for nothing else); released, it completes, and the two ports got different addresses."""
+    a = open_service(pg_database, Notifier([]), shared=True)
+    holder = psycopg.connect(pg_database, autocommit=True)
+    try:
+        _locked(a, _seed)
+        first, second = (_locked(a, lambda s, n=n: s.boot(n, s.flavor_by_name("m1.tiny"), host="host-1")).uuid
+                         for n in ("a", "b"))
+        app = SharedWrites(mount_nova(create_compute_app(a), a), service=a, max_body_bytes=1 << 20)
+        holder.execute("SELECT pg_advisory_lock(%s, %s)", (INSTANCE_LOCKS, instance_key(second)))
+
+        async def attach() -> tuple[httpx.Response, httpx.Response]:
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://w") as client:
+                on_b = asyncio.create_task(client.post(f"/v2.1/servers/{second}/os-interface",
+                                                       json={"interfaceAttachment": {}}))
+                deadline = time.monotonic() + 60
+                while _advisory_waiting(holder, INSTANCE_LOCKS, instance_key(second)) != 1:
+                    assert not on_b.done(), f"the attach on B did not wait for B's lock: {on_b.result().text}"
+                    assert time.monotonic() < deadline, "the attach on B never waited for B's lock"
+                    await asyncio.sleep(0.05)
+                on_a = await client.post(f"/v1/instances/{first}/attach_interface")
+                assert not on_b.done() and _advisory_waiting(holder, INSTANCE_LOCKS, instance_key(second)) == 1
+                holder.execute("SELECT pg_advisory_unlock(%s, %s)", (INSTANCE_LOCKS, instance_key(second)))
+                return on_a, await on_b
+
+        on_a, on_b = asyncio.run(attach())
+        assert on_a.status_code == 200 and on_b.status_code == 200, (on_a.text, on_b.text)
+        assert on_a.json()["result"] != on_b.json()["interfaceAttachment"]["port_id"]
+    finally:
+        holder.close()
+        a.close()
+    fresh = open_service(pg_database, Notifier([]))
+    try:
+        ports = [vif for inst in fresh.instances.values() for vif in inst.info_cache.network_info]
+        addresses = [vif["network"]["subnets"][0]["ips"][0]["address"] for vif in ports]
+        assert len(ports) == 4 and len(set(addresses)) == 4  # each boot's port and each attached one
+    finally:
+        fresh.close()
+
+
+def test_an_attach_of_another_volume_goes_on_while_one_volume_is_locked(pg_database: str) -> None:
+    """A volume attach holds its instance's lock and the volume's (then the write lock shared): while the test
+    holds volume V's lock, an attach of V (Nova's API) waits for it, and an attach of volume W to another
+    instance completes meanwhile."""
+    a = open_service(pg_database, Notifier([]), shared=True)
+    holder = psycopg.connect(pg_database, autocommit=True)
+    try:
+        _locked(a, _seed)
+        first, second = (_locked(a, lambda s, n=n: s.boot(n, s.flavor_by_name("m1.tiny"), host="host-1")).uuid
+                         for n in ("a", "b"))
+        v, w = (_locked(a, lambda s: s.create_volume(1)).id for _ in range(2))
+        app = SharedWrites(mount_nova(create_compute_app(a), a), service=a, max_body_bytes=1 << 20)
+        holder.execute("SELECT pg_advisory_lock(%s, %s)", (VOLUME_LOCKS, volume_key(v)))
+
+        async def attach() -> tuple[httpx.Response, httpx.Response]:
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://w") as client:
+                of_v = asyncio.create_task(client.post(f"/v2.1/servers/{first}/os-volume_attachments",
+                                                       json={"volumeAttachment": {"volumeId": v}}))
+                deadline = time.monotonic() + 60
+                while _advisory_waiting(holder, VOLUME_LOCKS, volume_key(v)) != 1:
+                    assert not of_v.done(), f"the attach of V did not wait for V's lock: {of_v.result().text}"
+                    assert time.monotonic() < deadline, "the attach of V never waited for V's lock"
+                    await asyncio.sleep(0.05)
+                of_w = await client.post(f"/v1/instances/{second}/attach_volume", json={"volume_id": w})
+                assert not of_v.done() and _advisory_waiting(holder, VOLUME_LOCKS, volume_key(v)) == 1
+                holder.execute("SELECT pg_advisory_unlock(%s, %s)", (VOLUME_LOCKS, volume_key(v)))
+                return await of_v, of_w
+
+        of_v, of_w = asyncio.run(attach())
+        assert of_v.status_code == 200 and of_w.status_code == 200, (of_v.text, of_w.text)
+        assert (a.volumes.get(v).instance_uuid, a.volumes.get(w).instance_uuid) == (first, second)
+    finally:
+        holder.close()
+        a.close()
+
+
+def _serve(app: Any, method: str, path: str, body: Any, answers: list[httpx.Response]) -> threading.Thread:
+    """Send one request to ``app`` from a thread with an event loop of its own (a worker of its own: its
+    commit may block on a row lock without holding up the other's)."""
+
+    async def send() -> None:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://w",
+                                     timeout=120) as client:
+            answers.append(await client.request(method, path, json=body))
+
+    thread = threading.Thread(target=lambda: asyncio.run(send()), daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize("api", ["novawatch", "nova"])
+def test_two_workers_attaching_one_volume_to_two_instances_give_one_attach(pg_database: str, api: str) -> None:
+    """Workers A and B attach volume V, A to instance 1 and B to instance 2, at once. The test holds the row
+    every commit updates (``compute_state``), so the first attach stops at its commit, having read V as
+    available; the second must then wait for V's lock (without it, it too reads V available, and commits a
+    second attachment over the first once the rows are released). Released: one attach succeeds, the other
+    meets V in use (409), and V ends attached to one instance with one mapping."""
+    a = open_service(pg_database, Notifier([]), shared=True)
+    b = open_service(pg_database, Notifier([]), shared=True)
+    holder = psycopg.connect(pg_database, autocommit=True)
+    row = psycopg.connect(pg_database)  # a transaction holding compute_state's row
+    threads: list[threading.Thread] = []
+    try:
+        _locked(a, _seed)
+        first, second = (_locked(a, lambda s, n=n: s.boot(n, s.flavor_by_name("m1.tiny"), host="host-1")).uuid
+                         for n in ("i1", "i2"))
+        v = _locked(a, lambda s: s.create_volume(1)).id
+        answers: list[httpx.Response] = []
+        row.execute("SELECT 1 FROM compute_state WHERE id = 1 FOR UPDATE")
+        for svc, inst in ((a, first), (b, second)):
+            app = SharedWrites(mount_nova(create_compute_app(svc), svc), service=svc, max_body_bytes=1 << 20)
+            if api == "nova":
+                request = ("POST", f"/v2.1/servers/{inst}/os-volume_attachments", {"volumeAttachment": {"volumeId": v}})
+            else:
+                request = ("POST", f"/v1/instances/{inst}/attach_volume", {"volume_id": v})
+            threads.append(_serve(app, *request, answers))
+
+        def at_commit() -> int:
+            """Attaches waiting for a row another transaction wrote: compute_state's (held here), or V's
+            (written by the attach that waits for compute_state's)."""
+            found = holder.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                   "AND wait_event IN ('transactionid', 'tuple')").fetchone()
+            return int(found[0]) if found else 0
+
+        # one attach waits at its commit; the other waits for V's lock (or, without that lock, at its commit,
+        # for the row of V the first one wrote: once released, it writes its own attachment over it)
+        deadline = time.monotonic() + 60
+        while not ((at_commit() == 1 and _advisory_waiting(holder, VOLUME_LOCKS, volume_key(v)) == 1)
+                   or at_commit() == 2):
+            assert not answers, [r.text for r in answers]
+            assert time.monotonic() < deadline, "the attaches never reached the commit and V's lock"
+            time.sleep(0.05)
+        row.rollback()
+        for thread in threads:
+            thread.join(120)
+        assert sorted(r.status_code for r in answers) == [200, 409], [
+            r.text for r in answers]
+    finally:
+        row.close()
+        holder.close()
+        a.close()
+        b.close()
+    with psycopg.connect(pg_database) as conn:
+        vol = conn.execute("SELECT status, instance_uuid FROM volumes WHERE id = %s", (v,)).fetchone()
+        bdms = conn.execute("SELECT instance_uuid FROM block_device_mappings WHERE volume_id = %s AND NOT deleted",
+                            (v,)).fetchall()
+    assert vol is not None and vol[0] == "in-use" and [r[0] for r in bdms] == [vol[1]]

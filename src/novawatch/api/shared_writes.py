@@ -5,7 +5,12 @@ the worker's in-memory state was brought up to the last commit of any worker. :f
 the footprint of a write from its path (and, for Nova's server actions, the action's name):
 
 - **one instance** (power, pause, suspend, reboot, rescue, rebuild, snapshot, shelve, soft delete, restore,
-  lock, metadata, tags, volume and port detach): that instance's lock and the write lock *shared*;
+  lock, metadata, tags, volume and port detach, port attach: its address comes from a sequence): that
+  instance's lock and the write lock *shared*;
+- **one instance and the volumes it names** (volume attach and swap: a volume any instance could reserve):
+  the instance's lock, then the volumes' (in id order), then the write lock shared. The volume ids are
+  read from the path and body; a body without them (``/v1`` creates a new volume then) or not as
+  expected takes the exclusive path;
 - **one instance and its hosts' usage** (delete, force delete, shelve offload, confirm and revert resize):
   the instance's lock, then the locks of the hosts the instance and its active migration are on (a
   resized instance's delete confirms the resize, which frees the source host too), then the write lock
@@ -18,8 +23,8 @@ the footprint of a write from its path (and, for Nova's server actions, the acti
   host picked, a second miss (or a reschedule to an alternate host) runs alone;
 - **a move** (resize, migrate, live migrate, evacuate): as a boot, after the instance's lock and with the
   locks of the hosts it and its migration are on too;
-- **anything else** (unshelve, live migration completion, attaching volumes or ports, services, flavors,
-  anything not recognised): the write lock exclusively.
+- **anything else** (unshelve, live migration completion, services, flavors, anything not recognised):
+  the write lock exclusively.
 
 docs/compute.md ("What runs side by side across workers") shows each action's rows. A read runs without a
 lock, after a catch-up (under the shared lock) when another worker committed since. The request body is
@@ -48,7 +53,8 @@ HOLDS = 4
 #: only (its record, faults, actions; a detach also the volume or port it held).
 INSTANCE_ACTIONS = frozenset({"power_off", "power_on", "pause", "unpause", "suspend", "resume", "reboot", "lock",
                               "unlock", "trigger_crash_dump", "metadata", "tags", "rescue", "unrescue", "rebuild",
-                              "snapshot", "shelve", "soft_delete", "restore", "detach_volume", "detach_interface"})
+                              "snapshot", "shelve", "soft_delete", "restore", "detach_volume", "detach_interface",
+                              "attach_interface"})
 #: ... and these also the usage of the hosts the instance and its migration are on (they release claims there).
 HOST_ACTIONS = frozenset({"force_delete", "shelve_offload", "confirm_resize", "revert_resize"})
 #: ... and these schedule the instance to another host (a move: its own hosts and the one picked).
@@ -68,16 +74,22 @@ _NOVA_SERVER = re.compile(r"/v2\.1/servers/([^/]+)")
 _NOVA_ACTION = re.compile(r"/v2\.1/servers/([^/]+)/action")
 _NOVA_METADATA = re.compile(r"/v2\.1/servers/([^/]+)/metadata(?:/[^/]+)?")
 _NOVA_DETACH = re.compile(r"/v2\.1/servers/([^/]+)/(?:os-volume_attachments|os-interface)/[^/]+")
+_NOVA_INTERFACES = re.compile(r"/v2\.1/servers/([^/]+)/os-interface")
+_NOVA_ATTACH = re.compile(r"/v2\.1/servers/([^/]+)/os-volume_attachments")
+_NOVA_SWAP = re.compile(r"/v2\.1/servers/([^/]+)/os-volume_attachments/([^/]+)")
+#: novawatch's own volume actions: the body fields naming the volumes they touch (all required here).
+_OWN_VOLUME_FIELDS = {"attach_volume": ("volume_id",), "swap_volume": ("old_volume_id", "new_volume_id")}
 
 
 class WriteScope(NamedTuple):
     """What a write locks: ``instance`` (None: everything, exclusively) and, with ``host``, also the hosts the
     instance is on; ``boot``: the host the scheduler picks (a boot, or a move of ``instance``:
-    :meth:`SharedWrites._boot`)."""
+    :meth:`SharedWrites._boot`); ``volumes``: the volumes an attach or swap on ``instance`` reserves."""
 
     instance: str | None
     host: bool = False
     boot: bool = False
+    volumes: tuple[str, ...] = ()
 
 
 EXCLUSIVE = WriteScope(None)
@@ -94,6 +106,8 @@ def write_scope(method: str, path: str, body: bytes) -> WriteScope:
     if method == "DELETE" and (own := _OWN_INSTANCE.fullmatch(path) or _NOVA_SERVER.fullmatch(path)) is not None:
         return WriteScope(own.group(1), host=True)
     if method == "POST" and (own := _OWN_ACTION.fullmatch(path)) is not None:
+        if own.group(2) in _OWN_VOLUME_FIELDS:
+            return _volume_scope(own.group(1), body, None, _OWN_VOLUME_FIELDS[own.group(2)])
         if own.group(2) in INSTANCE_ACTIONS:
             return WriteScope(own.group(1))
         if own.group(2) in MOVE_ACTIONS:
@@ -103,6 +117,14 @@ def write_scope(method: str, path: str, body: bytes) -> WriteScope:
         return WriteScope(meta.group(1))
     if method == "DELETE" and (detach := _NOVA_DETACH.fullmatch(path)) is not None:
         return WriteScope(detach.group(1))
+    if method == "POST" and (ports := _NOVA_INTERFACES.fullmatch(path)) is not None:
+        return WriteScope(ports.group(1))
+    if method == "POST" and (attach := _NOVA_ATTACH.fullmatch(path)) is not None:
+        return _volume_scope(attach.group(1), body, "volumeAttachment", ("volumeId",))
+    if method == "PUT" and (swap := _NOVA_SWAP.fullmatch(path)) is not None:
+        scope = _volume_scope(swap.group(1), body, "volumeAttachment", ("volumeId",))
+        return scope if scope.instance is None else scope._replace(volumes=tuple(sorted({*scope.volumes,
+                                                                                         swap.group(2)})))
     if method == "POST" and (nova := _NOVA_ACTION.fullmatch(path)) is not None:
         try:
             data = json.loads(body or b"null")
@@ -119,10 +141,27 @@ def write_scope(method: str, path: str, body: bytes) -> WriteScope:
     return EXCLUSIVE
 
 
+def _volume_scope(instance: str, body: bytes, wrapper: str | None, fields: tuple[str, ...]) -> WriteScope:
+    """``instance`` and the volumes named by ``fields`` of the JSON body (inside ``wrapper`` when given);
+    exclusive when the body is not that shape (the app answers 400, or creates a volume no lock names)."""
+    try:
+        data = json.loads(body or b"null")
+    except (ValueError, RecursionError):
+        return EXCLUSIVE
+    if wrapper is not None:
+        data = data.get(wrapper) if isinstance(data, dict) else None
+    if not isinstance(data, dict):
+        return EXCLUSIVE
+    named = [data.get(field) for field in fields]
+    if not all(isinstance(v, str) and v for v in named):
+        return EXCLUSIVE
+    return WriteScope(instance, volumes=tuple(sorted({str(v) for v in named})))
+
+
 def instance_scope(method: str, path: str, body: bytes) -> str | None:
     """The instance a write touches alone (its path names it, and the action changes nothing else), or None."""
     scope = write_scope(method, path, body)
-    return None if scope.host or scope.boot else scope.instance
+    return None if scope.host or scope.boot or scope.volumes else scope.instance
 
 
 class SharedWrites:
@@ -259,6 +298,8 @@ class SharedWrites:
                 hold, problem = await self._take_all(scope.instance, hosts)
             elif scope.host:
                 hold, problem = await self._take_host(scope.instance or "")
+            elif scope.volumes:
+                hold, problem = await self._take_volumes(scope.instance or "", scope.volumes)
             else:
                 hold, problem = await self._take(scope.instance, None, exclusive=scope.instance is None)
             if hold is None:
@@ -291,6 +332,14 @@ class SharedWrites:
         """The locks of ``instance`` (if any) and ``hosts``, and the write lock shared, with the state synced."""
         try:
             hold = await asyncio.to_thread(self.shared.acquire, instance, hosts=hosts, exclusive=False)
+        except StorageUnavailable as exc:
+            return None, str(exc)
+        return self._synced(hold)
+
+    async def _take_volumes(self, instance: str, volumes: tuple[str, ...]) -> tuple[Any, str | None]:
+        """The locks of ``instance`` and ``volumes``, and the write lock shared, with the state synced."""
+        try:
+            hold = await asyncio.to_thread(self.shared.acquire, instance, volumes=volumes, exclusive=False)
         except StorageUnavailable as exc:
             return None, str(exc)
         return self._synced(hold)

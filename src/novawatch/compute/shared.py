@@ -5,10 +5,12 @@ rule: an action runs on the newest state of everything it reads. An action that 
 the PostgreSQL advisory lock :data:`WRITE_LOCK` exclusively; an action on one instance only takes that
 instance's lock and :data:`WRITE_LOCK` shared (such actions on different instances run side by side); an
 action on one instance that also writes its host's usage (a delete) takes the instance's lock, then its
-host's (:data:`HOST_LOCKS`), then :data:`WRITE_LOCK` shared; a boot takes the lock of the host the
+host's (:data:`HOST_LOCKS`), then :data:`WRITE_LOCK` shared; a volume attach or swap takes the
+instance's lock, then the locks of the volumes it names (:data:`VOLUME_LOCKS`: a volume any instance
+could reserve), then :data:`WRITE_LOCK` shared; a boot takes the lock of the host the
 scheduler picks, then :data:`WRITE_LOCK` shared (:mod:`novawatch.compute.host_guard`). Every request
-takes its locks in that one order (instance, host, write lock), so two requests never wait for each
-other in a circle. Network addresses come from a sequence (:meth:`SharedDatabase.next_address`), so
+takes its locks in that one order (instance, volumes, hosts, write lock), so two requests never wait for
+each other in a circle. Network addresses come from a sequence (:meth:`SharedDatabase.next_address`), so
 boots on different hosts never share one.
 Holding them, a worker catches up when another worker committed since (``compute_state.generation``
 moved: the rows each commit wrote are in ``compute_changes``, :mod:`novawatch.compute.catchup`), runs the
@@ -78,6 +80,8 @@ PRUNE_EVERY = 256
 INSTANCE_LOCKS = 0x6E6F7661
 #: The class key of the per-host advisory locks: the host whose node usage an action writes.
 HOST_LOCKS = 0x6E6F7668
+#: The class key of the per-volume advisory locks: a volume an attach or swap reserves (any instance could).
+VOLUME_LOCKS = 0x6E6F7676
 
 #: The ``application_name`` of a worker's lock connections (``pg_stat_activity`` shows which worker waits).
 APPLICATION = "novawatch-compute-worker-{pid}"
@@ -86,6 +90,12 @@ APPLICATION = "novawatch-compute-worker-{pid}"
 def instance_key(uuid: str) -> int:
     """An instance's advisory lock key (32 bits: two instances may share one, which only serialises them)."""
     return zlib.crc32(uuid.encode()) - 2**31
+
+
+def volume_key(volume: str) -> int:
+    """A volume's advisory lock key (32 bits, in :data:`VOLUME_LOCKS`: two volumes may share one, which only
+    serialises them)."""
+    return zlib.crc32(volume.encode()) - 2**31
 
 
 def host_key(host: str) -> int:
@@ -136,19 +146,23 @@ class SharedDatabase:
         return self._holds > 0
 
     def acquire(self, instance: str | None = None, *, host: str | None = None, hosts: Collection[str] = (),
-                exclusive: bool = True) -> Hold:
+                volumes: Collection[str] = (), exclusive: bool = True) -> Hold:
         """Wait for the write lock: exclusive (every other worker's action ends first), or shared, after the
-        lock of ``instance`` and then of ``host`` and ``hosts`` (in name order) when they are named.
+        lock of ``instance``, then of ``volumes`` (in id order), then of ``host`` and ``hosts`` (in name order)
+        when they are named.
         StorageUnavailable without a database, after :data:`LOCK_TIMEOUT_MS` of waiting, or when the worker
         is stopping."""
         how = "pg_advisory_lock" if exclusive else "pg_advisory_lock_shared"
         # one round trip, in the one order every request follows (PostgreSQL evaluates the select list in
-        # order): instance, host, write lock. A request waiting for a busy instance or host holds nothing
-        # that would hold up an exclusive writer.
+        # order): instance, volumes, hosts, write lock. A request waiting for a busy instance, volume or host
+        # holds nothing that would hold up an exclusive writer.
         calls, values = [], {"key": WRITE_LOCK}
         if instance is not None:
             calls.append("pg_advisory_lock(:cls, :instance)")
             values |= {"cls": INSTANCE_LOCKS, "instance": instance_key(instance)}
+        for n, volume in enumerate(sorted(set(volumes))):
+            calls.append(f"pg_advisory_lock(:vcls, :volume{n})")
+            values |= {"vcls": VOLUME_LOCKS, f"volume{n}": volume_key(volume)}
         for n, name in enumerate(sorted({*hosts, *([host] if host is not None else [])})):
             # several hosts (a move's two) in name order, the one order every request follows
             calls.append(f"pg_advisory_lock(:hcls, :host{n})")

@@ -105,6 +105,9 @@ def _raw(body: object) -> bytes:
     ("POST", f"/v1/instances/{UUID}/revert_resize", None),
     ("POST", f"/v2.1/servers/{UUID}/action", {"confirmResize": None}),
     ("POST", f"/v2.1/servers/{UUID}/action", {"revertResize": None}),
+    ("POST", f"/v1/instances/{UUID}/live_migration_complete", None),  # the migration's two hosts
+    ("POST", f"/v1/instances/{UUID}/live_migration_force_complete", None),
+    ("POST", f"/v1/instances/{UUID}/live_migration_abort", None),
 ])
 def test_a_write_that_frees_its_instances_claim_also_locks_the_host(method: str, path: str, body: object) -> None:
     assert write_scope(method, path, _raw(body)) == WriteScope(UUID, host=True)
@@ -124,6 +127,8 @@ def test_a_boot_locks_the_host_the_scheduler_picks(method: str, path: str) -> No
     (f"/v2.1/servers/{UUID}/action", {"resize": {"flavorRef": "2"}}),
     (f"/v2.1/servers/{UUID}/action", {"os-migrateLive": {"host": None}}),
     (f"/v2.1/servers/{UUID}/action", {"evacuate": {}}),
+    (f"/v1/instances/{UUID}/unshelve", None),  # offloaded, it schedules
+    (f"/v2.1/servers/{UUID}/action", {"unshelve": None}),
 ])
 def test_a_move_locks_its_instance_its_hosts_and_the_host_the_scheduler_picks(path: str, body: object) -> None:
     assert write_scope("POST", path, _raw(body)) == WriteScope(UUID, boot=True)
@@ -133,8 +138,6 @@ def test_a_move_locks_its_instance_its_hosts_and_the_host_the_scheduler_picks(pa
 @pytest.mark.parametrize(("method", "path", "body"), [
     ("POST", "/v1/instances/", {"name": "a", "flavor": "m1.tiny"}),  # not the boot's path
     ("PUT", "/v2.1/servers", None),
-    ("POST", f"/v1/instances/{UUID}/unshelve", None),  # may schedule
-    ("POST", f"/v1/instances/{UUID}/live_migration_complete", None),
     ("POST", f"/v1/instances/{UUID}/attach_volume", None),  # creates a volume that no lock names
     ("POST", f"/v1/instances/{UUID}/attach_volume", {"size": 2}),
     ("POST", f"/v1/instances/{UUID}/attach_volume", {"volume_id": 7}),  # the app answers 400
@@ -144,7 +147,6 @@ def test_a_move_locks_its_instance_its_hosts_and_the_host_the_scheduler_picks(pa
     ("POST", f"/v2.1/servers/{UUID}/os-volume_attachments", "not json"),
     ("PUT", f"/v2.1/servers/{UUID}/os-volume_attachments/{UUID}", {"volumeAttachment": {"volumeId": ""}}),
     ("POST", f"/v2.1/servers/{UUID}/os-interface/", {"interfaceAttachment": {}}),
-    ("POST", f"/v2.1/servers/{UUID}/action", {"unshelve": None}),
     ("POST", f"/v2.1/servers/{UUID}/action", {"createBackup": {"name": "b"}}),  # unknown to novawatch
     ("POST", f"/v2.1/servers/{UUID}/action", {"forceDelete": None, "restore": None}),
     ("DELETE", f"/v1/instances/{UUID}/", None),  # a trailing slash is not the instance's path
@@ -629,3 +631,70 @@ def test_two_workers_attaching_one_volume_to_two_instances_give_one_attach(pg_da
         bdms = conn.execute("SELECT instance_uuid FROM block_device_mappings WHERE volume_id = %s AND NOT deleted",
                             (v,)).fetchall()
     assert vol is not None and vol[0] == "in-use" and [r[0] for r in bdms] == [vol[1]]
+
+
+@pytest.mark.parametrize(("action", "held"), [("live_migration_complete", "host-1"),
+                                              ("live_migration_force_complete", "host-2"),
+                                              ("live_migration_abort", "host-2")])
+def test_ending_a_live_migration_locks_both_hosts_of_its_migration(pg_database: str, action: str,
+                                                                  held: str) -> None:
+    """Completing a live migration moves the instance's claim from the source to the destination; aborting
+    it drops the destination's migration claim: either holds the locks of both hosts (and the write lock
+    shared), so it waits while the test holds one of them; the node rows end equal to the claims."""
+    a = open_service(pg_database, Notifier([]), shared=True)
+    holder = psycopg.connect(pg_database, autocommit=True)
+    try:
+        _locked(a, _seed)
+        uuid_ = _locked(a, lambda s: s.boot("vm", s.flavor_by_name("m1.tiny"), host="host-1")).uuid
+        _locked(a, lambda s: s.live_migrate(uuid_, host="host-2"))
+        assert a.migrations[uuid_].status == "running"
+        app = SharedWrites(create_compute_app(a), service=a, max_body_bytes=1 << 20)
+        holder.execute("SELECT pg_advisory_lock(%s, %s)", (HOST_LOCKS, host_key(held)))
+        assert asyncio.run(_action_waiting(app, f"/v1/instances/{uuid_}/{action}", holder, held)) == 200
+        assert uuid_ not in a.migrations
+        assert a.instances[uuid_].host == ("host-1" if action == "live_migration_abort" else "host-2")
+    finally:
+        holder.close()
+        a.close()
+    fresh = open_service(pg_database, Notifier([]))
+    try:
+        assert violations(fresh) == [] and _stored(pg_database) == {
+            u: usage[:3] for u, usage in expected_usage(fresh).items()}
+    finally:
+        fresh.close()
+
+
+@pytest.mark.parametrize(("offloaded", "body", "held"), [
+    (True, {"host": "host-2"}, "host-2"),  # a named host
+    (True, None, "host-1"),  # the scheduler's pick (the emptier host)
+    (False, None, "host-1"),  # still on its host: a power-on there
+])
+def test_an_unshelve_waits_for_the_host_it_lands_on(pg_database: str, offloaded: bool, body: Any,
+                                                    held: str) -> None:
+    """An unshelve of an offloaded instance schedules like a move (probe, host guard): it holds the lock of
+    the host it lands on and waits while the test holds it; a shelved instance still on its host holds that
+    host's. The node rows end equal to the claims."""
+    a = open_service(pg_database, Notifier([]), shared=True)
+    holder = psycopg.connect(pg_database, autocommit=True)
+    try:
+        _locked(a, _seed)
+        _locked(a, lambda s: s.boot("filler", s.flavor_by_name("m1.small"), host="host-2"))
+        uuid_ = _locked(a, lambda s: s.boot("vm", s.flavor_by_name("m1.tiny"), host="host-1")).uuid
+        _locked(a, lambda s: s.shelve(uuid_))
+        if offloaded:
+            _locked(a, lambda s: s.shelve_offload(uuid_))
+            assert a.instances[uuid_].host is None
+        app = SharedWrites(create_compute_app(a), service=a, max_body_bytes=1 << 20)
+        holder.execute("SELECT pg_advisory_lock(%s, %s)", (HOST_LOCKS, host_key(held)))
+        assert asyncio.run(_action_waiting(app, f"/v1/instances/{uuid_}/unshelve", holder, held, body)) == 200
+        assert (a.instances[uuid_].host, a.instances[uuid_].vm_state) == (held, "active")
+        assert (app.boot_retries, app.boots_alone) == (0, 0)
+    finally:
+        holder.close()
+        a.close()
+    fresh = open_service(pg_database, Notifier([]))
+    try:
+        assert violations(fresh) == [] and _stored(pg_database) == {
+            u: usage[:3] for u, usage in expected_usage(fresh).items()}
+    finally:
+        fresh.close()

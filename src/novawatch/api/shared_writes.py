@@ -11,7 +11,8 @@ the footprint of a write from its path (and, for Nova's server actions, the acti
   the instance's lock, then the volumes' (in id order), then the write lock shared. The volume ids are
   read from the path and body; a body without them (``/v1`` creates a new volume then) or not as
   expected takes the exclusive path;
-- **one instance and its hosts' usage** (delete, force delete, shelve offload, confirm and revert resize):
+- **one instance and its hosts' usage** (delete, force delete, shelve offload, confirm and revert resize,
+  live migration complete, force complete and abort):
   the instance's lock, then the locks of the hosts the instance and its active migration are on (a
   resized instance's delete confirms the resize, which frees the source host too), then the write lock
   shared. The hosts are not in the URL: they are guessed from the worker's memory, and checked after the
@@ -21,10 +22,10 @@ the footprint of a write from its path (and, for Nova's server actions, the acti
   a probe (the request run on the worker's memory, stopped by :mod:`novawatch.compute.host_guard` before
   the boot changes anything) and checked by the same guard once caught up; a miss runs again with the
   host picked, a second miss (or a reschedule to an alternate host) runs alone;
-- **a move** (resize, migrate, live migrate, evacuate): as a boot, after the instance's lock and with the
-  locks of the hosts it and its migration are on too;
-- **anything else** (unshelve, live migration completion, services, flavors, anything not recognised):
-  the write lock exclusively.
+- **a move** (resize, migrate, live migrate, evacuate, unshelve): as a boot, after the instance's lock and
+  with the locks of the hosts it and its migration are on too (an unshelve still on its host: that host's);
+- **anything else** (services, flavors, volume create and delete, anything not recognised): the write lock
+  exclusively.
 
 docs/compute.md ("What runs side by side across workers") shows each action's rows. A read runs without a
 lock, after a catch-up (under the shared lock) when another worker committed since. The request body is
@@ -56,9 +57,10 @@ INSTANCE_ACTIONS = frozenset({"power_off", "power_on", "pause", "unpause", "susp
                               "snapshot", "shelve", "soft_delete", "restore", "detach_volume", "detach_interface",
                               "attach_interface"})
 #: ... and these also the usage of the hosts the instance and its migration are on (they release claims there).
-HOST_ACTIONS = frozenset({"force_delete", "shelve_offload", "confirm_resize", "revert_resize"})
+HOST_ACTIONS = frozenset({"force_delete", "shelve_offload", "confirm_resize", "revert_resize",
+                          "live_migration_complete", "live_migration_force_complete", "live_migration_abort"})
 #: ... and these schedule the instance to another host (a move: its own hosts and the one picked).
-MOVE_ACTIONS = frozenset({"migrate", "resize", "live_migrate", "evacuate"})
+MOVE_ACTIONS = frozenset({"migrate", "resize", "live_migrate", "evacuate", "unshelve"})
 #: Nova's API: ``POST /v2.1/servers/{id}/action`` with one of these actions touches that server only.
 NOVA_INSTANCE_ACTIONS = frozenset({"os-start", "os-stop", "pause", "unpause", "suspend", "resume", "reboot", "lock",
                                    "unlock", "trigger_crash_dump", "rescue", "unrescue", "rebuild", "createImage",
@@ -66,7 +68,7 @@ NOVA_INSTANCE_ACTIONS = frozenset({"os-start", "os-stop", "pause", "unpause", "s
 #: ... and these also its hosts' usage.
 NOVA_HOST_ACTIONS = frozenset({"forceDelete", "shelveOffload", "confirmResize", "revertResize"})
 #: ... and these move it.
-NOVA_MOVE_ACTIONS = frozenset({"migrate", "resize", "os-migrateLive", "evacuate"})
+NOVA_MOVE_ACTIONS = frozenset({"migrate", "resize", "os-migrateLive", "evacuate", "unshelve"})
 
 _OWN_INSTANCE = re.compile(r"/v1/instances/([^/]+)")
 _OWN_ACTION = re.compile(r"/v1/instances/([^/]+)/([a-z_]+)")

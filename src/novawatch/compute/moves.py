@@ -7,6 +7,7 @@ from typing import Any
 from novawatch.compute import db, images
 from novawatch.compute.core import API, CONDUCTOR, ComputeCore, InvalidState, NotFound, image_id, migration_key
 from novawatch.compute.failures import InjectedFailure
+from novawatch.compute.host_guard import GUARD
 from novawatch.compute.scheduler import NoValidHost
 
 _MOVABLE = ("active", "stopped")
@@ -468,6 +469,14 @@ class MoveActions(ComputeCore):
         """Bring a shelved instance back: spawned on a scheduled host when offloaded, powered on otherwise."""
         inst = self.instance(uuid)
         self.require(inst, "unshelve", ("shelved", "shelved_offloaded"))
+        guard = GUARD.get()
+        if guard is not None:
+            # beside other workers: offloaded, it schedules like a move; still on its host, it needs that
+            # host's lock only (a probe learns either before anything changes)
+            if inst.host is not None:
+                guard.first_pick(inst.host)
+            else:
+                self.guard_move(inst, self.flavor_of(inst), host)
         self.record_action(inst, "unshelve")
         self.save(inst, source=API, sender=self.api_host, task_state="unshelving")
         if inst.host is not None:

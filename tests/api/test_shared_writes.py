@@ -698,3 +698,35 @@ def test_an_unshelve_waits_for_the_host_it_lands_on(pg_database: str, offloaded:
             u: usage[:3] for u, usage in expected_usage(fresh).items()}
     finally:
         fresh.close()
+
+
+def test_a_swap_waits_for_the_new_volumes_lock(pg_database: str) -> None:
+    """A swap (Nova's ``PUT .../os-volume_attachments/{old}``) reserves the new volume: it holds the locks of
+    the old and the new volume, so it waits while the test holds the new one's, and completes once released."""
+    a = open_service(pg_database, Notifier([]), shared=True)
+    holder = psycopg.connect(pg_database, autocommit=True)
+    try:
+        _locked(a, _seed)
+        inst = _locked(a, lambda s: s.boot("vm", s.flavor_by_name("m1.tiny"), host="host-1")).uuid
+        old, new = (_locked(a, lambda s: s.create_volume(1)).id for _ in range(2))
+        _locked(a, lambda s: s.attach_volume(inst, old))
+        app = SharedWrites(mount_nova(create_compute_app(a), a), service=a, max_body_bytes=1 << 20)
+        holder.execute("SELECT pg_advisory_lock(%s, %s)", (VOLUME_LOCKS, volume_key(new)))
+
+        async def swap() -> httpx.Response:
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://w") as client:
+                swapping = asyncio.create_task(client.put(f"/v2.1/servers/{inst}/os-volume_attachments/{old}",
+                                                          json={"volumeAttachment": {"volumeId": new}}))
+                deadline = time.monotonic() + 60
+                while _advisory_waiting(holder, VOLUME_LOCKS, volume_key(new)) != 1:
+                    assert not swapping.done(), f"the swap did not wait for the new volume: {swapping.result().text}"
+                    assert time.monotonic() < deadline, "the swap never waited for the new volume's lock"
+                    await asyncio.sleep(0.05)
+                holder.execute("SELECT pg_advisory_unlock(%s, %s)", (VOLUME_LOCKS, volume_key(new)))
+                return await swapping
+
+        assert asyncio.run(swap()).status_code == 202
+        assert (a.volumes.get(old).status, a.volumes.get(new).instance_uuid) == ("available", inst)
+    finally:
+        holder.close()
+        a.close()

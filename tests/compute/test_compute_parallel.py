@@ -195,10 +195,14 @@ def test_a_delete_waits_for_its_instances_host_only(pg_database: str, rabbitmq: 
         holder.execute("SELECT pg_advisory_lock(%s)", (WRITE_LOCK,))
         on_x += [Pending("DELETE", f"{url}/v2.1/servers/{x2}"), Pending("DELETE", f"{url}/v1/instances/{x3}"),
                  Pending("DELETE", f"{url}/v1/instances/{x4}")]
-        wait_for(lambda: waiting_for(watcher, host="host-0001") == 4, "four deletes to wait for X's lock")
+        # (a worker that has not seen an instance yet guesses no host: its delete waits for the write lock first)
+        wait_for(lambda: waiting_for(watcher, host="host-0001") + waiting_for(watcher) == 4,
+                 "four deletes to wait for X's lock (or, not knowing the instance yet, for the write lock)")
+        on_x_lock = waiting_for(watcher, host="host-0001")
+        assert on_x_lock >= 1  # the first delete, whose worker knew the instance, waits for X's lock
         holder.execute("SELECT pg_advisory_unlock(%s, %s)", (HOST_LOCKS, host_key("host-0001")))
-        wait_for(lambda: waiting_for(watcher) == 1, "one delete to hold X's lock and wait for the write lock")
-        assert waiting_for(watcher, host="host-0001") == 3
+        wait_for(lambda: (waiting_for(watcher, host="host-0001"), waiting_for(watcher))
+                 == (on_x_lock - 1, 5 - on_x_lock), "one delete to hold X's lock and wait for the write lock")
         holder.execute("SELECT pg_advisory_unlock(%s)", (WRITE_LOCK,))
         assert [p.result().status_code for p in on_x] == [202, 204, 202, 202]
 

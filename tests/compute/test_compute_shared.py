@@ -18,6 +18,7 @@ from novawatch.bus.base import unwrap
 from novawatch.bus.memory import MemoryBus
 from novawatch.compute import shared
 from novawatch.compute.errors import StorageError, StorageRefused
+from novawatch.compute.host_guard import GUARD, HostGuard
 from novawatch.compute.repository import make_engine, normalize_url
 from novawatch.compute.service import ComputeService, open_service
 from novawatch.compute.shared import SharedDatabase
@@ -223,6 +224,35 @@ def test_a_commit_refused_in_the_shared_statement_is_rolled_back_and_says_so(pg:
             assert conn.scalar(text("SELECT generation FROM compute_state")) == generation
             assert conn.scalar(text("SELECT count(*) FROM flavors WHERE name = 'refused'")) == 0
         assert all(f.name != "refused" for f in a.flavors.values())
+    finally:
+        a.close()
+        engine.dispose()
+
+
+def test_a_probe_that_reaches_its_commit_is_refused_even_while_another_request_holds_a_lock(
+        pg: str, bus: tuple[str, Any]) -> None:
+    """A boot's or move's probe runs without locks; an action that never asked the guard must not commit
+    through the lock another request of the same worker holds."""
+    a = worker(pg, bus[0])
+    engine = create_engine(normalize_url(pg))
+    try:
+        assert a.shared is not None
+        seed(a, vcpus=4, memory_mb=4096)
+        inst = act(a, lambda s: s.boot("vm-1", s.flavor_by_name("m1.small")))
+        with engine.connect() as conn:
+            generation = conn.scalar(text("SELECT generation FROM compute_state"))
+        with a.shared.locked(inst.uuid, exclusive=False):  # another request's hold: the process holds a lock
+            token = GUARD.set(HostGuard(probe=True))
+            try:
+                a.pause(inst.uuid)  # asks no guard
+                with pytest.raises(StorageError, match="probe"):
+                    a.commit()
+            finally:
+                GUARD.reset(token)
+        with engine.connect() as conn:
+            assert conn.scalar(text("SELECT generation FROM compute_state")) == generation
+            assert conn.scalar(text("SELECT vm_state FROM instances WHERE uuid = :u"), {"u": inst.uuid}) == "active"
+        assert a.instances[inst.uuid].vm_state == "active"
     finally:
         a.close()
         engine.dispose()

@@ -47,6 +47,7 @@ from sqlalchemy.orm import Session
 
 from novawatch.compute.db import ComputeChange, InstanceInfoCache
 from novawatch.compute.errors import StorageUnavailable
+from novawatch.compute.host_guard import GUARD
 from novawatch.compute.network import highest_address
 from novawatch.compute.outbox import Emitted
 from novawatch.compute.repository import COUNTED_TABLES, Changes
@@ -338,6 +339,11 @@ class SharedDatabase:
         if not self.held:
             raise RuntimeError("a change committed without the workers' write lock (a request that was "
                                "not recognised as a write): refused, so that no worker's memory goes stale")
+        guard = GUARD.get()
+        if guard is not None and guard.probe:
+            # a probe holds no lock of its own: another request of this worker holding one must not let it through
+            raise RuntimeError("a boot or move probe (run without locks, only to learn its host) reached its "
+                               "commit: refused; the action must check the host guard before it changes anything")
         # one statement: the counter row (its row lock orders concurrent commits), the change log, the outbox
         rows = list(changes.items()) if changes else []
         values = {"n": len(notifications), "tables": [t for (t, _), _ in rows], "keys": [k for (_, k), _ in rows],

@@ -265,6 +265,16 @@ def _stored(url: str) -> dict[str, tuple[int, int, int]]:
     return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
 
+def _assert_rows_equal_claims(url: str) -> None:
+    """The database's invariants hold and each node row, as written, holds what its claims add up to."""
+    fresh = open_service(url, Notifier([]))
+    try:
+        assert violations(fresh) == []
+        assert _stored(url) == {u: usage[:3] for u, usage in expected_usage(fresh).items()}
+    finally:
+        fresh.close()
+
+
 def _waiting(holder: psycopg.Connection[Any], lock: tuple[str, tuple[int, ...]]) -> int:
     row = holder.execute(f"SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND {lock[0]}",
                          lock[1]).fetchone()
@@ -282,11 +292,7 @@ async def _boot_waiting(app: Any, body: dict[str, Any], holder: psycopg.Connecti
     (it must not wait for the boot), then release the lock and return the boot's answer."""
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://w") as client:
         booting = asyncio.create_task(client.post(path, json=body))
-        deadline = time.monotonic() + 60
-        while _waiting(holder, _host_lock(host)) != 1:
-            assert not booting.done(), f"the boot did not wait for {host}'s lock: {booting.result().text}"
-            assert time.monotonic() < deadline, f"the boot never waited for {host}'s lock"
-            await asyncio.sleep(0.05)
+        await _until_waiting(booting, lambda: _waiting(holder, _host_lock(host)), f"the boot (for {host}'s lock)")
         if meanwhile is not None:
             await meanwhile(client)
         assert not booting.done() and _waiting(holder, _host_lock(host)) == 1
@@ -316,12 +322,7 @@ def test_a_boot_waits_for_the_host_it_is_scheduled_to_and_boots_elsewhere_go_on(
     finally:
         holder.close()
         svc.close()
-    fresh = open_service(pg_database, Notifier([]))
-    try:
-        assert violations(fresh) == [] and _stored(pg_database) == {
-            u: usage[:3] for u, usage in expected_usage(fresh).items()}
-    finally:
-        fresh.close()
+    _assert_rows_equal_claims(pg_database)
 
 
 @pytest.mark.parametrize("api", ["novawatch", "nova"])
@@ -410,41 +411,39 @@ async def _action_waiting(app: Any, path: str, holder: psycopg.Connection[Any], 
     and return the answer's status."""
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://w") as client:
         acting = asyncio.create_task(client.post(path, json=body))
-        deadline = time.monotonic() + 60
-        while _waiting(holder, _host_lock(host)) != 1:
-            assert not acting.done(), f"the action did not wait for {host}'s lock: {acting.result().text}"
-            assert time.monotonic() < deadline, f"the action never waited for {host}'s lock"
-            await asyncio.sleep(0.05)
+        await _until_waiting(acting, lambda: _waiting(holder, _host_lock(host)), f"the action (for {host}'s lock)")
         holder.execute("SELECT pg_advisory_unlock(%s, %s)", (HOST_LOCKS, host_key(host)))
         return (await acting).status_code
 
 
-@pytest.mark.parametrize(("action", "held"), [("confirm_resize", "host-1"), ("revert_resize", "host-2")])
-def test_confirming_or_reverting_a_resize_locks_both_hosts_of_its_migration(pg_database: str, action: str,
-                                                                           held: str) -> None:
-    """Confirm frees the source host's claim, revert the destination's and claims the source again: either
-    holds the locks of both hosts of the migration (and the write lock shared), so it waits while the test
-    holds the source's (confirm) or the destination's (revert); the node rows end equal to the claims."""
+@pytest.mark.parametrize(("action", "held", "ends_on"), [
+    ("confirm_resize", "host-1", "host-2"), ("revert_resize", "host-2", "host-1"),
+    ("live_migration_complete", "host-1", "host-2"), ("live_migration_force_complete", "host-2", "host-2"),
+    ("live_migration_abort", "host-2", "host-1")])
+def test_ending_a_migration_locks_both_hosts_of_it(pg_database: str, action: str, held: str, ends_on: str) -> None:
+    """Ending a migration moves or drops claims on both of its hosts: confirm frees the source's, revert the
+    destination's and claims the source again; completing a live migration moves the claim to the
+    destination, aborting drops the destination's. Either holds the locks of both hosts (and the write lock
+    shared), so it waits while the test holds one of them; the node rows end equal to the claims."""
     a = open_service(pg_database, Notifier([]), shared=True)
     holder = psycopg.connect(pg_database, autocommit=True)
     try:
         _locked(a, _seed)
         uuid_ = _locked(a, lambda s: s.boot("vm", s.flavor_by_name("m1.tiny"), host="host-1")).uuid
-        _locked(a, lambda s: s.resize(uuid_, s.flavor_by_name("m1.small"), host="host-2"))
+        if action.endswith("_resize"):
+            _locked(a, lambda s: s.resize(uuid_, s.flavor_by_name("m1.small"), host="host-2"))
+        else:
+            _locked(a, lambda s: s.live_migrate(uuid_, host="host-2"))
+            assert a.migrations[uuid_].status == "running"
         app = SharedWrites(create_compute_app(a), service=a, max_body_bytes=1 << 20)
         holder.execute("SELECT pg_advisory_lock(%s, %s)", (HOST_LOCKS, host_key(held)))
         assert asyncio.run(_action_waiting(app, f"/v1/instances/{uuid_}/{action}", holder, held)) == 200
         assert uuid_ not in a.migrations
-        assert a.instances[uuid_].host == ("host-2" if action == "confirm_resize" else "host-1")
+        assert a.instances[uuid_].host == ends_on
     finally:
         holder.close()
         a.close()
-    fresh = open_service(pg_database, Notifier([]))
-    try:
-        assert violations(fresh) == [] and _stored(pg_database) == {
-            u: usage[:3] for u, usage in expected_usage(fresh).items()}
-    finally:
-        fresh.close()
+    _assert_rows_equal_claims(pg_database)
 
 
 @pytest.mark.parametrize(("action", "body", "held"), [
@@ -470,12 +469,24 @@ def test_a_move_waits_for_its_source_and_target_hosts(pg_database: str, action: 
     finally:
         holder.close()
         a.close()
-    fresh = open_service(pg_database, Notifier([]))
-    try:
-        assert violations(fresh) == [] and _stored(pg_database) == {
-            u: usage[:3] for u, usage in expected_usage(fresh).items()}
-    finally:
-        fresh.close()
+    _assert_rows_equal_claims(pg_database)
+
+
+async def _until_waiting(request: asyncio.Task[httpx.Response], waiting: Callable[[], int], what: str) -> None:
+    """Return once ``waiting()`` counts one waiting connection (the request's); fail if the request ended first."""
+    deadline = time.monotonic() + 60
+    while waiting() != 1:
+        assert not request.done(), f"{what} did not wait: {request.result().text}"
+        assert time.monotonic() < deadline, f"{what} never waited"
+        await asyncio.sleep(0.05)
+
+
+def _two_on_host_1(svc: Any) -> tuple[str, str]:
+    """The seeded cloud with two instances, "a" and "b", on host-1: their uuids."""
+    _locked(svc, _seed)
+    first, second = (_locked(svc, lambda s, n=n: s.boot(n, s.flavor_by_name("m1.tiny"), host="host-1")).uuid
+                     for n in ("a", "b"))
+    return first, second
 
 
 def _advisory_waiting(holder: psycopg.Connection[Any], cls: int, key: int) -> int:
@@ -489,9 +500,7 @@ def test_an_interface_attach_holds_its_instance_only(pg_database: str) -> None:
     a = open_service(pg_database, Notifier([]), shared=True)
     holder = psycopg.connect(pg_database, autocommit=True)
     try:
-        _locked(a, _seed)
-        first, second = (_locked(a, lambda s, n=n: s.boot(n, s.flavor_by_name("m1.tiny"), host="host-1")).uuid
-                         for n in ("a", "b"))
+        first, second = _two_on_host_1(a)
         app = SharedWrites(mount_nova(create_compute_app(a), a), service=a, max_body_bytes=1 << 20)
         holder.execute("SELECT pg_advisory_lock(%s, %s)", (INSTANCE_LOCKS, instance_key(second)))
 
@@ -531,9 +540,7 @@ def test_an_attach_of_another_volume_goes_on_while_one_volume_is_locked(pg_datab
     a = open_service(pg_database, Notifier([]), shared=True)
     holder = psycopg.connect(pg_database, autocommit=True)
     try:
-        _locked(a, _seed)
-        first, second = (_locked(a, lambda s, n=n: s.boot(n, s.flavor_by_name("m1.tiny"), host="host-1")).uuid
-                         for n in ("a", "b"))
+        first, second = _two_on_host_1(a)
         v, w = (_locked(a, lambda s: s.create_volume(1)).id for _ in range(2))
         app = SharedWrites(mount_nova(create_compute_app(a), a), service=a, max_body_bytes=1 << 20)
         holder.execute("SELECT pg_advisory_lock(%s, %s)", (VOLUME_LOCKS, volume_key(v)))
@@ -542,11 +549,8 @@ def test_an_attach_of_another_volume_goes_on_while_one_volume_is_locked(pg_datab
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://w") as client:
                 of_v = asyncio.create_task(client.post(f"/v2.1/servers/{first}/os-volume_attachments",
                                                        json={"volumeAttachment": {"volumeId": v}}))
-                deadline = time.monotonic() + 60
-                while _advisory_waiting(holder, VOLUME_LOCKS, volume_key(v)) != 1:
-                    assert not of_v.done(), f"the attach of V did not wait for V's lock: {of_v.result().text}"
-                    assert time.monotonic() < deadline, "the attach of V never waited for V's lock"
-                    await asyncio.sleep(0.05)
+                await _until_waiting(of_v, lambda: _advisory_waiting(holder, VOLUME_LOCKS, volume_key(v)),
+                                     "the attach of V (for V's lock)")
                 of_w = await client.post(f"/v1/instances/{second}/attach_volume", json={"volume_id": w})
                 assert not of_v.done() and _advisory_waiting(holder, VOLUME_LOCKS, volume_key(v)) == 1
                 holder.execute("SELECT pg_advisory_unlock(%s, %s)", (VOLUME_LOCKS, volume_key(v)))
@@ -633,37 +637,6 @@ def test_two_workers_attaching_one_volume_to_two_instances_give_one_attach(pg_da
     assert vol is not None and vol[0] == "in-use" and [r[0] for r in bdms] == [vol[1]]
 
 
-@pytest.mark.parametrize(("action", "held"), [("live_migration_complete", "host-1"),
-                                              ("live_migration_force_complete", "host-2"),
-                                              ("live_migration_abort", "host-2")])
-def test_ending_a_live_migration_locks_both_hosts_of_its_migration(pg_database: str, action: str,
-                                                                  held: str) -> None:
-    """Completing a live migration moves the instance's claim from the source to the destination; aborting
-    it drops the destination's migration claim: either holds the locks of both hosts (and the write lock
-    shared), so it waits while the test holds one of them; the node rows end equal to the claims."""
-    a = open_service(pg_database, Notifier([]), shared=True)
-    holder = psycopg.connect(pg_database, autocommit=True)
-    try:
-        _locked(a, _seed)
-        uuid_ = _locked(a, lambda s: s.boot("vm", s.flavor_by_name("m1.tiny"), host="host-1")).uuid
-        _locked(a, lambda s: s.live_migrate(uuid_, host="host-2"))
-        assert a.migrations[uuid_].status == "running"
-        app = SharedWrites(create_compute_app(a), service=a, max_body_bytes=1 << 20)
-        holder.execute("SELECT pg_advisory_lock(%s, %s)", (HOST_LOCKS, host_key(held)))
-        assert asyncio.run(_action_waiting(app, f"/v1/instances/{uuid_}/{action}", holder, held)) == 200
-        assert uuid_ not in a.migrations
-        assert a.instances[uuid_].host == ("host-1" if action == "live_migration_abort" else "host-2")
-    finally:
-        holder.close()
-        a.close()
-    fresh = open_service(pg_database, Notifier([]))
-    try:
-        assert violations(fresh) == [] and _stored(pg_database) == {
-            u: usage[:3] for u, usage in expected_usage(fresh).items()}
-    finally:
-        fresh.close()
-
-
 @pytest.mark.parametrize(("offloaded", "body", "held"), [
     (True, {"host": "host-2"}, "host-2"),  # a named host
     (True, None, "host-1"),  # the scheduler's pick (the emptier host)
@@ -692,12 +665,7 @@ def test_an_unshelve_waits_for_the_host_it_lands_on(pg_database: str, offloaded:
     finally:
         holder.close()
         a.close()
-    fresh = open_service(pg_database, Notifier([]))
-    try:
-        assert violations(fresh) == [] and _stored(pg_database) == {
-            u: usage[:3] for u, usage in expected_usage(fresh).items()}
-    finally:
-        fresh.close()
+    _assert_rows_equal_claims(pg_database)
 
 
 def test_a_swap_waits_for_the_new_volumes_lock(pg_database: str) -> None:
@@ -717,11 +685,8 @@ def test_a_swap_waits_for_the_new_volumes_lock(pg_database: str) -> None:
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://w") as client:
                 swapping = asyncio.create_task(client.put(f"/v2.1/servers/{inst}/os-volume_attachments/{old}",
                                                           json={"volumeAttachment": {"volumeId": new}}))
-                deadline = time.monotonic() + 60
-                while _advisory_waiting(holder, VOLUME_LOCKS, volume_key(new)) != 1:
-                    assert not swapping.done(), f"the swap did not wait for the new volume: {swapping.result().text}"
-                    assert time.monotonic() < deadline, "the swap never waited for the new volume's lock"
-                    await asyncio.sleep(0.05)
+                await _until_waiting(swapping, lambda: _advisory_waiting(holder, VOLUME_LOCKS, volume_key(new)),
+                                     "the swap (for the new volume's lock)")
                 holder.execute("SELECT pg_advisory_unlock(%s, %s)", (VOLUME_LOCKS, volume_key(new)))
                 return await swapping
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,22 @@ def stored_usage(url: str) -> dict[str, tuple[int, int, int, int]]:
         rows = conn.execute("SELECT uuid, vcpus_used, memory_mb_used, local_gb_used, running_vms "
                             "FROM compute_nodes").fetchall()
     return {r[0]: (r[1], r[2], r[3], r[4] or 0) for r in rows}
+
+
+@contextlib.contextmanager
+def reopened_consistent(url: str) -> Iterator[tuple[ComputeService, dict[str, tuple[int, int, int, int]]]]:
+    """The database the workers left, opened afresh once its invariants hold and every node row holds what
+    its instances claim (no lost update); yields the service and that usage per node uuid."""
+    from novawatch.compute.invariants import expected_usage, violations
+
+    svc = open_service(url, Notifier([]))
+    try:
+        assert violations(svc) == []
+        expected = expected_usage(svc)
+        assert stored_usage(url) == expected  # the rows as written
+        yield svc, expected
+    finally:
+        svc.close()
 
 
 @dataclass

@@ -28,15 +28,12 @@ from typing import Any
 
 import httpx
 import psycopg
-from computehelpers import TIMEOUT, Listener, stored_usage
+from computehelpers import TIMEOUT, Listener, reopened_consistent
 from processkit import ComputeProcess, assert_bus_fed_model_is, published_through, wait_for
 from tests.api.helpers import free_port
 
 from novawatch import snapshot
-from novawatch.compute.invariants import expected_usage, violations
-from novawatch.compute.service import open_service
 from novawatch.compute.shared import HOST_LOCKS, INSTANCE_LOCKS, WRITE_LOCK, host_key, instance_key
-from novawatch.notifications import Notifier
 
 
 class Pending:
@@ -154,12 +151,8 @@ def test_actions_on_different_instances_do_not_wait_for_each_other(pg_database: 
         holder.close()
         watcher.close()
 
-    svc = open_service(pg_database, Notifier([]))
-    try:
-        assert violations(svc) == []
+    with reopened_consistent(pg_database) as (svc, _):
         assert {a, b} <= set(svc.instances) and svc.instances[a].metadata_ == {"k": "v"}
-    finally:
-        svc.close()
 
 
 def test_a_delete_waits_for_its_instances_host_only(pg_database: str, rabbitmq: Any, tmp_path: Path) -> None:
@@ -217,14 +210,8 @@ def test_a_delete_waits_for_its_instances_host_only(pg_database: str, rabbitmq: 
             listener.close()
 
     # No lost update: each node row holds what its remaining instances claim (x5 alone on X, nothing on Y).
-    svc = open_service(pg_database, Notifier([]))
-    try:
-        assert violations(svc) == []
-        expected = expected_usage(svc)
-        assert stored_usage(pg_database) == expected
+    with reopened_consistent(pg_database) as (svc, expected):
         assert expected[svc.nodes["host-0001"].uuid][3] == 1 and expected[svc.nodes["host-0002"].uuid][3] == 1
-    finally:
-        svc.close()
     assert_bus_fed_model_is(initial, received, truth)
 
 
@@ -264,16 +251,12 @@ def test_a_worker_stopped_while_its_request_waits_answers_it_and_exits(pg_databa
         holder.close()
         watcher.close()
 
-    svc = open_service(pg_database, Notifier([]))
-    try:
-        assert violations(svc) == [] and stored_usage(pg_database) == expected_usage(svc)
+    with reopened_consistent(pg_database) as (svc, _):
         assert svc.instances[a].vm_state == "paused" and svc.instances[b].vm_state == "paused"
         with psycopg.connect(pg_database) as conn:
             pauses = conn.execute("SELECT count(*) FROM instance_actions WHERE instance_uuid = %s AND action = "
                                   "'pause'", (a,)).fetchone()
         assert pauses is not None and pauses[0] == 1  # the stopped worker's request left no record
-    finally:
-        svc.close()
 
 
 def test_concurrent_boots_on_a_cloud_with_room_for_fewer_take_each_slot_once(pg_database: str,
@@ -299,14 +282,8 @@ def test_concurrent_boots_on_a_cloud_with_room_for_fewer_take_each_slot_once(pg_
     finally:
         service.stop()
 
-    svc = open_service(pg_database, Notifier([]))
-    try:
-        assert violations(svc) == []
-        expected = expected_usage(svc)
-        assert stored_usage(pg_database) == expected
+    with reopened_consistent(pg_database) as (svc, expected):
         assert sorted(expected[node.uuid] for node in svc.nodes.values()) == [(4, 4096, 4, 4)] * 3
         addresses = [ip["address"] for inst in svc.instances.values() for vif in inst.info_cache.network_info
                      for subnet in vif["network"]["subnets"] for ip in subnet["ips"]]
         assert len(addresses) == 12 * 2 and len(set(addresses)) == len(addresses)
-    finally:
-        svc.close()

@@ -4,8 +4,6 @@ the write lock, the shared generation, outbox ids in commit order, one relay at 
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,7 +13,6 @@ from sqlalchemy import create_engine, text
 
 from novawatch.bus import open_publisher
 from novawatch.bus.base import unwrap
-from novawatch.bus.memory import MemoryBus
 from novawatch.compute import shared
 from novawatch.compute.errors import StorageError, StorageRefused
 from novawatch.compute.host_guard import GUARD, HostGuard
@@ -23,14 +20,6 @@ from novawatch.compute.repository import make_engine, normalize_url
 from novawatch.compute.service import ComputeService, open_service
 from novawatch.compute.shared import SharedDatabase
 from novawatch.notifications import Notifier
-
-
-@pytest.fixture
-def bus() -> Iterator[tuple[str, Any]]:
-    name = f"shared-{uuid.uuid4().hex[:8]}"
-    group = MemoryBus.named(name).group("test")  # before anything is published
-    yield f"memory://{name}", group
-    MemoryBus.reset(name)
 
 
 def worker(url: str, bus_url: str) -> ComputeService:

@@ -8,28 +8,16 @@ The relays here run their rounds when the test says (no relay thread), so the in
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from computehelpers import act
 from sqlalchemy import text
 
 from novawatch.bus import open_publisher
 from novawatch.bus.base import unwrap
-from novawatch.bus.memory import MemoryBus
 from novawatch.compute.service import ComputeService, open_service
 from novawatch.compute.shared_outbox import SharedOutbox
 from novawatch.notifications import Notifier
-
-
-@pytest.fixture
-def bus() -> Iterator[tuple[str, Any]]:
-    name = f"relay-{uuid.uuid4().hex[:8]}"
-    group = MemoryBus.named(name).group("test")  # before anything is published
-    yield f"memory://{name}", group
-    MemoryBus.reset(name)
 
 
 def worker(url: str, bus_url: str, **options: Any) -> tuple[ComputeService, SharedOutbox]:

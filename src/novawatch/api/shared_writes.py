@@ -295,15 +295,15 @@ class SharedWrites:
             self._slots = asyncio.Semaphore(HOLDS)
         async with self._slots:
             if scope is None:
-                hold, problem = await self._take(None, None, exclusive=False)
+                hold, problem = await self._take(None)
             elif scope.boot:
-                hold, problem = await self._take_all(scope.instance, hosts)
+                hold, problem = await self._take(scope.instance, hosts=hosts)
             elif scope.host:
                 hold, problem = await self._take_host(scope.instance or "")
             elif scope.volumes:
-                hold, problem = await self._take_volumes(scope.instance or "", scope.volumes)
+                hold, problem = await self._take(scope.instance, volumes=scope.volumes)
             else:
-                hold, problem = await self._take(scope.instance, None, exclusive=scope.instance is None)
+                hold, problem = await self._take(scope.instance, exclusive=scope.instance is None)
             if hold is None:
                 yield problem
                 return
@@ -312,10 +312,13 @@ class SharedWrites:
             finally:
                 self.shared.release(hold)
 
-    async def _take(self, instance: str | None, host: str | None, *, exclusive: bool) -> tuple[Any, str | None]:
-        """(the hold, None) with the state synced, or (None, why not)."""
+    async def _take(self, instance: str | None, *, hosts: frozenset[str] = frozenset(), volumes: tuple[str, ...] = (),
+                    exclusive: bool = False) -> tuple[Any, str | None]:
+        """(the hold, None) with the state synced, or (None, why not): the locks of ``instance``, ``volumes`` and
+        ``hosts`` when named, then the write lock (shared, or ``exclusive``)."""
         try:
-            hold = await asyncio.to_thread(self.shared.acquire, instance, host=host, exclusive=exclusive)
+            hold = await asyncio.to_thread(self.shared.acquire, instance, hosts=hosts, volumes=volumes,
+                                           exclusive=exclusive)
         except StorageUnavailable as exc:
             return None, str(exc)
         return self._synced(hold)
@@ -330,32 +333,16 @@ class SharedWrites:
                           "it is back (GET /v1/health tells)")
         return hold, None
 
-    async def _take_all(self, instance: str | None, hosts: frozenset[str]) -> tuple[Any, str | None]:
-        """The locks of ``instance`` (if any) and ``hosts``, and the write lock shared, with the state synced."""
-        try:
-            hold = await asyncio.to_thread(self.shared.acquire, instance, hosts=hosts, exclusive=False)
-        except StorageUnavailable as exc:
-            return None, str(exc)
-        return self._synced(hold)
-
-    async def _take_volumes(self, instance: str, volumes: tuple[str, ...]) -> tuple[Any, str | None]:
-        """The locks of ``instance`` and ``volumes``, and the write lock shared, with the state synced."""
-        try:
-            hold = await asyncio.to_thread(self.shared.acquire, instance, volumes=volumes, exclusive=False)
-        except StorageUnavailable as exc:
-            return None, str(exc)
-        return self._synced(hold)
-
     async def _take_host(self, instance: str) -> tuple[Any, str | None]:
         """The locks of an action on ``instance`` and its hosts' usage: the hosts guessed from memory, checked
         once synced (a guess from a stale memory is tried once more, then the exclusive path is taken)."""
         for _ in range(2):
             hosts = self._hosts_of(instance)
-            hold, problem = await self._take_all(instance, hosts)
+            hold, problem = await self._take(instance, hosts=hosts)
             if hold is None or self._hosts_of(instance) == hosts:
                 return hold, problem
             self.shared.release(hold)
-        return await self._take(None, None, exclusive=True)
+        return await self._take(None, exclusive=True)
 
     def _hosts_of(self, instance: str) -> frozenset[str]:
         """The hosts whose usage an action on ``instance`` may write: the instance's, and both of its active

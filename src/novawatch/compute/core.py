@@ -44,6 +44,13 @@ def naive(moment: datetime) -> datetime:
     return moment.replace(tzinfo=None) if moment.tzinfo is not None else moment
 
 
+def flavor_usage(flavor: db.Flavor, *, from_volume: bool, instance: bool = True) -> Usage:
+    """What an instance of ``flavor`` claims on its node (local disk as Watcher counts it: none for the root
+    disk of an instance booted from a volume)."""
+    disk = instance_disk_gb(flavor.root_gb, flavor.ephemeral_gb, flavor.swap, from_volume)
+    return Usage(flavor.vcpus, flavor.memory_mb, disk, instance)
+
+
 class ComputeCore:
     """State, indexes and helpers shared by the action mixins of :class:`ComputeService`."""
 
@@ -201,8 +208,7 @@ class ComputeCore:
 
     def usage(self, inst: db.Instance, flavor: db.Flavor, *, instance: bool = True) -> Usage:
         """What an instance of ``flavor`` claims on its node (local disk as Watcher counts it)."""
-        disk = instance_disk_gb(flavor.root_gb, flavor.ephemeral_gb, flavor.swap, inst.booted_from_volume)
-        return Usage(flavor.vcpus, flavor.memory_mb, disk, instance)
+        return flavor_usage(flavor, from_volume=inst.booted_from_volume, instance=instance)
 
     # -- instance saves and notifications ------------------------------------------------------
 
@@ -361,8 +367,7 @@ class ComputeCore:
         """The host :meth:`schedule` would pick for an instance of ``flavor`` (on ``host`` when given, never
         on ``exclude``), or None when no host has room: the same two stages on the same memory, with nothing
         changed or sent."""
-        usage = Usage(flavor.vcpus, flavor.memory_mb,
-                      instance_disk_gb(flavor.root_gb, flavor.ephemeral_gb, flavor.swap, from_volume))
+        usage = flavor_usage(flavor, from_volume=from_volume)
         ranked = self.scheduler.rank(self.scheduler.candidates(self.nodes, self.services, usage, only_host=host),
                                      self.services, exclude=exclude)
         return ranked[0].host if ranked else None

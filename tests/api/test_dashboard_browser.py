@@ -1,8 +1,8 @@
 """The dashboard in real headless Chromium against a model service holding 10,000 hosts and 100,000
 instances: the overview renders with its plots, the host table scrolls and sorts, the capacity query is
 answered by the server, a host page shows its instances, instance search and an instance's history in
-order, plots update live while notifications are applied, and the page says when it is reconnecting and
-catches up afterwards.
+order, plots update live while notifications are applied, live updates keep the links they do not change,
+and the page says when it is reconnecting and catches up afterwards.
 
 One model (built in-process, about a second) and one browser serve every test of this module, in order.
 Each view is written as a screenshot under test-artifacts/screenshots/ (printed), for a reviewer to look
@@ -259,6 +259,48 @@ def test_plots_update_live_while_notifications_are_applied(browser: WebDriver, c
     assert int(browser.find_element(By.ID, "plot-rate").get_attribute("data-pushed") or 0) > 0  # from the stream
     assert browser.execute_script("return window.__marker;") == marker  # the same page: no reload
     shot(browser, "overview-live")
+
+
+def _connected(driver: WebDriver, element: WebElement) -> bool:
+    return bool(driver.execute_script("return arguments[0].isConnected;", element))
+
+
+def test_live_updates_keep_the_links_a_click_may_be_on(browser: WebDriver, cloud: BigCloud) -> None:
+    # A live update changes what differs in place: a link it does not change stays the same node, so a click
+    # pressed before an update and released after it still lands (replacing the markup lost it).
+    inst = _pick(cloud, 2345)
+    browser.get(f"{cloud.url}/#/host/{inst.host}")
+    row = f'#host-instances tr[data-uuid="{inst.uuid}"]'
+    until(browser, "the instance's row", lambda d: text(d, row + " td:nth-child(2)") == "active")
+    link = browser.find_element(By.CSS_SELECTOR, row + " a")
+    cloud.ingest(action("instance.pause.end", inst, state="paused", power_state="paused"))
+    until(browser, "the row showing the pause", lambda d: text(d, row + " td:nth-child(2)") == "paused")
+    assert _connected(browser, link)
+
+    browser.get(f"{cloud.url}/#/instance/{inst.uuid}")
+    until(browser, "the instance page", lambda d: text(d, '#instance-record [data-field="state"]') == "paused")
+    link = browser.find_element(By.CSS_SELECTOR, '#instance-record [data-field="host"] a')
+    cloud.ingest(action("instance.unpause.end", inst, state="active", power_state="running"))
+    until(browser, "the record showing the unpause",
+          lambda d: text(d, '#instance-record [data-field="state"]') == "active")
+    assert _connected(browser, link)
+
+    browser.get(cloud.url + "/#/")
+    until(browser, "the overview", lambda d: text(d, '#totals [data-field="down"]') == "104")
+    link = browser.find_element(By.CSS_SELECTOR, '#totals a[href="#/hosts?state=down"]')
+    rate = text(browser, '#totals [data-field="rate"]')
+    others = sorted(cloud.snapshot.instances, key=lambda i: i.uuid)[3000:3400]  # instances no other test reads
+    flips = [action("instance.power_off.end", i, state="stopped", power_state="shutdown") for i in others]
+
+    def feeding(d: WebDriver) -> bool:
+        if flips:
+            cloud.ingest(*[flips.pop() for _ in range(min(20, len(flips)))])
+        return text(d, '#totals [data-field="rate"]') != rate
+
+    until(browser, "a live summary with another rate", feeding)
+    assert _connected(browser, link)
+    link.click()
+    until(browser, "the hosts that are down", lambda d: text(d, "#host-total") == "104")
 
 
 def test_reconnecting_banner_and_catching_up(browser: WebDriver, cloud: BigCloud) -> None:

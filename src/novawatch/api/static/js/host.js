@@ -1,11 +1,11 @@
 // One host: its record, its usage over time (GET /v1/nodes/{host}/series) and its instances.
 import { TimePlot } from "./charts.js";
-import { esc, fmtGB, fmtMB, getJSON, meter, throttle } from "./util.js";
+import { esc, fmtGB, fmtMB, getJSON, meter, patch, throttle } from "./util.js";
 
 const pctFmt = (v) => `${Math.round(v)} %`;
 
 function instanceRows(instances) {
-  return instances.map((i) => `<tr data-uuid="${esc(i.uuid)}"><td><a href="#/instance/${encodeURIComponent(i.uuid)}">${esc(i.display_name)}</a></td>` +
+  return instances.map((i) => `<tr data-uuid="${esc(i.uuid)}" data-key="${esc(i.uuid)}"><td><a href="#/instance/${encodeURIComponent(i.uuid)}">${esc(i.display_name)}</a></td>` +
     `<td>${esc(i.state)}</td><td>${esc(i.power_state)}</td><td>${esc(i.task_state || "")}</td><td>${i.vcpus}</td><td>${fmtMB(i.memory_mb)}</td>` +
     `<td>${i.disk_gb} GB</td><td>${esc(i.project_id)}</td><td class="uuid">${esc(i.uuid)}</td></tr>`).join("");
 }
@@ -30,19 +30,19 @@ export function mount(root, params, live, name) {
     const body = await getJSON(path);
     if (!alive) return;
     const n = body.node;
-    root.querySelector("#host-badges").innerHTML =
+    patch(root.querySelector("#host-badges"),
       `<span class="badge" data-status="${n.state === "up" ? "ok" : "failing"}">${esc(n.state)}</span> ` +
-      `<span class="badge" data-status="${n.status === "enabled" ? "ok" : "degraded"}" title="${esc(n.disabled_reason || "")}">${esc(n.status)}</span>`;
-    root.querySelector("#host-usage").innerHTML = [
+      `<span class="badge" data-status="${n.status === "enabled" ? "ok" : "degraded"}" title="${esc(n.disabled_reason || "")}">${esc(n.status)}</span>`);
+    patch(root.querySelector("#host-usage"), [
       ["vCPU", n.vcpus_used, n.vcpus, String],
       ["RAM", n.memory_mb_used, n.memory_mb, fmtMB],
       ["Disk", n.local_gb_used, n.local_gb, fmtGB],
     ].map(([label, used, cap, fmt]) => `<div class="card"><h3>${label}</h3>${meter(used, cap, "")}` +
       `<div class="small">${fmt(used)} of ${fmt(cap)} · ` +
       (used > cap ? `<span class="bad">overcommitted by ${fmt(used - cap)}</span>` : `free ${fmt(cap - used)}`) + `</div></div>`).join("") +
-      `<div class="card"><h3>Node</h3><div class="small uuid">${esc(n.uuid)}</div><div class="small">${esc(n.hypervisor_hostname)}</div></div>`;
+      `<div class="card"><h3>Node</h3><div class="small uuid">${esc(n.uuid)}</div><div class="small">${esc(n.hypervisor_hostname)}</div></div>`);
     const instances = body.instances.slice().sort((a, b) => (a.display_name + a.uuid).localeCompare(b.display_name + b.uuid));
-    root.querySelector("#host-instances tbody").innerHTML = instanceRows(instances);
+    patch(root.querySelector("#host-instances tbody"), instanceRows(instances));
     root.querySelector("#host-instance-count").textContent = `(${instances.length})`;
   }
 

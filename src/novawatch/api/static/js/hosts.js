@@ -1,6 +1,6 @@
 // Hosts: the capacity query form and a table of every matching host, sorted and paged by the server
 // (GET /v1/nodes); the table scrolls virtually: only the rows in view are in the page, fetched 100 at a time.
-import { esc, fmtInt, getJSON, measure, meter, throttle } from "./util.js";
+import { esc, fmtInt, getJSON, measure, meter, patch, throttle } from "./util.js";
 
 const ROW = 28;        // px per row: the table's rows are absolutely placed at index * ROW
 const PAGE = 100;      // rows per request
@@ -40,7 +40,7 @@ const TEMPLATE = `
 function rowHTML(n, i) {
   const down = n.state !== "up" ? " down" : "";
   const disabled = n.status !== "enabled" ? " disabled" : "";
-  return `<a class="vrow${down}${disabled}" role="row" href="#/host/${encodeURIComponent(n.host)}" data-index="${i}" data-host="${esc(n.host)}" style="top:${i * ROW}px">` +
+  return `<a class="vrow${down}${disabled}" role="row" href="#/host/${encodeURIComponent(n.host)}" data-index="${i}" data-host="${esc(n.host)}" data-key="${esc(n.host)}" style="top:${i * ROW}px">` +
     `<span class="c-host">${esc(n.host)}</span><span class="c-state">${esc(n.state)}</span><span class="c-status" title="${esc(n.disabled_reason || "")}">${esc(n.status)}</span>` +
     `<span class="c-vcpu">${meter(n.vcpus_used, n.vcpus, "")}${n.vcpus_used}/${n.vcpus}</span>` +
     `<span class="c-ram">${meter(n.memory_mb_used, n.memory_mb, "")}${Math.round(n.memory_mb_used / 1024)}/${Math.round(n.memory_mb / 1024)} GB</span>` +
@@ -114,7 +114,7 @@ export function mount(root, params, live) {
       if (n) html.push(rowHTML(n, i));
       else html.push(`<div class="vrow loading" style="top:${i * ROW}px" data-index="${i}"><span>loading…</span></div>`);
     }
-    spacer.innerHTML = html.join("");
+    patch(spacer, html.join(""));
   }
 
   // Fetch the pages in view that are not loaded yet, then draw.

@@ -1,6 +1,6 @@
 // Instances: search by uuid (prefix), name, project, host or state (GET /v1/instances?q=), paged by the
 // server; an instance's page: its record and its history (GET /v1/instances/{uuid}/history), oldest first.
-import { esc, fmtInt, fmtMB, fmtTime, getJSON, throttle } from "./util.js";
+import { esc, fmtInt, fmtMB, fmtTime, getJSON, patch, throttle } from "./util.js";
 
 const PAGE = 50;
 
@@ -87,13 +87,13 @@ export function mountInstance(root, params, live, uuid) {
       const i = body.instance;
       root.querySelector("#instance-gone").hidden = true;
       root.querySelector("#instance-name").textContent = i.display_name;
-      root.querySelector("#instance-record").innerHTML = FIELDS.map((f) => {
+      patch(root.querySelector("#instance-record"), FIELDS.map((f) => {
         let v = i[f];
         if (f === "host" && v) v = `<a href="#/host/${encodeURIComponent(v)}">${esc(v)}</a>`;
         else if (f === "memory_mb") v = esc(fmtMB(v));
         else v = esc(Array.isArray(v) ? v.join(", ") || "none" : v ?? "");
         return `<dt>${f}</dt><dd data-field="${f}">${v}</dd>`;
-      }).join("");
+      }).join(""));
     } catch (err) {
       if (err.status === 404) { root.querySelector("#instance-gone").hidden = false; root.querySelector("#instance-record").innerHTML = ""; }
       else throw err;
@@ -105,10 +105,10 @@ export function mountInstance(root, params, live, uuid) {
     if (!alive) return;
     root.querySelector("#history-note").textContent =
       `(${body.history.length} changes, oldest first${body.truncated ? "; older ones were dropped" : ""})`;
-    root.querySelector("#instance-history tbody").innerHTML = body.history.map((h) =>
-      `<tr data-seq="${h.seq}" data-event-type="${esc(h.event_type || "")}"><td>${h.seq}</td>` +
+    patch(root.querySelector("#instance-history tbody"), body.history.map((h) =>
+      `<tr data-seq="${h.seq}" data-key="${h.seq}" data-event-type="${esc(h.event_type || "")}"><td>${h.seq}</td>` +
       `<td title="applied at ${esc(fmtTime(h.at))}">${esc(fmtTime(h.timestamp || h.at))}</td>` +
-      `<td class="et">${esc(h.event_type || h.cause)}</td><td>${esc(h.op)}</td><td>${esc(h.cause)}</td><td>${changeText(h.changes)}</td></tr>`).join("");
+      `<td class="et">${esc(h.event_type || h.cause)}</td><td>${esc(h.op)}</td><td>${esc(h.cause)}</td><td>${changeText(h.changes)}</td></tr>`).join(""));
   }
 
   const showError = (err) => { if (alive) root.querySelector("#instance-error").textContent = err.message; };

@@ -1,7 +1,7 @@
 // Overview: totals and utilisation, the hosts by utilisation, hosts down or disabled, the model's health,
 // each figure also as a plot over time (GET /v1/series, then one `point` a tick from the watch stream).
 import { TimePlot, histogram } from "./charts.js";
-import { esc, fmtGB, fmtInt, fmtMB, fmtSeconds, getJSON, measure, meter } from "./util.js";
+import { esc, fmtGB, fmtInt, fmtMB, fmtSeconds, getJSON, measure, meter, patch } from "./util.js";
 
 const pctFmt = (v) => `${Number(v).toFixed(v < 10 ? 1 : 0)} %`;
 const num = (v) => (Math.abs(v) >= 1000 ? `${(v / 1000).toFixed(1)}k` : String(Math.round(v * 100) / 100));
@@ -58,7 +58,7 @@ function renderSummary(root, s) {
   const cap = s.capacity || {};
   const sched = cap.schedulable || {};
   const all = cap.all || {};
-  root.querySelector("#totals").innerHTML =
+  patch(root.querySelector("#totals"),
     capacityCard("vCPU", "vcpus", sched.vcpus, all.vcpus, fmtInt) +
     capacityCard("RAM", "ram_mb", sched.ram_mb, all.ram_mb, fmtMB) +
     capacityCard("Disk", "disk_gb", sched.disk_gb, all.disk_gb, fmtGB) +
@@ -68,7 +68,7 @@ function renderSummary(root, s) {
     `<div class="small muted">${fmtInt(h.schedulable)} up and enabled · ${fmtInt(s.instances)} instances</div></div>` +
     `<div class="card" data-metric="model"><h3>Model</h3><div class="big"><span class="badge" data-status="${esc(m.status)}">${esc(m.status)}</span></div>` +
     `<div class="small"><span data-field="rate">${num(m.rate || 0)}</span>/s applied · lag <span data-field="lag">${fmtSeconds(m.lag_seconds)}</span></div>` +
-    `<div class="small">rejected <span data-field="rejected">${fmtInt(m.rejected)}</span> · drift <span data-field="drift">${m.drift ?? "not audited"}</span></div></div>`;
+    `<div class="small">rejected <span data-field="rejected">${fmtInt(m.rejected)}</span> · drift <span data-field="drift">${m.drift ?? "not audited"}</span></div></div>`);
   const groups = s.groups || {};
   // Availability zones and aggregates are shown when the model knows them; otherwise the service says why.
   root.querySelector("#groups-note").textContent = groups.availability_zones || groups.aggregates

@@ -78,3 +78,46 @@ export function throttle(fn, ms) {
 export function measure(name, start) {
   try { performance.measure(name, { start, end: performance.now() }); } catch { /* older browsers: no figure */ }
 }
+
+// Make el's children match `html`, changing only what differs. Live updates use it instead of innerHTML so that
+// the nodes they do not change stay in place: a link being clicked or hovered when an update lands would
+// otherwise be replaced between the press and the release, and the click lost. Children with a data-key are
+// matched by key (a table's rows, re-sorted or scrolled), the others by position.
+export function patch(el, html) {
+  const next = document.createElement("template");
+  next.innerHTML = html;
+  morphChildren(el, next.content);
+}
+
+function morphChildren(el, next) {
+  const keyed = new Map();
+  for (const child of el.children) if (child.dataset.key) keyed.set(child.dataset.key, child);
+  let at = el.firstChild; // every node before it is settled
+  for (const want of [...next.childNodes]) {
+    const key = want.dataset?.key;
+    const have = key ? keyed.get(key) : at;
+    if (key) keyed.delete(key);
+    if (have && have.nodeName === want.nodeName && have.dataset?.key === key) {
+      if (have.nodeType === Node.ELEMENT_NODE) {
+        morphAttributes(have, want);
+        morphChildren(have, want);
+      } else if (have.nodeValue !== want.nodeValue) {
+        have.nodeValue = want.nodeValue;
+      }
+      if (have === at) at = at.nextSibling;
+      else el.insertBefore(have, at);
+    } else {
+      el.insertBefore(want, at);
+    }
+  }
+  while (at) {
+    const gone = at;
+    at = at.nextSibling;
+    gone.remove();
+  }
+}
+
+function morphAttributes(have, want) {
+  for (const { name, value } of want.attributes) if (have.getAttribute(name) !== value) have.setAttribute(name, value);
+  for (const { name } of [...have.attributes]) if (!want.hasAttribute(name)) have.removeAttribute(name);
+}

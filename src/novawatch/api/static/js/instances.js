@@ -35,11 +35,11 @@ export function mountSearch(root, params, live) {
       root.querySelector("#instance-range").textContent = body.total ? `(${offset + 1}–${offset + body.instances.length})` : "";
       root.querySelector("#instance-prev").disabled = offset === 0;
       root.querySelector("#instance-next").disabled = offset + PAGE >= body.total;
-      root.querySelector("#instance-results tbody").innerHTML = body.instances.map((i) =>
-        `<tr data-uuid="${esc(i.uuid)}"><td><a href="#/instance/${encodeURIComponent(i.uuid)}">${esc(i.display_name)}</a></td>` +
+      patch(root.querySelector("#instance-results tbody"), body.instances.map((i) =>
+        `<tr data-uuid="${esc(i.uuid)}" data-key="${esc(i.uuid)}"><td><a href="#/instance/${encodeURIComponent(i.uuid)}">${esc(i.display_name)}</a></td>` +
         `<td>${esc(i.state)}</td><td>${esc(i.power_state)}</td>` +
         `<td>${i.host ? `<a href="#/host/${encodeURIComponent(i.host)}">${esc(i.host)}</a>` : ""}</td>` +
-        `<td>${esc(i.project_id)}</td><td>${i.vcpus}</td><td>${fmtMB(i.memory_mb)}</td><td class="uuid">${esc(i.uuid)}</td></tr>`).join("");
+        `<td>${esc(i.project_id)}</td><td>${i.vcpus}</td><td>${fmtMB(i.memory_mb)}</td><td class="uuid">${esc(i.uuid)}</td></tr>`).join(""));
     } catch (err) { if (alive) root.querySelector("#instance-error").textContent = err.message; }
   }
 

@@ -37,12 +37,16 @@ import shlex
 import socket
 import subprocess
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tests.rabbitcluster import ClusterError, RabbitCluster, amqp_ready
+
+from novawatch.bus.memory import MemoryBus
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DIR_ENV = "NOVAWATCH_SHARED_DIR"
@@ -358,3 +362,12 @@ def cluster(rabbit_cluster: RabbitCluster) -> Iterator[RabbitCluster]:
     rabbit_cluster.heal()
     yield rabbit_cluster
     rabbit_cluster.heal()
+
+
+@pytest.fixture
+def bus() -> Iterator[tuple[str, Any]]:
+    """A private in-memory bus: its URL, and a consumer group on it made before anything is published."""
+    name = f"test-{uuid.uuid4().hex[:8]}"
+    group = MemoryBus.named(name).group("test")
+    yield f"memory://{name}", group
+    MemoryBus.reset(name)

@@ -7,7 +7,6 @@ import json
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -15,17 +14,15 @@ import httpx
 import psycopg
 import pytest
 from tests.api.helpers import wait_for
+from tests.compute.computehelpers import published, reopened_consistent, stored_usage
 
 from novawatch.api.compute_app import create_compute_app
 from novawatch.api.nova import mount_nova
 from novawatch.api.shared_writes import BOOT, EXCLUSIVE, SharedWrites, WriteScope, instance_scope, write_scope
 from novawatch.bus import open_publisher
-from novawatch.bus.base import unwrap
-from novawatch.bus.memory import MemoryBus
 from novawatch.compute.images import DEFAULT_IMAGE
-from novawatch.compute.invariants import expected_usage, violations
 from novawatch.compute.service import open_service
-from novawatch.compute.shared import HOST_LOCKS, INSTANCE_LOCKS, VOLUME_LOCKS, host_key, instance_key, volume_key
+from novawatch.compute.shared import HOST_LOCKS, INSTANCE_LOCKS, VOLUME_LOCKS, lock_key
 from novawatch.notifications import Notifier
 from novawatch.notifications.drivers import MemoryDriver
 
@@ -69,106 +66,77 @@ def test_an_action_on_one_instance_names_it(method: str, path: str, body: object
     assert instance_scope(method, path, json.dumps(body).encode() if body is not None else b"") == UUID
 
 
-@pytest.mark.parametrize(("method", "path", "body"), [
-    ("POST", "/v1/instances", {"name": "a", "flavor": "m1.tiny"}),  # a boot claims capacity
-    ("DELETE", f"/v1/instances/{UUID}", None),
-    ("POST", f"/v1/instances/{UUID}/live_migrate", None),
-    ("POST", f"/v1/instances/{UUID}/resize", {"flavor": "m1.small"}),
-    ("POST", f"/v1/instances/{UUID}/attach_volume", None),
-    ("POST", f"/v1/instances/{UUID}/attach_volume", {"volume_id": "v"}),  # and the volume's lock
-    ("POST", f"/v2.1/servers/{UUID}/action", {"os-migrateLive": {"host": None}}),
-    ("POST", f"/v2.1/servers/{UUID}/action", {"pause": None, "unpause": None}),  # the app refuses it
-    ("POST", f"/v2.1/servers/{UUID}/action", "not json"),
-    ("PUT", f"/v2.1/servers/{UUID}", {"server": {"name": "n"}}),
-    ("DELETE", f"/v2.1/servers/{UUID}", None),
-    ("POST", "/v1/services", {"host": "h"}),
-    ("POST", f"/v1/instances/{UUID}/force_delete", None),
-    ("POST", f"/v1/instances/{UUID}/shelve_offload", None),
-])
-def test_every_other_write_is_exclusive(method: str, path: str, body: object) -> None:
-    raw = body.encode() if isinstance(body, str) else json.dumps(body).encode() if body is not None else b""
-    assert instance_scope(method, path, raw) is None
-
-
 def _raw(body: object) -> bytes:
     return body.encode() if isinstance(body, str) else json.dumps(body).encode() if body is not None else b""
 
 
-@pytest.mark.parametrize(("method", "path", "body"), [
-    ("DELETE", f"/v1/instances/{UUID}", None),
-    ("DELETE", f"/v2.1/servers/{UUID}", None),
-    ("POST", f"/v1/instances/{UUID}/force_delete", None),
-    ("POST", f"/v1/instances/{UUID}/shelve_offload", None),
-    ("POST", f"/v2.1/servers/{UUID}/action", {"forceDelete": None}),
-    ("POST", f"/v2.1/servers/{UUID}/action", {"shelveOffload": None}),
-    ("POST", f"/v1/instances/{UUID}/confirm_resize", None),  # the hosts of its migration
-    ("POST", f"/v1/instances/{UUID}/revert_resize", None),
-    ("POST", f"/v2.1/servers/{UUID}/action", {"confirmResize": None}),
-    ("POST", f"/v2.1/servers/{UUID}/action", {"revertResize": None}),
-    ("POST", f"/v1/instances/{UUID}/live_migration_complete", None),  # the migration's two hosts
-    ("POST", f"/v1/instances/{UUID}/live_migration_force_complete", None),
-    ("POST", f"/v1/instances/{UUID}/live_migration_abort", None),
-])
-def test_a_write_that_frees_its_instances_claim_also_locks_the_host(method: str, path: str, body: object) -> None:
-    assert write_scope(method, path, _raw(body)) == WriteScope(UUID, host=True)
+HOSTS = WriteScope(UUID, host=True)
+MOVE = WriteScope(UUID, boot=True)
 
 
-@pytest.mark.parametrize(("method", "path"), [("POST", "/v1/instances"), ("POST", "/v2.1/servers")])
-def test_a_boot_locks_the_host_the_scheduler_picks(method: str, path: str) -> None:
-    assert write_scope(method, path, b"{}") == BOOT
-    assert instance_scope(method, path, b"{}") is None
-
-
-@pytest.mark.parametrize(("path", "body"), [
-    (f"/v1/instances/{UUID}/resize", {"flavor": "m1.small"}),
-    (f"/v1/instances/{UUID}/live_migrate", None),
-    (f"/v1/instances/{UUID}/evacuate", {"host": "h"}),
-    (f"/v2.1/servers/{UUID}/action", {"migrate": None}),
-    (f"/v2.1/servers/{UUID}/action", {"resize": {"flavorRef": "2"}}),
-    (f"/v2.1/servers/{UUID}/action", {"os-migrateLive": {"host": None}}),
-    (f"/v2.1/servers/{UUID}/action", {"evacuate": {}}),
-    (f"/v1/instances/{UUID}/unshelve", None),  # offloaded, it schedules
-    (f"/v2.1/servers/{UUID}/action", {"unshelve": None}),
-])
-def test_a_move_locks_its_instance_its_hosts_and_the_host_the_scheduler_picks(path: str, body: object) -> None:
-    assert write_scope("POST", path, _raw(body)) == WriteScope(UUID, boot=True)
-    assert instance_scope("POST", path, _raw(body)) is None
-
-
-@pytest.mark.parametrize(("method", "path", "body"), [
-    ("POST", "/v1/instances/", {"name": "a", "flavor": "m1.tiny"}),  # not the boot's path
-    ("PUT", "/v2.1/servers", None),
-    ("POST", f"/v1/instances/{UUID}/attach_volume", None),  # creates a volume that no lock names
-    ("POST", f"/v1/instances/{UUID}/attach_volume", {"size": 2}),
-    ("POST", f"/v1/instances/{UUID}/attach_volume", {"volume_id": 7}),  # the app answers 400
-    ("POST", f"/v1/instances/{UUID}/swap_volume", {"old_volume_id": "v"}),
-    ("POST", f"/v2.1/servers/{UUID}/os-volume_attachments", {"volumeAttachment": {}}),
-    ("POST", f"/v2.1/servers/{UUID}/os-volume_attachments", {"volumeId": "v"}),
-    ("POST", f"/v2.1/servers/{UUID}/os-volume_attachments", "not json"),
-    ("PUT", f"/v2.1/servers/{UUID}/os-volume_attachments/{UUID}", {"volumeAttachment": {"volumeId": ""}}),
-    ("POST", f"/v2.1/servers/{UUID}/os-interface/", {"interfaceAttachment": {}}),
-    ("POST", f"/v2.1/servers/{UUID}/action", {"createBackup": {"name": "b"}}),  # unknown to novawatch
-    ("POST", f"/v2.1/servers/{UUID}/action", {"forceDelete": None, "restore": None}),
-    ("DELETE", f"/v1/instances/{UUID}/", None),  # a trailing slash is not the instance's path
-    ("DELETE", "/v1/flavors/1", None),
-    ("PATCH", f"/v1/instances/{UUID}", None),
-])
-def test_anything_else_is_exclusive(method: str, path: str, body: object) -> None:
-    assert write_scope(method, path, _raw(body)) == EXCLUSIVE
-
-
-@pytest.mark.parametrize(("method", "path", "body", "volumes"), [
-    ("POST", f"/v1/instances/{UUID}/attach_volume", {"volume_id": "v1"}, ("v1",)),
-    ("POST", f"/v1/instances/{UUID}/attach_volume", {"volume_id": "v1", "size": 3}, ("v1",)),
-    ("POST", f"/v1/instances/{UUID}/swap_volume", {"old_volume_id": "v2", "new_volume_id": "v1"}, ("v1", "v2")),
-    ("POST", f"/v2.1/servers/{UUID}/os-volume_attachments", {"volumeAttachment": {"volumeId": "v1"}}, ("v1",)),
+@pytest.mark.parametrize(("method", "path", "body", "expected"), [
+    # writes that free their instance's claim: the hosts it and its migration are on
+    ("DELETE", f"/v1/instances/{UUID}", None, HOSTS),
+    ("DELETE", f"/v2.1/servers/{UUID}", None, HOSTS),
+    ("POST", f"/v1/instances/{UUID}/force_delete", None, HOSTS),
+    ("POST", f"/v1/instances/{UUID}/shelve_offload", None, HOSTS),
+    ("POST", f"/v2.1/servers/{UUID}/action", {"forceDelete": None}, HOSTS),
+    ("POST", f"/v2.1/servers/{UUID}/action", {"shelveOffload": None}, HOSTS),
+    ("POST", f"/v1/instances/{UUID}/confirm_resize", None, HOSTS),
+    ("POST", f"/v1/instances/{UUID}/revert_resize", None, HOSTS),
+    ("POST", f"/v2.1/servers/{UUID}/action", {"confirmResize": None}, HOSTS),
+    ("POST", f"/v2.1/servers/{UUID}/action", {"revertResize": None}, HOSTS),
+    ("POST", f"/v1/instances/{UUID}/live_migration_complete", None, HOSTS),
+    ("POST", f"/v1/instances/{UUID}/live_migration_force_complete", None, HOSTS),
+    ("POST", f"/v1/instances/{UUID}/live_migration_abort", None, HOSTS),
+    # boots: the host the scheduler picks
+    ("POST", "/v1/instances", {"name": "a", "flavor": "m1.tiny"}, BOOT),
+    ("POST", "/v2.1/servers", {}, BOOT),
+    # moves: the instance, its hosts and the host the scheduler picks
+    ("POST", f"/v1/instances/{UUID}/resize", {"flavor": "m1.small"}, MOVE),
+    ("POST", f"/v1/instances/{UUID}/live_migrate", None, MOVE),
+    ("POST", f"/v1/instances/{UUID}/evacuate", {"host": "h"}, MOVE),
+    ("POST", f"/v2.1/servers/{UUID}/action", {"migrate": None}, MOVE),
+    ("POST", f"/v2.1/servers/{UUID}/action", {"resize": {"flavorRef": "2"}}, MOVE),
+    ("POST", f"/v2.1/servers/{UUID}/action", {"os-migrateLive": {"host": None}}, MOVE),
+    ("POST", f"/v2.1/servers/{UUID}/action", {"evacuate": {}}, MOVE),
+    ("POST", f"/v1/instances/{UUID}/unshelve", None, MOVE),  # offloaded, it schedules
+    ("POST", f"/v2.1/servers/{UUID}/action", {"unshelve": None}, MOVE),
+    # volume attach and swap: the instance and the volumes they name
+    ("POST", f"/v1/instances/{UUID}/attach_volume", {"volume_id": "v1"}, WriteScope(UUID, volumes=("v1",))),
+    ("POST", f"/v1/instances/{UUID}/attach_volume", {"volume_id": "v1", "size": 3}, WriteScope(UUID, volumes=("v1",))),
+    ("POST", f"/v1/instances/{UUID}/swap_volume", {"old_volume_id": "v2", "new_volume_id": "v1"},
+     WriteScope(UUID, volumes=("v1", "v2"))),
+    ("POST", f"/v2.1/servers/{UUID}/os-volume_attachments", {"volumeAttachment": {"volumeId": "v1"}},
+     WriteScope(UUID, volumes=("v1",))),
     ("PUT", f"/v2.1/servers/{UUID}/os-volume_attachments/v2", {"volumeAttachment": {"volumeId": "v1"}},
-     ("v1", "v2")),
+     WriteScope(UUID, volumes=("v1", "v2"))),
+    # anything not recognised, or that may touch anything: everything, exclusively
+    ("POST", "/v1/services", {"host": "h"}, EXCLUSIVE),
+    ("PUT", f"/v2.1/servers/{UUID}", {"server": {"name": "n"}}, EXCLUSIVE),
+    ("POST", f"/v2.1/servers/{UUID}/action", {"pause": None, "unpause": None}, EXCLUSIVE),  # the app refuses it
+    ("POST", f"/v2.1/servers/{UUID}/action", "not json", EXCLUSIVE),
+    ("POST", "/v1/instances/", {"name": "a", "flavor": "m1.tiny"}, EXCLUSIVE),  # not the boot's path
+    ("PUT", "/v2.1/servers", None, EXCLUSIVE),
+    ("POST", f"/v1/instances/{UUID}/attach_volume", None, EXCLUSIVE),  # creates a volume that no lock names
+    ("POST", f"/v1/instances/{UUID}/attach_volume", {"size": 2}, EXCLUSIVE),
+    ("POST", f"/v1/instances/{UUID}/attach_volume", {"volume_id": 7}, EXCLUSIVE),  # the app answers 400
+    ("POST", f"/v1/instances/{UUID}/swap_volume", {"old_volume_id": "v"}, EXCLUSIVE),
+    ("POST", f"/v2.1/servers/{UUID}/os-volume_attachments", {"volumeAttachment": {}}, EXCLUSIVE),
+    ("POST", f"/v2.1/servers/{UUID}/os-volume_attachments", {"volumeId": "v"}, EXCLUSIVE),
+    ("POST", f"/v2.1/servers/{UUID}/os-volume_attachments", "not json", EXCLUSIVE),
+    ("PUT", f"/v2.1/servers/{UUID}/os-volume_attachments/{UUID}", {"volumeAttachment": {"volumeId": ""}}, EXCLUSIVE),
+    ("POST", f"/v2.1/servers/{UUID}/os-interface/", {"interfaceAttachment": {}}, EXCLUSIVE),
+    ("POST", f"/v2.1/servers/{UUID}/action", {"createBackup": {"name": "b"}}, EXCLUSIVE),  # unknown to novawatch
+    ("POST", f"/v2.1/servers/{UUID}/action", {"forceDelete": None, "restore": None}, EXCLUSIVE),
+    ("DELETE", f"/v1/instances/{UUID}/", None, EXCLUSIVE),  # a trailing slash is not the instance's path
+    ("DELETE", "/v1/flavors/1", None, EXCLUSIVE),
+    ("PATCH", f"/v1/instances/{UUID}", None, EXCLUSIVE),
 ])
-def test_a_volume_attach_or_swap_locks_its_instance_and_the_volumes_it_names(
-        method: str, path: str, body: object, volumes: tuple[str, ...]) -> None:
-    assert write_scope(method, path, _raw(body)) == WriteScope(UUID, volumes=volumes)
-    assert instance_scope(method, path, _raw(body)) is None
+def test_a_write_that_takes_more_than_its_instances_lock(method: str, path: str, body: object,
+                                                         expected: WriteScope) -> None:
+    assert write_scope(method, path, _raw(body)) == expected
+    assert instance_scope(method, path, _raw(body)) is None  # never the one-instance path
 
 
 def _locked(svc: Any, action: Callable[[Any], Any]) -> Any:
@@ -187,28 +155,6 @@ def _seed(s: Any) -> None:
         s.create_service(host, vcpus=4, memory_mb=4096, local_gb=100)
 
 
-async def _delete_waiting(app: Any, uuid: str, holder: psycopg.Connection[Any], lock: tuple[str, tuple[int, int]],
-                          unlock: tuple[str, tuple[int, ...]]) -> int:
-    """DELETE the instance through ``app``; once it waits for ``lock`` (a ``pg_locks`` condition), run
-    ``unlock`` and return the answer's status."""
-
-    def waiting() -> int:
-        row = holder.execute(f"SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND {lock[0]}",
-                             lock[1]).fetchone()
-        return int(row[0]) if row else 0
-
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://w") as client:
-        delete = asyncio.create_task(client.delete(f"/v1/instances/{uuid}"))
-        deadline = time.monotonic() + 60
-        while waiting() != 1:
-            assert not delete.done(), delete.result().text
-            assert time.monotonic() < deadline, "the delete never waited for the lock"
-            await asyncio.sleep(0.05)
-        assert not delete.done()
-        holder.execute(*unlock)
-        return (await delete).status_code
-
-
 def test_a_worker_that_has_not_seen_the_instance_finds_its_host_before_deleting(pg_database: str) -> None:
     """Worker B's memory does not know the instance worker A booted: B's first guess locks no host; once
     caught up B sees the instance's host, lets go and waits for that host's lock (held here by the test),
@@ -222,11 +168,9 @@ def test_a_worker_that_has_not_seen_the_instance_finds_its_host_before_deleting(
         uuid = _locked(a, lambda s: s.boot("vm", s.flavor_by_name("m1.tiny"), host="host-1")).uuid
         assert uuid not in b.instances
         app = SharedWrites(create_compute_app(b), service=b, max_body_bytes=1 << 20)
-        holder.execute("SELECT pg_advisory_lock(%s, %s)", (HOST_LOCKS, host_key("host-1")))
-
-        host_lock = "classid = %s AND objid = %s AND objsubid = 2", (HOST_LOCKS, host_key("host-1") % 2**32)
-        unlock = "SELECT pg_advisory_unlock(%s, %s)", (HOST_LOCKS, host_key("host-1"))
-        assert asyncio.run(_delete_waiting(app, uuid, holder, host_lock, unlock)) == 202
+        holder.execute("SELECT pg_advisory_lock(%s, %s)", (HOST_LOCKS, lock_key("host-1")))
+        deleted = asyncio.run(_waiting_for_host(app, "DELETE", f"/v1/instances/{uuid}", holder, "host-1"))
+        assert deleted.status_code == 202, deleted.text
         _locked(a, lambda s: None)
         assert uuid not in a.instances and a.nodes["host-1"].vcpus_used == 0
     finally:
@@ -249,55 +193,57 @@ def test_deleting_a_resized_instance_locks_both_hosts_of_its_migration(pg_databa
         assert a.instances[uuid].vm_state == "resized" and uuid in a.migrations
         app = SharedWrites(create_compute_app(a), service=a, max_body_bytes=1 << 20)
         held = "host-1" if source_held else "host-2"
-        holder.execute("SELECT pg_advisory_lock(%s, %s)", (HOST_LOCKS, host_key(held)))
-        unlock = "SELECT pg_advisory_unlock(%s, %s)", (HOST_LOCKS, host_key(held))
-        assert asyncio.run(_delete_waiting(app, uuid, holder, _host_lock(held), unlock)) == 202
+        holder.execute("SELECT pg_advisory_lock(%s, %s)", (HOST_LOCKS, lock_key(held)))
+        deleted = asyncio.run(_waiting_for_host(app, "DELETE", f"/v1/instances/{uuid}", holder, held))
+        assert deleted.status_code == 202, deleted.text
         assert uuid not in a.instances and not a.migrations
     finally:
         holder.close()
         a.close()
-    assert _stored(pg_database) == {n.uuid: (0, 0, 0) for n in a.nodes.values()}
-
-
-def _stored(url: str) -> dict[str, tuple[int, int, int]]:
-    with psycopg.connect(url) as conn:
-        rows = conn.execute("SELECT uuid, vcpus_used, memory_mb_used, local_gb_used FROM compute_nodes").fetchall()
-    return {r[0]: (r[1], r[2], r[3]) for r in rows}
+    assert stored_usage(pg_database) == {n.uuid: (0, 0, 0, 0) for n in a.nodes.values()}
 
 
 def _assert_rows_equal_claims(url: str) -> None:
     """The database's invariants hold and each node row, as written, holds what its claims add up to."""
-    fresh = open_service(url, Notifier([]))
-    try:
-        assert violations(fresh) == []
-        assert _stored(url) == {u: usage[:3] for u, usage in expected_usage(fresh).items()}
-    finally:
-        fresh.close()
+    with reopened_consistent(url):
+        pass
+
+
+def _lock(cls: int, name: str) -> tuple[str, tuple[int, int]]:
+    """The ``pg_locks`` condition of the advisory lock of ``name`` (an instance, host or volume) in ``cls``."""
+    return "classid = %s AND objid = %s AND objsubid = 2", (cls, lock_key(name) % 2**32)
 
 
 def _waiting(holder: psycopg.Connection[Any], lock: tuple[str, tuple[int, ...]]) -> int:
+    """How many connections wait for ``lock`` (a :func:`_lock` condition)."""
     row = holder.execute(f"SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND {lock[0]}",
                          lock[1]).fetchone()
     return int(row[0]) if row else 0
 
 
-def _host_lock(host: str) -> tuple[str, tuple[int, int]]:
-    return "classid = %s AND objid = %s AND objsubid = 2", (HOST_LOCKS, host_key(host) % 2**32)
+async def _until_waiting(request: asyncio.Task[httpx.Response], waiting: Callable[[], int], what: str) -> None:
+    """Return once ``waiting()`` counts one waiting connection (the request's); fail if the request ended first."""
+    deadline = time.monotonic() + 60
+    while waiting() != 1:
+        assert not request.done(), f"{what} did not wait: {request.result().text}"
+        assert time.monotonic() < deadline, f"{what} never waited"
+        await asyncio.sleep(0.05)
 
 
-async def _boot_waiting(app: Any, body: dict[str, Any], holder: psycopg.Connection[Any], host: str,
-                        meanwhile: Callable[[httpx.AsyncClient], Any] | None = None,
-                        path: str = "/v1/instances") -> httpx.Response:
-    """Boot through ``app``; once the boot waits for ``host``'s lock (held by ``holder``), run ``meanwhile``
-    (it must not wait for the boot), then release the lock and return the boot's answer."""
+async def _waiting_for_host(app: Any, method: str, path: str, holder: psycopg.Connection[Any], host: str,
+                            body: Any = None, meanwhile: Callable[[httpx.AsyncClient], Any] | None = None
+                            ) -> httpx.Response:
+    """Send ``method path`` through ``app``; once it waits for ``host``'s lock (held by ``holder``), run
+    ``meanwhile`` (it must not wait for this request), then release the lock and return the answer."""
+    lock = _lock(HOST_LOCKS, host)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://w") as client:
-        booting = asyncio.create_task(client.post(path, json=body))
-        await _until_waiting(booting, lambda: _waiting(holder, _host_lock(host)), f"the boot (for {host}'s lock)")
+        request = asyncio.create_task(client.request(method, path, json=body))
+        await _until_waiting(request, lambda: _waiting(holder, lock), f"{method} {path} (for {host}'s lock)")
         if meanwhile is not None:
             await meanwhile(client)
-        assert not booting.done() and _waiting(holder, _host_lock(host)) == 1
-        holder.execute("SELECT pg_advisory_unlock(%s, %s)", (HOST_LOCKS, host_key(host)))
-        return await booting
+        assert not request.done() and _waiting(holder, lock) == 1
+        holder.execute("SELECT pg_advisory_unlock(%s, %s)", (HOST_LOCKS, lock_key(host)))
+        return await request
 
 
 def test_a_boot_waits_for_the_host_it_is_scheduled_to_and_boots_elsewhere_go_on(pg_database: str) -> None:
@@ -308,14 +254,15 @@ def test_a_boot_waits_for_the_host_it_is_scheduled_to_and_boots_elsewhere_go_on(
     try:
         _locked(svc, _seed)
         app = SharedWrites(create_compute_app(svc), service=svc, max_body_bytes=1 << 20)
-        holder.execute("SELECT pg_advisory_lock(%s, %s)", (HOST_LOCKS, host_key("host-1")))
+        holder.execute("SELECT pg_advisory_lock(%s, %s)", (HOST_LOCKS, lock_key("host-1")))
 
         async def elsewhere(client: httpx.AsyncClient) -> None:
             other = await client.post("/v1/instances", json={"name": "y", "flavor": "m1.tiny", "host": "host-2"})
             assert other.status_code == 202 and other.json()["host"] == "host-2", other.text
             assert other.json()["vm_state"] == "active"
 
-        booted = asyncio.run(_boot_waiting(app, {"name": "x", "flavor": "m1.tiny"}, holder, "host-1", elsewhere))
+        booted = asyncio.run(_waiting_for_host(app, "POST", "/v1/instances", holder, "host-1",
+                                               {"name": "x", "flavor": "m1.tiny"}, elsewhere))
         assert booted.status_code == 202, booted.text
         assert (booted.json()["host"], booted.json()["vm_state"]) == ("host-1", "active")
         assert (app.boot_retries, app.boots_alone) == (0, 0)
@@ -343,14 +290,14 @@ def test_a_boot_that_a_stale_memory_sent_to_the_wrong_host_runs_again_holding_th
             _locked(a, lambda s, n=name: s.boot(n, s.flavor_by_name("m1.small"), host="host-1"))
         assert b.would_pick(b.flavor_by_name("m1.tiny"), from_volume=False, host=None) == "host-1"
         app = SharedWrites(mount_nova(create_compute_app(b), b), service=b, max_body_bytes=1 << 20)
-        holder.execute("SELECT pg_advisory_lock(%s, %s)", (HOST_LOCKS, host_key("host-2")))
+        holder.execute("SELECT pg_advisory_lock(%s, %s)", (HOST_LOCKS, lock_key("host-2")))
         drv.clear()
         body: dict[str, Any] = {"name": "x", "flavor": "m1.tiny"}
         path = "/v1/instances"
         if api == "nova":
             body, path = {"server": {"name": "x", "flavorRef": "m1.tiny", "imageRef": DEFAULT_IMAGE}}, "/v2.1/servers"
         with caplog.at_level(logging.DEBUG, logger="novawatch"):
-            booted = asyncio.run(_boot_waiting(app, body, holder, "host-2", path=path))
+            booted = asyncio.run(_waiting_for_host(app, "POST", path, holder, "host-2", body))
         assert booted.status_code == 202, booted.text
         inst = b.instances[booted.json()["server"]["id"] if api == "nova" else booted.json()["uuid"]]
         assert (inst.host, inst.vm_state) == ("host-2", "active")
@@ -370,13 +317,12 @@ def test_a_boot_that_a_stale_memory_sent_to_the_wrong_host_runs_again_holding_th
     assert counts == (3, 3)
 
 
-def test_a_boot_rescheduled_to_a_host_it_does_not_hold_is_rolled_back_and_runs_alone(pg_database: str) -> None:
+def test_a_boot_rescheduled_to_a_host_it_does_not_hold_is_rolled_back_and_runs_alone(
+        pg_database: str, bus: tuple[str, Any]) -> None:
     """The build fails on the host the boot holds, and Nova's reschedule would take an alternate host whose lock
     the request does not hold: the guard refuses it, everything the run did is rolled back (its notifications
     never leave the outbox, no fault or instance is kept), and the request runs again alone."""
-    name = f"boot-{uuid.uuid4().hex[:8]}"
-    group = MemoryBus.named(name).group("test")
-    svc = open_service(pg_database, Notifier([]), publisher=open_publisher(f"memory://{name}"), shared=True)
+    svc = open_service(pg_database, Notifier([]), publisher=open_publisher(bus[0]), shared=True)
     try:
         _locked(svc, _seed)
         app = SharedWrites(create_compute_app(svc), service=svc, max_body_bytes=1 << 20)
@@ -392,28 +338,16 @@ def test_a_boot_rescheduled_to_a_host_it_does_not_hold_is_rolled_back_and_runs_a
         assert (app.boot_retries, app.boots_alone) == (1, 1)
 
         def sent() -> list[str]:
-            return [json.loads(unwrap(body))["event_type"] for _, _, body, _ in list(group.ready)]
+            return [note["event_type"] for note in published(bus[1])]
 
         wait_for(lambda: "instance.create.end" in sent(), what="the boot's notifications to be published")
         assert sent().count("instance.create.start") == 1 and "instance.create.error" not in sent()
     finally:
         svc.close()
-        MemoryBus.reset(name)
     with psycopg.connect(pg_database) as conn:
         counts = conn.execute("SELECT (SELECT count(*) FROM instances), (SELECT count(*) FROM instance_faults)"
                               ).fetchone()
     assert counts == (1, 0)
-
-
-async def _action_waiting(app: Any, path: str, holder: psycopg.Connection[Any], host: str,
-                          body: Any = None) -> int:
-    """POST ``path`` through ``app``; once it waits for ``host``'s lock (held by ``holder``), release the lock
-    and return the answer's status."""
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://w") as client:
-        acting = asyncio.create_task(client.post(path, json=body))
-        await _until_waiting(acting, lambda: _waiting(holder, _host_lock(host)), f"the action (for {host}'s lock)")
-        holder.execute("SELECT pg_advisory_unlock(%s, %s)", (HOST_LOCKS, host_key(host)))
-        return (await acting).status_code
 
 
 @pytest.mark.parametrize(("action", "held", "ends_on"), [
@@ -436,8 +370,9 @@ def test_ending_a_migration_locks_both_hosts_of_it(pg_database: str, action: str
             _locked(a, lambda s: s.live_migrate(uuid_, host="host-2"))
             assert a.migrations[uuid_].status == "running"
         app = SharedWrites(create_compute_app(a), service=a, max_body_bytes=1 << 20)
-        holder.execute("SELECT pg_advisory_lock(%s, %s)", (HOST_LOCKS, host_key(held)))
-        assert asyncio.run(_action_waiting(app, f"/v1/instances/{uuid_}/{action}", holder, held)) == 200
+        holder.execute("SELECT pg_advisory_lock(%s, %s)", (HOST_LOCKS, lock_key(held)))
+        ended = asyncio.run(_waiting_for_host(app, "POST", f"/v1/instances/{uuid_}/{action}", holder, held))
+        assert ended.status_code == 200, ended.text
         assert uuid_ not in a.migrations
         assert a.instances[uuid_].host == ends_on
     finally:
@@ -462,8 +397,9 @@ def test_a_move_waits_for_its_source_and_target_hosts(pg_database: str, action: 
         _locked(a, _seed)
         uuid_ = _locked(a, lambda s: s.boot("vm", s.flavor_by_name("m1.tiny"), host="host-1")).uuid
         app = SharedWrites(create_compute_app(a), service=a, max_body_bytes=1 << 20)
-        holder.execute("SELECT pg_advisory_lock(%s, %s)", (HOST_LOCKS, host_key(held)))
-        assert asyncio.run(_action_waiting(app, f"/v1/instances/{uuid_}/{action}", holder, held, body)) == 200
+        holder.execute("SELECT pg_advisory_lock(%s, %s)", (HOST_LOCKS, lock_key(held)))
+        moved = asyncio.run(_waiting_for_host(app, "POST", f"/v1/instances/{uuid_}/{action}", holder, held, body))
+        assert moved.status_code == 200, moved.text
         assert a.migrations[uuid_].dest_compute == "host-2"
         assert (app.boot_retries, app.boots_alone) == (0, 0)
     finally:
@@ -472,25 +408,12 @@ def test_a_move_waits_for_its_source_and_target_hosts(pg_database: str, action: 
     _assert_rows_equal_claims(pg_database)
 
 
-async def _until_waiting(request: asyncio.Task[httpx.Response], waiting: Callable[[], int], what: str) -> None:
-    """Return once ``waiting()`` counts one waiting connection (the request's); fail if the request ended first."""
-    deadline = time.monotonic() + 60
-    while waiting() != 1:
-        assert not request.done(), f"{what} did not wait: {request.result().text}"
-        assert time.monotonic() < deadline, f"{what} never waited"
-        await asyncio.sleep(0.05)
-
-
 def _two_on_host_1(svc: Any) -> tuple[str, str]:
     """The seeded cloud with two instances, "a" and "b", on host-1: their uuids."""
     _locked(svc, _seed)
     first, second = (_locked(svc, lambda s, n=n: s.boot(n, s.flavor_by_name("m1.tiny"), host="host-1")).uuid
                      for n in ("a", "b"))
     return first, second
-
-
-def _advisory_waiting(holder: psycopg.Connection[Any], cls: int, key: int) -> int:
-    return _waiting(holder, ("classid = %s AND objid = %s AND objsubid = 2", (cls, key % 2**32)))
 
 
 def test_an_interface_attach_holds_its_instance_only(pg_database: str) -> None:
@@ -502,25 +425,21 @@ def test_an_interface_attach_holds_its_instance_only(pg_database: str) -> None:
     try:
         first, second = _two_on_host_1(a)
         app = SharedWrites(mount_nova(create_compute_app(a), a), service=a, max_body_bytes=1 << 20)
-        holder.execute("SELECT pg_advisory_lock(%s, %s)", (INSTANCE_LOCKS, instance_key(second)))
+        holder.execute("SELECT pg_advisory_lock(%s, %s)", (INSTANCE_LOCKS, lock_key(second)))
 
         async def attach() -> tuple[httpx.Response, httpx.Response]:
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://w") as client:
                 on_b = asyncio.create_task(client.post(f"/v2.1/servers/{second}/os-interface",
                                                        json={"interfaceAttachment": {}}))
-                deadline = time.monotonic() + 60
-                while _advisory_waiting(holder, INSTANCE_LOCKS, instance_key(second)) != 1:
-                    assert not on_b.done(), f"the attach on B did not wait for B's lock: {on_b.result().text}"
-                    assert time.monotonic() < deadline, "the attach on B never waited for B's lock"
-                    await asyncio.sleep(0.05)
+                await _until_waiting(on_b, lambda: _waiting(holder, _lock(INSTANCE_LOCKS, second)),
+                                     "the attach on B (for B's lock)")
                 on_a = await client.post(f"/v1/instances/{first}/attach_interface")
-                assert not on_b.done() and _advisory_waiting(holder, INSTANCE_LOCKS, instance_key(second)) == 1
-                holder.execute("SELECT pg_advisory_unlock(%s, %s)", (INSTANCE_LOCKS, instance_key(second)))
+                assert not on_b.done() and _waiting(holder, _lock(INSTANCE_LOCKS, second)) == 1
+                holder.execute("SELECT pg_advisory_unlock(%s, %s)", (INSTANCE_LOCKS, lock_key(second)))
                 return on_a, await on_b
 
         on_a, on_b = asyncio.run(attach())
         assert on_a.status_code == 200 and on_b.status_code == 200, (on_a.text, on_b.text)
-        assert on_a.json()["result"] != on_b.json()["interfaceAttachment"]["port_id"]
     finally:
         holder.close()
         a.close()
@@ -543,17 +462,17 @@ def test_an_attach_of_another_volume_goes_on_while_one_volume_is_locked(pg_datab
         first, second = _two_on_host_1(a)
         v, w = (_locked(a, lambda s: s.create_volume(1)).id for _ in range(2))
         app = SharedWrites(mount_nova(create_compute_app(a), a), service=a, max_body_bytes=1 << 20)
-        holder.execute("SELECT pg_advisory_lock(%s, %s)", (VOLUME_LOCKS, volume_key(v)))
+        holder.execute("SELECT pg_advisory_lock(%s, %s)", (VOLUME_LOCKS, lock_key(v)))
 
         async def attach() -> tuple[httpx.Response, httpx.Response]:
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://w") as client:
                 of_v = asyncio.create_task(client.post(f"/v2.1/servers/{first}/os-volume_attachments",
                                                        json={"volumeAttachment": {"volumeId": v}}))
-                await _until_waiting(of_v, lambda: _advisory_waiting(holder, VOLUME_LOCKS, volume_key(v)),
+                await _until_waiting(of_v, lambda: _waiting(holder, _lock(VOLUME_LOCKS, v)),
                                      "the attach of V (for V's lock)")
                 of_w = await client.post(f"/v1/instances/{second}/attach_volume", json={"volume_id": w})
-                assert not of_v.done() and _advisory_waiting(holder, VOLUME_LOCKS, volume_key(v)) == 1
-                holder.execute("SELECT pg_advisory_unlock(%s, %s)", (VOLUME_LOCKS, volume_key(v)))
+                assert not of_v.done() and _waiting(holder, _lock(VOLUME_LOCKS, v)) == 1
+                holder.execute("SELECT pg_advisory_unlock(%s, %s)", (VOLUME_LOCKS, lock_key(v)))
                 return await of_v, of_w
 
         of_v, of_w = asyncio.run(attach())
@@ -594,9 +513,7 @@ def test_two_workers_attaching_one_volume_to_two_instances_give_one_attach(pg_da
     row = psycopg.connect(pg_database)  # a transaction holding compute_state's row
     threads: list[threading.Thread] = []
     try:
-        _locked(a, _seed)
-        first, second = (_locked(a, lambda s, n=n: s.boot(n, s.flavor_by_name("m1.tiny"), host="host-1")).uuid
-                         for n in ("i1", "i2"))
+        first, second = _two_on_host_1(a)
         v = _locked(a, lambda s: s.create_volume(1)).id
         answers: list[httpx.Response] = []
         row.execute("SELECT 1 FROM compute_state WHERE id = 1 FOR UPDATE")
@@ -611,14 +528,15 @@ def test_two_workers_attaching_one_volume_to_two_instances_give_one_attach(pg_da
         def at_commit() -> int:
             """Attaches waiting for a row another transaction wrote: compute_state's (held here), or V's
             (written by the attach that waits for compute_state's)."""
-            found = holder.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                                   "AND wait_event IN ('transactionid', 'tuple')").fetchone()
+            found = holder.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock' AND wait_event IN ('transactionid', 'tuple')").fetchone()
             return int(found[0]) if found else 0
 
         # one attach waits at its commit; the other waits for V's lock (or, without that lock, at its commit,
         # for the row of V the first one wrote: once released, it writes its own attachment over it)
         deadline = time.monotonic() + 60
-        while not ((at_commit() == 1 and _advisory_waiting(holder, VOLUME_LOCKS, volume_key(v)) == 1)
+        while not ((at_commit() == 1 and _waiting(holder, _lock(VOLUME_LOCKS, v)) == 1)
                    or at_commit() == 2):
             assert not answers, [r.text for r in answers]
             assert time.monotonic() < deadline, "the attaches never reached the commit and V's lock"
@@ -661,8 +579,9 @@ def test_an_unshelve_waits_for_the_host_it_lands_on(pg_database: str, offloaded:
             _locked(a, lambda s: s.shelve_offload(uuid_))
             assert a.instances[uuid_].host is None
         app = SharedWrites(create_compute_app(a), service=a, max_body_bytes=1 << 20)
-        holder.execute("SELECT pg_advisory_lock(%s, %s)", (HOST_LOCKS, host_key(held)))
-        assert asyncio.run(_action_waiting(app, f"/v1/instances/{uuid_}/unshelve", holder, held, body)) == 200
+        holder.execute("SELECT pg_advisory_lock(%s, %s)", (HOST_LOCKS, lock_key(held)))
+        unshelved = asyncio.run(_waiting_for_host(app, "POST", f"/v1/instances/{uuid_}/unshelve", holder, held, body))
+        assert unshelved.status_code == 200, unshelved.text
         assert (a.instances[uuid_].host, a.instances[uuid_].vm_state) == (held, "active")
         assert (app.boot_retries, app.boots_alone) == (0, 0)
     finally:
@@ -682,15 +601,15 @@ def test_a_swap_waits_for_the_new_volumes_lock(pg_database: str) -> None:
         old, new = (_locked(a, lambda s: s.create_volume(1)).id for _ in range(2))
         _locked(a, lambda s: s.attach_volume(inst, old))
         app = SharedWrites(mount_nova(create_compute_app(a), a), service=a, max_body_bytes=1 << 20)
-        holder.execute("SELECT pg_advisory_lock(%s, %s)", (VOLUME_LOCKS, volume_key(new)))
+        holder.execute("SELECT pg_advisory_lock(%s, %s)", (VOLUME_LOCKS, lock_key(new)))
 
         async def swap() -> httpx.Response:
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://w") as client:
                 swapping = asyncio.create_task(client.put(f"/v2.1/servers/{inst}/os-volume_attachments/{old}",
                                                           json={"volumeAttachment": {"volumeId": new}}))
-                await _until_waiting(swapping, lambda: _advisory_waiting(holder, VOLUME_LOCKS, volume_key(new)),
+                await _until_waiting(swapping, lambda: _waiting(holder, _lock(VOLUME_LOCKS, new)),
                                      "the swap (for the new volume's lock)")
-                holder.execute("SELECT pg_advisory_unlock(%s, %s)", (VOLUME_LOCKS, volume_key(new)))
+                holder.execute("SELECT pg_advisory_unlock(%s, %s)", (VOLUME_LOCKS, lock_key(new)))
                 return await swapping
 
         assert asyncio.run(swap()).status_code == 202

@@ -36,6 +36,11 @@ def stored_usage(url: str) -> dict[str, tuple[int, int, int, int]]:
     return {r[0]: (r[1], r[2], r[3], r[4] or 0) for r in rows}
 
 
+def published(group: Any) -> list[dict[str, Any]]:
+    """The notifications on an in-memory bus's consumer group (the ``bus`` fixture's), decoded, in order."""
+    return [json.loads(unwrap(body)) for _, _, body, _ in list(group.ready)]
+
+
 @contextlib.contextmanager
 def reopened_consistent(url: str) -> Iterator[tuple[ComputeService, dict[str, tuple[int, int, int, int]]]]:
     """The database the workers left, opened afresh once its invariants hold and every node row holds what

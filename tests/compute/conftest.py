@@ -7,10 +7,8 @@ test folders on sys.path).
 from __future__ import annotations
 
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -18,7 +16,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from computehelpers import Cloud, make_cloud
 
-from novawatch.bus.memory import MemoryBus
 from novawatch.compute.repository import make_engine, reset, upgrade
 
 
@@ -49,11 +46,3 @@ def cloud(db_url: str) -> Iterator[Cloud]:
     finally:
         c.service.close()
 
-
-@pytest.fixture
-def bus() -> Iterator[tuple[str, Any]]:
-    """A private in-memory bus: its URL, and a consumer group on it made before anything is published."""
-    name = f"compute-{uuid.uuid4().hex[:8]}"
-    group = MemoryBus.named(name).group("test")
-    yield f"memory://{name}", group
-    MemoryBus.reset(name)

@@ -33,7 +33,7 @@ from processkit import ComputeProcess, assert_bus_fed_model_is, published_throug
 from tests.api.helpers import free_port
 
 from novawatch import snapshot
-from novawatch.compute.shared import HOST_LOCKS, INSTANCE_LOCKS, WRITE_LOCK, host_key, instance_key
+from novawatch.compute.shared import HOST_LOCKS, INSTANCE_LOCKS, WRITE_LOCK, lock_key
 
 
 class Pending:
@@ -56,9 +56,9 @@ class Pending:
 
 def _lock(instance: str | None, host: str | None) -> tuple[str, tuple[int, int]]:
     if instance is not None:
-        return "classid = %s AND objid = %s AND objsubid = 2", (INSTANCE_LOCKS, instance_key(instance) % 2**32)
+        return "classid = %s AND objid = %s AND objsubid = 2", (INSTANCE_LOCKS, lock_key(instance) % 2**32)
     if host is not None:
-        return "classid = %s AND objid = %s AND objsubid = 2", (HOST_LOCKS, host_key(host) % 2**32)
+        return "classid = %s AND objid = %s AND objsubid = 2", (HOST_LOCKS, lock_key(host) % 2**32)
     return "classid = %s AND objid = %s AND objsubid = 1", (WRITE_LOCK >> 32, WRITE_LOCK % 2**32)
 
 
@@ -117,7 +117,7 @@ def test_actions_on_different_instances_do_not_wait_for_each_other(pg_database: 
                 for n in ("a", "b"))
 
         # B's lock is taken: an action on B waits for it, actions on A and a boot go on.
-        holder.execute("SELECT pg_advisory_lock(%s, %s)", (INSTANCE_LOCKS, instance_key(b)))
+        holder.execute("SELECT pg_advisory_lock(%s, %s)", (INSTANCE_LOCKS, lock_key(b)))
         on_b = Pending("POST", f"{url}/v1/instances/{b}/pause")
         wait_for(lambda: waiting_for(watcher, instance=b) == 1, "the action on B to wait for B's lock")
         assert httpx.post(f"{url}/v1/instances/{a}/pause", timeout=TIMEOUT).status_code == 200
@@ -125,7 +125,7 @@ def test_actions_on_different_instances_do_not_wait_for_each_other(pg_database: 
         booted = httpx.post(url + "/v1/instances", json={"name": "c", "flavor": "m1.tiny"}, timeout=TIMEOUT)
         assert booted.status_code == 202, booted.text
         assert on_b.answer is None and waiting_for(watcher, instance=b) == 1  # still waiting
-        holder.execute("SELECT pg_advisory_unlock(%s, %s)", (INSTANCE_LOCKS, instance_key(b)))
+        holder.execute("SELECT pg_advisory_unlock(%s, %s)", (INSTANCE_LOCKS, lock_key(b)))
         assert on_b.result().status_code == 200
         assert httpx.get(f"{url}/v1/instances/{b}").json()["vm_state"] == "paused"
 
@@ -135,7 +135,7 @@ def test_actions_on_different_instances_do_not_wait_for_each_other(pg_database: 
         holder.execute("SELECT pg_advisory_lock_shared(%s)", (WRITE_LOCK,))
         changed = httpx.post(f"{url}/v1/instances/{a}/metadata", json={"metadata": {"k": "v"}}, timeout=TIMEOUT)
         assert changed.status_code == 200, changed.text
-        assert boot(url, "d")
+        boot(url, "d")  # not held up by the shared write lock (it asserts the answer)
         flavor = Pending("POST", url + "/v1/flavors", {"name": "m1.odd", "vcpus": 1, "memory_mb": 128, "root_gb": 1})
         wait_for(lambda: waiting_for(watcher) == 1, "the new flavor to wait for the write lock")
         holder.execute("SELECT pg_advisory_unlock_shared(%s)", (WRITE_LOCK,))
@@ -172,7 +172,7 @@ def test_a_delete_waits_for_its_instances_host_only(pg_database: str, rabbitmq: 
 
         # Host X's lock is taken (as a delete on X holds it): a delete on X waits for it, whichever worker it
         # reached; a delete on Y, and a one-instance action on X (shelve keeps the host's usage), go on.
-        holder.execute("SELECT pg_advisory_lock(%s, %s)", (HOST_LOCKS, host_key("host-0001")))
+        holder.execute("SELECT pg_advisory_lock(%s, %s)", (HOST_LOCKS, lock_key("host-0001")))
         on_x = [Pending("DELETE", f"{url}/v1/instances/{x1}")]
         wait_for(lambda: waiting_for(watcher, host="host-0001") == 1, "the delete on X to wait for X's lock")
         gone = httpx.delete(f"{url}/v1/instances/{y1}", timeout=TIMEOUT)
@@ -193,7 +193,7 @@ def test_a_delete_waits_for_its_instances_host_only(pg_database: str, rabbitmq: 
                  "four deletes to wait for X's lock (or, not knowing the instance yet, for the write lock)")
         on_x_lock = waiting_for(watcher, host="host-0001")
         assert on_x_lock >= 1  # the first delete, whose worker knew the instance, waits for X's lock
-        holder.execute("SELECT pg_advisory_unlock(%s, %s)", (HOST_LOCKS, host_key("host-0001")))
+        holder.execute("SELECT pg_advisory_unlock(%s, %s)", (HOST_LOCKS, lock_key("host-0001")))
         wait_for(lambda: (waiting_for(watcher, host="host-0001"), waiting_for(watcher))
                  == (on_x_lock - 1, 5 - on_x_lock), "one delete to hold X's lock and wait for the write lock")
         holder.execute("SELECT pg_advisory_unlock(%s)", (WRITE_LOCK,))
@@ -226,7 +226,7 @@ def test_a_worker_stopped_while_its_request_waits_answers_it_and_exits(pg_databa
         before = httpx.get(f"{url}/v1/instances/{a}").json()
 
         # A's lock is held; a pause of A waits in one of the workers. That worker is told to stop.
-        holder.execute("SELECT pg_advisory_lock(%s, %s)", (INSTANCE_LOCKS, instance_key(a)))
+        holder.execute("SELECT pg_advisory_lock(%s, %s)", (INSTANCE_LOCKS, lock_key(a)))
         on_a = Pending("POST", f"{url}/v1/instances/{a}/pause")
         pid = wait_for(lambda: waiting_worker(watcher, instance=a), "the pause of A to wait for A's lock")
         os.kill(pid, signal.SIGTERM)
@@ -243,7 +243,7 @@ def test_a_worker_stopped_while_its_request_waits_answers_it_and_exits(pg_databa
         assert paused.status_code == 200, paused.text
         now = httpx.get(f"{url}/v1/instances/{a}").json()
         assert (now["vm_state"], now["task_state"], now["updated_at"]) == ("active", None, before["updated_at"])
-        holder.execute("SELECT pg_advisory_unlock(%s, %s)", (INSTANCE_LOCKS, instance_key(a)))
+        holder.execute("SELECT pg_advisory_unlock(%s, %s)", (INSTANCE_LOCKS, lock_key(a)))
         again = httpx.post(f"{url}/v1/instances/{a}/pause", timeout=TIMEOUT)
         assert again.status_code == 200, again.text
     finally:

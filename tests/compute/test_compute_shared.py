@@ -3,16 +3,14 @@ the write lock, the shared generation, outbox ids in commit order, one relay at 
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
-from computehelpers import act
+from computehelpers import act, published
 from processkit import wait_for
 from sqlalchemy import create_engine, text
 
 from novawatch.bus import open_publisher
-from novawatch.bus.base import unwrap
 from novawatch.compute import shared
 from novawatch.compute.errors import StorageError, StorageRefused
 from novawatch.compute.host_guard import GUARD, HostGuard
@@ -34,10 +32,6 @@ def seed(svc: ComputeService, *, vcpus: int, memory_mb: int) -> None:
         s.create_service("host-1", vcpus=vcpus, memory_mb=memory_mb, local_gb=100)
 
     act(svc, create)
-
-
-def published(group: Any) -> list[dict[str, Any]]:
-    return [json.loads(unwrap(body)) for _, _, body, _ in list(group.ready)]
 
 
 def test_a_worker_sees_another_workers_commit_and_cannot_commit_without_the_lock(
@@ -146,8 +140,8 @@ def test_boots_on_two_hosts_at_once_in_two_workers_take_different_addresses(pg: 
     a, b = open_service(pg, Notifier([]), shared=True), open_service(pg, Notifier([]), shared=True)
     try:
         assert a.shared is not None and b.shared is not None
-        hold_a = a.shared.acquire(None, host="host-1", exclusive=False)
-        hold_b = b.shared.acquire(None, host="host-2", exclusive=False)
+        hold_a = a.shared.acquire(None, hosts=("host-1",), exclusive=False)
+        hold_b = b.shared.acquire(None, hosts=("host-2",), exclusive=False)
         try:
             a.sync()
             b.sync()
@@ -178,7 +172,7 @@ def test_a_lock_held_too_long_is_a_clear_error_and_a_dead_kept_connection_is_rep
     try:
         with engine.connect() as other:  # another worker in the middle of an action on the instance
             other.execute(text("SELECT pg_advisory_lock(:c, :k)"), {"c": shared.INSTANCE_LOCKS,
-                                                                    "k": shared.instance_key("i-1")})
+                                                                    "k": shared.lock_key("i-1")})
             with pytest.raises(StorageError, match="waited 1 s for the workers' lock on instance i-1"):
                 coordinator.acquire("i-1", exclusive=False)
             with coordinator.locked("i-2", exclusive=False) as hold:  # another instance: no wait

@@ -196,7 +196,7 @@ class SharedWrites:
                 receive = replay(body, receive)
             async with self._holding(footprint if not footprint.boot else EXCLUSIVE) as problem:
                 if problem is not None:
-                    await send_error(send, 503, problem, [(b"connection", b"close")] if self.shared.stopping else ())
+                    await self._unavailable(send, problem)
                     return
                 await self.app(scope, receive, send)
             return
@@ -204,7 +204,7 @@ class SharedWrites:
             async with self._holding(None) as problem:
                 if problem is not None and self.shared.stopping:
                     # no catch-up any more: another worker answers it with every commit seen
-                    await send_error(send, 503, problem, [(b"connection", b"close")])
+                    await self._unavailable(send, problem)
                     return
         await self.app(scope, receive, send)
 
@@ -226,8 +226,7 @@ class SharedWrites:
             guard = HostGuard(held=held)
             async with self._holding(WriteScope(instance, boot=True), hosts=held) as problem:
                 if problem is not None:
-                    await send_error(send, 503, problem,
-                                     [(b"connection", b"close")] if self.shared.stopping else ())
+                    await self._unavailable(send, problem)
                     return
                 if instance is not None and not self._hosts_of(instance) <= held:
                     guard.tripped = True  # moved meanwhile (a stale memory's guess): try again
@@ -242,9 +241,14 @@ class SharedWrites:
         self.boots_alone += 1
         async with self._holding(EXCLUSIVE) as problem:
             if problem is not None:
-                await send_error(send, 503, problem, [(b"connection", b"close")] if self.shared.stopping else ())
+                await self._unavailable(send, problem)
                 return
             await self.app(scope, replay(body, receive), send)
+
+    async def _unavailable(self, send: Send, problem: str) -> None:
+        """503 with why the locks could not be taken; a stopping worker also closes the connection, so the
+        client's retry reaches another worker."""
+        await send_error(send, 503, problem, [(b"connection", b"close")] if self.shared.stopping else ())
 
     async def _probe(self, scope: Scope, receive: Receive, body: bytes) -> str | None:
         """The host the boot's scheduler picks on this worker's memory as it is (no lock, no catch-up: a
@@ -321,10 +325,6 @@ class SharedWrites:
                                            exclusive=exclusive)
         except StorageUnavailable as exc:
             return None, str(exc)
-        return self._synced(hold)
-
-    def _synced(self, hold: Any) -> tuple[Any, str | None]:
-        """(``hold``, None) once the state is caught up, or (None, why not) with ``hold`` released."""
         try:
             self.service.sync()
         except Exception as exc:  # the database went away between the lock and the read

@@ -114,8 +114,6 @@ class LifecycleActions(ComputeCore):
             self._release_boot_volumes(inst)
             self.conductor_error(inst, "build_instances", exc, vm_state="error", task_state=None)
             return inst
-        if guard is not None:
-            guard.claim(node.host)  # the pick would_pick foresaw; checked again where it is claimed
         # Alternates for a reschedule: the other hosts that passed, best first (none for a forced host).
         hosts = [] if force_host or host is not None else self.alternates(req, node)
         retry = not force_host and self.max_attempts > 1

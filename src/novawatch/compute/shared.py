@@ -88,21 +88,10 @@ VOLUME_LOCKS = 0x6E6F7676
 APPLICATION = "novawatch-compute-worker-{pid}"
 
 
-def instance_key(uuid: str) -> int:
-    """An instance's advisory lock key (32 bits: two instances may share one, which only serialises them)."""
-    return zlib.crc32(uuid.encode()) - 2**31
-
-
-def volume_key(volume: str) -> int:
-    """A volume's advisory lock key (32 bits, in :data:`VOLUME_LOCKS`: two volumes may share one, which only
-    serialises them)."""
-    return zlib.crc32(volume.encode()) - 2**31
-
-
-def host_key(host: str) -> int:
-    """A host's advisory lock key (32 bits, in :data:`HOST_LOCKS`: two hosts may share one, which only
-    serialises them)."""
-    return zlib.crc32(host.encode()) - 2**31
+def lock_key(name: str) -> int:
+    """The advisory lock key of an instance uuid, a host or a volume id within its class (:data:`INSTANCE_LOCKS`,
+    :data:`HOST_LOCKS`, :data:`VOLUME_LOCKS`): 32 bits, so two names may share one, which only serialises them."""
+    return zlib.crc32(name.encode()) - 2**31
 
 
 @dataclass
@@ -118,13 +107,13 @@ class Hold:
 class SharedDatabase:
     """The write lock, the change counter and the id sequences that the workers of one PostgreSQL database share.
 
-    The write lock is taken **exclusively** by an action that may touch anything (a move, a service), or
+    The write lock is taken **exclusively** by an action that may touch anything (a rename, a service), or
     **shared**: with the lock of the host a boot is scheduled to, or with the lock of one instance by an
-    action that touches that instance only (power, pause, metadata...), and with its host's lock too by
-    one that also writes the host's usage (a delete): such actions on different instances (and hosts)
-    run at the same time, in any worker. Each
-    hold lives on a connection of its own (session-level advisory locks), so the service's session commits
-    freely while it is held, and a worker may hold several (one per request in flight).
+    action that touches that instance only (power, pause, metadata...), and with its hosts' locks too by
+    one that also writes their usage (a delete, a move): such actions on different instances (and hosts)
+    run at the same time, in any worker. Each hold lives on a connection of its own (session-level advisory
+    locks), so the service's session commits freely while it is held, and a worker may hold several (one
+    per request in flight).
     Thread use: :meth:`acquire` may run on any thread; :meth:`generation`, :meth:`changes_since` on one.
     """
 
@@ -146,11 +135,11 @@ class SharedDatabase:
         """True while a request of this process holds the write lock (either way)."""
         return self._holds > 0
 
-    def acquire(self, instance: str | None = None, *, host: str | None = None, hosts: Collection[str] = (),
-                volumes: Collection[str] = (), exclusive: bool = True) -> Hold:
+    def acquire(self, instance: str | None = None, *, hosts: Collection[str] = (), volumes: Collection[str] = (),
+                exclusive: bool = True) -> Hold:
         """Wait for the write lock: exclusive (every other worker's action ends first), or shared, after the
-        lock of ``instance``, then of ``volumes`` (in id order), then of ``host`` and ``hosts`` (in name order)
-        when they are named.
+        lock of ``instance``, then of ``volumes`` (in id order), then of ``hosts`` (in name order) when they
+        are named.
         StorageUnavailable without a database, after :data:`LOCK_TIMEOUT_MS` of waiting, or when the worker
         is stopping."""
         how = "pg_advisory_lock" if exclusive else "pg_advisory_lock_shared"
@@ -160,16 +149,15 @@ class SharedDatabase:
         calls, values = [], {"key": WRITE_LOCK}
         if instance is not None:
             calls.append("pg_advisory_lock(:cls, :instance)")
-            values |= {"cls": INSTANCE_LOCKS, "instance": instance_key(instance)}
+            values |= {"cls": INSTANCE_LOCKS, "instance": lock_key(instance)}
         for n, volume in enumerate(sorted(set(volumes))):
             calls.append(f"pg_advisory_lock(:vcls, :volume{n})")
-            values |= {"vcls": VOLUME_LOCKS, f"volume{n}": volume_key(volume)}
-        for n, name in enumerate(sorted({*hosts, *([host] if host is not None else [])})):
-            # several hosts (a move's two) in name order, the one order every request follows
+            values |= {"vcls": VOLUME_LOCKS, f"volume{n}": lock_key(volume)}
+        names = sorted(set(hosts))
+        for n, name in enumerate(names):
             calls.append(f"pg_advisory_lock(:hcls, :host{n})")
-            values |= {"hcls": HOST_LOCKS, f"host{n}": host_key(name)}
-        if hosts:
-            host = ", ".join(sorted({*hosts, *([host] if host is not None else [])}))  # for messages
+            values |= {"hcls": HOST_LOCKS, f"host{n}": lock_key(name)}
+        host = ", ".join(names) or None  # for messages
         statement = text(f"SELECT {', '.join([*calls, f'{how}(:key)'])}")
         with self._guard:
             kept = self._idle.pop() if self._idle else None
@@ -259,10 +247,9 @@ class SharedDatabase:
             self._idle.append(hold.conn)
 
     @contextlib.contextmanager
-    def locked(self, instance: str | None = None, *, host: str | None = None,
-               exclusive: bool = True) -> Iterator[Hold]:
+    def locked(self, instance: str | None = None, *, exclusive: bool = True) -> Iterator[Hold]:
         """The write lock for the block (exclusive by default: startup work such as seeding the cloud)."""
-        hold = self.acquire(instance, host=host, exclusive=exclusive)
+        hold = self.acquire(instance, exclusive=exclusive)
         try:
             yield hold
         finally:

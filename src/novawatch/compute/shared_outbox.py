@@ -75,7 +75,8 @@ class SharedOutbox(Outbox):
         self._confirmed_at = 0.0
         #: True while this worker's relay is the one relaying.
         self.relaying = False
-        #: Relay rounds that read the table (the others' rows, or a look for them) and that sent from memory only.
+        #: Relay rounds that read the table (the others' rows, or a look for them) and that sent from memory only
+        #: (in :meth:`status`: how much of the relay's work a worker's own commits spare it).
         self.table_reads = 0
         self.memory_rounds = 0
 
@@ -250,4 +251,5 @@ class SharedOutbox(Outbox):
                 self._let_go()  # (the relay thread did as it ended; an outbox never started did not)
 
     def status(self) -> dict[str, Any]:
-        return {**super().status(), "relay": "active" if self.relaying else "standby"}
+        return {**super().status(), "relay": "active" if self.relaying else "standby", "table_reads": self.table_reads,
+                "memory_rounds": self.memory_rounds}

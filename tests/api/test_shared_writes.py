@@ -14,7 +14,7 @@ import httpx
 import psycopg
 import pytest
 from tests.api.helpers import wait_for
-from tests.compute.computehelpers import published, reopened_consistent, stored_usage
+from tests.compute.computehelpers import advisory_lock, lock_waiters, published, reopened_consistent, stored_usage
 
 from novawatch.api.compute_app import create_compute_app
 from novawatch.api.nova import mount_nova
@@ -209,18 +209,6 @@ def _assert_rows_equal_claims(url: str) -> None:
         pass
 
 
-def _lock(cls: int, name: str) -> tuple[str, tuple[int, int]]:
-    """The ``pg_locks`` condition of the advisory lock of ``name`` (an instance, host or volume) in ``cls``."""
-    return "classid = %s AND objid = %s AND objsubid = 2", (cls, lock_key(name) % 2**32)
-
-
-def _waiting(holder: psycopg.Connection[Any], lock: tuple[str, tuple[int, ...]]) -> int:
-    """How many connections wait for ``lock`` (a :func:`_lock` condition)."""
-    row = holder.execute(f"SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND {lock[0]}",
-                         lock[1]).fetchone()
-    return int(row[0]) if row else 0
-
-
 async def _until_waiting(request: asyncio.Task[httpx.Response], waiting: Callable[[], int], what: str) -> None:
     """Return once ``waiting()`` counts one waiting connection (the request's); fail if the request ended first."""
     deadline = time.monotonic() + 60
@@ -235,13 +223,13 @@ async def _waiting_for_host(app: Any, method: str, path: str, holder: psycopg.Co
                             ) -> httpx.Response:
     """Send ``method path`` through ``app``; once it waits for ``host``'s lock (held by ``holder``), run
     ``meanwhile`` (it must not wait for this request), then release the lock and return the answer."""
-    lock = _lock(HOST_LOCKS, host)
+    lock = advisory_lock(HOST_LOCKS, host)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://w") as client:
         request = asyncio.create_task(client.request(method, path, json=body))
-        await _until_waiting(request, lambda: _waiting(holder, lock), f"{method} {path} (for {host}'s lock)")
+        await _until_waiting(request, lambda: lock_waiters(holder, lock), f"{method} {path} (for {host}'s lock)")
         if meanwhile is not None:
             await meanwhile(client)
-        assert not request.done() and _waiting(holder, lock) == 1
+        assert not request.done() and lock_waiters(holder, lock) == 1
         holder.execute("SELECT pg_advisory_unlock(%s, %s)", (HOST_LOCKS, lock_key(host)))
         return await request
 
@@ -431,10 +419,10 @@ def test_an_interface_attach_holds_its_instance_only(pg_database: str) -> None:
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://w") as client:
                 on_b = asyncio.create_task(client.post(f"/v2.1/servers/{second}/os-interface",
                                                        json={"interfaceAttachment": {}}))
-                await _until_waiting(on_b, lambda: _waiting(holder, _lock(INSTANCE_LOCKS, second)),
+                await _until_waiting(on_b, lambda: lock_waiters(holder, advisory_lock(INSTANCE_LOCKS, second)),
                                      "the attach on B (for B's lock)")
                 on_a = await client.post(f"/v1/instances/{first}/attach_interface")
-                assert not on_b.done() and _waiting(holder, _lock(INSTANCE_LOCKS, second)) == 1
+                assert not on_b.done() and lock_waiters(holder, advisory_lock(INSTANCE_LOCKS, second)) == 1
                 holder.execute("SELECT pg_advisory_unlock(%s, %s)", (INSTANCE_LOCKS, lock_key(second)))
                 return on_a, await on_b
 
@@ -468,10 +456,10 @@ def test_an_attach_of_another_volume_goes_on_while_one_volume_is_locked(pg_datab
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://w") as client:
                 of_v = asyncio.create_task(client.post(f"/v2.1/servers/{first}/os-volume_attachments",
                                                        json={"volumeAttachment": {"volumeId": v}}))
-                await _until_waiting(of_v, lambda: _waiting(holder, _lock(VOLUME_LOCKS, v)),
+                await _until_waiting(of_v, lambda: lock_waiters(holder, advisory_lock(VOLUME_LOCKS, v)),
                                      "the attach of V (for V's lock)")
                 of_w = await client.post(f"/v1/instances/{second}/attach_volume", json={"volume_id": w})
-                assert not of_v.done() and _waiting(holder, _lock(VOLUME_LOCKS, v)) == 1
+                assert not of_v.done() and lock_waiters(holder, advisory_lock(VOLUME_LOCKS, v)) == 1
                 holder.execute("SELECT pg_advisory_unlock(%s, %s)", (VOLUME_LOCKS, lock_key(v)))
                 return await of_v, of_w
 
@@ -536,7 +524,7 @@ def test_two_workers_attaching_one_volume_to_two_instances_give_one_attach(pg_da
         # one attach waits at its commit; the other waits for V's lock (or, without that lock, at its commit,
         # for the row of V the first one wrote: once released, it writes its own attachment over it)
         deadline = time.monotonic() + 60
-        while not ((at_commit() == 1 and _waiting(holder, _lock(VOLUME_LOCKS, v)) == 1)
+        while not ((at_commit() == 1 and lock_waiters(holder, advisory_lock(VOLUME_LOCKS, v)) == 1)
                    or at_commit() == 2):
             assert not answers, [r.text for r in answers]
             assert time.monotonic() < deadline, "the attaches never reached the commit and V's lock"
@@ -607,7 +595,7 @@ def test_a_swap_waits_for_the_new_volumes_lock(pg_database: str) -> None:
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://w") as client:
                 swapping = asyncio.create_task(client.put(f"/v2.1/servers/{inst}/os-volume_attachments/{old}",
                                                           json={"volumeAttachment": {"volumeId": new}}))
-                await _until_waiting(swapping, lambda: _waiting(holder, _lock(VOLUME_LOCKS, new)),
+                await _until_waiting(swapping, lambda: lock_waiters(holder, advisory_lock(VOLUME_LOCKS, new)),
                                      "the swap (for the new volume's lock)")
                 holder.execute("SELECT pg_advisory_unlock(%s, %s)", (VOLUME_LOCKS, lock_key(new)))
                 return await swapping

@@ -36,6 +36,24 @@ def stored_usage(url: str) -> dict[str, tuple[int, int, int, int]]:
     return {r[0]: (r[1], r[2], r[3], r[4] or 0) for r in rows}
 
 
+def advisory_lock(cls: int | None = None, name: str = "") -> tuple[str, tuple[int, int]]:
+    """The ``pg_locks`` condition of a workers' advisory lock: ``name``'s in class ``cls`` (``INSTANCE_LOCKS``,
+    ``HOST_LOCKS``, ``VOLUME_LOCKS`` of :mod:`novawatch.compute.shared`), or without ``cls`` the write lock."""
+    from novawatch.compute.shared import WRITE_LOCK, lock_key
+
+    if cls is None:
+        return "classid = %s AND objid = %s AND objsubid = 1", (WRITE_LOCK >> 32, WRITE_LOCK % 2**32)
+    return "classid = %s AND objid = %s AND objsubid = 2", (cls, lock_key(name) % 2**32)
+
+
+def lock_waiters(conn: Any, lock: tuple[str, tuple[int, int]]) -> int:
+    """How many connections wait for ``lock`` (an :func:`advisory_lock` condition), seen from psycopg ``conn``."""
+    where, args = lock
+    row = conn.execute(f"SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND {where}",
+                       args).fetchone()
+    return int(row[0]) if row else 0
+
+
 def published(group: Any) -> list[dict[str, Any]]:
     """The notifications on an in-memory bus's consumer group (the ``bus`` fixture's), decoded, in order."""
     return [json.loads(unwrap(body)) for _, _, body, _ in list(group.ready)]

@@ -28,7 +28,7 @@ from typing import Any
 
 import httpx
 import psycopg
-from computehelpers import TIMEOUT, Listener, reopened_consistent
+from computehelpers import TIMEOUT, Listener, advisory_lock, lock_waiters, reopened_consistent
 from processkit import ComputeProcess, assert_bus_fed_model_is, published_through, wait_for
 from tests.api.helpers import free_port
 
@@ -56,18 +56,13 @@ class Pending:
 
 def _lock(instance: str | None, host: str | None) -> tuple[str, tuple[int, int]]:
     if instance is not None:
-        return "classid = %s AND objid = %s AND objsubid = 2", (INSTANCE_LOCKS, lock_key(instance) % 2**32)
-    if host is not None:
-        return "classid = %s AND objid = %s AND objsubid = 2", (HOST_LOCKS, lock_key(host) % 2**32)
-    return "classid = %s AND objid = %s AND objsubid = 1", (WRITE_LOCK >> 32, WRITE_LOCK % 2**32)
+        return advisory_lock(INSTANCE_LOCKS, instance)
+    return advisory_lock(HOST_LOCKS, host) if host is not None else advisory_lock()
 
 
 def waiting_for(conn: psycopg.Connection[Any], *, instance: str | None = None, host: str | None = None) -> int:
     """How many connections wait for an advisory lock: ``instance``'s, ``host``'s, or the write lock."""
-    where, args = _lock(instance, host)
-    row = conn.execute(f"SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND {where}",
-                       args).fetchone()
-    return int(row[0]) if row else 0
+    return lock_waiters(conn, _lock(instance, host))
 
 
 def waiting_worker(conn: psycopg.Connection[Any], *, instance: str) -> int | None:

@@ -8,7 +8,10 @@ the same stream (its first ``--watcher-notifications``; 0 for all of it) in the 
 novawatch's in-process rate and of its whole-command rate to Watcher's are printed. Watcher's whole run is
 timed too (its process from start to exit: interpreter, imports, reading the files, bootstrap, the
 notifications), so that the whole command is also compared with a whole run: with the same stream when
-Watcher ran all of it, else with its start-up plus its measured rate over the whole stream (said so).
+Watcher ran all of it, else with its start-up plus its measured rate over the whole stream (said so). Two
+bounds that no Python replay can beat are timed as whole runs on the same stream (bench/replay_bounds.py):
+scanning it with msgspec, and decoding it with the model's decoder without applying it; with the ratios to
+Watcher's whole run that they leave at most.
 
 The replay in process and the whole command are also given in CPU time, steadier than wall time on a
 machine shared with other work. Both sides start from compiled bytecode, as an installed package does: pip
@@ -320,7 +323,29 @@ def measure_command(hosts: int, instances: int, notifications: int, seed: int, r
             if run:
                 best = min(best, elapsed)
                 best_cpu = min(best_cpu, cpu)
-    return {"command_s": best, "command_per_s": len(stream) / best, "command_cpu_s": best_cpu}
+        bounds = {f"{mode}_s": measure_bound(mode, stream_path, len(stream), env, repeat) for mode in BOUNDS}
+    return {"command_s": best, "command_per_s": len(stream) / best, "command_cpu_s": best_cpu, **bounds}
+
+
+#: What :func:`measure_bound` runs (bench/replay_bounds.py): scanning the stream, and decoding it as the model
+#: does without applying it.
+BOUNDS = ("scan", "decode")
+
+
+def measure_bound(mode: str, stream_path: Path, count: int, env: dict[str, str], repeat: int) -> float:
+    """Wall time of ``replay_bounds.py MODE STREAM`` in a new process, best of ``repeat`` (after one that
+    compiles the bytecode): a time no whole ``model replay`` of the stream can beat."""
+    command = [sys.executable, str(Path(__file__).with_name("replay_bounds.py")), mode, str(stream_path)]
+    best = float("inf")
+    for run in range(repeat + 1):
+        started = time.perf_counter()
+        proc = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
+        elapsed = time.perf_counter() - started
+        if proc.returncode != 0 or proc.stdout.strip() != str(count):
+            raise RuntimeError(f"replay_bounds.py {mode} failed: {proc.stdout[-500:]} {proc.stderr[-2000:]}")
+        if run:
+            best = min(best, elapsed)
+    return best
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -369,6 +394,9 @@ def main(argv: list[str] | None = None) -> int:
                    f"its start-up {w['startup_s']:.2f}s + {int(r['notifications'])} at its rate")
             print(f"{'':>6} whole run against whole run: Watcher {whole:.1f}s ({how}), novawatch "
                   f"{c['command_s']:.3f}s: {whole / c['command_s']:,.0f}x", flush=True)
+            print(f"{'':>6} bounds on any Python replay of this stream, whole runs: scanning it {c['scan_s']:.3f}s "
+                  f"(at most {whole / c['scan_s']:,.0f}x), decoding it with the model's decoder and applying "
+                  f"nothing {c['decode_s']:.3f}s (at most {whole / c['decode_s']:,.0f}x)", flush=True)
     print("targets: replay >= 150,000/s at 100 hosts / 1,000 instances and flat across sizes; as a whole command "
           ">= 100x Watcher 17 (--watcher); bootstrap of 100,000 instances <= 1 s; <= 1,024 B/instance")
     return 0

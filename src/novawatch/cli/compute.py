@@ -30,7 +30,9 @@ def add_commands(sub: Any) -> None:
 
     s = csub.add_parser("serve", help="run the compute service (REST API for the actions)")
     bind_options(s, 8774)
-    s.add_argument("--database-url", metavar="URL", help="SQLAlchemy URL (default SQLite in the data directory)")
+    s.add_argument("--database-url", "--db", metavar="URL",
+                   help="database URL or SQLite path, as the other commands' --db (default SQLite in the data "
+                   "directory)")
     s.add_argument("--hosts", type=int, default=0, metavar="N",
                    help="on an empty database, start with N hosts (host-0001...)")
     s.add_argument("--failure-rate", type=float, metavar="P", help="probability that a hypervisor call fails")
@@ -41,24 +43,30 @@ def add_commands(sub: Any) -> None:
 
 
 def run_upgrade(args: argparse.Namespace) -> int:
-    from novawatch.compute.repository import make_engine, upgrade
+    from novawatch.compute.repository import DatabaseError, database_errors, make_engine, upgrade
+    from novawatch.redact import mask
 
     try:
-        upgrade(make_engine(args.db))
-    except Exception as exc:
-        raise CommandError(f"cannot migrate {args.db}: {exc}") from None
-    print(f"compute database at {args.db} is at the newest schema", file=sys.stderr)
+        with database_errors(args.db, "migrate"):
+            upgrade(make_engine(args.db))
+    except DatabaseError as exc:
+        raise CommandError(str(exc)) from None
+    print(f"compute database at {mask(args.db)} is at the newest schema", file=sys.stderr)
     return 0
 
 
 def run_snapshot(args: argparse.Namespace) -> int:
     from novawatch import snapshot
+    from novawatch.compute.repository import DatabaseError, database_errors, require_schema
     from novawatch.compute.source import ComputeSource
 
     try:
-        snap = ComputeSource(args.db).snapshot()
-    except Exception as exc:
-        raise CommandError(f"cannot read {args.db}: {exc}") from None
+        with database_errors(args.db, "read"):
+            source = ComputeSource(args.db)
+            require_schema(args.db, source.engine)
+            snap = source.snapshot()
+    except DatabaseError as exc:
+        raise CommandError(str(exc)) from None
     if args.out:
         snapshot.write(args.out, snap)
     else:
@@ -92,25 +100,25 @@ def _serve_workers(args: argparse.Namespace, config: Any) -> int:
     """``compute serve --workers N``: the schema migrated once here, then N forked workers on one port."""
     from novawatch.api.server import ServerError, Worker, limits, serve_workers
     from novawatch.api.services import bus_url, compute_service, database_url
-    from novawatch.compute.repository import make_engine, upgrade
+    from novawatch.compute.repository import DatabaseError, database_errors, make_engine, upgrade
     from novawatch.redact import mask
 
     cc = config.compute
     url = database_url(config)
-    engine = make_engine(url)
     try:
-        if engine.dialect.name != "postgresql":
-            raise CommandError(f"--workers {cc.workers} needs PostgreSQL (--database-url postgresql://...): the "
-                               f"workers serialise their writes with its locks, and {engine.dialect.name} "
-                               "takes one writer at a time; run one worker on it (--workers 1)")
-        try:
-            upgrade(engine)  # once, before the workers start (they would race each other for it)
-        except Exception as exc:
-            reason = mask(str(exc).strip().splitlines()[0]) if str(exc).strip() else type(exc).__name__
-            raise CommandError(f"cannot migrate the compute database {mask(url)}: {reason}; check that it "
-                               "is running and reachable, then start again") from None
-    finally:
-        engine.dispose()  # no connection crosses the fork
+        with database_errors(url, "migrate"):
+            engine = make_engine(url)
+            try:
+                if engine.dialect.name != "postgresql":
+                    raise CommandError(f"--workers {cc.workers} needs PostgreSQL (--database-url postgresql://...): "
+                                       f"the workers serialise their writes with its locks, and "
+                                       f"{engine.dialect.name} takes one writer at a time; run one worker on it "
+                                       "(--workers 1)")
+                upgrade(engine)  # once, before the workers start (they would race each other for it)
+            finally:
+                engine.dispose()  # no connection crosses the fork
+    except DatabaseError as exc:
+        raise CommandError(str(exc)) from None
 
     def worker(index: int) -> Worker:
         app, service = compute_service(config, hosts=args.hosts, worker=index)

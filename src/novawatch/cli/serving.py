@@ -38,14 +38,16 @@ def service_config(args: argparse.Namespace, section: str, options: dict[str, An
 
 
 def build(factory: Callable[[], _T]) -> _T:
-    """``factory()``, with a bind address that needs a token, or a bus URL that is wrong, as a command error."""
+    """``factory()``, with a bind address that needs a token, a bus URL that is wrong, or a compute database that
+    cannot be opened, as a command error."""
     from novawatch.api.common import BindError
     from novawatch.bus import BusError
+    from novawatch.compute.repository import DatabaseError
     from novawatch.sources.errors import SourceError
 
     try:
         return factory()
-    except (BindError, BusError, SourceError) as exc:
+    except (BindError, BusError, DatabaseError, SourceError) as exc:
         raise CommandError(str(exc)) from None
 
 

@@ -35,6 +35,7 @@ def add_commands(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from novawatch.compute.repository import DatabaseError
     from novawatch.simulate import Config, Simulation, parse_mix
 
     if min(args.hosts, args.instances, args.actions) < 0 or args.hosts < 1:
@@ -60,8 +61,8 @@ def run(args: argparse.Namespace) -> int:
                     db_url=args.db)
     try:
         sim = Simulation(config, drivers)
-    except Exception as exc:  # a database that cannot be reached or migrated
-        raise CommandError(f"cannot start the compute service: {exc}") from None
+    except DatabaseError as exc:
+        raise CommandError(str(exc)) from None
     console = progress_console(args.progress)
     try:
         with progress_bar(console, "simulate: setup", args.hosts + args.instances) as advance:

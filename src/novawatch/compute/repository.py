@@ -8,7 +8,8 @@ per commit rather than a query per read.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
@@ -16,9 +17,11 @@ from typing import Any, TypeVar
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, func, inspect, make_url, select
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from novawatch.compute import db
+from novawatch.redact import mask
 
 log = logging.getLogger("novawatch.compute.repository")
 
@@ -49,11 +52,72 @@ def normalize_url(url: str | Path | None) -> str:
     return text
 
 
+class DatabaseError(Exception):
+    """The compute database cannot be opened, migrated or read. One line: the database (its password masked),
+    what went wrong, and what to check."""
+
+
+#: What a URL novawatch cannot use is told: the databases it supports.
+SUPPORTED = ("novawatch keeps the compute database in SQLite (a file path, or sqlite:///PATH) or PostgreSQL "
+             "(postgresql://USER:PASSWORD@HOST/DB)")
+
+
+@contextmanager
+def database_errors(url: str | Path | None, doing: str) -> Iterator[None]:
+    """What SQLAlchemy or a database driver raises inside, as one :class:`DatabaseError` on ``doing`` (a verb:
+    "open", "migrate", "read") the database at ``url``; nothing else is caught."""
+    try:
+        yield
+    except (SQLAlchemyError, ImportError) as exc:
+        raise DatabaseError(describe(url, exc, doing)) from exc
+
+
+def describe(url: str | Path | None, exc: BaseException, doing: str) -> str:
+    """The one-line message of :func:`database_errors`."""
+    reason = driver_message(exc)
+    if isinstance(exc, ArgumentError | ImportError):  # a malformed URL, an unknown scheme or a missing driver
+        advice = SUPPORTED
+    elif is_sqlite(url):
+        advice = "check the path: its folder must exist and novawatch must be allowed to write there"
+    else:
+        advice = "check the URL, and that the database is running and reachable, then start again"
+    where = DEFAULT_URL if url is None else str(url)
+    return f"cannot {doing} the compute database {mask(where)}: {mask(reason)}; {advice}"
+
+
+def driver_message(exc: BaseException) -> str:
+    """The first line of what the database driver said: without SQLAlchemy's wrapping (its class, a web link)."""
+    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    lines = str(cause).strip().splitlines()
+    return lines[0][:300] if lines else type(cause).__name__
+
+
+def is_sqlite(url: str | Path | None) -> bool:
+    """Whether ``url`` names a SQLite database (a bare path does)."""
+    try:
+        return make_url(normalize_url(url)).get_backend_name() == "sqlite"
+    except ArgumentError:
+        return False
+
+
+def require_schema(url: str | Path | None, engine: Engine) -> None:
+    """:class:`DatabaseError` unless the database at ``url`` holds the compute schema; for a read, which
+    would otherwise fail on the first table it misses (and SQLite would create a missing file)."""
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    missing = f"no such file: {database}" if database and not Path(database).exists() else None
+    if missing is None and not inspect(engine).has_table(VERSION_TABLE):
+        missing = f"it has no {VERSION_TABLE} table"
+    if missing is not None:
+        raise DatabaseError(f"{mask(str(url))} is not a compute database ({missing}); point at the compute "
+                            "service's database (its --database-url), or create one with `novawatch compute "
+                            "db-upgrade --db URL`")
+
+
 def make_engine(url: str | Path | None = None) -> Engine:
     """An engine for ``url``; SQLite gets WAL-free pragmas tuned for a single writer."""
     full = normalize_url(url)
     # The outbox relay deletes from its own connection while actions commit: SQLite waits for the lock.
-    options: dict[str, Any] = {"connect_args": {"timeout": 30}} if make_url(full).get_backend_name() == "sqlite" else {}
+    options: dict[str, Any] = {"connect_args": {"timeout": 30}} if is_sqlite(full) else {}
     engine = create_engine(full, **options)
     if engine.dialect.name == "sqlite":
 

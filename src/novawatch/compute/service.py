@@ -23,7 +23,7 @@ from novawatch.compute.moves import MoveActions
 from novawatch.compute.operations import Operations
 from novawatch.compute.outbox import Outbox
 from novawatch.compute.records import RecordQueries
-from novawatch.compute.repository import Repository, make_engine, reset, upgrade
+from novawatch.compute.repository import Repository, database_errors, driver_message, make_engine, reset, upgrade
 from novawatch.compute.server_groups import ServerGroupActions
 from novawatch.compute.services import ServiceActions
 from novawatch.compute.shared import SharedDatabase
@@ -180,7 +180,7 @@ class ComputeService(ServiceActions, LifecycleActions, Operations, MoveActions, 
                 repo.share_ids(self.repo.allocate)
             self._open(repo)
         except Exception as exc:
-            self.unavailable = f"{type(exc).__name__}: {_first_line(exc)}"
+            self.unavailable = f"{type(exc).__name__}: {driver_message(exc)}"
             _throttle.log(log, logging.WARNING, "reload", "cannot load the compute state from the database: %s",
                           self.unavailable, extra={"error": self.unavailable})
             with contextlib.suppress(Exception):
@@ -216,18 +216,13 @@ def storage_error(exc: Exception) -> StorageError:
     if isinstance(exc, StorageError):
         return exc
     cause: BaseException = exc.orig if isinstance(exc, sa_exc.DBAPIError) and exc.orig is not None else exc
-    text = _first_line(cause)
+    text = driver_message(exc)
     if isinstance(exc, sa_exc.DataError | sa_exc.IntegrityError) or isinstance(cause, OverflowError | ValueError):
         return StorageRefused(f"the database refused the change ({text}): it was rolled back and nothing was sent")
     if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.DisconnectionError
                   | sa_exc.TimeoutError):
         return StorageUnavailable(f"the database is unavailable ({text}): the action was rolled back")
     return StorageError(f"the database failed the change ({type(cause).__name__}: {text}): it was rolled back")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:300] if text else type(exc).__name__
 
 
 def open_service(
@@ -247,21 +242,23 @@ def open_service(
     ``fresh`` drops whatever the database held first. Legacy notifications follow the notifier's format.
     With a ``publisher``, notifications go to it through the database's outbox (sent after their commit;
     what an earlier run left unsent goes first). ``shared``: one of several workers on this (PostgreSQL)
-    database (:mod:`novawatch.compute.shared`); ValueError on another database.
+    database (:mod:`novawatch.compute.shared`); ValueError on another database. A database that cannot be
+    reached, migrated or read: :class:`~novawatch.compute.repository.DatabaseError`.
     """
-    engine = make_engine(url)
-    if fresh:
-        reset(engine)
-    upgrade(engine)
-    coordinator = None
-    if shared:
-        coordinator = SharedDatabase(engine)
-        coordinator.prepare()
-    outbox = None
-    if publisher is not None:
-        outbox = (SharedOutbox(engine, publisher) if shared else Outbox(engine, publisher)).start()
-    service = start_service(engine, notifier, clock=clock, ids=ids, failures=failures, state_updates=state_updates,
-                            outbox=outbox)
+    with database_errors(url, "open"):
+        engine = make_engine(url)
+        if fresh:
+            reset(engine)
+        upgrade(engine)
+        coordinator = None
+        if shared:
+            coordinator = SharedDatabase(engine)
+            coordinator.prepare()
+        outbox = None
+        if publisher is not None:
+            outbox = (SharedOutbox(engine, publisher) if shared else Outbox(engine, publisher)).start()
+        service = start_service(engine, notifier, clock=clock, ids=ids, failures=failures,
+                                state_updates=state_updates, outbox=outbox)
     if coordinator is not None:
         service.share(coordinator)  # generation -1: the first request reloads under the lock
     return service

@@ -51,6 +51,8 @@ def test_default_file_locations(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     ("env", "needle"),
     [
         ({"NOVAWATCH_MODEL_PORT": "nine"}, "model.port"),
+        ({"NOVAWATCH_COMPUTE_PORT": "65536"}, r"compute.port = '65536': Expected `int` <= 65535"),
+        ({"NOVAWATCH_MODEL_PORT": "-1"}, r"model.port = '-1': Expected `int` >= 0"),
         ({"NOVAWATCH_MODEL_PROT": "1"}, "unknown environment variable NOVAWATCH_MODEL_PROT"),
         ({"NOVAWATCH_DEMO_HOST": "1"}, "known ones: .*NOVAWATCH_DEMO_HOSTS"),
     ],

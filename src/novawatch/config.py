@@ -48,11 +48,15 @@ class BusConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     notification_format: str = "both"  # versioned | unversioned | both
 
 
+#: A TCP port; 0 lets the system choose a free one.
+Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
+
+
 class ServiceConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """An HTTP service: where it listens, the bearer token write endpoints need off loopback, limits."""
 
     host: str = "127.0.0.1"
-    port: int = 0
+    port: Port = 0
     token: str = ""
     max_body_bytes: int = 1024 * 1024
     max_connections: Annotated[int, msgspec.Meta(ge=0)] = 0  # 0: from the descriptor limit (3/4 of `ulimit -n`)
@@ -63,7 +67,7 @@ class ServiceConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 class ComputeConfig(ServiceConfig, kw_only=True, forbid_unknown_fields=True):
     """The compute service: its database and the actions' failure rate."""
 
-    port: int = 8774
+    port: Port = 8774
     database_url: str = ""  # empty: SQLite in data_dir; postgresql+psycopg://user:pass@host/db
     failure_rate: float = 0.0
     seed: int = 1
@@ -73,7 +77,7 @@ class ComputeConfig(ServiceConfig, kw_only=True, forbid_unknown_fields=True):
 class ModelConfig(ServiceConfig, kw_only=True, forbid_unknown_fields=True):
     """The data model service: where it bootstraps and audits from, and how often."""
 
-    port: int = 9322
+    port: Port = 9322
     compute_url: str = "http://127.0.0.1:8774"  # novawatch's compute service or a Nova endpoint; empty: none
     compute_token: str = ""  # novawatch's bearer token, or X-Auth-Token for a Nova endpoint without Keystone
     os_cloud: str = ""  # a clouds.yaml entry (Keystone); empty: OS_CLOUD, unless compute_url was changed

@@ -1,5 +1,6 @@
 """``novawatch compute`` (and ``simulate``) on a database they cannot use: one line that names the database
-with its password masked, says what went wrong and what to do, exit status 2, and no traceback."""
+with its password masked, says what went wrong and what to do, exit status 2, and no traceback; and the
+services on a port that cannot be."""
 
 from __future__ import annotations
 
@@ -88,3 +89,11 @@ def test_a_snapshot_of_what_is_not_a_compute_database_says_so_and_creates_nothin
         assert f"{path} is not a compute database" in done.stderr and reason in done.stderr, done.stderr
         assert "novawatch compute db-upgrade" in done.stderr and "Traceback" not in done.stderr
     assert not missing.exists()  # reading did not create it
+
+
+def test_a_port_out_of_range_is_refused_before_serving(tmp_path: Path) -> None:
+    # 99999 used to reach uvicorn, which failed with a traceback after the start-up line.
+    for command in (["compute", "serve"], ["model", "serve"]):
+        done = _novawatch([*command, "--port", "99999", "--data-dir", "state"], tmp_path)
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+        assert "port = 99999: Expected `int` <= 65535" in done.stderr and done.stdout == "", done.stderr

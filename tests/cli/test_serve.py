@@ -168,6 +168,14 @@ def test_model_status_shows_where_the_model_stands_on_the_embedded_bus(cloud: Cl
     dead = subprocess.run([sys.executable, "-m", "novawatch.cli", "model", "status", "--url", "http://127.0.0.1:9"],
                           capture_output=True, text=True, timeout=60)
     assert dead.returncode == 2 and "is the service running" in dead.stderr and "Traceback" not in dead.stderr
+    # the compute service's URL given for the model's: the answer says which service is wanted
+    compute_url = str(cloud.compute.base_url).rstrip("/")
+    wrong = subprocess.run([sys.executable, "-m", "novawatch.cli", "model", "status", "--url", compute_url],
+                           capture_output=True, text=True, timeout=60)
+    assert wrong.returncode == 2 and f"is {compute_url} a novawatch model service?" in wrong.stderr, wrong.stderr
+    # a negative lag cannot be met: refused, not an exit 1 that reads as "behind"
+    negative = status("--max-behind", "-1")
+    assert negative.returncode == 2 and "--max-behind -1" in negative.stderr and negative.stdout == ""
 
 
 def test_serving_off_loopback_needs_a_token(tmp_path: Path) -> None:

@@ -112,5 +112,7 @@ def get_json(url: str, path: str, params: dict[str, Any] | None = None, *, timeo
             message = resp.json().get("error") or resp.text
         except ValueError:
             message = resp.text
+        if resp.status_code == 404 and message == "Not Found":  # no such route, not a missing entity
+            message += f"; is {base} a novawatch model service? (give its URL with --url)"
         raise ServiceError(mask(f"{base}{path}: HTTP {resp.status_code}: {message}"))
     return resp.json()

@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import Any
 
+from novawatch.cli import CommandError
 from novawatch.cli.config import add_config_options
 from novawatch.cli.remote import add_url_option, get, model_url
 
@@ -72,6 +73,9 @@ def checkpoint_lines(status: dict[str, Any] | None) -> list[str]:
 
 
 def model_status(args: argparse.Namespace) -> int:
+    if args.max_behind is not None and args.max_behind < 0:
+        raise CommandError(f"--max-behind {args.max_behind}: give how many notifications behind is acceptable, "
+                           "0 or more")
     body = get(model_url(args), "/v1/bus")
     if args.json:
         print(json.dumps(body, indent=2))

@@ -50,6 +50,8 @@ class BusConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 #: A TCP port; 0 lets the system choose a free one.
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
+#: The probability that a hypervisor call fails (failure injection).
+Probability = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
 
 
 class ServiceConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -69,7 +71,7 @@ class ComputeConfig(ServiceConfig, kw_only=True, forbid_unknown_fields=True):
 
     port: Port = 8774
     database_url: str = ""  # empty: SQLite in data_dir; postgresql+psycopg://user:pass@host/db
-    failure_rate: float = 0.0
+    failure_rate: Probability = 0.0
     seed: int = 1
     workers: Annotated[int, msgspec.Meta(ge=1, le=64)] = 1  # processes serving the port; > 1 needs PostgreSQL
 
@@ -102,11 +104,11 @@ class ModelConfig(ServiceConfig, kw_only=True, forbid_unknown_fields=True):
 class DemoConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """The seeded workload of ``novawatch demo``."""
 
-    hosts: int = 12
-    instances: int = 40
+    hosts: Annotated[int, msgspec.Meta(ge=1)] = 12
+    instances: Annotated[int, msgspec.Meta(ge=0)] = 40
     seed: int = 42
-    rate: float = 4.0  # actions per second
-    failure_rate: float = 0.02
+    rate: Annotated[float, msgspec.Meta(gt=0.0)] = 4.0  # actions per second
+    failure_rate: Probability = 0.02
 
 
 class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -245,3 +245,34 @@ def test_dashboard_reads_from_the_running_model_service(cloud: Cloud, tmp_path: 
     shown = subprocess.run([sys.executable, "-m", "novawatch.cli", "model", "instance", "show", uuid, "--history",
                             "--url", url], capture_output=True, text=True, timeout=60, env=env)
     assert shown.returncode == 0 and "state: active -> paused" in shown.stdout
+
+
+def test_a_taken_port_is_one_clear_line_and_port_0_says_which_port_it_got(tmp_path: Path) -> None:
+    import re
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as holder:  # another process's listening socket, as a user meets it
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = holder.getsockname()[1]
+        for command in (["compute", "serve", "--data-dir", "state"],
+                        ["model", "serve", "--compute-url", "", "--data-dir", "state"],
+                        ["demo", "--hosts", "1", "--instances", "0"]):
+            done = subprocess.run([sys.executable, "-m", "novawatch.cli", *command, "--port", str(taken)],
+                                  capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                                  env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"})
+            # uvicorn used to bind it: a log line and exit 3 ("model did not start on 127.0.0.1: 3" in the demo)
+            assert done.returncode == 2 and "Traceback" not in done.stderr, f"{command}: {done.stderr}"
+            assert f"could not listen on 127.0.0.1:{taken} (Address already in use)" in done.stderr, done.stderr
+            assert "on http://" not in done.stdout and "dashboard at" not in done.stdout, done.stdout
+    compute = Service(["compute", "serve", "--port", "0", "--data-dir", str(tmp_path / "state")],
+                      tmp_path / "compute.log", {"HOME": str(tmp_path)}, cwd=tmp_path)
+    try:
+        line = wait_for(lambda: re.search(r"compute service on (http://127\.0\.0\.1:(\d+))/", compute.output()), 120,
+                        "the start-up line")
+        assert int(line.group(2)) > 0  # the port the system chose, not 0
+        assert httpx.get(f"{line.group(1)}/v1/health", timeout=30).json()["status"] == "ok"
+    finally:
+        assert compute.stop() == 0

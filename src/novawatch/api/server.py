@@ -141,19 +141,25 @@ class ServerThread:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.thread = threading.Thread(target=self._run, name=f"novawatch-{name}", daemon=True)
         self._error: BaseException | None = None
+        self._requested = port
+        self._sock: socket.socket | None = None
 
     def _run(self) -> None:
         loop = asyncio.new_event_loop()
         self.loop = loop
         asyncio.set_event_loop(loop)
         try:
-            loop.run_until_complete(self.server.serve())
+            loop.run_until_complete(self.server.serve(sockets=[self._sock] if self._sock is not None else None))
         except BaseException as exc:  # reported by start(); a thread cannot raise to its starter
             self._error = exc
         finally:
             loop.close()
+            if self._sock is not None:
+                self._sock.close()
 
     def start(self, timeout: float = 60.0) -> ServerThread:
+        """Bind the port (a :class:`ServerError` saying why it cannot be), then serve until :meth:`stop`."""
+        self._sock = listening_socket(self.host, self._requested)
         self.thread.start()
         waited = 0.0
         while not self.server.started:
@@ -202,13 +208,22 @@ class ServerThread:
 
 
 def serve_forever(app: Any, host: str, port: int, *, name: str = "server",
-                  limits: ConnectionLimits | None = None) -> None:
-    """Serve in the foreground until SIGINT/SIGTERM (uvicorn's own signal handling: a clean shutdown)."""
+                  limits: ConnectionLimits | None = None, listening: Callable[[int], None] | None = None) -> None:
+    """Serve in the foreground until SIGINT/SIGTERM (uvicorn's own signal handling: a clean shutdown).
+
+    ``listening(port)`` is called once the port is bound, with the port (the one asked for, or the system's
+    choice for port 0). A port that cannot be bound is a :class:`ServerError` saying why.
+    """
     guard = _guard(limits, name)
-    server = _ForegroundServer(_config(app, host, port, guard), guard)
-    server.run()
-    if not server.started:
-        raise ServerError(f"could not listen on {host}:{port}; is the port in use? choose another with --port")
+    # Bound here rather than by uvicorn, which logs the reason and exits the process when it cannot bind.
+    sock = listening_socket(host, port)
+    try:
+        if listening is not None:
+            listening(sock.getsockname()[1])
+        server = _ForegroundServer(_config(app, host, port, guard), guard)
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
 
 
 #: A worker that exits this soon after its start, this many times in a row, stops the whole service
@@ -218,7 +233,8 @@ QUICK_EXITS = 3
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
-    """A bound, listening TCP socket that forked workers share (the kernel spreads connections among them)."""
+    """A bound, listening TCP socket: the foreground server's, or the one forked workers share (the kernel spreads
+    connections among them)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP named: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, and without it a
     # response written in two parts waits for the client's delayed ACK (40 ms a request).
@@ -230,8 +246,8 @@ def listening_socket(host: str, port: int) -> socket.socket:
         sock.listen(2048)
     except OSError as exc:
         sock.close()
-        raise ServerError(f"could not listen on {host}:{port} ({exc.strerror}); is the port in use? choose "
-                          "another with --port") from None
+        raise ServerError(f"could not listen on {host}:{port} ({exc.strerror}); choose another port with "
+                          "--port") from None
     sock.set_inheritable(True)
     return sock
 

@@ -52,16 +52,19 @@ def build(factory: Callable[[], _T]) -> _T:
 
 
 def serve(app: Any, service: ServiceConfig, *, name: str, detail: str, finish: Callable[[], None]) -> None:
-    """Say where the ``name`` service listens, serve ``app`` until interrupted, then ``finish()``.
+    """Serve ``app`` until interrupted, saying where the ``name`` service listens once it does; then ``finish()``.
 
     A server that cannot start is a command error.
     """
     from novawatch.api.server import ServerError, limits, serve_forever
 
     host, port = service.host, service.port
-    print(f"novawatch {name} on http://{host}:{port}/ ({detail}); Ctrl-C to stop", flush=True)
+
+    def listening(bound: int) -> None:  # port 0 is the system's choice: say which port it chose
+        print(f"novawatch {name} on http://{host}:{bound}/ ({detail}); Ctrl-C to stop", flush=True)
+
     try:
-        serve_forever(app, host, port, name=name, limits=limits(service))
+        serve_forever(app, host, port, name=name, limits=limits(service), listening=listening)
     except ServerError as exc:
         raise CommandError(str(exc)) from None
     finally:

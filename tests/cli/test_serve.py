@@ -247,32 +247,41 @@ def test_dashboard_reads_from_the_running_model_service(cloud: Cloud, tmp_path: 
     assert shown.returncode == 0 and "state: active -> paused" in shown.stdout
 
 
-def test_a_taken_port_is_one_clear_line_and_port_0_says_which_port_it_got(tmp_path: Path) -> None:
-    import re
+def test_a_taken_port_is_one_clear_line_and_port_0_says_which_port_it_got(tmp_path: Path, pg_database: str) -> None:
     import socket
     import subprocess
     import sys
 
+    workers = ["compute", "serve", "--workers", "2", "--db", pg_database, "--data-dir", "state"]
     with socket.socket() as holder:  # another process's listening socket, as a user meets it
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         taken = holder.getsockname()[1]
-        for command in (["compute", "serve", "--data-dir", "state"],
+        for command in (["compute", "serve", "--data-dir", "state"], workers,
                         ["model", "serve", "--compute-url", "", "--data-dir", "state"],
                         ["demo", "--hosts", "1", "--instances", "0"]):
             done = subprocess.run([sys.executable, "-m", "novawatch.cli", *command, "--port", str(taken)],
                                   capture_output=True, text=True, timeout=120, cwd=tmp_path,
                                   env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"})
-            # uvicorn used to bind it: a log line and exit 3 ("model did not start on 127.0.0.1: 3" in the demo)
+            # uvicorn used to bind it: a log line and exit 3 ("model did not start on 127.0.0.1: 3" in the demo);
+            # --workers printed its start-up line before finding the port taken
             assert done.returncode == 2 and "Traceback" not in done.stderr, f"{command}: {done.stderr}"
             assert f"could not listen on 127.0.0.1:{taken} (Address already in use)" in done.stderr, done.stderr
             assert "on http://" not in done.stdout and "dashboard at" not in done.stdout, done.stdout
-    compute = Service(["compute", "serve", "--port", "0", "--data-dir", str(tmp_path / "state")],
-                      tmp_path / "compute.log", {"HOME": str(tmp_path)}, cwd=tmp_path)
+    for command in (["compute", "serve", "--data-dir", "state"], workers):
+        _answers_on_the_port_it_printed(Service([*command, "--port", "0"], tmp_path / "compute.log",
+                                                {"HOME": str(tmp_path)}, cwd=tmp_path))
+
+
+def _answers_on_the_port_it_printed(compute: Service) -> None:
+    import re
+
     try:
         line = wait_for(lambda: re.search(r"compute service on (http://127\.0\.0\.1:(\d+))/", compute.output()), 120,
                         "the start-up line")
-        assert int(line.group(2)) > 0  # the port the system chose, not 0
-        assert httpx.get(f"{line.group(1)}/v1/health", timeout=30).json()["status"] == "ok"
+        assert int(line.group(2)) > 0, line.group(0)  # the port the system chose, not 0
+        # printed once the port is bound: a request waits in its backlog until the service answers
+        health = httpx.get(f"{line.group(1)}/v1/health", timeout=120)
+        assert health.json()["status"] == "ok", health.text
     finally:
         assert compute.stop() == 0

@@ -149,7 +149,8 @@ class ServerThread:
         self.loop = loop
         asyncio.set_event_loop(loop)
         try:
-            loop.run_until_complete(self.server.serve(sockets=[self._sock] if self._sock is not None else None))
+            assert self._sock is not None  # start() binds it before this thread runs
+            loop.run_until_complete(self.server.serve(sockets=[self._sock]))
         except BaseException as exc:  # reported by start(); a thread cannot raise to its starter
             self._error = exc
         finally:
@@ -247,8 +248,7 @@ def listening_socket(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         raise ServerError(f"could not listen on {host}:{port} ({exc.strerror}); choose another port with "
-                          "--port") from None
-    sock.set_inheritable(True)
+                          "--port (0: any free one)") from None
     return sock
 
 
@@ -265,13 +265,14 @@ def _die_with(parent: int) -> None:
 
 
 def serve_workers(factory: Callable[[int], tuple[Any, ...]], host: str, port: int, workers: int, *,
-                  name: str = "server", limits: ConnectionLimits | None = None) -> None:
+                  name: str = "server", limits: ConnectionLimits | None = None,
+                  listening: Callable[[int], None] | None = None) -> None:
     """Serve with ``workers`` forked processes on one port until SIGINT/SIGTERM.
 
     ``factory(index)`` runs in each worker (after the fork: no connection or thread crosses it) and returns
     a :class:`Worker` (or the tuple (app, finish)); ``finish()`` runs when that worker stopped. A worker that
     dies is replaced; workers that keep dying at start stop the service with :class:`ServerError`. SIGINT or
-    SIGTERM stops every worker gracefully.
+    SIGTERM stops every worker gracefully. ``listening(port)``: as for :func:`serve_forever`.
     """
     import logging
     import os
@@ -280,6 +281,8 @@ def serve_workers(factory: Callable[[int], tuple[Any, ...]], host: str, port: in
     log = logging.getLogger("novawatch.api.server")
     guard = _guard(limits, name)  # a bad limit is an error before anything is forked
     sock = listening_socket(host, port)
+    if listening is not None:
+        listening(sock.getsockname()[1])
     children: dict[int, tuple[int, float]] = {}  # pid -> (index, started)
     stopping = False
     quick: dict[int, int] = {}

@@ -125,10 +125,13 @@ def _serve_workers(args: argparse.Namespace, config: Any) -> int:
         # told to stop, the worker answers its requests waiting for a lock at once (503, nothing changed)
         return Worker(app, service.close, service.shared.stop_waiting)
 
-    print(f"novawatch compute service on http://{cc.host}:{cc.port}/ ({cc.workers} workers, bus "
-          f"{mask(bus_url(config))}); Ctrl-C to stop", flush=True)
+    def listening(port: int) -> None:  # once bound: the port the system chose for --port 0
+        print(f"novawatch compute service on http://{cc.host}:{port}/ ({cc.workers} workers, bus "
+              f"{mask(bus_url(config))}); Ctrl-C to stop", flush=True)
+
     try:
-        serve_workers(worker, cc.host, cc.port, cc.workers, name="compute service", limits=limits(cc))
+        serve_workers(worker, cc.host, cc.port, cc.workers, name="compute service", limits=limits(cc),
+                      listening=listening)
     except ServerError as exc:
         raise CommandError(str(exc)) from None
     return 0

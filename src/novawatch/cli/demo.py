@@ -144,10 +144,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"  model API   {model.url}/docs   compute API {compute.url}/docs", flush=True)
         print(f"  state in {data_dir}; workload at {demo.rate:g} actions/s; Ctrl-C to stop", flush=True)
         stop.wait(args.duration)
-    except BindError as exc:
+    except (BindError, ServerError) as exc:
         raise CommandError(str(exc)) from None
-    except ServerError as exc:
-        raise CommandError(f"{exc} (0 for any free one)") from None
     except KeyboardInterrupt:
         pass
     finally:

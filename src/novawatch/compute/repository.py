@@ -58,7 +58,7 @@ class DatabaseError(Exception):
 
 
 #: What a URL novawatch cannot use is told: the databases it supports.
-SUPPORTED = ("novawatch keeps the compute database in SQLite (a file path, or sqlite:///PATH) or PostgreSQL "
+_SUPPORTED = ("novawatch keeps the compute database in SQLite (a file path, or sqlite:///PATH) or PostgreSQL "
              "(postgresql://USER:PASSWORD@HOST/DB)")
 
 
@@ -69,15 +69,15 @@ def database_errors(url: str | Path | None, doing: str) -> Iterator[None]:
     try:
         yield
     except (SQLAlchemyError, ImportError) as exc:
-        raise DatabaseError(describe(url, exc, doing)) from exc
+        raise DatabaseError(_describe(url, exc, doing)) from exc
 
 
-def describe(url: str | Path | None, exc: BaseException, doing: str) -> str:
+def _describe(url: str | Path | None, exc: BaseException, doing: str) -> str:
     """The one-line message of :func:`database_errors`."""
     reason = driver_message(exc)
     if isinstance(exc, ArgumentError | ImportError):  # a malformed URL, an unknown scheme or a missing driver
-        advice = SUPPORTED
-    elif is_sqlite(url):
+        advice = _SUPPORTED
+    elif _is_sqlite(url):
         advice = "check the path: its folder must exist and novawatch must be allowed to write there"
     else:
         advice = "check the URL, and that the database is running and reachable, then start again"
@@ -92,7 +92,7 @@ def driver_message(exc: BaseException) -> str:
     return lines[0][:300] if lines else type(cause).__name__
 
 
-def is_sqlite(url: str | Path | None) -> bool:
+def _is_sqlite(url: str | Path | None) -> bool:
     """Whether ``url`` names a SQLite database (a bare path does)."""
     try:
         return make_url(normalize_url(url)).get_backend_name() == "sqlite"
@@ -117,7 +117,7 @@ def make_engine(url: str | Path | None = None) -> Engine:
     """An engine for ``url``; SQLite gets WAL-free pragmas tuned for a single writer."""
     full = normalize_url(url)
     # The outbox relay deletes from its own connection while actions commit: SQLite waits for the lock.
-    options: dict[str, Any] = {"connect_args": {"timeout": 30}} if is_sqlite(full) else {}
+    options: dict[str, Any] = {"connect_args": {"timeout": 30}} if _is_sqlite(full) else {}
     engine = create_engine(full, **options)
     if engine.dialect.name == "sqlite":
 
